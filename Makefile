@@ -1,0 +1,36 @@
+# xleaf: build, test, generate. Run the tests as root (BPF, XDP, netns).
+GO ?= go
+BPF_CFLAGS := -O2 -g -Wall -Werror -I../bpf/include -I/usr/include/x86_64-linux-gnu
+FUZZTIME ?= 20s
+
+.PHONY: all build test test-short fuzz generate check-generated bench lint clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# Every test, the root-only BPF and netns ones included, plus a bounded run
+# of the fuzzer that holds the XDP program to the reference model.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -run '^$$' -fuzz '^FuzzXDPMatchesModel$$' -fuzztime $(FUZZTIME) ./dataplane/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzXDPMatchesModel$$' -fuzztime 10m ./dataplane/
+
+# bpf2go compiles bpf/ into dataplane/xleaf_bpfel.{go,o}; both are committed.
+generate:
+	cd dataplane && $(GO) generate ./...
+
+# CI: regenerate and fail if the committed output differs.
+check-generated: generate
+	@git diff --exit-code -- dataplane/xleaf_bpfel.go dataplane/xleaf_bpfel.o || \
+		{ echo "generated BPF output is stale: run 'make generate' and commit"; exit 1; }
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./bench/
+
+clean:
+	rm -rf bin

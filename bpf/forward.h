@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The forwarding decision: a VRF's LPM lookup, then encapsulate towards a
+ * remote VTEP or deliver to a local host, in this VRF or a leaked one. */
+#ifndef XLEAF_FORWARD_H
+#define XLEAF_FORWARD_H
+
+#include <linux/bpf.h>
+#include <linux/socket.h>
+#include "fib.h"
+#include "hash.h"
+#include "maps.h"
+#include "stats.h"
+#include "vxlan.h"
+
+/* The inner packet being routed. Everything the egress needs is read
+ * before a head adjustment invalidates packet pointers. */
+struct flow {
+	__u32 vrf; /* where it is looked up (the ingress VRF) */
+	int encapped; /* arrived in VXLAN: outer headers are in front */
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	void *end;
+};
+
+static __always_inline void notify(__u32 kind, __u32 vrf, __u32 ifindex,
+				   __u32 family, const __be32 *addr)
+{
+	struct event ev = {
+		.kind = kind,
+		.vrf = vrf,
+		.ifindex = ifindex,
+		.family = family,
+	};
+
+	__builtin_memcpy(ev.addr, addr, sizeof(ev.addr));
+	bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
+}
+
+static __always_inline int redirect(struct xdp_md *ctx, __u32 ifindex)
+{
+	/* Hairpin out of the interface it came in on: XDP_TX is cheaper. */
+	if (ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(ifindex, 0);
+}
+
+static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
+					  const struct flow *f, const struct vrf *vrf,
+					  __u32 nhg_id)
+{
+	struct bpf_fib_lookup fib = {};
+	struct nhg *g = bpf_map_lookup_elem(&nhgs, &nhg_id);
+	struct nexthop *nh;
+	struct outer o;
+	__u32 hash;
+	__u8 idx;
+	int rc;
+
+	if (!g || !g->members)
+		return decide(v, f->vrf, REASON_DROP_BAD_NEXTHOP, XDP_DROP);
+	hash = flow_hash(f->ip, f->end);
+	idx = g->slot[hash & (NHG_SLOTS - 1)];
+	if (idx >= MAX_ECMP || idx >= g->members)
+		return decide(v, f->vrf, REASON_DROP_BAD_NEXTHOP, XDP_DROP);
+	nh = &g->member[idx];
+
+	o.inner_len = f->end - (void *)f->eth;
+	o.tos = f->ip->tos;
+	o.hash = hash;
+	o.saddr = vrf->vtep;
+	o.daddr = nh->vtep;
+	o.vni = nh->vni;
+
+	rc = underlay_lookup(ctx, &fib, &o);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		notify(EVENT_UNDERLAY_MISS, f->vrf, fib.ifindex, fib.family, fib.ipv6_dst);
+		return decide(v, f->vrf, REASON_DROP_UNDERLAY_NEIGH, XDP_DROP);
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return decide(v, f->vrf, REASON_DROP_NO_UNDERLAY, XDP_DROP);
+	o.smac = fib.smac;
+	o.dmac = fib.dmac;
+
+	mac_copy(f->eth->h_dest, nh->rmac);
+	mac_copy(f->eth->h_source, vrf->rmac);
+	ipv4_decrease_ttl(f->ip);
+
+	/* A VXLAN packet re-encapsulated (leaked across sites or VRFs) reuses
+	 * its outer headers in place; a tenant packet needs room for them. */
+	if (!f->encapped && bpf_xdp_adjust_head(ctx, -(int)VXLAN_ENCAP_LEN))
+		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
+	if (vxlan_write_outer(ctx, &o))
+		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
+	return decide(v, f->vrf, REASON_FWD_REMOTE, redirect(ctx, fib.ifindex));
+}
+
+static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,
+					 const struct flow *f, __u32 host_vrf)
+{
+	struct neigh_key key = { .vrf = host_vrf, .addr = f->ip->daddr };
+	struct neigh *n = bpf_map_lookup_elem(&neighs, &key);
+	__s32 len_diff = f->encapped ? -(int)VXLAN_ENCAP_LEN : 0;
+	__u32 mtu = 0;
+	long rc;
+
+	if (!n) {
+		notify(EVENT_NEIGH_MISS, host_vrf, 0, AF_INET, &key.addr);
+		return decide(v, f->vrf, REASON_DROP_NO_NEIGH, XDP_DROP);
+	}
+	rc = bpf_check_mtu(ctx, n->ifindex, &mtu, len_diff, 0);
+	if (rc < 0)
+		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
+	if (rc != BPF_MTU_CHK_RET_SUCCESS)
+		return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
+
+	mac_copy(f->eth->h_dest, n->mac);
+	mac_copy(f->eth->h_source, n->smac);
+	ipv4_decrease_ttl(f->ip);
+
+	if (f->encapped && bpf_xdp_adjust_head(ctx, VXLAN_ENCAP_LEN))
+		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
+	return decide(v, f->vrf, REASON_FWD_LOCAL, redirect(ctx, n->ifindex));
+}
+
+/* Longest-prefix match in the flow's VRF, then by the route's kind. */
+static __always_inline int route(struct xdp_md *ctx, struct verdict *v,
+				 const struct flow *f, const struct vrf *vrf)
+{
+	struct lpm_key key = { .prefixlen = 32, .addr = f->ip->daddr };
+	void *table = bpf_map_lookup_elem(&vrf_tables, &f->vrf);
+	struct route *r;
+
+	if (!table)
+		return decide(v, f->vrf, REASON_DROP_NO_ROUTE, XDP_DROP);
+	r = bpf_map_lookup_elem(table, &key);
+	if (!r)
+		return decide(v, f->vrf, REASON_DROP_NO_ROUTE, XDP_DROP);
+	/* Before the TTL check: a ping to the gateway with TTL 1 is valid. */
+	if (r->kind == ROUTE_RECEIVE)
+		return decide(v, f->vrf, REASON_PASS_HOST, XDP_PASS);
+	if (r->kind == ROUTE_BLACKHOLE)
+		return decide(v, f->vrf, REASON_DROP_BLACKHOLE, XDP_DROP);
+	if (f->ip->ttl <= 1)
+		return decide(v, f->vrf, REASON_DROP_TTL, XDP_DROP);
+	if (r->kind == ROUTE_REMOTE)
+		return forward_remote(ctx, v, f, vrf, r->target);
+	if (r->kind == ROUTE_LOCAL)
+		return forward_local(ctx, v, f, r->target);
+	return decide(v, f->vrf, REASON_DROP_BAD_NEXTHOP, XDP_DROP);
+}
+
+#endif

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Map definitions only. All are pinned by name under the pin path, so a
+ * restarted agent finds the tables it left and traffic keeps flowing. */
+#ifndef XLEAF_MAPS_H
+#define XLEAF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "types.h"
+
+/* ifindex -> role (uplink/access), VRF and interface MAC */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct iface);
+	__uint(max_entries, MAX_IFACES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ifaces SEC(".maps");
+
+/* local VTEP addresses: VXLAN to any other address is not ours */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(max_entries, MAX_VTEPS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vteps SEC(".maps");
+
+/* L3VNI -> VRF id */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MAX_VRFS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vni_vrf SEC(".maps");
+
+/* VRF id -> L3VNI, local VTEP, router MAC */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vrf);
+	__uint(max_entries, MAX_VRFS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vrfs SEC(".maps");
+
+/* A VRF's routing table: prefix -> route. Each VRF gets its own trie,
+ * created by Go with the size it is asked for (LPM tries are not
+ * preallocated). This instance is only the template: declaring it here puts
+ * the key and value types in BTF, which an inner map alone does not. */
+struct vrf_table {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct lpm_key);
+	__type(value, struct route);
+	__uint(max_entries, ROUTES_PER_VRF);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} vrf_table_tmpl SEC(".maps");
+
+/* VRF id -> that VRF's table; replacing the inner map swaps a whole table
+ * atomically */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, MAX_VRFS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct vrf_table);
+} vrf_tables SEC(".maps");
+
+/* nexthop group id -> members and resilient slot table */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct nhg);
+	__uint(max_entries, MAX_NHGS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nhgs SEC(".maps");
+
+/* (VRF, host address) -> access interface and MACs, kept by the agent */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct neigh_key);
+	__type(value, struct neigh);
+	__uint(max_entries, MAX_NEIGHS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} neighs SEC(".maps");
+
+/* (VRF * REASON_MAX + reason) -> {packets, bytes}, per CPU */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, MAX_VRFS * REASON_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} stats SEC(".maps");
+
+/* neighbour misses for the agent to resolve; full ring = event lost, the
+ * drop is still counted */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events SEC(".maps");
+
+#endif

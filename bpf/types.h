@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Types shared with Go (bpf2go generates the Go side from these).
+ * Fixed-width fields, explicit padding: the Go layout test guards them. */
+#ifndef XLEAF_TYPES_H
+#define XLEAF_TYPES_H
+
+#include <linux/types.h>
+
+/* VRF ids are 1..MAX_VRFS-1; 0 stands for "no VRF known yet" in counters. */
+#define MAX_VRFS 1024
+/* Distinct nexthop groups; routes share groups, so a fabric needs few. */
+#define MAX_NHGS 8192
+/* Members of one ECMP group: more than any leaf pair or spine layer has. */
+#define MAX_ECMP 16
+/* Resilient-hash slot table: 256 slots keep the share of 2..16 members
+ * within a few percent while removing a member moves only its own slots.
+ * Must be a power of two (the slot is hash & (NHG_SLOTS - 1)). */
+#define NHG_SLOTS 256
+#define MAX_NEIGHS 65536
+#define MAX_IFACES 1024
+#define MAX_VTEPS 64
+/* Template size of a VRF's LPM trie; Go creates each VRF's own trie with
+ * the size it is asked for (LPM tries are not preallocated). */
+#define ROUTES_PER_VRF 1048576
+
+#define VXLAN_PORT 4789
+/* VXLAN header word 0: only the I flag (RFC 7348); Linux drops anything
+ * else too, so a packet the kernel would refuse is never forwarded here. */
+#define VXLAN_FLAGS_I 0x08000000
+/* Outer TTL of packets we encapsulate, like Linux vxlan's default. */
+#define UNDERLAY_TTL 64
+/* Source ports for the underlay's ECMP entropy (RFC 7348 5.). */
+#define VXLAN_SPORT_BASE 49152
+#define VXLAN_SPORT_MASK 0x3fff
+/* The underlay lookup is made as if the packet came from the host itself
+ * (loopback is ifindex 1 in every network namespace). */
+#define LOOPBACK_IFINDEX 1
+
+enum iface_role {
+	IFACE_UPLINK = 1, /* fabric side: VXLAN in and out */
+	IFACE_ACCESS = 2, /* tenant side: member of one VRF */
+};
+
+enum route_kind {
+	ROUTE_REMOTE = 1,    /* target = nexthop group id: encapsulate */
+	ROUTE_LOCAL = 2,     /* target = VRF of the attached host: neighbour */
+	ROUTE_BLACKHOLE = 3, /* aggregates: drop */
+	ROUTE_RECEIVE = 4,   /* the router's own address: to the kernel */
+};
+
+/* Every verdict is counted under exactly one reason. */
+enum reason {
+	REASON_PASS = 0,          /* not ours: to the kernel untouched */
+	REASON_PASS_HOST,         /* addressed to the router itself */
+	REASON_FWD_REMOTE,        /* encapsulated towards a remote VTEP */
+	REASON_FWD_LOCAL,         /* delivered to a host on an access interface */
+	REASON_DROP_MALFORMED,    /* truncated or inconsistent headers */
+	REASON_DROP_BAD_VXLAN,    /* reserved VXLAN flags or bits set */
+	REASON_DROP_UNKNOWN_VNI,  /* no VRF has this L3VNI */
+	REASON_DROP_BAD_RMAC,     /* inner destination is not our router MAC */
+	REASON_DROP_UNSUPPORTED,  /* inner frame is not untagged IPv4 */
+	REASON_DROP_TTL,          /* TTL would expire here */
+	REASON_DROP_NO_ROUTE,     /* no route in the VRF (unreachable) */
+	REASON_DROP_BLACKHOLE,    /* blackhole route (aggregate) */
+	REASON_DROP_NO_NEIGH,     /* local host not resolved; agent told */
+	REASON_DROP_NO_UNDERLAY,  /* kernel has no underlay route to the VTEP */
+	REASON_DROP_UNDERLAY_NEIGH, /* underlay next hop not resolved; agent told */
+	REASON_DROP_MTU,          /* too big for the egress interface */
+	REASON_DROP_BAD_NEXTHOP,  /* route names an empty or unknown group */
+	REASON_DROP_NO_VRF,       /* access interface's VRF is not configured */
+	REASON_DROP_ERROR,        /* a helper failed */
+	REASON_MAX,
+};
+
+enum event_kind {
+	EVENT_NEIGH_MISS = 1,    /* (vrf, addr): resolve a local host */
+	EVENT_UNDERLAY_MISS = 2, /* (ifindex, addr): resolve an underlay next hop */
+};
+
+struct iface {
+	__u32 vrf; /* access only */
+	__u8 role; /* enum iface_role */
+	__u8 pad;
+	__u8 mac[6];
+};
+
+struct vrf {
+	__u32 vni;   /* L3VNI; 0 = slot unused */
+	__be32 vtep; /* local VTEP: outer source address */
+	__u8 rmac[6];
+	__u8 pad[2];
+};
+
+struct lpm_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+struct route {
+	__u8 kind; /* enum route_kind */
+	__u8 pad[3];
+	__u32 target; /* nexthop group id or VRF id, by kind */
+};
+
+struct nexthop {
+	__be32 vtep;
+	__u32 vni; /* the route's label: another VRF's VNI when leaked */
+	__u8 rmac[6];
+	__u8 pad[2];
+};
+
+struct nhg {
+	__u32 members; /* 0 = unused */
+	__u32 pad;
+	struct nexthop member[MAX_ECMP];
+	__u8 slot[NHG_SLOTS]; /* member index per hash slot */
+};
+
+struct neigh_key {
+	__u32 vrf;
+	__be32 addr;
+};
+
+struct neigh {
+	__u32 ifindex;
+	__u8 mac[6];  /* the host's */
+	__u8 smac[6]; /* ours on that interface */
+	__u8 pad[4];
+};
+
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct event {
+	__u32 kind; /* enum event_kind */
+	__u32 vrf;
+	__u32 ifindex;
+	__u32 family; /* AF_INET or AF_INET6 (unnumbered underlay) */
+	__be32 addr[4];
+};
+
+#endif

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* xleaf's XDP program: parse -> classify -> forward -> one exit.
+ *
+ * Uplinks carry VXLAN from the fabric: a packet for one of our VTEPs is
+ * decapsulated into the VRF of its L3VNI. Access interfaces carry tenant
+ * traffic of one VRF. Either way the inner IPv4 packet is routed in its VRF,
+ * whose routes may lead into other VRFs (leaking), and leaves encapsulated
+ * with the route's own VNI or delivered to a local host. Anything that is
+ * not ours goes to the kernel untouched: the control plane must never break. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "types.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+#include "forward.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Types that only Go reads (events, enums) reach BTF, and so bpf2go, only
+ * through a global; the pointer costs nothing at run time. */
+struct go_types {
+	struct event event;
+	enum reason reason;
+	enum route_kind route_kind;
+	enum iface_role iface_role;
+	enum event_kind event_kind;
+};
+const struct go_types *go_types __attribute__((unused));
+
+static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
+				       const struct iface *ifc)
+{
+	struct cursor c = { (void *)(long)ctx->data, (void *)(long)ctx->data_end };
+	struct ethhdr *eth = parse_eth(&c);
+	struct flow f = { .encapped = 1, .end = c.end };
+	struct vxlanhdr *vx;
+	struct udphdr *udp;
+	struct iphdr *ip;
+	struct vrf *vrf;
+	__u32 vni, *vrf_id;
+
+	/* Outer: only unfragmented, option-less IPv4/UDP to our VTEP port is
+	 * VXLAN for us; the kernel gets the rest (BGP, ARP, ND, ...). */
+	if (!eth || eth->h_proto != bpf_htons(ETH_P_IP) || !mac_eq(eth->h_dest, ifc->mac))
+		return decide(v, 0, REASON_PASS, XDP_PASS);
+	ip = cursor_take(&c, sizeof(*ip));
+	if (!ip || *(__u8 *)ip != 0x45 || ip->protocol != IPPROTO_UDP || ipv4_is_fragment(ip))
+		return decide(v, 0, REASON_PASS, XDP_PASS);
+	if (!bpf_map_lookup_elem(&vteps, &ip->daddr))
+		return decide(v, 0, REASON_PASS, XDP_PASS);
+	udp = parse_udp(&c);
+	if (!udp || udp->dest != bpf_htons(VXLAN_PORT))
+		return decide(v, 0, REASON_PASS, XDP_PASS);
+
+	vx = parse_vxlan(&c);
+	if (!vx)
+		return decide(v, 0, REASON_DROP_MALFORMED, XDP_DROP);
+	if (vx->flags != bpf_htonl(VXLAN_FLAGS_I) || (vx->vni & bpf_htonl(0xff)))
+		return decide(v, 0, REASON_DROP_BAD_VXLAN, XDP_DROP);
+	vni = bpf_ntohl(vx->vni) >> 8;
+	vrf_id = bpf_map_lookup_elem(&vni_vrf, &vni);
+	if (!vrf_id)
+		return decide(v, 0, REASON_DROP_UNKNOWN_VNI, XDP_DROP);
+	f.vrf = *vrf_id;
+	vrf = bpf_map_lookup_elem(&vrfs, &f.vrf);
+	if (!vrf || !vrf->vni)
+		return decide(v, f.vrf, REASON_DROP_UNKNOWN_VNI, XDP_DROP);
+
+	f.eth = parse_eth(&c);
+	if (!f.eth)
+		return decide(v, f.vrf, REASON_DROP_MALFORMED, XDP_DROP);
+	/* Symmetric IRB: routed traffic is addressed to our router MAC. */
+	if (!mac_eq(f.eth->h_dest, vrf->rmac))
+		return decide(v, f.vrf, REASON_DROP_BAD_RMAC, XDP_DROP);
+	if (f.eth->h_proto != bpf_htons(ETH_P_IP))
+		return decide(v, f.vrf, REASON_DROP_UNSUPPORTED, XDP_DROP);
+	f.ip = parse_ipv4(&c);
+	if (!f.ip)
+		return decide(v, f.vrf, REASON_DROP_MALFORMED, XDP_DROP);
+	return route(ctx, v, &f, vrf);
+}
+
+static __always_inline int from_access(struct xdp_md *ctx, struct verdict *v,
+				       const struct iface *ifc)
+{
+	struct cursor c = { (void *)(long)ctx->data, (void *)(long)ctx->data_end };
+	struct flow f = { .vrf = ifc->vrf, .encapped = 0, .end = c.end };
+	struct vrf *vrf;
+
+	/* ARP, ND, IPv6, tagged frames and frames for other MACs: the kernel's. */
+	f.eth = parse_eth(&c);
+	if (!f.eth || f.eth->h_proto != bpf_htons(ETH_P_IP))
+		return decide(v, 0, REASON_PASS, XDP_PASS);
+	vrf = bpf_map_lookup_elem(&vrfs, &f.vrf);
+	if (!mac_eq(f.eth->h_dest, ifc->mac) && !(vrf && mac_eq(f.eth->h_dest, vrf->rmac)))
+		return decide(v, 0, REASON_PASS, XDP_PASS);
+	if (!vrf || !vrf->vni)
+		return decide(v, f.vrf, REASON_DROP_NO_VRF, XDP_DROP);
+	f.ip = parse_ipv4(&c);
+	if (!f.ip)
+		return decide(v, f.vrf, REASON_DROP_MALFORMED, XDP_DROP);
+	/* Options (router alert, record route) need the slow path. Forwarding
+	 * is off on access interfaces, so the kernel never routes it. */
+	if (f.ip->ihl != 5)
+		return decide(v, f.vrf, REASON_PASS, XDP_PASS);
+	return route(ctx, v, &f, vrf);
+}
+
+SEC("xdp")
+int xleaf(struct xdp_md *ctx)
+{
+	struct verdict v = { .bytes = ctx->data_end - ctx->data };
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
+	int action;
+
+	if (!ifc)
+		action = decide(&v, 0, REASON_PASS, XDP_PASS);
+	else if (ifc->role == IFACE_UPLINK)
+		action = from_uplink(ctx, &v, ifc);
+	else
+		action = from_access(ctx, &v, ifc);
+	count(&v);
+	return action;
+}

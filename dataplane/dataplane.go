@@ -1,0 +1,389 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultPinPath is where the maps (and interface links) live, so that a
+// restarted agent finds the tables it left and forwarding never stops.
+const DefaultPinPath = "/sys/fs/bpf/xleaf"
+
+// Options configure Open. The zero value is the production default.
+type Options struct {
+	PinPath      string // default DefaultPinPath; must be on a bpf filesystem
+	RoutesPerVRF uint32 // capacity of each VRF's table; default 1<<20
+}
+
+// Dataplane is the loaded XDP program and its maps. It is safe for
+// concurrent use; nothing else in xleaf touches the maps.
+type Dataplane struct {
+	opts      Options
+	objs      xleafObjects
+	tableSpec *ebpf.MapSpec // template of a VRF's LPM trie
+
+	mu     sync.Mutex
+	tables map[VRFID]*ebpf.Map // each VRF's LPM trie (inner map)
+	groups *groups
+	links  map[string]link.Link
+}
+
+// Open loads the program and opens the pinned maps, creating them on first
+// use. State left by an earlier run is kept: tables, groups, neighbours.
+func Open(opts Options) (*Dataplane, error) {
+	if opts.PinPath == "" {
+		opts.PinPath = DefaultPinPath
+	}
+	if opts.RoutesPerVRF == 0 {
+		opts.RoutesPerVRF = 1 << 20
+	}
+	if err := ensureBPFFS(filepath.Dir(opts.PinPath)); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {
+		return nil, fmt.Errorf("create pin path: %w", err)
+	}
+	spec, err := loadXleaf()
+	if err != nil {
+		return nil, err
+	}
+	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], tables: map[VRFID]*ebpf.Map{}, groups: newGroups(), links: map[string]link.Link{}}
+	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		return nil, fmt.Errorf("load xdp program: maps pinned under %s are from an incompatible xleaf build "+
+			"(remove them with 'xleafd --reset-dataplane' to start empty): %w", opts.PinPath, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	if err := d.adopt(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("read pinned state: %w", err)
+	}
+	return d, nil
+}
+
+// ensureBPFFS mounts a bpf filesystem on dir if it has none, as a leaf's
+// boot would.
+func ensureBPFFS(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mount bpf filesystem on %s: %w", dir, err)
+	}
+	return nil
+}
+
+// adopt rebuilds the Go-side bookkeeping from pinned maps after a restart:
+// the VRF tables and the groups' reference counts. Groups that no route
+// uses any more are cleared.
+func (d *Dataplane) adopt() error {
+	var nhg xleafNhg
+	for id := uint32(1); id < MaxNHGs; id++ {
+		if err := d.objs.Nhgs.Lookup(id, &nhg); err != nil {
+			return fmt.Errorf("nexthop group %d: %w", id, err)
+		}
+		if nhg.Members > 0 {
+			d.groups.adopt(id, groupKey(&nhg))
+		}
+	}
+	for id := VRFID(1); id < MaxVRFs; id++ {
+		var inner ebpf.MapID
+		if err := d.objs.VrfTables.Lookup(uint32(id), &inner); err != nil {
+			continue // no table
+		}
+		m, err := ebpf.NewMapFromID(inner)
+		if err != nil {
+			return fmt.Errorf("vrf %d table: %w", id, err)
+		}
+		d.tables[id] = m
+		var k xleafLpmKey
+		var r xleafRoute
+		it := m.Iterate()
+		for it.Next(&k, &r) {
+			if RouteKind(r.Kind) == RouteRemote {
+				d.groups.refs[r.Target]++
+			}
+		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("vrf %d table: %w", id, err)
+		}
+	}
+	for id := uint32(1); id < d.groups.next; id++ {
+		if _, used := d.groups.keys[id]; !used {
+			d.groups.free = append(d.groups.free, id)
+		} else if d.groups.refs[id] == 0 {
+			d.groups.refs[id] = 1
+			d.releaseGroup(id)
+		}
+	}
+	return nil
+}
+
+// Close releases the program and map handles. Pinned maps and attached
+// interfaces stay: packets keep flowing until the next Open takes over.
+func (d *Dataplane) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range d.links {
+		l.Close()
+	}
+	for _, t := range d.tables {
+		t.Close()
+	}
+	return d.objs.Close()
+}
+
+// Remove detaches every interface and deletes all pinned state under
+// pinPath. The next Open starts empty.
+func Remove(pinPath string) error {
+	if pinPath == "" {
+		pinPath = DefaultPinPath
+	}
+	if err := os.RemoveAll(pinPath); err != nil {
+		return fmt.Errorf("remove %s: %w", pinPath, err)
+	}
+	return nil
+}
+
+// Program is the XDP program, for tests and benchmarks.
+func (d *Dataplane) Program() *ebpf.Program { return d.objs.Xleaf }
+
+// SetVRF adds or updates a VRF.
+func (d *Dataplane) SetVRF(v VRF) error {
+	if err := checkVRF(v.ID); err != nil {
+		return err
+	}
+	if v.VNI == 0 || v.VNI >= 1<<24 {
+		return fmt.Errorf("vrf %d: vni %d out of range 1..16777215", v.ID, v.VNI)
+	}
+	if err := checkIPv4(v.VTEP, "vrf local vtep"); err != nil {
+		return fmt.Errorf("vrf %d: %w", v.ID, err)
+	}
+	rmac, err := mac6(v.RouterMAC)
+	if err != nil {
+		return fmt.Errorf("vrf %d: router %w", v.ID, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var owner uint32
+	if err := d.objs.VniVrf.Lookup(v.VNI, &owner); err == nil && VRFID(owner) != v.ID {
+		return fmt.Errorf("vrf %d: vni %d already belongs to vrf %d", v.ID, v.VNI, owner)
+	}
+	var old xleafVrf
+	if err := d.objs.Vrfs.Lookup(uint32(v.ID), &old); err != nil {
+		return fmt.Errorf("vrf %d: %w", v.ID, err)
+	}
+	if _, err := d.table(v.ID); err != nil {
+		return err
+	}
+	if err := d.objs.Vrfs.Put(uint32(v.ID), xleafVrf{Vni: v.VNI, Vtep: be32(v.VTEP), Rmac: rmac}); err != nil {
+		return fmt.Errorf("vrf %d: %w", v.ID, err)
+	}
+	if err := d.objs.VniVrf.Put(v.VNI, uint32(v.ID)); err != nil {
+		return fmt.Errorf("vrf %d: map vni %d: %w", v.ID, v.VNI, err)
+	}
+	if old.Vni != 0 && old.Vni != v.VNI {
+		d.objs.VniVrf.Delete(old.Vni)
+	}
+	return nil
+}
+
+// DeleteVRF removes a VRF, its VNI and its table.
+func (d *Dataplane) DeleteVRF(id VRFID) error {
+	if err := checkVRF(id); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var old xleafVrf
+	if err := d.objs.Vrfs.Lookup(uint32(id), &old); err != nil || old.Vni == 0 {
+		return fmt.Errorf("vrf %d: %w", id, ErrUnknownVRF)
+	}
+	d.objs.VniVrf.Delete(old.Vni)
+	if err := d.objs.Vrfs.Put(uint32(id), xleafVrf{}); err != nil {
+		return fmt.Errorf("vrf %d: %w", id, err)
+	}
+	if t := d.tables[id]; t != nil {
+		if err := d.objs.VrfTables.Delete(uint32(id)); err != nil {
+			return fmt.Errorf("vrf %d: remove table: %w", id, err)
+		}
+		d.releaseTable(t)
+		delete(d.tables, id)
+	}
+	return nil
+}
+
+// AddVTEP makes VXLAN to addr ours.
+func (d *Dataplane) AddVTEP(addr netip.Addr) error {
+	if err := checkIPv4(addr, "vtep"); err != nil {
+		return err
+	}
+	if err := d.objs.Vteps.Put(be32(addr), uint32(1)); err != nil {
+		return fmt.Errorf("add vtep %v: %w", addr, err)
+	}
+	return nil
+}
+
+// DeleteVTEP stops terminating VXLAN to addr.
+func (d *Dataplane) DeleteVTEP(addr netip.Addr) error {
+	if err := checkIPv4(addr, "vtep"); err != nil {
+		return err
+	}
+	if err := d.objs.Vteps.Delete(be32(addr)); err != nil {
+		return fmt.Errorf("delete vtep %v: %w", addr, err)
+	}
+	return nil
+}
+
+// SetNeighbor installs or updates a host on an access interface.
+func (d *Dataplane) SetNeighbor(vrf VRFID, addr netip.Addr, n Neighbor) error {
+	if err := checkVRF(vrf); err != nil {
+		return err
+	}
+	if err := checkIPv4(addr, "neighbor"); err != nil {
+		return err
+	}
+	mac, err := mac6(n.MAC)
+	if err != nil {
+		return fmt.Errorf("neighbor %v: %w", addr, err)
+	}
+	smac, err := mac6(n.SrcMAC)
+	if err != nil {
+		return fmt.Errorf("neighbor %v: source %w", addr, err)
+	}
+	if n.Ifindex <= 0 {
+		return fmt.Errorf("neighbor %v: bad ifindex %d", addr, n.Ifindex)
+	}
+	key := xleafNeighKey{Vrf: uint32(vrf), Addr: be32(addr)}
+	if err := d.objs.Neighs.Put(key, xleafNeigh{Ifindex: uint32(n.Ifindex), Mac: mac, Smac: smac}); err != nil {
+		return fmt.Errorf("neighbor %v in vrf %d: %w", addr, vrf, err)
+	}
+	return nil
+}
+
+// DeleteNeighbor removes a host.
+func (d *Dataplane) DeleteNeighbor(vrf VRFID, addr netip.Addr) error {
+	if err := checkIPv4(addr, "neighbor"); err != nil {
+		return err
+	}
+	if err := d.objs.Neighs.Delete(xleafNeighKey{Vrf: uint32(vrf), Addr: be32(addr)}); err != nil {
+		return fmt.Errorf("delete neighbor %v in vrf %d: %w", addr, vrf, err)
+	}
+	return nil
+}
+
+// AttachUplink makes ifname a fabric port: VXLAN to our VTEPs is routed.
+func (d *Dataplane) AttachUplink(ifname string) error {
+	return d.attach(ifname, xleafIface{Role: uint8(xleafIfaceRoleIFACE_UPLINK)})
+}
+
+// AttachAccess makes ifname a tenant port of vrf. The kernel's IPv4
+// forwarding is turned off on it: a tenant packet that XDP passes up must
+// never be routed in the default VRF.
+func (d *Dataplane) AttachAccess(ifname string, vrf VRFID) error {
+	if err := checkVRF(vrf); err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/proc/sys/net/ipv4/conf/%s/forwarding", ifname)
+	if err := os.WriteFile(path, []byte("0"), 0o644); err != nil {
+		return fmt.Errorf("attach %s: disable kernel forwarding: %w", ifname, err)
+	}
+	return d.attach(ifname, xleafIface{Role: uint8(xleafIfaceRoleIFACE_ACCESS), Vrf: uint32(vrf)})
+}
+
+func (d *Dataplane) attach(ifname string, ifc xleafIface) error {
+	nif, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return fmt.Errorf("attach %s: %w", ifname, err)
+	}
+	if ifc.Mac, err = mac6(nif.HardwareAddr); err != nil {
+		return fmt.Errorf("attach %s: %w", ifname, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.objs.Ifaces.Put(uint32(nif.Index), ifc); err != nil {
+		return fmt.Errorf("attach %s: %w", ifname, err)
+	}
+	pin := filepath.Join(d.opts.PinPath, "link_"+ifname)
+	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
+		// Left by an earlier run: swap in this program without a gap.
+		if err := l.Update(d.objs.Xleaf); err != nil {
+			l.Close()
+			return fmt.Errorf("attach %s: replace program: %w", ifname, err)
+		}
+		d.links[ifname] = l
+		return nil
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: d.objs.Xleaf, Interface: nif.Index})
+	if err != nil {
+		d.objs.Ifaces.Delete(uint32(nif.Index))
+		return fmt.Errorf("attach xdp to %s: %w", ifname, err)
+	}
+	if err := l.Pin(pin); err != nil {
+		l.Close()
+		d.objs.Ifaces.Delete(uint32(nif.Index))
+		return fmt.Errorf("attach %s: pin link: %w", ifname, err)
+	}
+	d.links[ifname] = l
+	return nil
+}
+
+// Detach removes the program from ifname; its packets go to the kernel.
+func (d *Dataplane) Detach(ifname string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.links[ifname]
+	if l == nil {
+		var err error
+		if l, err = link.LoadPinnedLink(filepath.Join(d.opts.PinPath, "link_"+ifname), nil); err != nil {
+			return fmt.Errorf("detach %s: not attached: %w", ifname, err)
+		}
+	}
+	delete(d.links, ifname)
+	err := l.Unpin()
+	l.Close()
+	if nif, e := net.InterfaceByName(ifname); e == nil {
+		d.objs.Ifaces.Delete(uint32(nif.Index))
+	}
+	if err != nil {
+		return fmt.Errorf("detach %s: %w", ifname, err)
+	}
+	return nil
+}
+
+// Counters returns every non-zero counter, summed over CPUs.
+func (d *Dataplane) Counters() (map[CounterKey]Counter, error) {
+	out := map[CounterKey]Counter{}
+	var key uint32
+	var percpu []xleafCounter
+	it := d.objs.Stats.Iterate()
+	for it.Next(&key, &percpu) {
+		var c Counter
+		for _, pc := range percpu {
+			c.Packets += pc.Packets
+			c.Bytes += pc.Bytes
+		}
+		if c.Packets > 0 {
+			out[CounterKey{VRF: VRFID(key / uint32(reasonMax)), Reason: Reason(key % uint32(reasonMax))}] = c
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	return out, nil
+}

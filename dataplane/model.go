@@ -1,0 +1,348 @@
+package dataplane
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"net/netip"
+)
+
+// Model is the forwarding decision written as plain Go over plain tables:
+// the reference the XDP program is held to (tests and fuzzing compare the
+// two on the same frames). It is written from the specification, not from
+// the C, and is far too slow for the data path.
+type Model struct {
+	VTEPs     map[netip.Addr]bool
+	Ifaces    map[int]ModelIface
+	VRFs      map[VRFID]VRF
+	Routes    map[VRFID][]Route
+	Neighbors map[ModelNeighborKey]Neighbor
+	// Underlay is the kernel's view towards each remote VTEP; a VTEP that
+	// is missing has no underlay route.
+	Underlay map[netip.Addr]ModelUnderlay
+}
+
+// ModelIface is an attached interface.
+type ModelIface struct {
+	Uplink bool
+	VRF    VRFID // access interfaces
+	MAC    net.HardwareAddr
+	MTU    int
+}
+
+// ModelNeighborKey indexes Model.Neighbors.
+type ModelNeighborKey struct {
+	VRF  VRFID
+	Addr netip.Addr
+}
+
+// ModelUnderlay is the result of the kernel's FIB lookup towards a VTEP.
+type ModelUnderlay struct {
+	Ifindex  int
+	SrcMAC   net.HardwareAddr
+	DstMAC   net.HardwareAddr
+	MTU      int  // of the egress route
+	Resolved bool // the next hop has a neighbour entry
+}
+
+// XDP actions.
+const (
+	XDPDrop     = 1
+	XDPPass     = 2
+	XDPTx       = 3
+	XDPRedirect = 4
+)
+
+// Verdict is what happens to one frame.
+type Verdict struct {
+	Action  int
+	Reason  Reason
+	VRF     VRFID  // counted under
+	Ifindex int    // egress, for XDPTx and XDPRedirect
+	Out     []byte // the frame as it leaves, for XDPTx and XDPRedirect
+}
+
+const (
+	ethLen    = 14
+	ipLen     = 20
+	udpLen    = 8
+	vxlanLen  = 8
+	encapLen  = ethLen + ipLen + udpLen + vxlanLen
+	vxlanPort = 4789
+)
+
+// Forward decides the fate of frame arriving on ingress.
+func (m *Model) Forward(ingress int, frame []byte) Verdict {
+	ifc, ok := m.Ifaces[ingress]
+	if !ok {
+		return Verdict{Action: XDPPass, Reason: ReasonPass}
+	}
+	if ifc.Uplink {
+		return m.fromUplink(ingress, ifc, frame)
+	}
+	return m.fromAccess(ingress, ifc, frame)
+}
+
+func pass() Verdict { return Verdict{Action: XDPPass, Reason: ReasonPass} }
+
+func drop(vrf VRFID, r Reason) Verdict { return Verdict{Action: XDPDrop, Reason: r, VRF: vrf} }
+
+func (m *Model) fromUplink(ingress int, ifc ModelIface, f []byte) Verdict {
+	// Outer headers: anything but VXLAN to our VTEP is the kernel's.
+	if len(f) < ethLen || binary.BigEndian.Uint16(f[12:]) != 0x0800 || !bytes.Equal(f[0:6], ifc.MAC) {
+		return pass()
+	}
+	ip := f[ethLen:]
+	if len(ip) < ipLen || ip[0] != 0x45 || ip[9] != 17 || isFragment(ip) {
+		return pass()
+	}
+	if !m.VTEPs[netip.AddrFrom4([4]byte(ip[16:20]))] {
+		return pass()
+	}
+	udp := ip[ipLen:]
+	if len(udp) < udpLen || binary.BigEndian.Uint16(udp[2:]) != vxlanPort {
+		return pass()
+	}
+	vx := udp[udpLen:]
+	if len(vx) < vxlanLen {
+		return drop(0, ReasonMalformed)
+	}
+	if binary.BigEndian.Uint32(vx[0:]) != 0x08000000 || vx[7] != 0 {
+		return drop(0, ReasonBadVXLAN)
+	}
+	vni := binary.BigEndian.Uint32(vx[4:]) >> 8
+	var vrf VRF
+	found := false
+	for _, v := range m.VRFs {
+		if v.VNI == vni {
+			vrf, found = v, true
+		}
+	}
+	if !found {
+		return drop(0, ReasonUnknownVNI)
+	}
+	inner := vx[vxlanLen:]
+	if len(inner) < ethLen {
+		return drop(vrf.ID, ReasonMalformed)
+	}
+	if !bytes.Equal(inner[0:6], vrf.RouterMAC) {
+		return drop(vrf.ID, ReasonBadRouterMAC)
+	}
+	if binary.BigEndian.Uint16(inner[12:]) != 0x0800 {
+		return drop(vrf.ID, ReasonUnsupported)
+	}
+	if !validIPv4(inner[ethLen:]) {
+		return drop(vrf.ID, ReasonMalformed)
+	}
+	return m.route(ingress, vrf, f, encapLen)
+}
+
+func (m *Model) fromAccess(ingress int, ifc ModelIface, f []byte) Verdict {
+	if len(f) < ethLen || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+		return pass()
+	}
+	vrf, configured := m.VRFs[ifc.VRF]
+	rmac := vrf.RouterMAC
+	if !configured {
+		rmac = make(net.HardwareAddr, 6) // an unused VRF slot reads as zeros
+	}
+	if !bytes.Equal(f[0:6], ifc.MAC) && !bytes.Equal(f[0:6], rmac) {
+		return pass()
+	}
+	if !configured {
+		return drop(ifc.VRF, ReasonNoVRF)
+	}
+	ip := f[ethLen:]
+	if !validIPv4(ip) {
+		return drop(vrf.ID, ReasonMalformed)
+	}
+	if ip[0]&0x0f != 5 {
+		return Verdict{Action: XDPPass, Reason: ReasonPass, VRF: vrf.ID}
+	}
+	return m.route(ingress, vrf, f, 0)
+}
+
+// route looks the inner packet (at f[off:]) up in vrf.
+func (m *Model) route(ingress int, vrf VRF, f []byte, off int) Verdict {
+	ip := f[off+ethLen:]
+	dst := netip.AddrFrom4([4]byte(ip[16:20]))
+	r, ok := m.lookup(vrf.ID, dst)
+	switch {
+	case !ok:
+		return drop(vrf.ID, ReasonNoRoute)
+	case r.Kind == RouteReceive:
+		return Verdict{Action: XDPPass, Reason: ReasonPassHost, VRF: vrf.ID}
+	case r.Kind == RouteBlackhole:
+		return drop(vrf.ID, ReasonBlackhole)
+	case ip[8] <= 1:
+		return drop(vrf.ID, ReasonTTL)
+	case r.Kind == RouteRemote:
+		return m.remote(ingress, vrf, r, f, off)
+	case r.Kind == RouteLocal:
+		return m.local(ingress, vrf, r, f, off, dst)
+	}
+	return drop(vrf.ID, ReasonBadNexthop)
+}
+
+// lookup is a longest-prefix match over the VRF's routes.
+func (m *Model) lookup(vrf VRFID, dst netip.Addr) (Route, bool) {
+	var best Route
+	found := false
+	for _, r := range m.Routes[vrf] {
+		if r.Prefix.Contains(dst) && (!found || r.Prefix.Bits() > best.Prefix.Bits()) {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int) Verdict {
+	inner := f[off:]
+	ip := inner[ethLen:]
+	members, ok := canonicalRemotes(r.Remotes)
+	if !ok {
+		return drop(vrf.ID, ReasonBadNexthop)
+	}
+	hash := FlowHash(ip)
+	nh := PickRemote(members, hash)
+	u, routed := m.Underlay[nh.VTEP]
+	outerLen := len(inner) + ipLen + udpLen + vxlanLen
+	switch {
+	case !routed:
+		return drop(vrf.ID, ReasonNoUnderlay)
+	case outerLen > u.MTU:
+		return drop(vrf.ID, ReasonMTU)
+	case !u.Resolved:
+		return drop(vrf.ID, ReasonUnderlayNeigh)
+	}
+	out := make([]byte, encapLen, encapLen+len(inner))
+	out = append(out, inner...)
+	rewrite(out[encapLen:], nh.RouterMAC, vrf.RouterMAC)
+
+	copy(out[0:6], u.DstMAC)
+	copy(out[6:12], u.SrcMAC)
+	binary.BigEndian.PutUint16(out[12:], 0x0800)
+	oip := out[ethLen:]
+	oip[0] = 0x45
+	oip[1] = ip[1] // tos
+	binary.BigEndian.PutUint16(oip[2:], uint16(outerLen))
+	binary.BigEndian.PutUint16(oip[6:], 0x4000) // DF
+	oip[8] = 64
+	oip[9] = 17
+	copy(oip[12:16], vrf.VTEP.AsSlice())
+	copy(oip[16:20], nh.VTEP.AsSlice())
+	binary.BigEndian.PutUint16(oip[10:], ipChecksum(oip[:ipLen]))
+	udp := oip[ipLen:]
+	binary.BigEndian.PutUint16(udp[0:], uint16(49152|(hash>>16)&0x3fff))
+	binary.BigEndian.PutUint16(udp[2:], vxlanPort)
+	binary.BigEndian.PutUint16(udp[4:], uint16(len(inner)+udpLen+vxlanLen))
+	vx := udp[udpLen:]
+	binary.BigEndian.PutUint32(vx[0:], 0x08000000)
+	binary.BigEndian.PutUint32(vx[4:], nh.VNI<<8)
+	return out2(vrf.ID, ReasonFwdRemote, ingress, u.Ifindex, out)
+}
+
+func (m *Model) local(ingress int, vrf VRF, r Route, f []byte, off int, dst netip.Addr) Verdict {
+	n, ok := m.Neighbors[ModelNeighborKey{VRF: r.HostVRF, Addr: dst}]
+	if !ok {
+		return drop(vrf.ID, ReasonNoNeighbor)
+	}
+	egress, ok := m.Ifaces[n.Ifindex]
+	if !ok {
+		return drop(vrf.ID, ReasonError)
+	}
+	out := bytes.Clone(f[off:])
+	if len(out) > egress.MTU+ethLen {
+		return drop(vrf.ID, ReasonMTU)
+	}
+	rewrite(out, n.MAC, n.SrcMAC)
+	return out2(vrf.ID, ReasonFwdLocal, ingress, n.Ifindex, out)
+}
+
+func out2(vrf VRFID, r Reason, ingress, egress int, out []byte) Verdict {
+	action := XDPRedirect
+	if egress == ingress {
+		action = XDPTx
+	}
+	return Verdict{Action: action, Reason: r, VRF: vrf, Ifindex: egress, Out: out}
+}
+
+// rewrite routes an Ethernet+IPv4 frame one hop: new MACs, TTL - 1 with
+// the checksum updated incrementally (RFC 1624, as the kernel does).
+func rewrite(frame []byte, dst, src net.HardwareAddr) {
+	copy(frame[0:6], dst)
+	copy(frame[6:12], src)
+	ip := frame[ethLen:]
+	check := uint32(binary.LittleEndian.Uint16(ip[10:])) + 0x0001 // htons(0x0100) as stored
+	if check >= 0xffff {
+		check++
+	}
+	binary.LittleEndian.PutUint16(ip[10:], uint16(check))
+	ip[8]--
+}
+
+func isFragment(ip []byte) bool {
+	return binary.BigEndian.Uint16(ip[6:])&0x3fff != 0
+}
+
+// validIPv4 is a header we can route: version 4, options within the frame,
+// total length covering the header and within the frame.
+func validIPv4(ip []byte) bool {
+	if len(ip) < ipLen || ip[0]>>4 != 4 || ip[0]&0x0f < 5 {
+		return false
+	}
+	hlen := int(ip[0]&0x0f) * 4
+	tot := int(binary.BigEndian.Uint16(ip[2:]))
+	return tot >= hlen && tot <= len(ip)
+}
+
+func ipChecksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i < len(h); i += 2 {
+		if i != 10 {
+			sum += uint32(binary.BigEndian.Uint16(h[i:]))
+		}
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// FlowHash is the inner packet's hash (ip is the IPv4 header onwards): the
+// 5-tuple of TCP, UDP and SCTP, the 3-tuple of fragments and the rest.
+func FlowHash(ip []byte) uint32 {
+	word := func(b []byte) uint32 { return binary.LittleEndian.Uint32(b) } // as the program loads it
+	proto := uint32(ip[9])
+	var ports uint32
+	hlen := int(ip[0]&0x0f) * 4
+	if !isFragment(ip) && (proto == 6 || proto == 17 || proto == 132) && len(ip) >= hlen+4 {
+		ports = word(ip[hlen:])
+	}
+	return mix32(word(ip[12:]) ^ mix32(word(ip[16:])^mix32(ports^proto)))
+}
+
+// PickRemote is the member a flow hash selects from a group's members.
+func PickRemote(members []Remote, hash uint32) Remote {
+	canon, ok := canonicalRemotes(members)
+	if !ok {
+		return Remote{}
+	}
+	g, _, _ := buildGroup(canon)
+	return canon[g.Slot[hash&(NHGSlots-1)]]
+}
+
+// canonicalRemotes orders and deduplicates members the way the data path
+// stores them, so slot indexes mean the same member on both sides.
+func canonicalRemotes(members []Remote) ([]Remote, bool) {
+	g, _, err := buildGroup(members)
+	if err != nil {
+		return nil, false
+	}
+	out := make([]Remote, g.Members)
+	for i := range out {
+		nh := g.Member[i]
+		out[i] = Remote{VTEP: addrFromBe32(nh.Vtep), VNI: nh.Vni, RouterMAC: net.HardwareAddr(bytes.Clone(nh.Rmac[:]))}
+	}
+	return out, true
+}

@@ -1,0 +1,264 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// table returns vrf's LPM trie, creating an empty one on first use.
+// Called with d.mu held.
+func (d *Dataplane) table(vrf VRFID) (*ebpf.Map, error) {
+	if t := d.tables[vrf]; t != nil {
+		return t, nil
+	}
+	t, err := d.newTable(vrf, d.opts.RoutesPerVRF)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.objs.VrfTables.Put(uint32(vrf), t); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("vrf %d: install table: %w", vrf, err)
+	}
+	d.tables[vrf] = t
+	return t, nil
+}
+
+func (d *Dataplane) newTable(vrf VRFID, size uint32) (*ebpf.Map, error) {
+	ts := d.tableSpec.Copy()
+	ts.Name = fmt.Sprintf("vrf%d", vrf)
+	ts.MaxEntries = size
+	t, err := ebpf.NewMap(ts)
+	if err != nil {
+		return nil, fmt.Errorf("vrf %d: create table: %w", vrf, err)
+	}
+	return t, nil
+}
+
+func lpmKey(p netip.Prefix) xleafLpmKey {
+	return xleafLpmKey{Prefixlen: uint32(p.Bits()), Addr: be32(p.Addr())}
+}
+
+// encode validates r and turns it into a map value, taking a reference on
+// its nexthop group (written to the map if new). Called with d.mu held.
+func (d *Dataplane) encode(r Route) (xleafLpmKey, xleafRoute, error) {
+	var v xleafRoute
+	if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() {
+		return xleafLpmKey{}, v, fmt.Errorf("route %v: not an IPv4 prefix", r.Prefix)
+	}
+	if r.Prefix.Masked() != r.Prefix {
+		return xleafLpmKey{}, v, fmt.Errorf("route %v: host bits set (want %v)", r.Prefix, r.Prefix.Masked())
+	}
+	key := lpmKey(r.Prefix)
+	v.Kind = uint8(r.Kind)
+	switch r.Kind {
+	case RouteBlackhole, RouteReceive:
+	case RouteLocal:
+		if err := checkVRF(r.HostVRF); err != nil {
+			return key, v, fmt.Errorf("route %v: host %w", r.Prefix, err)
+		}
+		v.Target = uint32(r.HostVRF)
+	case RouteRemote:
+		g, gkey, err := buildGroup(r.Remotes)
+		if err != nil {
+			return key, v, fmt.Errorf("route %v: %w", r.Prefix, err)
+		}
+		id, isNew, err := d.groups.acquire(gkey)
+		if err != nil {
+			return key, v, fmt.Errorf("route %v: %w", r.Prefix, err)
+		}
+		if isNew {
+			if err := d.objs.Nhgs.Put(id, &g); err != nil {
+				d.groups.release(id)
+				return key, v, fmt.Errorf("route %v: write nexthop group: %w", r.Prefix, err)
+			}
+		}
+		v.Target = id
+	default:
+		return key, v, fmt.Errorf("route %v: unknown kind %d", r.Prefix, r.Kind)
+	}
+	return key, v, nil
+}
+
+// releaseGroup drops a route's reference; an unused group is cleared so a
+// stale route can never use it. Called with d.mu held.
+func (d *Dataplane) releaseGroup(id uint32) {
+	if d.groups.release(id) {
+		d.objs.Nhgs.Put(id, &xleafNhg{})
+	}
+}
+
+func (d *Dataplane) releaseValue(v xleafRoute) {
+	if RouteKind(v.Kind) == RouteRemote {
+		d.releaseGroup(v.Target)
+	}
+}
+
+// releaseTable drops the references of every route in t and closes it.
+func (d *Dataplane) releaseTable(t *ebpf.Map) {
+	var k xleafLpmKey
+	var v xleafRoute
+	it := t.Iterate()
+	for it.Next(&k, &v) {
+		d.releaseValue(v)
+	}
+	t.Close()
+}
+
+// SetRoute inserts or replaces one route. The packet path sees either the
+// old route or the new one, never a mix.
+func (d *Dataplane) SetRoute(vrf VRFID, r Route) error {
+	if err := checkVRF(vrf); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, err := d.table(vrf)
+	if err != nil {
+		return err
+	}
+	key, val, err := d.encode(r)
+	if err != nil {
+		return fmt.Errorf("vrf %d: %w", vrf, err)
+	}
+	var old xleafRoute
+	hadOld := t.Lookup(key, &old) == nil
+	if err := t.Put(key, val); err != nil {
+		d.releaseValue(val)
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, r.Prefix, err)
+	}
+	if hadOld {
+		d.releaseValue(old)
+	}
+	return nil
+}
+
+// DeleteRoute removes one prefix from a VRF.
+func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
+	if err := checkVRF(vrf); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.tables[vrf]
+	if t == nil || !p.IsValid() || !p.Addr().Is4() {
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
+	}
+	key := lpmKey(p)
+	var old xleafRoute
+	if err := t.Lookup(key, &old); err != nil {
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, err)
+	}
+	if err := t.Delete(key); err != nil {
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, err)
+	}
+	d.releaseValue(old)
+	return nil
+}
+
+// ReplaceTable swaps vrf's whole table for routes in one step: packets see
+// the old table or the new one. Nothing changes if any route is invalid.
+func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
+	if err := checkVRF(vrf); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	keys := make([]xleafLpmKey, 0, len(routes))
+	vals := make([]xleafRoute, 0, len(routes))
+	undo := func() {
+		for _, v := range vals {
+			d.releaseValue(v)
+		}
+	}
+	for _, r := range routes {
+		k, v, err := d.encode(r)
+		if err != nil {
+			undo()
+			return fmt.Errorf("vrf %d: %w", vrf, err)
+		}
+		keys, vals = append(keys, k), append(vals, v)
+	}
+	t, err := d.newTable(vrf, max(d.opts.RoutesPerVRF, uint32(len(routes))))
+	if err != nil {
+		undo()
+		return err
+	}
+	if err := fill(t, keys, vals); err != nil {
+		t.Close()
+		undo()
+		return fmt.Errorf("vrf %d: fill table: %w", vrf, err)
+	}
+	if err := d.objs.VrfTables.Put(uint32(vrf), t); err != nil {
+		t.Close()
+		undo()
+		return fmt.Errorf("vrf %d: install table: %w", vrf, err)
+	}
+	old := d.tables[vrf]
+	d.tables[vrf] = t
+	if old != nil {
+		d.releaseTable(old)
+	}
+	return nil
+}
+
+// fill writes keys/vals in batches where the kernel supports it.
+func fill(t *ebpf.Map, keys []xleafLpmKey, vals []xleafRoute) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := t.BatchUpdate(keys, vals, nil)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ebpf.ErrNotSupported) {
+		return err
+	}
+	for i := range keys {
+		if err := t.Put(keys[i], vals[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Routes lists vrf's table as the data path holds it.
+func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
+	if err := checkVRF(vrf); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.tables[vrf]
+	if t == nil {
+		return nil, nil
+	}
+	var out []Route
+	var k xleafLpmKey
+	var v xleafRoute
+	it := t.Iterate()
+	for it.Next(&k, &v) {
+		r := Route{Prefix: netip.PrefixFrom(addrFromBe32(k.Addr), int(k.Prefixlen)), Kind: RouteKind(v.Kind)}
+		switch r.Kind {
+		case RouteLocal:
+			r.HostVRF = VRFID(v.Target)
+		case RouteRemote:
+			var g xleafNhg
+			if err := d.objs.Nhgs.Lookup(v.Target, &g); err != nil {
+				return nil, fmt.Errorf("vrf %d: route %v: group %d: %w", vrf, r.Prefix, v.Target, err)
+			}
+			for _, nh := range g.Member[:min(int(g.Members), MaxECMP)] {
+				r.Remotes = append(r.Remotes, Remote{VTEP: addrFromBe32(nh.Vtep), VNI: nh.Vni,
+					RouterMAC: net.HardwareAddr(nh.Rmac[:])})
+			}
+		}
+		out = append(out, r)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("vrf %d: list routes: %w", vrf, err)
+	}
+	return out, nil
+}

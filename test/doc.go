@@ -1,0 +1,3 @@
+// Package test holds xleaf's network-namespace integration tests; its
+// subpackages are the helpers they and the dataplane tests share.
+package test

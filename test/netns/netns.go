@@ -1,0 +1,111 @@
+// Package netns runs a test binary inside a network namespace of its own, so
+// every interface, route and neighbour a test creates vanishes with it, even
+// when the test crashes.
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+const envInside = "XLEAF_TEST_NETNS"
+
+// PinPrefix starts the bpffs pin paths tests use; the bpf filesystem is not
+// per namespace, so Main removes what crashed runs left behind.
+const PinPrefix = "/sys/fs/bpf/xleaf-test-"
+
+// Main re-executes the test binary in a fresh network namespace (as root)
+// and exits with its status. Without root the tests run here and those that
+// need root skip, saying so.
+func Main(m *testing.M) {
+	if os.Getenv(envInside) != "" || os.Geteuid() != 0 {
+		os.Exit(m.Run())
+	}
+	removeStalePins()
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "netns: find test binary:", err)
+		os.Exit(2)
+	}
+	cmd := exec.Command(self, os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), envInside+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNET}
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		os.Exit(exit.ExitCode())
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "netns: run tests in a new network namespace:", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// Root skips t unless it runs as root inside the test namespace.
+func Root(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (BPF, XDP, network namespaces): run 'make test' as root; CI does")
+	}
+	if os.Getenv(envInside) == "" {
+		t.Fatal("root test outside its network namespace: the package's TestMain must call netns.Main")
+	}
+}
+
+// PinPath returns a fresh pin path for one test, removed when it ends.
+func PinPath(t testing.TB) string {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
+		if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"); err != nil {
+			t.Fatalf("mount bpf filesystem on /sys/fs/bpf: %v", err)
+		}
+	}
+	dir, err := os.MkdirTemp("/sys/fs/bpf", filepath.Base(PinPrefix)+strconv.Itoa(os.Getpid())+"-")
+	if err != nil {
+		t.Fatalf("create pin path: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func removeStalePins() {
+	matches, _ := filepath.Glob(PinPrefix + "*")
+	for _, dir := range matches {
+		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(dir, PinPrefix), "-", 2)[0])
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			os.RemoveAll(dir)
+		}
+	}
+}
+
+// IP runs the ip command, failing t with its output on error.
+func IP(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// Sysctl writes a value under /proc/sys.
+func Sysctl(t testing.TB, key, value string) {
+	t.Helper()
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		t.Fatalf("sysctl %s=%s: %v", key, value, err)
+	}
+}
