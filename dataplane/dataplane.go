@@ -368,22 +368,36 @@ func (d *Dataplane) Detach(ifname string) error {
 
 // Counters returns every non-zero counter, summed over CPUs.
 func (d *Dataplane) Counters() (map[CounterKey]Counter, error) {
-	out := map[CounterKey]Counter{}
-	var key uint32
-	var percpu []xleafCounter
-	it := d.objs.Stats.Iterate()
-	for it.Next(&key, &percpu) {
-		var c Counter
-		for _, pc := range percpu {
-			c.Packets += pc.Packets
-			c.Bytes += pc.Bytes
-		}
-		if c.Packets > 0 {
-			out[CounterKey{VRF: VRFID(key / uint32(reasonMax)), Reason: Reason(key % uint32(reasonMax))}] = c
-		}
-	}
-	if err := it.Err(); err != nil {
+	return readCounters(d.objs.Stats)
+}
+
+func readCounters(stats *ebpf.Map) (map[CounterKey]Counter, error) {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
 		return nil, fmt.Errorf("read counters: %w", err)
 	}
-	return out, nil
+	const chunk = 4096
+	keys := make([]uint32, chunk)
+	vals := make([]xleafCounter, chunk*ncpu)
+	out := map[CounterKey]Counter{}
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := stats.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			var c Counter
+			for _, pc := range vals[i*ncpu : (i+1)*ncpu] {
+				c.Packets += pc.Packets
+				c.Bytes += pc.Bytes
+			}
+			if c.Packets > 0 {
+				out[CounterKey{VRF: VRFID(keys[i] / uint32(reasonMax)), Reason: Reason(keys[i] % uint32(reasonMax))}] = c
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read counters: %w", err)
+		}
+	}
 }

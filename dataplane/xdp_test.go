@@ -62,6 +62,9 @@ func expect(t *testing.T, l *fixture.Leaf, ingress int, frame []byte, w want) {
 			t.Errorf("frame out (-want +got):\n%s", diff)
 		}
 	}
+	if (action == dataplane.XDPPass || action == dataplane.XDPDrop) && !bytes.Equal(out, frame) {
+		t.Errorf("a frame that is not forwarded was modified:\n%s", cmp.Diff(frame, out))
+	}
 	wantDelta := map[dataplane.CounterKey]dataplane.Counter{
 		{VRF: w.vrf, Reason: w.reason}: {Packets: 1, Bytes: uint64(len(frame))},
 	}
