@@ -1,0 +1,197 @@
+package dataplane_test
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/xleaf/xleaf/dataplane"
+	"github.com/xleaf/xleaf/test/fixture"
+	"github.com/xleaf/xleaf/test/netns"
+)
+
+var cmpRoutes = []cmp.Option{
+	cmp.Comparer(func(x, y netip.Addr) bool { return x == y }),
+	cmp.Comparer(func(x, y netip.Prefix) bool { return x == y }),
+	cmpopts.SortSlices(func(x, y dataplane.Route) bool {
+		return x.Prefix.Addr().Less(y.Prefix.Addr()) || x.Prefix.Addr() == y.Prefix.Addr() && x.Prefix.Bits() < y.Prefix.Bits()
+	}),
+	cmpopts.EquateEmpty(),
+}
+
+func routes(t *testing.T, dp *dataplane.Dataplane, vrf dataplane.VRFID) []dataplane.Route {
+	t.Helper()
+	rs, err := dp.Routes(vrf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// TestRestartKeepsForwarding: a new Open on the same pin path finds the
+// tables, groups and neighbours the last run left, and the interfaces keep
+// forwarding with the new program.
+func TestRestartKeepsForwarding(t *testing.T) {
+	l := fixture.New(t)
+	before := map[dataplane.VRFID][]dataplane.Route{}
+	for vrf := range fixture.Routes() {
+		before[vrf] = routes(t, l.DP, vrf)
+	}
+	if err := l.DP.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	dp, err := dataplane.Open(dataplane.Options{PinPath: l.PinPath})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer dp.Close()
+	l.DP = dp
+	for vrf, want := range before {
+		if diff := cmp.Diff(want, routes(t, dp, vrf), cmpRoutes...); diff != "" {
+			t.Errorf("vrf %d after restart (-want +got):\n%s", vrf, diff)
+		}
+	}
+	if err := dp.AttachUplink("swp3"); err != nil { // takes over the pinned link
+		t.Fatal(err)
+	}
+	f := fixture.Flow{Src: a("192.168.20.110"), Dst: fixture.HostRed, TTL: 64}
+	expect(t, l, l.Swp3.Index, fromBorder04(t, l, fixture.RedVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, f)),
+		want{action: dataplane.XDPRedirect, vrf: fixture.RED, reason: dataplane.ReasonFwdLocal,
+			out: fixture.Frame(t, fixture.HostRedMAC, l.Swp10.HardwareAddr, ttl(f, 63))})
+
+	// Groups adopted with their references: replacing a route still works
+	// and the group it left is reused, not leaked.
+	p := netip.MustParsePrefix("192.168.1.10/32")
+	if err := dp.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: border04(fixture.RedVNI)}); err != nil {
+		t.Fatal(err)
+	}
+	hostRed := fixture.Flow{Src: fixture.HostRed, Dst: p.Addr(), TTL: 64}
+	expect(t, l, l.Swp10.Index, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, hostRed),
+		want{action: dataplane.XDPRedirect, vrf: fixture.RED, reason: dataplane.ReasonFwdRemote, out: encapTo(t, l, hostRed, border04(fixture.RedVNI))})
+}
+
+// TestReplaceTable swaps a VRF's whole table; routes of the old one are gone.
+func TestReplaceTable(t *testing.T) {
+	l := fixture.New(t)
+	only := []dataplane.Route{{Prefix: netip.MustParsePrefix("192.168.1.0/24"), Kind: dataplane.RouteBlackhole}}
+	if err := l.DP.ReplaceTable(fixture.RED, only); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(only, routes(t, l.DP, fixture.RED), cmpRoutes...); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
+	host := func(dst string) []byte {
+		return fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, fixture.Flow{Src: fixture.HostRed, Dst: a(dst), TTL: 64})
+	}
+	expect(t, l, l.Swp10.Index, host("192.168.1.10"), want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonBlackhole})
+	expect(t, l, l.Swp10.Index, host("192.168.200.10"), want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute})
+
+	// An invalid route rejects the whole table: the running one stays.
+	bad := append(only, dataplane.Route{Prefix: netip.MustParsePrefix("10.0.0.1/8"), Kind: dataplane.RouteBlackhole})
+	if err := l.DP.ReplaceTable(fixture.RED, bad); err == nil {
+		t.Fatal("table with a bad prefix accepted")
+	}
+	if diff := cmp.Diff(only, routes(t, l.DP, fixture.RED), cmpRoutes...); diff != "" {
+		t.Errorf("table after a rejected replace (-want +got):\n%s", diff)
+	}
+}
+
+// TestBadAPIInput: each bad call is refused with an error and changes
+// nothing.
+func TestBadAPIInput(t *testing.T) {
+	l := fixture.New(t)
+	mac := fixture.RouterMAC
+	p := netip.MustParsePrefix("192.168.50.0/24")
+	tooMany := make([]dataplane.Remote, dataplane.MaxECMP+1)
+	for i := range tooMany {
+		tooMany[i] = dataplane.Remote{VTEP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), VNI: 4001, RouterMAC: mac}
+	}
+	before := routes(t, l.DP, fixture.RED)
+	for name, err := range map[string]error{
+		"vrf 0":                 l.DP.SetVRF(dataplane.VRF{ID: 0, VNI: 7, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"vrf out of range":      l.DP.SetVRF(dataplane.VRF{ID: dataplane.MaxVRFs, VNI: 7, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"vni 0":                 l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 0, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"vni over 24 bits":      l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 1 << 24, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"vni of another vrf":    l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: fixture.RedVNI, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"short router mac":      l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 7, RouterMAC: mac[:4], VTEP: fixture.VTEP}),
+		"ipv6 vtep":             l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 7, RouterMAC: mac, VTEP: a("2001:db8::1")}),
+		"ipv6 prefix":           l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("2001:db8::/32"), Kind: dataplane.RouteBlackhole}),
+		"host bits":             l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("192.168.50.1/24"), Kind: dataplane.RouteBlackhole}),
+		"unknown kind":          l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: 99}),
+		"remote without member": l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote}),
+		"too many members":      l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: tooMany}),
+		"member vni 0":          l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: []dataplane.Remote{{VTEP: fixture.Leaf01, RouterMAC: mac}}}),
+		"member without mac":    l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: []dataplane.Remote{{VTEP: fixture.Leaf01, VNI: 4001}}}),
+		"local to vrf 0":        l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteLocal}),
+		"route in vrf 0":        l.DP.SetRoute(0, dataplane.Route{Prefix: p, Kind: dataplane.RouteBlackhole}),
+		"delete missing route":  l.DP.DeleteRoute(fixture.RED, p),
+		"neighbor without mac":  l.DP.SetNeighbor(fixture.RED, a("192.168.100.20"), dataplane.Neighbor{Ifindex: l.Swp10.Index, SrcMAC: mac}),
+		"neighbor bad ifindex":  l.DP.SetNeighbor(fixture.RED, a("192.168.100.20"), dataplane.Neighbor{MAC: mac, SrcMAC: mac}),
+		"delete unknown vrf":    l.DP.DeleteVRF(9),
+		"access in vrf 0":       l.DP.AttachAccess("swp10", 0),
+		"attach missing iface":  l.DP.AttachUplink("nosuch0"),
+	} {
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if diff := cmp.Diff(before, routes(t, l.DP, fixture.RED), cmpRoutes...); diff != "" {
+		t.Errorf("RED changed by refused calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestFullTables: a full VRF table or an exhausted group space is an
+// error for the route that did not fit, and frees up again.
+func TestFullTables(t *testing.T) {
+	netns.Root(t)
+	dp, err := dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	for i := range 4 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16)
+		if err := dp.SetRoute(1, dataplane.Route{Prefix: p, Kind: dataplane.RouteBlackhole}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dp.SetRoute(1, dataplane.Route{Prefix: netip.MustParsePrefix("10.9.0.0/16"), Kind: dataplane.RouteBlackhole}); err == nil {
+		t.Error("route beyond the table's capacity accepted")
+	}
+	if n := len(routes(t, dp, 1)); n != 4 {
+		t.Errorf("%d routes after the overflow, want 4", n)
+	}
+
+	// Every route its own group, until the groups run out.
+	big, err := dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: dataplane.MaxNHGs + 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	route := func(i int) dataplane.Route {
+		vtep := netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)})
+		return dataplane.Route{Prefix: netip.PrefixFrom(vtep, 32), Kind: dataplane.RouteRemote,
+			Remotes: []dataplane.Remote{{VTEP: vtep, VNI: 4001, RouterMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}}}}
+	}
+	rs := make([]dataplane.Route, dataplane.MaxNHGs-1) // group id 0 is never used
+	for i := range rs {
+		rs[i] = route(i)
+	}
+	if err := big.ReplaceTable(1, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := big.SetRoute(1, route(len(rs))); !errors.Is(err, dataplane.ErrNoGroupSpace) {
+		t.Errorf("route past the last group: %v, want %v", err, dataplane.ErrNoGroupSpace)
+	}
+	if err := big.DeleteRoute(1, rs[0].Prefix); err != nil {
+		t.Fatal(err)
+	}
+	if err := big.SetRoute(1, route(len(rs))); err != nil {
+		t.Errorf("route after a group was freed: %v", err)
+	}
+}
