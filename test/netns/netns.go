@@ -31,6 +31,7 @@ func Main(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	removeStalePins()
+	removeStaleNamespaces()
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netns: find test binary:", err)
@@ -89,6 +90,45 @@ func removeStalePins() {
 		}
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
 			os.RemoveAll(dir)
+		}
+	}
+}
+
+// NamePrefix starts the names of the namespaces tests create, so a later
+// run can remove what a crashed one left.
+const NamePrefix = "xlt-"
+
+// New creates a named network namespace for one test (a host, a remote
+// leaf), deleted when the test ends. Its name carries our pid.
+func New(t testing.TB, name string) string {
+	t.Helper()
+	full := fmt.Sprintf("%s%d-%s", NamePrefix, os.Getpid(), name)
+	IP(t, "netns", "add", full)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", full).Run() })
+	IP(t, "-n", full, "link", "set", "lo", "up")
+	return full
+}
+
+// Exec runs a command inside namespace ns and returns its output.
+func Exec(t testing.TB, ns string, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func removeStaleNamespaces() {
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), NamePrefix)
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			exec.Command("ip", "netns", "del", e.Name()).Run()
 		}
 	}
 }

@@ -1,0 +1,58 @@
+package netns
+
+import (
+	"net"
+	"runtime"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	vnetns "github.com/vishvananda/netns"
+)
+
+// AttachPass puts an XDP program that passes everything on ifname inside
+// namespace ns. A veth only accepts frames redirected into it by XDP on its
+// peer when it runs an XDP program itself (or GRO), so the receiving ends
+// of a test topology need one.
+func AttachPass(t testing.TB, ns, ifname string) {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:    ebpf.XDP,
+		License: "GPL",
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R0, 2), // XDP_PASS
+			asm.Return(),
+		},
+	})
+	if err != nil {
+		t.Fatalf("load xdp pass program: %v", err)
+	}
+	t.Cleanup(func() { prog.Close() })
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := vnetns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	target, err := vnetns.GetFromName(ns)
+	if err != nil {
+		t.Fatalf("open namespace %s: %v", ns, err)
+	}
+	defer target.Close()
+	if err := vnetns.Set(target); err != nil {
+		t.Fatalf("enter namespace %s: %v", ns, err)
+	}
+	defer vnetns.Set(orig)
+	nif, err := net.InterfaceByName(ifname)
+	if err != nil {
+		t.Fatalf("%s in %s: %v", ifname, ns, err)
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: nif.Index})
+	if err != nil {
+		t.Fatalf("attach xdp pass to %s in %s: %v", ifname, ns, err)
+	}
+	t.Cleanup(func() { l.Close() })
+}
