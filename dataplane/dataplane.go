@@ -401,3 +401,17 @@ func readCounters(stats *ebpf.Map) (map[CounterKey]Counter, error) {
 		}
 	}
 }
+
+// ReadCounters reads the counters of a running data path from its pinned
+// map, without loading anything: for show commands and monitoring.
+func ReadCounters(pinPath string) (map[CounterKey]Counter, error) {
+	if pinPath == "" {
+		pinPath = DefaultPinPath
+	}
+	stats, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, xleafMapStats), &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("open counters under %s (is xleafd running?): %w", pinPath, err)
+	}
+	defer stats.Close()
+	return readCounters(stats)
+}
