@@ -3,12 +3,17 @@ GO ?= go
 BPF_CFLAGS := -O2 -g -Wall -Werror -I../bpf/include -I/usr/include/x86_64-linux-gnu
 FUZZTIME ?= 20s
 
-.PHONY: all build test test-short fuzz generate check-generated bench lint clean
+.PHONY: all build lab test fuzz generate check-generated bench clean
 
 all: build
 
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+# The main job. Until the two-site lab lands (control agent first), it runs
+# the live test: real traffic across leaked VRFs through XDP on veths.
+lab: build
+	$(GO) test -count=1 -v -run TestLiveTrafficAcrossLeakedVRFs ./test/
 
 # Every test, the root-only BPF and netns ones included, plus a bounded run
 # of the fuzzer that holds the XDP program to the reference model.
