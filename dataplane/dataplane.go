@@ -31,10 +31,11 @@ type Dataplane struct {
 	objs      xleafObjects
 	tableSpec *ebpf.MapSpec // template of a VRF's LPM trie
 
-	mu     sync.Mutex
-	tables map[VRFID]*ebpf.Map // each VRF's LPM trie (inner map)
-	groups *groups
-	links  map[string]link.Link
+	mu          sync.Mutex
+	tables      map[VRFID]*ebpf.Map // each VRF's LPM trie (inner map)
+	groups      *groups
+	tableGroups tableGroups
+	links       map[string]link.Link
 }
 
 // Open loads the program and opens the pinned maps, creating them on first
@@ -56,7 +57,7 @@ func Open(opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], tables: map[VRFID]*ebpf.Map{}, groups: newGroups(), links: map[string]link.Link{}}
+	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], tables: map[VRFID]*ebpf.Map{}, groups: newGroups(), tableGroups: tableGroups{}, links: map[string]link.Link{}}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
 		return nil, fmt.Errorf("load xdp program: maps pinned under %s are from an incompatible xleaf build "+
@@ -117,6 +118,7 @@ func (d *Dataplane) adopt() error {
 		for it.Next(&k, &r) {
 			if RouteKind(r.Kind) == RouteRemote {
 				d.groups.refs[r.Target]++
+				d.tableGroups.add(id, r, 1)
 			}
 		}
 		if err := it.Err(); err != nil {
@@ -128,7 +130,7 @@ func (d *Dataplane) adopt() error {
 			d.groups.free = append(d.groups.free, id)
 		} else if d.groups.refs[id] == 0 {
 			d.groups.refs[id] = 1
-			d.releaseGroup(id)
+			d.releaseGroup(id, 1)
 		}
 	}
 	return nil
@@ -222,7 +224,7 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 		if err := d.objs.VrfTables.Delete(uint32(id)); err != nil {
 			return fmt.Errorf("vrf %d: remove table: %w", id, err)
 		}
-		d.releaseTable(t)
+		d.releaseTable(id, t)
 		delete(d.tables, id)
 	}
 	return nil

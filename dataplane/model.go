@@ -324,25 +324,27 @@ func FlowHash(ip []byte) uint32 {
 
 // PickRemote is the member a flow hash selects from a group's members.
 func PickRemote(members []Remote, hash uint32) Remote {
-	canon, ok := canonicalRemotes(members)
-	if !ok {
+	nhs, _, err := canonical(members)
+	if err != nil {
 		return Remote{}
 	}
-	g, _, _ := buildGroup(canon)
-	return canon[g.Slot[hash&(NHGSlots-1)]]
+	return remoteOf(nhs[slotTable(nhs)[hash&(NHGSlots-1)]])
 }
 
 // canonicalRemotes orders and deduplicates members the way the data path
 // stores them, so slot indexes mean the same member on both sides.
 func canonicalRemotes(members []Remote) ([]Remote, bool) {
-	g, _, err := buildGroup(members)
+	nhs, _, err := canonical(members)
 	if err != nil {
 		return nil, false
 	}
-	out := make([]Remote, g.Members)
-	for i := range out {
-		nh := g.Member[i]
-		out[i] = Remote{VTEP: addrFromBe32(nh.Vtep), VNI: nh.Vni, RouterMAC: net.HardwareAddr(bytes.Clone(nh.Rmac[:]))}
+	out := make([]Remote, len(nhs))
+	for i, nh := range nhs {
+		out[i] = remoteOf(nh)
 	}
 	return out, true
+}
+
+func remoteOf(nh xleafNexthop) Remote {
+	return Remote{VTEP: addrFromBe32(nh.Vtep), VNI: nh.Vni, RouterMAC: net.HardwareAddr(bytes.Clone(nh.Rmac[:]))}
 }

@@ -2,9 +2,9 @@ package dataplane
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // Nexthop groups are interned: every route with the same set of remote
@@ -28,21 +28,20 @@ func newGroups() *groups {
 	return &groups{ids: map[string]uint32{}, keys: map[uint32]string{}, refs: map[uint32]int{}, next: 1}
 }
 
-// buildGroup returns the canonical group for members (deduplicated and
-// sorted, so the same set always gives the same bytes) and its key.
-func buildGroup(members []Remote) (xleafNhg, string, error) {
-	var g xleafNhg
+// canonical validates members and returns them deduplicated and sorted,
+// so the same set always gives the same group, with its interning key.
+func canonical(members []Remote) ([]xleafNexthop, string, error) {
 	nhs := make([]xleafNexthop, 0, len(members))
 	for _, m := range members {
 		if err := checkIPv4(m.VTEP, "vtep"); err != nil {
-			return g, "", err
+			return nil, "", err
 		}
 		if m.VNI == 0 || m.VNI >= 1<<24 {
-			return g, "", fmt.Errorf("vni %d out of range 1..16777215", m.VNI)
+			return nil, "", fmt.Errorf("vni %d out of range 1..16777215", m.VNI)
 		}
 		rmac, err := mac6(m.RouterMAC)
 		if err != nil {
-			return g, "", fmt.Errorf("router %w", err)
+			return nil, "", fmt.Errorf("router %w", err)
 		}
 		nhs = append(nhs, xleafNexthop{Vtep: be32(m.VTEP), Vni: m.VNI, Rmac: rmac})
 	}
@@ -53,18 +52,31 @@ func buildGroup(members []Remote) (xleafNhg, string, error) {
 	nhs = slices.Compact(nhs)
 	switch {
 	case len(nhs) == 0:
-		return g, "", fmt.Errorf("remote route without members")
+		return nil, "", fmt.Errorf("remote route without members")
 	case len(nhs) > MaxECMP:
-		return g, "", fmt.Errorf("%d members: %w", len(nhs), ErrTooManyPaths)
+		return nil, "", fmt.Errorf("%d members: %w", len(nhs), ErrTooManyPaths)
 	}
-	var key strings.Builder
-	for i, nh := range nhs {
-		g.Member[i] = nh
-		fmt.Fprintf(&key, "%08x/%06x/%x;", nh.Vtep, nh.Vni, nh.Rmac)
+	return nhs, nexthopsKey(nhs), nil
+}
+
+// nexthopsKey is the interning key: the members' bytes.
+func nexthopsKey(nhs []xleafNexthop) string {
+	key := make([]byte, 0, len(nhs)*14)
+	for _, nh := range nhs {
+		key = binary.LittleEndian.AppendUint32(key, nh.Vtep)
+		key = binary.LittleEndian.AppendUint32(key, nh.Vni)
+		key = append(key, nh.Rmac[:]...)
 	}
+	return string(key)
+}
+
+// buildGroup is the map value of a canonical member list.
+func buildGroup(nhs []xleafNexthop) xleafNhg {
+	var g xleafNhg
+	copy(g.Member[:], nhs)
 	g.Members = uint32(len(nhs))
 	g.Slot = slotTable(nhs)
-	return g, key.String(), nil
+	return g
 }
 
 // slotTable gives each slot to the member with the highest score for it.
@@ -114,13 +126,31 @@ func (gs *groups) acquire(key string) (id uint32, isNew bool, err error) {
 	return id, true, nil
 }
 
-// release drops one reference; it reports whether the group is now unused
+// tableGroups counts, per VRF table, the routes that use each group, so a
+// replaced or deleted table releases its references without reading it.
+type tableGroups map[VRFID]map[uint32]int
+
+func (tg tableGroups) add(vrf VRFID, v xleafRoute, n int) {
+	if RouteKind(v.Kind) != RouteRemote {
+		return
+	}
+	m := tg[vrf]
+	if m == nil {
+		m = map[uint32]int{}
+		tg[vrf] = m
+	}
+	if m[v.Target] += n; m[v.Target] == 0 {
+		delete(m, v.Target)
+	}
+}
+
+// release drops n references; it reports whether the group is now unused
 // (the caller then clears it in the map).
-func (gs *groups) release(id uint32) bool {
+func (gs *groups) release(id uint32, n int) bool {
 	if _, ok := gs.refs[id]; !ok {
 		return false
 	}
-	gs.refs[id]--
+	gs.refs[id] -= n
 	if gs.refs[id] > 0 {
 		return false
 	}
@@ -141,10 +171,5 @@ func (gs *groups) adopt(id uint32, key string) {
 
 // groupKey recomputes the interning key of a stored group.
 func groupKey(g *xleafNhg) string {
-	var key strings.Builder
-	for i := range min(int(g.Members), MaxECMP) {
-		nh := g.Member[i]
-		fmt.Fprintf(&key, "%08x/%06x/%x;", nh.Vtep, nh.Vni, nh.Rmac)
-	}
-	return key.String()
+	return nexthopsKey(g.Member[:min(int(g.Members), MaxECMP)])
 }

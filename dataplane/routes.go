@@ -62,7 +62,7 @@ func (d *Dataplane) encode(r Route) (xleafLpmKey, xleafRoute, error) {
 		}
 		v.Target = uint32(r.HostVRF)
 	case RouteRemote:
-		g, gkey, err := buildGroup(r.Remotes)
+		nhs, gkey, err := canonical(r.Remotes)
 		if err != nil {
 			return key, v, fmt.Errorf("route %v: %w", r.Prefix, err)
 		}
@@ -71,8 +71,9 @@ func (d *Dataplane) encode(r Route) (xleafLpmKey, xleafRoute, error) {
 			return key, v, fmt.Errorf("route %v: %w", r.Prefix, err)
 		}
 		if isNew {
+			g := buildGroup(nhs)
 			if err := d.objs.Nhgs.Put(id, &g); err != nil {
-				d.groups.release(id)
+				d.groups.release(id, 1)
 				return key, v, fmt.Errorf("route %v: write nexthop group: %w", r.Prefix, err)
 			}
 		}
@@ -83,28 +84,35 @@ func (d *Dataplane) encode(r Route) (xleafLpmKey, xleafRoute, error) {
 	return key, v, nil
 }
 
-// releaseGroup drops a route's reference; an unused group is cleared so a
-// stale route can never use it. Called with d.mu held.
-func (d *Dataplane) releaseGroup(id uint32) {
-	if d.groups.release(id) {
+// releaseGroup drops n references; an unused group is cleared so a stale
+// route can never use it. Called with d.mu held.
+func (d *Dataplane) releaseGroup(id uint32, n int) {
+	if d.groups.release(id, n) {
 		d.objs.Nhgs.Put(id, &xleafNhg{})
 	}
 }
 
+// releaseValue drops the reference of a route value that encode took but
+// no table holds.
 func (d *Dataplane) releaseValue(v xleafRoute) {
 	if RouteKind(v.Kind) == RouteRemote {
-		d.releaseGroup(v.Target)
+		d.releaseGroup(v.Target, 1)
 	}
 }
 
-// releaseTable drops the references of every route in t and closes it.
-func (d *Dataplane) releaseTable(t *ebpf.Map) {
-	var k xleafLpmKey
-	var v xleafRoute
-	it := t.Iterate()
-	for it.Next(&k, &v) {
-		d.releaseValue(v)
+// dropRoute accounts for a route leaving vrf's table.
+func (d *Dataplane) dropRoute(vrf VRFID, v xleafRoute) {
+	d.tableGroups.add(vrf, v, -1)
+	d.releaseValue(v)
+}
+
+// releaseTable drops the references of every route of vrf's table t and
+// closes it.
+func (d *Dataplane) releaseTable(vrf VRFID, t *ebpf.Map) {
+	for id, n := range d.tableGroups[vrf] {
+		d.releaseGroup(id, n)
 	}
+	delete(d.tableGroups, vrf)
 	t.Close()
 }
 
@@ -130,8 +138,9 @@ func (d *Dataplane) SetRoute(vrf VRFID, r Route) error {
 		d.releaseValue(val)
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, r.Prefix, err)
 	}
+	d.tableGroups.add(vrf, val, 1)
 	if hadOld {
-		d.releaseValue(old)
+		d.dropRoute(vrf, old)
 	}
 	return nil
 }
@@ -155,7 +164,7 @@ func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 	if err := t.Delete(key); err != nil {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, err)
 	}
-	d.releaseValue(old)
+	d.dropRoute(vrf, old)
 	return nil
 }
 
@@ -197,10 +206,12 @@ func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
 		undo()
 		return fmt.Errorf("vrf %d: install table: %w", vrf, err)
 	}
-	old := d.tables[vrf]
+	if old := d.tables[vrf]; old != nil {
+		d.releaseTable(vrf, old)
+	}
 	d.tables[vrf] = t
-	if old != nil {
-		d.releaseTable(old)
+	for _, v := range vals {
+		d.tableGroups.add(vrf, v, 1)
 	}
 	return nil
 }
