@@ -1,0 +1,531 @@
+// Package rib keeps a routing table per VRF: EVPN paths imported by route
+// target (leaking when a path's targets match several VRFs), connected
+// subnets, aggregates, best path and ECMP; it programs the data path with
+// the difference after every change.
+package rib
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/xleaf/xleaf/dataplane"
+)
+
+// Dataplane is what the RIB programs; *dataplane.Dataplane implements it.
+type Dataplane interface {
+	SetRoute(vrf dataplane.VRFID, r dataplane.Route) error
+	DeleteRoute(vrf dataplane.VRFID, p netip.Prefix) error
+}
+
+// RT is a route target: ASN:Value, or with Any, *:Value.
+type RT struct {
+	Any   bool
+	ASN   uint32
+	Value uint32
+}
+
+func (rt RT) String() string {
+	if rt.Any {
+		return fmt.Sprintf("0:%d", rt.Value) // as NVUE shows ANY
+	}
+	return fmt.Sprintf("%d:%d", rt.ASN, rt.Value)
+}
+
+// Matches says whether an import target accepts a route's target.
+func (imp RT) Matches(route RT) bool {
+	return imp.Value == route.Value && (imp.Any || imp.ASN == route.ASN)
+}
+
+// VRF is what the RIB needs of a tenant VRF.
+type VRF struct {
+	Name       string
+	ID         dataplane.VRFID
+	VNI        uint32
+	ASN        uint32
+	RouterMAC  net.HardwareAddr
+	VTEP       netip.Addr
+	Imports    []RT // empty: auto, ANY:VNI
+	Aggregates []netip.Prefix
+}
+
+// ExportRT is the VRF's route target, ASN:VNI as the guide shows it.
+func (v *VRF) ExportRT() RT { return RT{ASN: v.ASN, Value: v.VNI} }
+
+// ImportRTs are the explicit targets, or ANY:VNI when none are set.
+func (v *VRF) ImportRTs() []RT {
+	if len(v.Imports) == 0 {
+		return []RT{{Any: true, Value: v.VNI}}
+	}
+	return v.Imports
+}
+
+func (v *VRF) imports(rts []RT) bool {
+	for _, imp := range v.ImportRTs() {
+		for _, rt := range rts {
+			if imp.Matches(rt) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Origin is BGP's ORIGIN attribute.
+type Origin uint8
+
+const (
+	OriginIGP        Origin = 0
+	OriginEGP        Origin = 1
+	OriginIncomplete Origin = 2
+)
+
+// Path is one EVPN route from a peer (Type-5, or a Type-2 MAC/IP route
+// with an L3VNI, which is a /32 host route here).
+type Path struct {
+	Peer      string // who sent it
+	RD        string
+	Prefix    netip.Prefix
+	VTEP      netip.Addr
+	VNI       uint32 // the label: the L3VNI to encapsulate with
+	RouterMAC net.HardwareAddr
+	RTs       []RT
+	ASPath    []uint32
+	Origin    Origin
+	LocalPref uint32 // 0 = default 100
+	Type2     bool
+}
+
+// Key identifies a path for replacement and withdrawal.
+type Key struct {
+	Peer   string
+	RD     string
+	Prefix netip.Prefix
+	Type2  bool
+}
+
+func (p *Path) Key() Key { return Key{Peer: p.Peer, RD: p.RD, Prefix: p.Prefix, Type2: p.Type2} }
+
+func (p *Path) localPref() uint32 {
+	if p.LocalPref == 0 {
+		return 100
+	}
+	return p.LocalPref
+}
+
+// Source says where a candidate route of a VRF comes from; the order is
+// the preference, as zebra's administrative distance orders them.
+type Source uint8
+
+const (
+	SourceConnected Source = iota // an access port's subnet (this VRF or leaked)
+	SourceAggregate               // blackhole while more-specifics exist
+	SourceBGP                     // EVPN paths, best and multipath
+)
+
+// Entry is a VRF's selected route for one prefix, as installed.
+type Entry struct {
+	Prefix  netip.Prefix
+	Source  Source
+	HostVRF string  // SourceConnected: whose port
+	Paths   []*Path // SourceBGP: the multipath set, best first
+	All     []*Path // SourceBGP: every candidate path, for show bgp
+}
+
+// table is one VRF's state.
+type table struct {
+	vrf       *VRF
+	bgp       map[netip.Prefix]map[Key]*Path
+	connected map[netip.Prefix]string // prefix -> VRF owning the port
+	aggActive map[netip.Prefix]bool
+	installed map[netip.Prefix]dataplane.Route
+}
+
+// RIB is the per-VRF routing state. Safe for concurrent use.
+type RIB struct {
+	mu        sync.Mutex
+	dp        Dataplane
+	vrfs      map[string]*table
+	paths     map[Key]*Path
+	connected map[string][]netip.Prefix // VRF -> its ports' subnets
+	errs      []error                   // data path errors since the last Err
+}
+
+// New returns an empty RIB that programs dp.
+func New(dp Dataplane) *RIB {
+	return &RIB{dp: dp, vrfs: map[string]*table{}, paths: map[Key]*Path{}, connected: map[string][]netip.Prefix{}}
+}
+
+// SetVRFs replaces the set of VRFs (a configuration apply): routes are
+// re-imported and the data path gets only the difference.
+func (r *RIB) SetVRFs(vrfs []VRF) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := map[string]bool{}
+	for i := range vrfs {
+		v := vrfs[i]
+		keep[v.Name] = true
+		t := r.vrfs[v.Name]
+		if t == nil {
+			t = &table{installed: map[netip.Prefix]dataplane.Route{}}
+			r.vrfs[v.Name] = t
+		}
+		t.vrf = &v
+	}
+	for name, t := range r.vrfs {
+		if !keep[name] {
+			for p := range t.installed {
+				r.program(t, p, nil)
+			}
+			delete(r.vrfs, name)
+		}
+	}
+	for _, t := range r.vrfs {
+		r.rebuild(t)
+	}
+}
+
+// rebuild recomputes a whole VRF from the global paths and ports.
+func (r *RIB) rebuild(t *table) {
+	t.bgp = map[netip.Prefix]map[Key]*Path{}
+	t.connected = map[netip.Prefix]string{}
+	t.aggActive = map[netip.Prefix]bool{}
+	for k, p := range r.paths {
+		if t.vrf.imports(p.RTs) {
+			addPath(t, k, p)
+		}
+	}
+	for owner, prefixes := range r.connected {
+		if o := r.vrfs[owner]; o != nil && (owner == t.vrf.Name || t.vrf.imports([]RT{o.vrf.ExportRT()})) {
+			for _, p := range prefixes {
+				t.connected[p] = owner
+			}
+		}
+	}
+	for _, agg := range t.vrf.Aggregates {
+		t.aggActive[agg] = hasMoreSpecific(t, agg)
+	}
+	want := map[netip.Prefix]bool{}
+	for p := range t.bgp {
+		want[p] = true
+	}
+	for p := range t.connected {
+		want[p] = true
+	}
+	for p, on := range t.aggActive {
+		want[p] = want[p] || on
+	}
+	for p := range t.installed {
+		want[p] = true
+	}
+	for p := range want {
+		r.refresh(t, p)
+	}
+}
+
+func addPath(t *table, k Key, p *Path) {
+	m := t.bgp[p.Prefix]
+	if m == nil {
+		m = map[Key]*Path{}
+		t.bgp[p.Prefix] = m
+	}
+	m[k] = p
+}
+
+func hasMoreSpecific(t *table, agg netip.Prefix) bool {
+	for p := range t.bgp {
+		if p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
+			return true
+		}
+	}
+	for p := range t.connected {
+		if p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// Update adds or replaces a path from a peer.
+func (r *RIB) Update(p *Path) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := p.Key()
+	r.paths[k] = p
+	// Replace in place, then re-select once: a re-advertisement that
+	// changes nothing programs nothing.
+	for _, t := range r.vrfs {
+		had := t.bgp[p.Prefix][k] != nil
+		if had {
+			delete(t.bgp[p.Prefix], k)
+		}
+		if t.vrf.imports(p.RTs) {
+			addPath(t, k, p)
+		} else if len(t.bgp[p.Prefix]) == 0 {
+			delete(t.bgp, p.Prefix)
+		}
+		if had || t.vrf.imports(p.RTs) {
+			r.changed(t, p.Prefix)
+		}
+	}
+}
+
+// Withdraw removes a path.
+func (r *RIB) Withdraw(k Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old := r.paths[k]; old != nil {
+		r.remove(k, old)
+	}
+}
+
+// WithdrawPeer removes every path a peer sent (session down).
+func (r *RIB) WithdrawPeer(peer string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, p := range r.paths {
+		if k.Peer == peer {
+			r.remove(k, p)
+		}
+	}
+}
+
+func (r *RIB) remove(k Key, p *Path) {
+	delete(r.paths, k)
+	for _, t := range r.vrfs {
+		if m := t.bgp[p.Prefix]; m != nil && m[k] != nil {
+			delete(m, k)
+			if len(m) == 0 {
+				delete(t.bgp, p.Prefix)
+			}
+			r.changed(t, p.Prefix)
+		}
+	}
+}
+
+// SetConnected replaces the subnets of a VRF's access ports.
+func (r *RIB) SetConnected(vrf string, prefixes []netip.Prefix) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.connected[vrf]
+	r.connected[vrf] = slices.Clone(prefixes)
+	o := r.vrfs[vrf]
+	if o == nil {
+		return
+	}
+	for _, t := range r.vrfs {
+		if t != o && !t.vrf.imports([]RT{o.vrf.ExportRT()}) {
+			continue
+		}
+		for _, p := range old {
+			if t.connected[p] == vrf {
+				delete(t.connected, p)
+				r.changed(t, p)
+			}
+		}
+		for _, p := range prefixes {
+			t.connected[p] = vrf
+			r.changed(t, p)
+		}
+	}
+}
+
+// changed re-selects prefix p in t and the aggregates that cover it.
+func (r *RIB) changed(t *table, p netip.Prefix) {
+	r.refresh(t, p)
+	for _, agg := range t.vrf.Aggregates {
+		if p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
+			if on := hasMoreSpecific(t, agg); on != t.aggActive[agg] {
+				t.aggActive[agg] = on
+				r.refresh(t, agg)
+			}
+		}
+	}
+}
+
+// refresh selects p's route in t and programs the data path if it changed.
+func (r *RIB) refresh(t *table, p netip.Prefix) {
+	e, ok := r.selectRoute(t, p)
+	if !ok {
+		r.program(t, p, nil)
+		return
+	}
+	route := r.toDataplane(e)
+	r.program(t, p, &route)
+}
+
+func (r *RIB) program(t *table, p netip.Prefix, route *dataplane.Route) {
+	old, had := t.installed[p]
+	switch {
+	case route == nil && had:
+		if err := r.dp.DeleteRoute(t.vrf.ID, p); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("vrf %s: delete %v: %w", t.vrf.Name, p, err))
+		}
+		delete(t.installed, p)
+	case route != nil && (!had || !sameRoute(old, *route)):
+		if err := r.dp.SetRoute(t.vrf.ID, *route); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("vrf %s: install %v: %w", t.vrf.Name, p, err))
+			return
+		}
+		t.installed[p] = *route
+	}
+}
+
+// Err returns (and forgets) the data path errors since the last call.
+func (r *RIB) Err() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	errs := r.errs
+	r.errs = nil
+	return errs
+}
+
+func sameRoute(a, b dataplane.Route) bool {
+	return a.Prefix == b.Prefix && a.Kind == b.Kind && a.HostVRF == b.HostVRF &&
+		slices.EqualFunc(a.Remotes, b.Remotes, func(x, y dataplane.Remote) bool {
+			return x.VTEP == y.VTEP && x.VNI == y.VNI && string(x.RouterMAC) == string(y.RouterMAC)
+		})
+}
+
+func (r *RIB) selectRoute(t *table, p netip.Prefix) (Entry, bool) {
+	if owner, ok := t.connected[p]; ok {
+		return Entry{Prefix: p, Source: SourceConnected, HostVRF: owner, All: sortedPaths(t.bgp[p])}, true
+	}
+	if t.aggActive[p] {
+		return Entry{Prefix: p, Source: SourceAggregate, All: sortedPaths(t.bgp[p])}, true
+	}
+	all := sortedPaths(t.bgp[p])
+	if len(all) == 0 {
+		return Entry{}, false
+	}
+	multi := []*Path{all[0]}
+	for _, q := range all[1:] {
+		if len(multi) < dataplane.MaxECMP && equalCost(all[0], q) {
+			multi = append(multi, q)
+		}
+	}
+	return Entry{Prefix: p, Source: SourceBGP, Paths: multi, All: all}, true
+}
+
+// sortedPaths orders candidates best first: local preference, AS path
+// length, origin, then a stable tie-break (VTEP, peer).
+func sortedPaths(m map[Key]*Path) []*Path {
+	out := make([]*Path, 0, len(m))
+	for _, p := range m {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *Path) int {
+		return cmp.Or(
+			cmp.Compare(b.localPref(), a.localPref()),
+			cmp.Compare(len(a.ASPath), len(b.ASPath)),
+			cmp.Compare(a.Origin, b.Origin),
+			a.VTEP.Compare(b.VTEP),
+			strings.Compare(a.Peer, b.Peer),
+			strings.Compare(a.RD, b.RD),
+			cmpBool(a.Type2, b.Type2),
+		)
+	})
+	return out
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+// equalCost: BGP multipath with a relaxed AS path (as Cumulus enables):
+// paths tie on preference, AS path length and origin.
+func equalCost(a, b *Path) bool {
+	return a.localPref() == b.localPref() && len(a.ASPath) == len(b.ASPath) && a.Origin == b.Origin
+}
+
+func (r *RIB) toDataplane(e Entry) dataplane.Route {
+	switch e.Source {
+	case SourceConnected:
+		return dataplane.Route{Prefix: e.Prefix, Kind: dataplane.RouteLocal, HostVRF: r.vrfs[e.HostVRF].vrf.ID}
+	case SourceAggregate:
+		return dataplane.Route{Prefix: e.Prefix, Kind: dataplane.RouteBlackhole}
+	}
+	var rs []dataplane.Remote
+	seen := map[string]bool{}
+	for _, p := range e.Paths {
+		key := fmt.Sprint(p.VTEP, p.VNI, p.RouterMAC)
+		if !seen[key] {
+			seen[key] = true
+			rs = append(rs, dataplane.Remote{VTEP: p.VTEP, VNI: p.VNI, RouterMAC: p.RouterMAC})
+		}
+	}
+	return dataplane.Route{Prefix: e.Prefix, Kind: dataplane.RouteRemote, Remotes: rs}
+}
+
+// Table returns a VRF's selected routes, sorted by prefix.
+func (r *RIB) Table(vrf string) ([]Entry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.vrfs[vrf]
+	if t == nil {
+		return nil, fmt.Errorf("vrf %s not configured", vrf)
+	}
+	seen := map[netip.Prefix]bool{}
+	var out []Entry
+	add := func(p netip.Prefix) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		if e, ok := r.selectRoute(t, p); ok {
+			out = append(out, e)
+		}
+	}
+	for p := range t.connected {
+		add(p)
+	}
+	for p := range t.bgp {
+		add(p)
+	}
+	for p := range t.aggActive {
+		add(p)
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
+	})
+	return out, nil
+}
+
+// Export is a route this leaf advertises into EVPN for a VRF.
+type Export struct {
+	VRF    string
+	Prefix netip.Prefix
+	Host   bool // an attached host: sent as a Type-2 MAC/IP route
+}
+
+// Exports lists what each VRF advertises: its ports' subnets and the
+// aggregates that have at least one more-specific route.
+func (r *RIB) Exports() []Export {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Export
+	for name, t := range r.vrfs {
+		for _, p := range r.connected[name] {
+			out = append(out, Export{VRF: name, Prefix: p})
+		}
+		for agg, on := range t.aggActive {
+			if on {
+				out = append(out, Export{VRF: name, Prefix: agg})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Export) int {
+		return cmp.Or(strings.Compare(a.VRF, b.VRF), a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
+	})
+	return out
+}

@@ -1,0 +1,311 @@
+package rib
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/xleaf/xleaf/dataplane"
+)
+
+// fakeDP records the data path's tables; a unit test of the RIB side only
+// (the real data path is proven in dataplane/ and test/).
+type fakeDP struct {
+	tables map[dataplane.VRFID]map[netip.Prefix]dataplane.Route
+	calls  int
+}
+
+func newFakeDP() *fakeDP { return &fakeDP{tables: map[dataplane.VRFID]map[netip.Prefix]dataplane.Route{}} }
+
+func (f *fakeDP) SetRoute(vrf dataplane.VRFID, r dataplane.Route) error {
+	f.calls++
+	if f.tables[vrf] == nil {
+		f.tables[vrf] = map[netip.Prefix]dataplane.Route{}
+	}
+	f.tables[vrf][r.Prefix] = r
+	return nil
+}
+
+func (f *fakeDP) DeleteRoute(vrf dataplane.VRFID, p netip.Prefix) error {
+	f.calls++
+	delete(f.tables[vrf], p)
+	return nil
+}
+
+var (
+	pfx    = netip.MustParsePrefix
+	addr   = netip.MustParseAddr
+	rmac1  = net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x01}
+	rmac2  = net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x02}
+	rmac9  = net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x09}
+	rmacBL = net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x06}
+	cmpDP  = []cmp.Option{cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }), cmpopts.EquateEmpty()}
+)
+
+// borderleaf01's VRFs, as the guide configures them.
+func guideVRFs() []VRF {
+	imports := []RT{{ASN: 65210, Value: 5001}, {ASN: 65210, Value: 5002}, {Any: true, Value: 4001}, {Any: true, Value: 4002}}
+	return []VRF{
+		{Name: "RED", ID: 1, VNI: 4001, ASN: 65110, RouterMAC: rmacBL, VTEP: addr("10.10.10.10"), Imports: imports,
+			Aggregates: []netip.Prefix{pfx("192.168.2.0/24"), pfx("192.168.20.0/24")}},
+		{Name: "GREEN", ID: 2, VNI: 4002, ASN: 65110, RouterMAC: rmacBL, VTEP: addr("10.10.10.10"), Imports: imports,
+			Aggregates: []netip.Prefix{pfx("192.168.1.0/24"), pfx("192.168.10.0/24")}},
+		{Name: "BLUE", ID: 3, VNI: 4003, ASN: 65110, RouterMAC: rmacBL, VTEP: addr("10.10.10.10")}, // auto: ANY:4003
+	}
+}
+
+// t5 is a Type-5 route from a site-1 leaf (via the spine) or from
+// borderleaf04 (over the DCI).
+func t5(peer, prefix, vtep string, vni uint32, rmac net.HardwareAddr, rt RT, asPath ...uint32) *Path {
+	return &Path{Peer: peer, RD: vtep + ":" + itoa(vni), Prefix: pfx(prefix), VTEP: addr(vtep), VNI: vni,
+		RouterMAC: rmac, RTs: []RT{rt}, ASPath: asPath}
+}
+
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+func remote(vtep string, vni uint32, rmac net.HardwareAddr) dataplane.Remote {
+	return dataplane.Remote{VTEP: addr(vtep), VNI: vni, RouterMAC: rmac}
+}
+
+// guidePaths are the routes borderleaf01 receives in the guide.
+func guidePaths() []*Path {
+	red1, green1 := RT{ASN: 65101, Value: 4001}, RT{ASN: 65101, Value: 4002}
+	red2, green2 := RT{ASN: 65102, Value: 4001}, RT{ASN: 65102, Value: 4002}
+	return []*Path{
+		t5("spine", "192.168.1.0/24", "10.10.10.1", 4001, rmac1, red1, 65199, 65101),
+		t5("spine", "192.168.1.0/24", "10.10.10.2", 4001, rmac2, red2, 65199, 65102),
+		t5("spine", "192.168.1.10/32", "10.10.10.1", 4001, rmac1, red1, 65199, 65101),
+		t5("spine", "192.168.1.10/32", "10.10.10.2", 4001, rmac2, red2, 65199, 65102),
+		t5("spine", "192.168.2.0/24", "10.10.10.1", 4002, rmac1, green1, 65199, 65101),
+		t5("spine", "192.168.2.0/24", "10.10.10.2", 4002, rmac2, green2, 65199, 65102),
+		t5("spine", "192.168.2.10/32", "10.10.10.1", 4002, rmac1, green1, 65199, 65101),
+		t5("spine", "192.168.2.10/32", "10.10.10.2", 4002, rmac2, green2, 65199, 65102),
+		t5("dci", "192.168.10.0/24", "10.10.20.11", 5002, rmac9, RT{ASN: 65210, Value: 5002}, 65210),
+		t5("dci", "192.168.20.0/24", "10.10.20.11", 5001, rmac9, RT{ASN: 65210, Value: 5001}, 65210),
+	}
+}
+
+// TestGuideTables: fed the guide's routes, RED and GREEN on borderleaf01
+// hold the guide's tables: ECMP pairs, leaked routes with their own labels,
+// blackhole aggregates; BLUE imports nothing.
+func TestGuideTables(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	for _, p := range guidePaths() {
+		r.Update(p)
+	}
+	leafs := func(vni uint32) []dataplane.Remote {
+		return []dataplane.Remote{remote("10.10.10.1", vni, rmac1), remote("10.10.10.2", vni, rmac2)}
+	}
+	rt := func(p string, rs ...dataplane.Remote) dataplane.Route {
+		return dataplane.Route{Prefix: pfx(p), Kind: dataplane.RouteRemote, Remotes: rs}
+	}
+	bh := func(p string) dataplane.Route { return dataplane.Route{Prefix: pfx(p), Kind: dataplane.RouteBlackhole} }
+	// The guide's "show route vrf RED" on borderleaf01, as data.
+	wantRED := map[netip.Prefix]dataplane.Route{
+		pfx("192.168.1.0/24"):  rt("192.168.1.0/24", leafs(4001)...),
+		pfx("192.168.1.10/32"): rt("192.168.1.10/32", leafs(4001)...),
+		pfx("192.168.2.0/24"):  bh("192.168.2.0/24"),
+		pfx("192.168.2.10/32"): rt("192.168.2.10/32", leafs(4002)...), // label 4002
+		pfx("192.168.10.0/24"): rt("192.168.10.0/24", remote("10.10.20.11", 5002, rmac9)),
+		// RED's aggregate 192.168.20.0/24 has no more-specific here: the
+		// guide shows site 2's own /24 instead, label 5001.
+		pfx("192.168.20.0/24"): rt("192.168.20.0/24", remote("10.10.20.11", 5001, rmac9)),
+	}
+	if diff := cmp.Diff(wantRED, dp.tables[1], cmpDP...); diff != "" {
+		t.Errorf("RED (-want +got):\n%s", diff)
+	}
+	wantGREEN := map[netip.Prefix]dataplane.Route{
+		pfx("192.168.1.0/24"):  bh("192.168.1.0/24"),
+		pfx("192.168.1.10/32"): rt("192.168.1.10/32", leafs(4001)...), // leaked from RED: label 4001
+		pfx("192.168.2.0/24"):  rt("192.168.2.0/24", leafs(4002)...),
+		pfx("192.168.2.10/32"): rt("192.168.2.10/32", leafs(4002)...),
+		pfx("192.168.10.0/24"): rt("192.168.10.0/24", remote("10.10.20.11", 5002, rmac9)),
+		pfx("192.168.20.0/24"): rt("192.168.20.0/24", remote("10.10.20.11", 5001, rmac9)),
+	}
+	if diff := cmp.Diff(wantGREEN, dp.tables[2], cmpDP...); diff != "" {
+		t.Errorf("GREEN (-want +got):\n%s", diff)
+	}
+	if len(dp.tables[3]) != 0 {
+		t.Errorf("BLUE imported %v", dp.tables[3])
+	}
+	// What borderleaf04 shows from 10.10.10.10 in the guide.
+	wantExports := []Export{{VRF: "GREEN", Prefix: pfx("192.168.1.0/24")}, {VRF: "RED", Prefix: pfx("192.168.2.0/24")}}
+	if diff := cmp.Diff(wantExports, r.Exports(), cmpDP...); diff != "" {
+		t.Errorf("exports (-want +got):\n%s", diff)
+	}
+}
+
+// TestRouteTargetMatching: ASN:N matches exactly, ANY:N any ASN, and no
+// explicit list means ANY:own VNI.
+func TestRouteTargetMatching(t *testing.T) {
+	for _, tc := range []struct {
+		imp, route RT
+		want       bool
+	}{
+		{RT{ASN: 65210, Value: 5001}, RT{ASN: 65210, Value: 5001}, true},
+		{RT{ASN: 65210, Value: 5001}, RT{ASN: 65211, Value: 5001}, false},
+		{RT{ASN: 65210, Value: 5001}, RT{ASN: 65210, Value: 5002}, false},
+		{RT{Any: true, Value: 4001}, RT{ASN: 65101, Value: 4001}, true},
+		{RT{Any: true, Value: 4001}, RT{ASN: 4200000000, Value: 4001}, true},
+		{RT{Any: true, Value: 4001}, RT{ASN: 65101, Value: 4002}, false},
+	} {
+		if got := tc.imp.Matches(tc.route); got != tc.want {
+			t.Errorf("%v imports %v: %v, want %v", tc.imp, tc.route, got, tc.want)
+		}
+	}
+	auto := VRF{VNI: 4003}
+	if diff := cmp.Diff([]RT{{Any: true, Value: 4003}}, auto.ImportRTs()); diff != "" {
+		t.Errorf("auto import (-want +got):\n%s", diff)
+	}
+}
+
+// TestAggregateFollowsContributors: an aggregate exists while at least one
+// more-specific route does, from any source, and goes with the last one.
+func TestAggregateFollowsContributors(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	agg := pfx("192.168.2.0/24")
+	a := t5("spine", "192.168.2.10/32", "10.10.10.1", 4002, rmac1, RT{ASN: 65101, Value: 4002}, 65199, 65101)
+	b := t5("spine", "192.168.2.20/32", "10.10.10.2", 4002, rmac2, RT{ASN: 65102, Value: 4002}, 65199, 65102)
+	has := func() bool { _, ok := dp.tables[1][agg]; return ok }
+	if has() {
+		t.Fatal("aggregate without contributors")
+	}
+	r.Update(a)
+	r.Update(b)
+	if !has() || dp.tables[1][agg].Kind != dataplane.RouteBlackhole {
+		t.Fatalf("aggregate missing or not a blackhole: %v", dp.tables[1][agg])
+	}
+	r.Withdraw(a.Key())
+	if !has() {
+		t.Fatal("aggregate gone while a contributor remains")
+	}
+	r.Withdraw(b.Key())
+	if has() {
+		t.Fatal("aggregate stays without contributors")
+	}
+	// A connected subnet contributes too.
+	r.SetConnected("RED", []netip.Prefix{pfx("192.168.2.128/25")})
+	if !has() {
+		t.Fatal("a connected more-specific does not bring the aggregate")
+	}
+}
+
+// TestWithdrawAndPeerDown remove exactly what they should.
+func TestWithdrawAndPeerDown(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	for _, p := range guidePaths() {
+		r.Update(p)
+	}
+	ecmp := pfx("192.168.1.10/32")
+	r.Withdraw(Key{Peer: "spine", RD: "10.10.10.2:" + itoa(4001), Prefix: ecmp})
+	if got := dp.tables[1][ecmp].Remotes; len(got) != 1 || got[0].VTEP != addr("10.10.10.1") {
+		t.Errorf("after withdrawing leaf02's path: %v, want leaf01 alone", got)
+	}
+	r.WithdrawPeer("dci")
+	for _, p := range []string{"192.168.10.0/24", "192.168.20.0/24"} {
+		if _, ok := dp.tables[1][pfx(p)]; ok && dp.tables[1][pfx(p)].Kind != dataplane.RouteBlackhole {
+			t.Errorf("%s still routed after the DCI peer went down", p)
+		}
+	}
+	if _, ok := dp.tables[1][pfx("192.168.1.0/24")]; !ok {
+		t.Error("site-1 routes went with the DCI peer")
+	}
+	r.WithdrawPeer("spine")
+	for vrf, tbl := range dp.tables {
+		if len(tbl) != 0 {
+			t.Errorf("vrf %d keeps %v with every peer down", vrf, tbl)
+		}
+	}
+}
+
+// TestIncremental: one route change costs one data path call.
+func TestIncremental(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	for _, p := range guidePaths() {
+		r.Update(p)
+	}
+	before := dp.calls
+	r.Update(t5("spine", "192.168.1.77/32", "10.10.10.1", 4001, rmac1, RT{ASN: 65101, Value: 4001}, 65199, 65101))
+	if n := dp.calls - before; n != 2 { // RED and GREEN both import RT 4001
+		t.Errorf("one new route cost %d data path calls, want 2 (one per importing VRF)", n)
+	}
+	before = dp.calls
+	r.Update(t5("spine", "192.168.1.77/32", "10.10.10.1", 4001, rmac1, RT{ASN: 65101, Value: 4001}, 65199, 65101))
+	if n := dp.calls - before; n != 0 {
+		t.Errorf("an unchanged re-advertisement cost %d calls, want 0", n)
+	}
+}
+
+// TestBestPathAndMultipath: a shorter AS path wins alone; equal ones share.
+func TestBestPathAndMultipath(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	rt := RT{ASN: 65101, Value: 4001}
+	r.Update(t5("spine", "192.168.5.0/24", "10.10.10.1", 4001, rmac1, rt, 65199, 65101))
+	r.Update(t5("spine", "192.168.5.0/24", "10.10.10.2", 4001, rmac2, rt, 65199, 65102))
+	if n := len(dp.tables[1][pfx("192.168.5.0/24")].Remotes); n != 2 {
+		t.Fatalf("%d members, want an ECMP pair", n)
+	}
+	r.Update(t5("dci", "192.168.5.0/24", "10.10.20.11", 4001, rmac9, rt, 65210))
+	if diff := cmp.Diff([]dataplane.Remote{remote("10.10.20.11", 4001, rmac9)}, dp.tables[1][pfx("192.168.5.0/24")].Remotes, cmpDP...); diff != "" {
+		t.Errorf("shorter AS path should win alone (-want +got):\n%s", diff)
+	}
+}
+
+// TestLocalLeak: a VRF's connected subnet is delivered locally in every VRF
+// that imports its route target, and nowhere else.
+func TestLocalLeak(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	r.SetConnected("RED", []netip.Prefix{pfx("192.168.100.0/24")})
+	want := dataplane.Route{Prefix: pfx("192.168.100.0/24"), Kind: dataplane.RouteLocal, HostVRF: 1}
+	for _, vrf := range []dataplane.VRFID{1, 2} {
+		if diff := cmp.Diff(want, dp.tables[vrf][want.Prefix], cmpDP...); diff != "" {
+			t.Errorf("vrf %d (-want +got):\n%s", vrf, diff)
+		}
+	}
+	if _, ok := dp.tables[3][want.Prefix]; ok {
+		t.Error("BLUE got RED's subnet")
+	}
+	r.SetConnected("RED", nil)
+	for vrf, tbl := range dp.tables {
+		if _, ok := tbl[want.Prefix]; ok {
+			t.Errorf("vrf %d keeps a removed subnet", vrf)
+		}
+	}
+}
+
+// TestReconfigure: changing a VRF's imports re-imports with only the
+// difference programmed; removing a VRF clears its table.
+func TestReconfigure(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	vrfs := guideVRFs()
+	r.SetVRFs(vrfs)
+	for _, p := range guidePaths() {
+		r.Update(p)
+	}
+	vrfs[2].Imports = []RT{{Any: true, Value: 4001}} // BLUE now leaks RED
+	r.SetVRFs(vrfs)
+	if _, ok := dp.tables[3][pfx("192.168.1.10/32")]; !ok {
+		t.Error("BLUE did not import RED's routes after the change")
+	}
+	r.SetVRFs(vrfs[:2])
+	if len(dp.tables[3]) != 0 {
+		t.Errorf("removed VRF keeps %v", dp.tables[3])
+	}
+}
