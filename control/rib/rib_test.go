@@ -19,7 +19,9 @@ type fakeDP struct {
 	calls  int
 }
 
-func newFakeDP() *fakeDP { return &fakeDP{tables: map[dataplane.VRFID]map[netip.Prefix]dataplane.Route{}} }
+func newFakeDP() *fakeDP {
+	return &fakeDP{tables: map[dataplane.VRFID]map[netip.Prefix]dataplane.Route{}}
+}
 
 func (f *fakeDP) SetRoute(vrf dataplane.VRFID, r dataplane.Route) error {
 	f.calls++
