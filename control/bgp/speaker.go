@@ -1,0 +1,335 @@
+// Package bgp wraps the embedded GoBGP speaker: sessions, EVPN Type-5
+// origination, and received EVPN routes as rib paths. The rest of xleaf
+// never sees GoBGP's protobuf API.
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/xleaf/xleaf/control/rib"
+)
+
+// Speaker is one BGP instance.
+type Speaker struct {
+	s   *server.BgpServer
+	log *slog.Logger
+}
+
+// Global is the instance's identity.
+type Global struct {
+	ASN        uint32
+	RouterID   netip.Addr
+	ListenPort int32    // 179; -1 to not listen
+	ListenAddr []string // default: all
+}
+
+// New starts a speaker's event loop; Start brings up BGP.
+func New(log *slog.Logger) *Speaker {
+	s := server.NewBgpServer(server.LoggerOption(&logAdapter{log: log, level: gobgplog.InfoLevel}))
+	go s.Serve()
+	return &Speaker{s: s, log: log}
+}
+
+// Start brings up BGP with g.
+func (sp *Speaker) Start(ctx context.Context, g Global) error {
+	err := sp.s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: g.ASN, RouterId: g.RouterID.String(), ListenPort: g.ListenPort, ListenAddresses: g.ListenAddr,
+	}})
+	if err != nil {
+		return fmt.Errorf("start bgp: %w", err)
+	}
+	return nil
+}
+
+// Stop ends every session and the instance.
+func (sp *Speaker) Stop() error {
+	return sp.s.StopBgp(context.Background(), &api.StopBgpRequest{})
+}
+
+// Peer is a neighbour.
+type Peer struct {
+	Address      netip.Addr // for unnumbered: the resolved IPv6 link-local
+	Interface    string     // unnumbered: the interface (zone of Address)
+	ASN          uint32     // 0: any (remote-as external)
+	Port         uint32     // default 179
+	Passive      bool
+	LocalAddr    netip.Addr
+	IPv4         bool // address-family ipv4-unicast
+	EVPN         bool // address-family l2vpn-evpn
+	HoldTime     uint64
+	ConnectRetry uint64
+}
+
+var (
+	familyEVPN = &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}
+	familyIPv4 = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+)
+
+// AddPeer configures a neighbour.
+func (sp *Speaker) AddPeer(ctx context.Context, p Peer) error {
+	var afs []*api.AfiSafi
+	if p.IPv4 {
+		afs = append(afs, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: familyIPv4, Enabled: true}})
+	}
+	if p.EVPN {
+		afs = append(afs, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: familyEVPN, Enabled: true}})
+	}
+	peer := &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, NeighborInterface: p.Interface},
+		Transport: &api.Transport{RemotePort: p.Port, PassiveMode: p.Passive},
+		AfiSafis:  afs,
+		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: p.HoldTime, ConnectRetry: p.ConnectRetry, KeepaliveInterval: p.HoldTime / 3}},
+	}
+	if p.LocalAddr.IsValid() {
+		peer.Transport.LocalAddress = p.LocalAddr.String()
+	}
+	if err := sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: peer}); err != nil {
+		return fmt.Errorf("add peer %v: %w", p.Address, err)
+	}
+	return nil
+}
+
+// DeletePeer removes a neighbour and its routes.
+func (sp *Speaker) DeletePeer(ctx context.Context, addr netip.Addr) error {
+	if err := sp.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
+		return fmt.Errorf("delete peer %v: %w", addr, err)
+	}
+	return nil
+}
+
+// Type5 is an EVPN IP prefix route this leaf originates for a VRF.
+type Type5 struct {
+	RD        string // router-id:N
+	Prefix    netip.Prefix
+	VTEP      netip.Addr // next hop
+	VNI       uint32     // label: the VRF's L3VNI
+	RouterMAC net.HardwareAddr
+	RTs       []rib.RT // export targets
+}
+
+func (t Type5) path(withdraw bool) (*api.Path, error) {
+	rd, err := bgp.ParseRouteDistinguisher(t.RD)
+	if err != nil {
+		return nil, fmt.Errorf("rd %q: %w", t.RD, err)
+	}
+	if !t.Prefix.Addr().Is4() {
+		return nil, fmt.Errorf("prefix %v: not IPv4", t.Prefix)
+	}
+	nlri := bgp.NewEVPNNLRI(bgp.EVPN_IP_PREFIX, bgp.NewEVPNIPPrefixRoute(rd, bgp.EthernetSegmentIdentifier{},
+		0, uint8(t.Prefix.Bits()), t.Prefix.Addr().String(), "0.0.0.0", t.VNI).RouteTypeData)
+	comms := []bgp.ExtendedCommunityInterface{}
+	for _, rt := range t.RTs {
+		comms = append(comms, routeTarget(rt))
+	}
+	comms = append(comms, bgp.NewEncapExtended(bgp.TUNNEL_TYPE_VXLAN), bgp.NewRoutersMacExtended(t.RouterMAC.String()))
+	attrs := []bgp.PathAttributeInterface{
+		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
+		bgp.NewPathAttributeMpReachNLRI(t.VTEP.String(), []bgp.AddrPrefixInterface{nlri}),
+		bgp.NewPathAttributeExtendedCommunities(comms),
+	}
+	return apiutil.NewPath(nlri, withdraw, attrs, time.Now())
+}
+
+func routeTarget(rt rib.RT) bgp.ExtendedCommunityInterface {
+	if rt.ASN > 0xffff {
+		return bgp.NewFourOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, rt.ASN, uint16(rt.Value), true)
+	}
+	return bgp.NewTwoOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, uint16(rt.ASN), rt.Value, true)
+}
+
+// Advertise originates t (replacing an earlier one with the same RD and
+// prefix).
+func (sp *Speaker) Advertise(ctx context.Context, t Type5) error {
+	p, err := t.path(false)
+	if err != nil {
+		return fmt.Errorf("advertise %v: %w", t.Prefix, err)
+	}
+	if _, err := sp.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
+		return fmt.Errorf("advertise %v: %w", t.Prefix, err)
+	}
+	return nil
+}
+
+// Withdraw stops originating t.
+func (sp *Speaker) Withdraw(ctx context.Context, t Type5) error {
+	p, err := t.path(true)
+	if err != nil {
+		return fmt.Errorf("withdraw %v: %w", t.Prefix, err)
+	}
+	if err := sp.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: familyEVPN, Path: p}); err != nil {
+		return fmt.Errorf("withdraw %v: %w", t.Prefix, err)
+	}
+	return nil
+}
+
+// Event is a received EVPN route, or its withdrawal.
+type Event struct {
+	Path     *rib.Path
+	Withdraw bool
+}
+
+// ErrSkipped marks a received path that is not for the RIB (own routes,
+// other EVPN route types); Watch counts and logs the others.
+var ErrSkipped = errors.New("not a route for the rib")
+
+// Watch calls fn for every best EVPN path from a peer, starting with the
+// current table, until ctx ends. Paths it cannot decode are logged and
+// passed to bad; the session and every other route are kept.
+func (sp *Speaker) Watch(ctx context.Context, fn func(Event), bad func(error)) error {
+	return sp.s.WatchEvent(ctx, &api.WatchEventRequest{Table: &api.WatchEventRequest_Table{
+		Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true}},
+	}}, func(r *api.WatchEventResponse) {
+		for _, p := range r.GetTable().GetPaths() {
+			if p.GetFamily().GetAfi() != api.Family_AFI_L2VPN {
+				continue
+			}
+			path, err := decode(p)
+			switch {
+			case errors.Is(err, ErrSkipped):
+			case err != nil:
+				sp.log.Warn("undecodable evpn path", "peer", p.GetNeighborIp(), "err", err)
+				if bad != nil {
+					bad(err)
+				}
+			default:
+				fn(Event{Path: path, Withdraw: p.GetIsWithdraw()})
+			}
+		}
+	})
+}
+
+// decode turns a GoBGP path into a rib path: Type-5 routes, and Type-2
+// MAC/IP routes that carry an L3VNI (second label) as /32 host routes.
+func decode(p *api.Path) (*rib.Path, error) {
+	peer := p.GetNeighborIp()
+	if peer == "" || peer == "<nil>" {
+		return nil, ErrSkipped // our own
+	}
+	nlri, err := apiutil.GetNativeNlri(p)
+	if err != nil {
+		return nil, fmt.Errorf("nlri: %w", err)
+	}
+	evpn, ok := nlri.(*bgp.EVPNNLRI)
+	if !ok {
+		return nil, fmt.Errorf("nlri %T: not evpn", nlri)
+	}
+	out := &rib.Path{Peer: peer}
+	switch route := evpn.RouteTypeData.(type) {
+	case *bgp.EVPNIPPrefixRoute:
+		a, ok := netip.AddrFromSlice(route.IPPrefix)
+		if !ok || !a.Unmap().Is4() {
+			return nil, fmt.Errorf("type-5 prefix %v: %w", route.IPPrefix, ErrSkipped) // IPv6 overlay: not supported yet
+		}
+		out.Prefix, err = a.Unmap().Prefix(int(route.IPPrefixLength))
+		if err != nil {
+			return nil, fmt.Errorf("type-5 prefix length %d: %w", route.IPPrefixLength, err)
+		}
+		out.RD, out.VNI = route.RD.String(), route.Label
+	case *bgp.EVPNMacIPAdvertisementRoute:
+		a, ok := netip.AddrFromSlice(route.IPAddress)
+		if !ok || !a.Unmap().Is4() || len(route.Labels) < 2 {
+			return nil, ErrSkipped // MAC only, IPv6, or no L3VNI: layer 2, not ours
+		}
+		out.Prefix = netip.PrefixFrom(a.Unmap(), 32)
+		out.RD, out.VNI, out.Type2 = route.RD.String(), route.Labels[1], true
+	default:
+		return nil, ErrSkipped
+	}
+	if out.VNI == 0 || out.VNI >= 1<<24 {
+		return nil, fmt.Errorf("%v: label %d is not a VNI", out.Prefix, out.VNI)
+	}
+	attrs, err := apiutil.GetNativePathAttributes(p)
+	if err != nil {
+		return nil, fmt.Errorf("%v: attributes: %w", out.Prefix, err)
+	}
+	for _, attr := range attrs {
+		switch a := attr.(type) {
+		case *bgp.PathAttributeMpReachNLRI:
+			out.VTEP, _ = netip.AddrFromSlice(a.Nexthop)
+			out.VTEP = out.VTEP.Unmap()
+		case *bgp.PathAttributeNextHop:
+			out.VTEP, _ = netip.AddrFromSlice(a.Value)
+			out.VTEP = out.VTEP.Unmap()
+		case *bgp.PathAttributeOrigin:
+			out.Origin = rib.Origin(a.Value)
+		case *bgp.PathAttributeLocalPref:
+			out.LocalPref = a.Value
+		case *bgp.PathAttributeAsPath:
+			for _, seg := range a.Value {
+				out.ASPath = append(out.ASPath, seg.GetAS()...)
+			}
+		case *bgp.PathAttributeExtendedCommunities:
+			for _, ec := range a.Value {
+				switch c := ec.(type) {
+				case *bgp.TwoOctetAsSpecificExtended:
+					if c.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET {
+						out.RTs = append(out.RTs, rib.RT{ASN: uint32(c.AS), Value: c.LocalAdmin})
+					}
+				case *bgp.FourOctetAsSpecificExtended:
+					if c.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET {
+						out.RTs = append(out.RTs, rib.RT{ASN: c.AS, Value: uint32(c.LocalAdmin)})
+					}
+				case *bgp.RouterMacExtended:
+					out.RouterMAC = c.Mac
+				}
+			}
+		}
+	}
+	switch {
+	case !out.VTEP.Is4():
+		return nil, fmt.Errorf("%v: next hop %v is not an IPv4 VTEP", out.Prefix, out.VTEP)
+	case len(out.RouterMAC) != 6 || out.RouterMAC[0]&1 == 1 || isZero(out.RouterMAC):
+		return nil, fmt.Errorf("%v from %v: no usable router MAC", out.Prefix, out.VTEP)
+	case len(out.RTs) == 0:
+		return nil, fmt.Errorf("%v from %v: no route target", out.Prefix, out.VTEP)
+	}
+	return out, nil
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// logAdapter sends GoBGP's logs to slog.
+type logAdapter struct {
+	log   *slog.Logger
+	level gobgplog.LogLevel
+}
+
+func (l *logAdapter) attrs(f gobgplog.Fields) []any {
+	out := make([]any, 0, 2*len(f))
+	for k, v := range f {
+		out = append(out, strings.ToLower(k), v)
+	}
+	return out
+}
+
+func (l *logAdapter) Panic(msg string, f gobgplog.Fields) {
+	l.log.Error(msg, l.attrs(f)...)
+	panic(msg)
+}
+func (l *logAdapter) Fatal(msg string, f gobgplog.Fields) { l.log.Error(msg, l.attrs(f)...) }
+func (l *logAdapter) Error(msg string, f gobgplog.Fields) { l.log.Error(msg, l.attrs(f)...) }
+func (l *logAdapter) Warn(msg string, f gobgplog.Fields)  { l.log.Warn(msg, l.attrs(f)...) }
+func (l *logAdapter) Info(msg string, f gobgplog.Fields)  { l.log.Info(msg, l.attrs(f)...) }
+func (l *logAdapter) Debug(msg string, f gobgplog.Fields) { l.log.Debug(msg, l.attrs(f)...) }
+func (l *logAdapter) SetLevel(level gobgplog.LogLevel)    { l.level = level }
+func (l *logAdapter) GetLevel() gobgplog.LogLevel         { return l.level }

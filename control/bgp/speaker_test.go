@@ -1,0 +1,154 @@
+package bgp
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+
+	"github.com/xleaf/xleaf/control/rib"
+)
+
+var (
+	addr  = netip.MustParseAddr
+	rmac6 = net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x06}
+)
+
+func freePort(t *testing.T) int32 {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// pair brings up two real GoBGP speakers on loopback: borderleaf01 (AS
+// 65110, passive) and borderleaf04 (AS 65210) with an EVPN session.
+func pair(t *testing.T) (bl01, bl04 *Speaker) {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	port := freePort(t)
+	bl01, bl04 = New(log), New(log)
+	t.Cleanup(func() { bl01.Stop(); bl04.Stop() })
+	if err := bl01.Start(ctx, Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: port, ListenAddr: []string{"127.0.0.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bl04.Start(ctx, Global{ASN: 65210, RouterID: addr("10.10.20.11"), ListenPort: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bl01.AddPeer(ctx, Peer{Address: addr("127.0.0.1"), ASN: 65210, Passive: true, EVPN: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bl04.AddPeer(ctx, Peer{Address: addr("127.0.0.1"), ASN: 65110, Port: uint32(port), EVPN: true, ConnectRetry: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return bl01, bl04
+}
+
+// watch collects bl's received events on a channel.
+func watch(t *testing.T, sp *Speaker) (<-chan Event, <-chan error) {
+	events, bad := make(chan Event, 16), make(chan error, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := sp.Watch(ctx, func(e Event) { events <- e }, func(err error) { bad <- err }); err != nil {
+		t.Fatal(err)
+	}
+	return events, bad
+}
+
+func next(t *testing.T, events <-chan Event) Event {
+	t.Helper()
+	select {
+	case e := <-events:
+		return e
+	case <-time.After(30 * time.Second):
+		t.Fatal("no route received in 30s")
+		return Event{}
+	}
+}
+
+var cmpPath = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+
+// TestType5RoundTrip: a Type-5 route originated by one real speaker
+// arrives at the other with its RD, prefix, VNI label, router MAC, route
+// target and VTEP, then goes with its withdrawal.
+func TestType5RoundTrip(t *testing.T) {
+	bl01, bl04 := pair(t)
+	events, _ := watch(t, bl04)
+	t5 := Type5{RD: "10.10.10.10:3", Prefix: netip.MustParsePrefix("192.168.2.0/24"), VTEP: addr("10.10.10.10"),
+		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}}
+	if err := bl01.Advertise(context.Background(), t5); err != nil {
+		t.Fatal(err)
+	}
+	got := next(t, events)
+	want := Event{Path: &rib.Path{Peer: "127.0.0.1", RD: "10.10.10.10:3", Prefix: t5.Prefix, VTEP: t5.VTEP, VNI: 4001,
+		RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}, ASPath: []uint32{65110}}}
+	if diff := cmp.Diff(want, got, cmpPath, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("received (-want +got):\n%s", diff)
+	}
+	if err := bl01.Withdraw(context.Background(), t5); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(t, events); !e.Withdraw || e.Path.Prefix != t5.Prefix {
+		t.Errorf("got %+v, want the withdrawal of %v", e, t5.Prefix)
+	}
+}
+
+// TestType2WithL3VNI: a MAC/IP route with an L3VNI is a /32 host route;
+// one with only an L2VNI is layer 2 and skipped; a Type-5 route without a
+// router MAC is reported bad and the session keeps the others.
+func TestReceivedRouteKinds(t *testing.T) {
+	bl01, bl04 := pair(t)
+	events, bad := watch(t, bl04)
+	ctx := context.Background()
+	rd, _ := bgp.ParseRouteDistinguisher("10.10.10.1:2")
+	add := func(nlri *bgp.EVPNNLRI, comms ...bgp.ExtendedCommunityInterface) {
+		t.Helper()
+		attrs := []bgp.PathAttributeInterface{
+			bgp.NewPathAttributeOrigin(0),
+			bgp.NewPathAttributeMpReachNLRI("10.10.10.1", []bgp.AddrPrefixInterface{nlri}),
+			bgp.NewPathAttributeExtendedCommunities(comms),
+		}
+		p, err := apiutil.NewPath(nlri, false, attrs, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bl01.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt := bgp.NewTwoOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, 65101, 4001, true)
+	rm := bgp.NewRoutersMacExtended("44:38:39:22:dd:01")
+	add(bgp.NewEVPNMacIPAdvertisementRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, "02:00:00:00:00:10", "", []uint32{10}), rt)
+	add(bgp.NewEVPNIPPrefixRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, 24, "192.168.7.0", "0.0.0.0", 4001), rt) // no router MAC
+	add(bgp.NewEVPNMacIPAdvertisementRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, "02:00:00:00:00:10", "192.168.1.10", []uint32{10, 4001}), rt, rm)
+
+	got := next(t, events)
+	want := &rib.Path{Peer: "127.0.0.1", RD: "10.10.10.1:2", Prefix: netip.MustParsePrefix("192.168.1.10/32"), VTEP: addr("10.10.10.1"),
+		VNI: 4001, RouterMAC: net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x01}, RTs: []rib.RT{{ASN: 65101, Value: 4001}},
+		ASPath: []uint32{65110}, Type2: true}
+	if diff := cmp.Diff(want, got.Path, cmpPath, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("type-2 host route (-want +got):\n%s", diff)
+	}
+	select {
+	case err := <-bad:
+		t.Logf("reported as bad, as it should be: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Error("a type-5 route without a router MAC was not reported")
+	}
+	select {
+	case e := <-events:
+		t.Errorf("unexpected event %+v (layer-2 only or bad routes must not reach the rib)", e.Path)
+	case <-time.After(time.Second):
+	}
+}
