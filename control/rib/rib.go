@@ -122,7 +122,8 @@ func (p *Path) localPref() uint32 {
 type Source uint8
 
 const (
-	SourceConnected Source = iota // an access port's subnet (this VRF or leaked)
+	SourceLocal     Source = iota // the router's own address on a port: to the kernel
+	SourceConnected               // an access port's subnet (this VRF or leaked)
 	SourceAggregate               // blackhole while more-specifics exist
 	SourceBGP                     // EVPN paths, best and multipath
 )
@@ -141,6 +142,7 @@ type table struct {
 	vrf       *VRF
 	bgp       map[netip.Prefix]map[Key]*Path
 	connected map[netip.Prefix]string // prefix -> VRF owning the port
+	local     map[netip.Prefix]bool   // our own addresses (/32) on this VRF's ports
 	aggActive map[netip.Prefix]bool
 	installed map[netip.Prefix]dataplane.Route
 }
@@ -151,7 +153,7 @@ type RIB struct {
 	dp        Dataplane
 	vrfs      map[string]*table
 	paths     map[Key]*Path
-	connected map[string][]netip.Prefix // VRF -> its ports' subnets
+	connected map[string][]netip.Prefix // VRF -> its ports' addresses (192.168.2.1/24)
 	errs      []error                   // data path errors since the last Err
 }
 
@@ -193,6 +195,7 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 func (r *RIB) rebuild(t *table) {
 	t.bgp = map[netip.Prefix]map[Key]*Path{}
 	t.connected = map[netip.Prefix]string{}
+	t.local = map[netip.Prefix]bool{}
 	t.aggActive = map[netip.Prefix]bool{}
 	for k, p := range r.paths {
 		if t.vrf.imports(p.RTs) {
@@ -201,8 +204,11 @@ func (r *RIB) rebuild(t *table) {
 	}
 	for owner, prefixes := range r.connected {
 		if o := r.vrfs[owner]; o != nil && (owner == t.vrf.Name || t.vrf.imports([]RT{o.vrf.ExportRT()})) {
-			for _, p := range prefixes {
-				t.connected[p] = owner
+			for _, a := range prefixes {
+				t.connected[a.Masked()] = owner
+				if owner == t.vrf.Name {
+					t.local[hostPrefix(a)] = true
+				}
 			}
 		}
 	}
@@ -214,6 +220,9 @@ func (r *RIB) rebuild(t *table) {
 		want[p] = true
 	}
 	for p := range t.connected {
+		want[p] = true
+	}
+	for p := range t.local {
 		want[p] = true
 	}
 	for p, on := range t.aggActive {
@@ -307,7 +316,12 @@ func (r *RIB) remove(k Key, p *Path) {
 	}
 }
 
-// SetConnected replaces the subnets of a VRF's access ports.
+func hostPrefix(a netip.Prefix) netip.Prefix { return netip.PrefixFrom(a.Addr(), a.Addr().BitLen()) }
+
+// SetConnected replaces the addresses of a VRF's access ports (as
+// 192.168.2.1/24): their subnets are delivered locally, in this VRF and
+// in every VRF that imports its route target, and the addresses
+// themselves go to the kernel.
 func (r *RIB) SetConnected(vrf string, prefixes []netip.Prefix) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -321,15 +335,23 @@ func (r *RIB) SetConnected(vrf string, prefixes []netip.Prefix) {
 		if t != o && !t.vrf.imports([]RT{o.vrf.ExportRT()}) {
 			continue
 		}
-		for _, p := range old {
-			if t.connected[p] == vrf {
+		for _, a := range old {
+			if p := a.Masked(); t.connected[p] == vrf {
 				delete(t.connected, p)
 				r.changed(t, p)
 			}
+			if t == o {
+				delete(t.local, hostPrefix(a))
+				r.refresh(t, hostPrefix(a))
+			}
 		}
-		for _, p := range prefixes {
-			t.connected[p] = vrf
-			r.changed(t, p)
+		for _, a := range prefixes {
+			t.connected[a.Masked()] = vrf
+			r.changed(t, a.Masked())
+			if t == o {
+				t.local[hostPrefix(a)] = true
+				r.refresh(t, hostPrefix(a))
+			}
 		}
 	}
 }
@@ -392,6 +414,9 @@ func sameRoute(a, b dataplane.Route) bool {
 }
 
 func (r *RIB) selectRoute(t *table, p netip.Prefix) (Entry, bool) {
+	if t.local[p] {
+		return Entry{Prefix: p, Source: SourceLocal, HostVRF: t.vrf.Name}, true
+	}
 	if owner, ok := t.connected[p]; ok {
 		return Entry{Prefix: p, Source: SourceConnected, HostVRF: owner, All: sortedPaths(t.bgp[p])}, true
 	}
@@ -450,6 +475,8 @@ func equalCost(a, b *Path) bool {
 
 func (r *RIB) toDataplane(e Entry) dataplane.Route {
 	switch e.Source {
+	case SourceLocal:
+		return dataplane.Route{Prefix: e.Prefix, Kind: dataplane.RouteReceive}
 	case SourceConnected:
 		return dataplane.Route{Prefix: e.Prefix, Kind: dataplane.RouteLocal, HostVRF: r.vrfs[e.HostVRF].vrf.ID}
 	case SourceAggregate:
@@ -489,6 +516,9 @@ func (r *RIB) Table(vrf string) ([]Entry, error) {
 	for p := range t.connected {
 		add(p)
 	}
+	for p := range t.local {
+		add(p)
+	}
 	for p := range t.bgp {
 		add(p)
 	}
@@ -515,8 +545,8 @@ func (r *RIB) Exports() []Export {
 	defer r.mu.Unlock()
 	var out []Export
 	for name, t := range r.vrfs {
-		for _, p := range r.connected[name] {
-			out = append(out, Export{VRF: name, Prefix: p})
+		for _, a := range r.connected[name] {
+			out = append(out, Export{VRF: name, Prefix: a.Masked()})
 		}
 		for agg, on := range t.aggActive {
 			if on {

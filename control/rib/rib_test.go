@@ -194,7 +194,7 @@ func TestAggregateFollowsContributors(t *testing.T) {
 		t.Fatal("aggregate stays without contributors")
 	}
 	// A connected subnet contributes too.
-	r.SetConnected("RED", []netip.Prefix{pfx("192.168.2.128/25")})
+	r.SetConnected("RED", []netip.Prefix{pfx("192.168.2.129/25")})
 	if !has() {
 		t.Fatal("a connected more-specific does not bring the aggregate")
 	}
@@ -273,7 +273,7 @@ func TestLocalLeak(t *testing.T) {
 	dp := newFakeDP()
 	r := New(dp)
 	r.SetVRFs(guideVRFs())
-	r.SetConnected("RED", []netip.Prefix{pfx("192.168.100.0/24")})
+	r.SetConnected("RED", []netip.Prefix{pfx("192.168.100.1/24")})
 	want := dataplane.Route{Prefix: pfx("192.168.100.0/24"), Kind: dataplane.RouteLocal, HostVRF: 1}
 	for _, vrf := range []dataplane.VRFID{1, 2} {
 		if diff := cmp.Diff(want, dp.tables[vrf][want.Prefix], cmpDP...); diff != "" {
@@ -282,6 +282,13 @@ func TestLocalLeak(t *testing.T) {
 	}
 	if _, ok := dp.tables[3][want.Prefix]; ok {
 		t.Error("BLUE got RED's subnet")
+	}
+	gw := dataplane.Route{Prefix: pfx("192.168.100.1/32"), Kind: dataplane.RouteReceive}
+	if diff := cmp.Diff(gw, dp.tables[1][gw.Prefix], cmpDP...); diff != "" {
+		t.Errorf("RED's own address (-want +got):\n%s", diff)
+	}
+	if _, ok := dp.tables[2][gw.Prefix]; ok {
+		t.Error("GREEN treats RED's gateway address as its own")
 	}
 	r.SetConnected("RED", nil)
 	for vrf, tbl := range dp.tables {
