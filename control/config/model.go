@@ -1,0 +1,113 @@
+// Package config reads xleaf's configuration: the NVUE command listings of
+// the guide (`nv config show -o commands`) or the same tree as NVUE's
+// startup.yaml, into one validated model.
+package config
+
+import "net/netip"
+
+// Config is a whole leaf's configuration.
+type Config struct {
+	Hostname   string     // system hostname: shown, never applied to the host
+	ASN        uint32     // router bgp autonomous-system
+	RouterID   netip.Addr // router bgp router-id
+	BGP        bool       // router bgp enable on
+	EVPN       bool       // evpn enable on
+	VXLAN      bool       // nve vxlan enable on
+	Interfaces map[string]*Interface
+	RouteMaps  map[string]*RouteMap
+	VRFs       map[string]*VRF     // tenant VRFs: not default, not mgmt
+	Default    Default             // vrf default router bgp
+	Ignored    []Ignored           // keys accepted and ignored, once each, with why
+	Where      map[string]Position // where each key was first set, without its value ("vrf RED evpn vni"): for errors
+}
+
+// Interface is one port, loopback or SVI; ranges (swp1-3) are expanded.
+type Interface struct {
+	Name      string
+	Type      string // eth, loopback, swp, ...
+	VRF       string // ip vrf; "" = default
+	Addresses []netip.Prefix
+}
+
+// RouteMap is a policy route-map; rules are kept sorted by sequence.
+type RouteMap struct {
+	Name  string
+	Rules []RouteMapRule
+}
+
+// RouteMapRule is one rule. An empty match matches everything.
+type RouteMapRule struct {
+	Seq            int
+	Action         string // permit | deny
+	MatchRouteType string // evpn-route-type: ip-prefix | macip | multicast | ""
+}
+
+// RouteTarget is an import route target: ASN:VALUE, or ANY:VALUE which
+// matches any global administrator.
+type RouteTarget struct {
+	Any   bool
+	ASN   uint32
+	Value uint32
+}
+
+// VRF is a tenant VRF with its EVPN L3VNI and BGP instance.
+type VRF struct {
+	Name                  string
+	EVPN                  bool   // evpn enable on
+	VNI                   uint32 // evpn vni
+	BGP                   bool   // router bgp enable on
+	ASN                   uint32 // router bgp autonomous-system (default: the global one)
+	RouterID              netip.Addr
+	IPv4Unicast           bool // address-family ipv4-unicast enable on
+	RedistributeConnected bool
+	ExportToEVPN          bool // route-export to-evpn enable on
+	Aggregates            []netip.Prefix
+	ImportRTs             []RouteTarget // route-import from-evpn route-target; empty = auto (ANY:VNI)
+}
+
+// Default is the default VRF's BGP instance: the underlay and EVPN sessions.
+type Default struct {
+	BGP                   bool
+	IPv4Unicast           bool
+	Networks              []netip.Prefix
+	RedistributeConnected bool
+	L2VPNEVPN             bool
+	Neighbors             map[string]*Neighbor
+	PeerGroups            map[string]*PeerGroup
+}
+
+// RemoteAS is remote-as external | internal | N.
+type RemoteAS struct {
+	Kind string // external | internal | number | "" (unset: from the peer group)
+	ASN  uint32 // Kind == number
+}
+
+// Neighbor is a BGP neighbour: an interface (unnumbered) or an address.
+type Neighbor struct {
+	Name      string // interface name or IP address as written
+	Type      string // unnumbered | numbered
+	PeerGroup string
+	RemoteAS  RemoteAS
+}
+
+// PeerGroup holds the settings its neighbours inherit.
+type PeerGroup struct {
+	Name                 string
+	RemoteAS             RemoteAS
+	IPv4Unicast          bool   // address-family ipv4-unicast enable: on unless set off, as in NVUE
+	L2VPNEVPN            bool   // address-family l2vpn-evpn enable
+	EVPNOutboundRouteMap string // address-family l2vpn-evpn policy outbound route-map
+}
+
+// Ignored is a key we accept and do nothing with, and why.
+type Ignored struct {
+	Pos    Position
+	Key    string // e.g. "service lldp"
+	Reason string
+}
+
+// Position is where a key was written.
+type Position struct {
+	File string
+	Line int
+}
