@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -416,4 +417,19 @@ func ReadCounters(pinPath string) (map[CounterKey]Counter, error) {
 	}
 	defer stats.Close()
 	return readCounters(stats)
+}
+
+// VRFs lists the configured VRFs, so a restarted agent keeps their ids.
+func (d *Dataplane) VRFs() ([]VRF, error) {
+	var out []VRF
+	var v xleafVrf
+	for id := uint32(1); id < MaxVRFs; id++ {
+		if err := d.objs.Vrfs.Lookup(id, &v); err != nil {
+			return nil, fmt.Errorf("vrf %d: %w", id, err)
+		}
+		if v.Vni != 0 {
+			out = append(out, VRF{ID: VRFID(id), VNI: v.Vni, RouterMAC: net.HardwareAddr(bytes.Clone(v.Rmac[:])), VTEP: addrFromBe32(v.Vtep)})
+		}
+	}
+	return out, nil
 }

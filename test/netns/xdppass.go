@@ -56,3 +56,4 @@ func AttachPass(t testing.TB, ns, ifname string) {
 	}
 	t.Cleanup(func() { l.Close() })
 }
+

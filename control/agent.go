@@ -1,0 +1,347 @@
+// Package control is xleaf's control agent: it turns the configuration
+// into VRFs, ports and BGP sessions, feeds the per-VRF RIB from EVPN, and
+// advertises what the leaf owns.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/xleaf/xleaf/control/bgp"
+	"github.com/xleaf/xleaf/control/config"
+	"github.com/xleaf/xleaf/control/rib"
+	"github.com/xleaf/xleaf/dataplane"
+)
+
+// Dataplane is what the agent needs of the data path; *dataplane.Dataplane
+// implements it.
+type Dataplane interface {
+	rib.Dataplane
+	SetVRF(dataplane.VRF) error
+	DeleteVRF(dataplane.VRFID) error
+	VRFs() ([]dataplane.VRF, error)
+	AddVTEP(netip.Addr) error
+	AttachUplink(ifname string) error
+	AttachAccess(ifname string, vrf dataplane.VRFID) error
+	Detach(ifname string) error
+	SetNeighbor(dataplane.VRFID, netip.Addr, dataplane.Neighbor) error
+	DeleteNeighbor(dataplane.VRFID, netip.Addr) error
+	Counters() (map[dataplane.CounterKey]dataplane.Counter, error)
+}
+
+// Options tune the agent; the zero value is the production default.
+type Options struct {
+	RouterMAC net.HardwareAddr // default: the system MAC (eth0, else the first port)
+	BGPPort   int32            // default 179; -1 to not listen
+	Log       *slog.Logger
+}
+
+// Agent runs one leaf.
+type Agent struct {
+	opts Options
+	log  *slog.Logger
+	dp   Dataplane
+	rib  *rib.RIB
+	bgp  *bgp.Speaker
+
+	mu         sync.Mutex
+	cfg        *config.Config
+	vtep       netip.Addr
+	rmac       net.HardwareAddr
+	ids        map[string]dataplane.VRFID // VRF name -> data path id, stable across restarts
+	ports      map[string]string          // attached port -> VRF ("" = uplink)
+	peers      map[string]bgp.Peer        // neighbour name -> session
+	advertised map[string]bgp.Type5       // VRF/prefix -> what we originate
+}
+
+// NewAgent prepares an agent for cfg on dp; Run starts it.
+func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.BGPPort == 0 {
+		opts.BGPPort = 179
+	}
+	a := &Agent{opts: opts, log: opts.Log, dp: dp, rib: rib.New(dp), ids: map[string]dataplane.VRFID{},
+		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}}
+	existing, err := dp.VRFs()
+	if err != nil {
+		return nil, fmt.Errorf("read data path vrfs: %w", err)
+	}
+	byVNI := map[uint32]dataplane.VRFID{}
+	for _, v := range existing {
+		byVNI[v.VNI] = v.ID
+	}
+	for _, name := range sortedVRFNames(cfg) {
+		if id, ok := byVNI[cfg.VRFs[name].VNI]; ok {
+			a.ids[name] = id
+		}
+	}
+	a.cfg = cfg
+	return a, nil
+}
+
+func sortedVRFNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.VRFs))
+	for name := range cfg.VRFs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// vtepOf is the local VTEP: the loopback's /32.
+func vtepOf(cfg *config.Config) (netip.Addr, error) {
+	for _, ifc := range cfg.Interfaces {
+		if ifc.Type == "loopback" || ifc.Name == "lo" {
+			for _, p := range ifc.Addresses {
+				if p.Addr().Is4() && p.Bits() == 32 {
+					return p.Addr(), nil
+				}
+			}
+		}
+	}
+	if cfg.RouterID.IsValid() {
+		return cfg.RouterID, nil
+	}
+	return netip.Addr{}, errors.New("no local VTEP: give the loopback an IPv4 /32 (nv set interface lo ip address A/32)")
+}
+
+// allocate gives every configured VRF a data path id, keeping old ones.
+func (a *Agent) allocate(cfg *config.Config) error {
+	used := map[dataplane.VRFID]bool{}
+	for name, id := range a.ids {
+		if _, ok := cfg.VRFs[name]; ok {
+			used[id] = true
+		}
+	}
+	next := dataplane.VRFID(1)
+	for _, name := range sortedVRFNames(cfg) {
+		if _, ok := a.ids[name]; ok {
+			continue
+		}
+		for used[next] {
+			next++
+		}
+		if next >= dataplane.MaxVRFs {
+			return fmt.Errorf("more than %d VRFs", dataplane.MaxVRFs-1)
+		}
+		a.ids[name], used[next] = next, true
+	}
+	return nil
+}
+
+// ribVRFs is the configuration as the RIB sees it.
+func (a *Agent) ribVRFs(cfg *config.Config) []rib.VRF {
+	var out []rib.VRF
+	for _, name := range sortedVRFNames(cfg) {
+		v := cfg.VRFs[name]
+		rv := rib.VRF{Name: name, ID: a.ids[name], VNI: v.VNI, ASN: v.ASN, RouterMAC: a.rmac, VTEP: a.vtep,
+			Aggregates: slices.Clone(v.Aggregates)}
+		for _, rt := range v.ImportRTs {
+			rv.Imports = append(rv.Imports, rib.RT{Any: rt.Any, ASN: rt.ASN, Value: rt.Value})
+		}
+		out = append(out, rv)
+	}
+	return out
+}
+
+// Run applies the configuration and serves until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	a.mu.Lock()
+	cfg := a.cfg
+	a.mu.Unlock()
+	if err := a.start(ctx, cfg); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return a.bgp.Stop()
+}
+
+func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var err error
+	if a.vtep, err = vtepOf(cfg); err != nil {
+		return err
+	}
+	if a.rmac = a.opts.RouterMAC; a.rmac == nil {
+		if a.rmac, err = systemMAC(cfg); err != nil {
+			return err
+		}
+	}
+	if err := a.dp.AddVTEP(a.vtep); err != nil {
+		return err
+	}
+	a.bgp = bgp.New(a.log.With("component", "bgp"))
+	if err := a.bgp.Start(ctx, bgp.Global{ASN: cfg.ASN, RouterID: cfg.RouterID, ListenPort: a.opts.BGPPort}); err != nil {
+		return err
+	}
+	if err := a.apply(ctx, cfg); err != nil {
+		return err
+	}
+	return a.bgp.Watch(ctx, a.received, func(err error) { a.log.Warn("bad route from a peer", "err", err) })
+}
+
+// received feeds the RIB, then re-syncs what we advertise (an aggregate
+// may have gained or lost its last contributor).
+func (a *Agent) received(e bgp.Event) {
+	if e.Withdraw {
+		a.rib.Withdraw(e.Path.Key())
+	} else {
+		a.rib.Update(e.Path)
+	}
+	for _, err := range a.rib.Err() {
+		a.log.Error("program data path", "err", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.syncExports(context.Background())
+}
+
+// Apply replaces the running configuration with cfg, changing only what
+// differs. A failure part-way leaves what was applied and says what failed.
+func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if vtep, err := vtepOf(cfg); err != nil {
+		return err
+	} else if vtep != a.vtep {
+		return fmt.Errorf("the local VTEP changed from %v to %v: restart xleafd to apply", a.vtep, vtep)
+	}
+	if cfg.ASN != a.cfg.ASN || cfg.RouterID != a.cfg.RouterID {
+		return errors.New("the BGP autonomous-system or router-id changed: restart xleafd to apply")
+	}
+	return a.apply(ctx, cfg)
+}
+
+func (a *Agent) apply(ctx context.Context, cfg *config.Config) error {
+	if err := a.allocate(cfg); err != nil {
+		return err
+	}
+	for _, name := range sortedVRFNames(cfg) {
+		v := cfg.VRFs[name]
+		if err := a.dp.SetVRF(dataplane.VRF{ID: a.ids[name], VNI: v.VNI, RouterMAC: a.rmac, VTEP: a.vtep}); err != nil {
+			return fmt.Errorf("vrf %s: %w", name, err)
+		}
+	}
+	a.rib.SetVRFs(a.ribVRFs(cfg))
+	if err := a.applyPorts(cfg); err != nil {
+		return err
+	}
+	for name, id := range a.ids {
+		if _, ok := cfg.VRFs[name]; !ok {
+			if err := a.dp.DeleteVRF(id); err != nil && !errors.Is(err, dataplane.ErrUnknownVRF) {
+				a.log.Warn("remove vrf", "vrf", name, "err", err)
+			}
+			delete(a.ids, name)
+		}
+	}
+	if err := a.applyPeers(ctx, cfg); err != nil {
+		return err
+	}
+	a.cfg = cfg
+	for _, err := range a.rib.Err() {
+		a.log.Error("program data path", "err", err)
+	}
+	a.syncExports(ctx)
+	return nil
+}
+
+// applyPorts attaches tenant ports to their VRFs and uplinks to the fabric,
+// gives the ports their addresses, and tells the RIB the subnets.
+func (a *Agent) applyPorts(cfg *config.Config) error {
+	want := map[string]string{}
+	connected := map[string][]netip.Prefix{}
+	for name, ifc := range cfg.Interfaces {
+		switch {
+		case ifc.VRF != "" && ifc.VRF != "mgmt" && cfg.VRFs[ifc.VRF] != nil:
+			want[name] = ifc.VRF
+			connected[ifc.VRF] = append(connected[ifc.VRF], ifc.Addresses...)
+		case cfg.Default.Neighbors[name] != nil:
+			want[name] = "" // an unnumbered BGP neighbour: a fabric port
+		}
+	}
+	for _, n := range cfg.Default.Neighbors {
+		if n.Type == "numbered" {
+			if port := a.portTowards(n.Name); port != "" {
+				want[port] = ""
+			}
+		}
+	}
+	for port, vrf := range a.ports {
+		if w, ok := want[port]; !ok || w != vrf {
+			if err := a.dp.Detach(port); err != nil {
+				a.log.Warn("detach", "port", port, "err", err)
+			}
+			delete(a.ports, port)
+		}
+	}
+	for port, vrf := range want {
+		if cur, ok := a.ports[port]; ok && cur == vrf {
+			continue
+		}
+		if err := ensureAddresses(port, cfg.Interfaces[port]); err != nil {
+			return err
+		}
+		var err error
+		if vrf == "" {
+			err = a.dp.AttachUplink(port)
+		} else {
+			err = a.dp.AttachAccess(port, a.ids[vrf])
+		}
+		if err != nil {
+			return err
+		}
+		a.ports[port] = vrf
+	}
+	if lo := cfg.Interfaces["lo"]; lo != nil {
+		if err := ensureAddresses("lo", lo); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedVRFNames(cfg) {
+		a.rib.SetConnected(name, connected[name])
+	}
+	return nil
+}
+
+// syncExports advertises each VRF's exports as Type-5 routes and
+// withdraws what is no longer exported. Called with a.mu held.
+func (a *Agent) syncExports(ctx context.Context) {
+	want := map[string]bgp.Type5{}
+	for _, e := range a.rib.Exports() {
+		v := a.cfg.VRFs[e.VRF]
+		if v == nil || !v.ExportToEVPN {
+			continue
+		}
+		t := bgp.Type5{RD: fmt.Sprintf("%s:%d", v.RouterID, a.ids[e.VRF]), Prefix: e.Prefix, VTEP: a.vtep, VNI: v.VNI,
+			RouterMAC: a.rmac, RTs: []rib.RT{{ASN: v.ASN, Value: v.VNI}}}
+		want[e.VRF+"/"+e.Prefix.String()] = t
+	}
+	for k, t := range a.advertised {
+		if w, ok := want[k]; !ok || w.RD != t.RD || w.VNI != t.VNI {
+			if err := a.bgp.Withdraw(ctx, t); err != nil {
+				a.log.Warn("withdraw", "route", k, "err", err)
+			}
+			delete(a.advertised, k)
+		}
+	}
+	for k, t := range want {
+		if _, ok := a.advertised[k]; ok {
+			continue
+		}
+		if err := a.bgp.Advertise(ctx, t); err != nil {
+			a.log.Error("advertise", "route", k, "err", err)
+			continue
+		}
+		a.advertised[k] = t
+	}
+}

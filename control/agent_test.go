@@ -1,0 +1,221 @@
+package control
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xleaf/xleaf/control/bgp"
+	"github.com/xleaf/xleaf/control/config"
+	"github.com/xleaf/xleaf/control/rib"
+	"github.com/xleaf/xleaf/dataplane"
+	"github.com/xleaf/xleaf/test/netns"
+)
+
+func TestMain(m *testing.M) { netns.Main(m) }
+
+// The leaf under test: borderleaf01's VRFs from the guide, a tenant port,
+// and one numbered session to a fabric peer (over loopback in this test).
+const leafConfig = `
+nv set interface lo ip address 10.10.10.10/32
+nv set interface lo type loopback
+nv set interface swp10 ip vrf RED
+nv set interface swp10 ip address 192.168.100.1/24
+nv set router bgp autonomous-system 65110
+nv set router bgp router-id 10.10.10.10
+nv set vrf GREEN evpn enable on
+nv set vrf GREEN evpn vni 4002
+nv set vrf GREEN router bgp address-family ipv4-unicast route-export to-evpn enable on
+nv set vrf GREEN router bgp address-family ipv4-unicast redistribute connected enable on
+nv set vrf GREEN router bgp route-import from-evpn route-target ANY:4001
+nv set vrf GREEN router bgp route-import from-evpn route-target ANY:4002
+nv set vrf RED evpn enable on
+nv set vrf RED evpn vni 4001
+nv set vrf RED router bgp address-family ipv4-unicast aggregate-route 192.168.2.0/24
+nv set vrf RED router bgp address-family ipv4-unicast route-export to-evpn enable on
+nv set vrf RED router bgp address-family ipv4-unicast redistribute connected enable on
+nv set vrf RED router bgp route-import from-evpn route-target ANY:4001
+nv set vrf RED router bgp route-import from-evpn route-target ANY:4002
+nv set vrf default router bgp address-family l2vpn-evpn enable on
+nv set vrf default router bgp enable on
+nv set vrf default router bgp neighbor 127.0.0.2 peer-group underlay
+nv set vrf default router bgp peer-group underlay remote-as external
+nv set vrf default router bgp peer-group underlay address-family l2vpn-evpn enable on
+`
+
+var (
+	addr      = netip.MustParseAddr
+	pfx       = netip.MustParsePrefix
+	leaf01MAC = net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x01}
+	routerMAC = net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x06}
+)
+
+type testbed struct {
+	agent  *Agent
+	dp     *dataplane.Dataplane
+	fabric *bgp.Speaker
+	heard  chan bgp.Event // what the fabric hears from the leaf
+	cancel context.CancelFunc
+}
+
+// newTestbed starts the agent on a real data path, and a real GoBGP
+// speaker as the fabric (AS 65199).
+func newTestbed(t *testing.T, cfgText string) *testbed {
+	netns.Root(t)
+	netns.IP(t, "link", "set", "lo", "up")
+	netns.IP(t, "link", "add", "swp10", "type", "veth", "peer", "name", "h10")
+	t.Cleanup(func() { netns.IP(t, "link", "del", "swp10") })
+	netns.Sysctl(t, "net.ipv4.conf.all.forwarding", "1")
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	tb := &testbed{cancel: cancel, heard: make(chan bgp.Event, 64)}
+	t.Cleanup(cancel)
+
+	tb.fabric = bgp.New(log)
+	t.Cleanup(func() { tb.fabric.Stop() })
+	// The fabric listens on 127.0.0.2; the leaf's session comes from
+	// 127.0.0.1. (Both speakers share this process and its namespace.)
+	if err := tb.fabric.Start(ctx, bgp.Global{ASN: 65199, RouterID: addr("10.10.10.199"), ListenPort: 179, ListenAddr: []string{"127.0.0.2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.fabric.AddPeer(ctx, bgp.Peer{Address: addr("127.0.0.1"), ASN: 65110, Passive: true, EVPN: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.fabric.Watch(ctx, func(e bgp.Event) { tb.heard <- e }, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := config.Parse("leaf.cfg", []byte(cfgText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.dp, err = dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		tb.dp.Detach("swp10")
+		tb.dp.Close()
+	})
+	tb.agent, err = NewAgent(cfg, tb.dp, Options{RouterMAC: routerMAC, BGPPort: -1, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.agent.start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tb.agent.bgp.Stop() })
+	return tb
+}
+
+// fromLeaf01 is a Type-5 route as leaf01 (AS 65101) originates it.
+func fromLeaf01(prefix string, vni uint32) bgp.Type5 {
+	return bgp.Type5{RD: "10.10.10.1:2", Prefix: pfx(prefix), VTEP: addr("10.10.10.1"), VNI: vni,
+		RouterMAC: leaf01MAC, RTs: []rib.RT{{ASN: 65101, Value: vni}}}
+}
+
+// eventually polls cond for up to 30 s (BGP needs a few seconds to connect).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (tb *testbed) route(t *testing.T, vrf dataplane.VRFID, p netip.Prefix) (dataplane.Route, bool) {
+	rs, err := tb.dp.Routes(vrf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Prefix == p {
+			return r, true
+		}
+	}
+	return dataplane.Route{}, false
+}
+
+// TestAgentEVPN: routes from a real BGP peer reach the data path in every
+// importing VRF with their own label; the leaf's own subnet is advertised
+// with its RT, label and router MAC; withdrawal and peer loss remove
+// exactly what they should; a reload changes only the difference.
+func TestAgentEVPN(t *testing.T) {
+	tb := newTestbed(t, leafConfig)
+	red, green := tb.agent.ids["RED"], tb.agent.ids["GREEN"]
+	ctx := context.Background()
+
+	// The leaf advertises its tenant subnet (redistribute connected).
+	eventually(t, "the fabric hears 192.168.100.0/24 from the leaf", func() bool {
+		select {
+		case e := <-tb.heard:
+			p := e.Path
+			return !e.Withdraw && p.Prefix == pfx("192.168.100.0/24") && p.VNI == 4001 && p.VTEP == addr("10.10.10.10") &&
+				p.RouterMAC.String() == routerMAC.String() && len(p.RTs) == 1 && p.RTs[0] == (rib.RT{ASN: 65110, Value: 4001})
+		default:
+			return false
+		}
+	})
+
+	// leaf01's RED subnet: into RED and, leaked, into GREEN, label 4001.
+	if err := tb.fabric.Advertise(ctx, fromLeaf01("192.168.1.0/24", 4001)); err != nil {
+		t.Fatal(err)
+	}
+	want := dataplane.Remote{VTEP: addr("10.10.10.1"), VNI: 4001, RouterMAC: leaf01MAC}
+	for _, vrf := range []dataplane.VRFID{red, green} {
+		eventually(t, "192.168.1.0/24 in the data path", func() bool {
+			r, ok := tb.route(t, vrf, pfx("192.168.1.0/24"))
+			return ok && r.Kind == dataplane.RouteRemote && len(r.Remotes) == 1 && r.Remotes[0].VTEP == want.VTEP && r.Remotes[0].VNI == want.VNI
+		})
+	}
+	// A GREEN host route makes RED's aggregate appear as a blackhole.
+	if err := tb.fabric.Advertise(ctx, fromLeaf01("192.168.2.10/32", 4002)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "RED's aggregate 192.168.2.0/24 installed as a blackhole", func() bool {
+		r, ok := tb.route(t, red, pfx("192.168.2.0/24"))
+		return ok && r.Kind == dataplane.RouteBlackhole
+	})
+	if err := tb.fabric.Withdraw(ctx, fromLeaf01("192.168.2.10/32", 4002)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the aggregate gone with its contributor", func() bool {
+		_, ok := tb.route(t, red, pfx("192.168.2.0/24"))
+		return !ok
+	})
+
+	// Reload: GREEN stops importing RED's target.
+	cfg, err := config.Parse("leaf.cfg", []byte(strings.Replace(leafConfig,
+		"nv set vrf GREEN router bgp route-import from-evpn route-target ANY:4001\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.agent.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.route(t, green, pfx("192.168.1.0/24")); ok {
+		t.Error("GREEN keeps RED's route after its import was removed")
+	}
+	if _, ok := tb.route(t, red, pfx("192.168.1.0/24")); !ok {
+		t.Error("RED lost its own route in a reload that did not touch it")
+	}
+
+	// Peer loss removes what the peer sent.
+	tb.fabric.Stop()
+	eventually(t, "routes gone with the peer", func() bool {
+		_, ok := tb.route(t, red, pfx("192.168.1.0/24"))
+		return !ok
+	})
+	if r, ok := tb.route(t, red, pfx("192.168.100.0/24")); !ok || r.Kind != dataplane.RouteLocal {
+		t.Errorf("the connected subnet went with the peer: %v %v", r, ok)
+	}
+}

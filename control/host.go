@@ -1,0 +1,212 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv6"
+
+	"github.com/xleaf/xleaf/control/bgp"
+	"github.com/xleaf/xleaf/control/config"
+)
+
+// ensureAddresses gives a port the addresses the configuration names.
+func ensureAddresses(port string, ifc *config.Interface) error {
+	if ifc == nil || len(ifc.Addresses) == 0 {
+		return nil
+	}
+	l, err := netlink.LinkByName(port)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", port, err)
+	}
+	for _, p := range ifc.Addresses {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if err := netlink.AddrReplace(l, addr); err != nil {
+			return fmt.Errorf("interface %s: address %v: %w", port, p, err)
+		}
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("interface %s: up: %w", port, err)
+	}
+	return nil
+}
+
+// systemMAC is the router MAC when none is configured: eth0's, as on a
+// Cumulus switch, else the first configured port's.
+func systemMAC(cfg *config.Config) (net.HardwareAddr, error) {
+	names := []string{"eth0"}
+	for name := range cfg.Interfaces {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		if ifc, err := net.InterfaceByName(name); err == nil && len(ifc.HardwareAddr) == 6 {
+			return ifc.HardwareAddr, nil
+		}
+	}
+	return nil, errors.New("no system MAC: no eth0 and no configured port with a MAC; set one with --router-mac")
+}
+
+// portTowards is the interface the kernel would use to reach addr: the
+// fabric port of a numbered neighbour ("" if the address is our own).
+func (a *Agent) portTowards(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return ""
+	}
+	routes, err := netlink.RouteGet(ip.AsSlice())
+	if err != nil || len(routes) == 0 {
+		return ""
+	}
+	l, err := netlink.LinkByIndex(routes[0].LinkIndex)
+	if err != nil || l.Attrs().Flags&net.FlagLoopback != 0 {
+		return ""
+	}
+	return l.Attrs().Name
+}
+
+// linkLocalPeer finds the IPv6 link-local address of the one neighbour on
+// a point-to-point port (BGP unnumbered), asking all nodes on the link if
+// the kernel has not met it yet.
+func linkLocalPeer(ctx context.Context, port string) (netip.Addr, error) {
+	ifc, err := net.InterfaceByName(port)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("unnumbered %s: %w", port, err)
+	}
+	for attempt := 0; ; attempt++ {
+		if a, err := oneLinkLocalNeighbor(ifc); err == nil || attempt >= 20 {
+			return a, err
+		}
+		pingAllNodes(ifc)
+		select {
+		case <-ctx.Done():
+			return netip.Addr{}, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func oneLinkLocalNeighbor(ifc *net.Interface) (netip.Addr, error) {
+	neighs, err := netlink.NeighList(ifc.Index, netlink.FAMILY_V6)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	own := map[netip.Addr]bool{}
+	if addrs, err := ifc.Addrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				own[p.Addr()] = true
+			}
+		}
+	}
+	var found []netip.Addr
+	for _, n := range neighs {
+		a, ok := netip.AddrFromSlice(n.IP)
+		if ok && a.IsLinkLocalUnicast() && !own[a] && n.State&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE) == 0 {
+			found = append(found, a.WithZone(ifc.Name))
+		}
+	}
+	switch len(found) {
+	case 0:
+		return netip.Addr{}, fmt.Errorf("unnumbered %s: no IPv6 link-local neighbour", ifc.Name)
+	case 1:
+		return found[0], nil
+	}
+	return netip.Addr{}, fmt.Errorf("unnumbered %s: %d link-local neighbours, want one (point-to-point)", ifc.Name, len(found))
+}
+
+// pingAllNodes sends one ICMPv6 echo to ff02::1 on ifc: the neighbour's
+// answer puts it in the kernel's neighbour table.
+func pingAllNodes(ifc *net.Interface) {
+	c, err := icmp.ListenPacket("ip6:ipv6-icmp", "::%"+ifc.Name)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	msg := icmp.Message{Type: ipv6.ICMPTypeEchoRequest, Body: &icmp.Echo{ID: 0x78, Seq: 1, Data: []byte("xleaf")}}
+	b, err := msg.Marshal(nil)
+	if err != nil {
+		return
+	}
+	c.WriteTo(b, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: ifc.Name})
+}
+
+// peerFor turns a configured neighbour into a session.
+func (a *Agent) peerFor(ctx context.Context, cfg *config.Config, n *config.Neighbor) (bgp.Peer, error) {
+	g := cfg.Default.PeerGroups[n.PeerGroup]
+	p := bgp.Peer{IPv4: cfg.Default.IPv4Unicast, EVPN: cfg.Default.L2VPNEVPN, ConnectRetry: 5, HoldTime: 9}
+	if g != nil {
+		p.IPv4, p.EVPN = g.IPv4Unicast, g.L2VPNEVPN
+	}
+	ras := cfg.Default.NeighborRemoteAS(n)
+	switch ras.Kind {
+	case "external":
+		p.ASN = 0 // any AS but ours
+	case "internal":
+		p.ASN = cfg.ASN
+	case "number":
+		p.ASN = ras.ASN
+	default:
+		return p, fmt.Errorf("neighbor %s: no remote-as", n.Name)
+	}
+	if n.Type == "unnumbered" {
+		ll, err := linkLocalPeer(ctx, n.Name)
+		if err != nil {
+			return p, err
+		}
+		p.Address, p.Interface = ll, n.Name
+		return p, nil
+	}
+	addr, err := netip.ParseAddr(n.Name)
+	if err != nil {
+		return p, fmt.Errorf("neighbor %s: %w", n.Name, err)
+	}
+	p.Address = addr
+	return p, nil
+}
+
+// applyPeers brings the BGP sessions in line with cfg. An unnumbered
+// neighbour whose link-local address cannot be found yet is retried.
+func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
+	want := map[string]*config.Neighbor{}
+	for name, n := range cfg.Default.Neighbors {
+		want[name] = n
+		if g := cfg.Default.PeerGroups[n.PeerGroup]; g != nil && g.EVPNOutboundRouteMap != "" {
+			a.log.Warn("outbound route-map is not enforced yet: every EVPN route type is sent", "neighbor", name, "route-map", g.EVPNOutboundRouteMap)
+		}
+	}
+	for name, p := range a.peers {
+		n, ok := want[name]
+		if ok {
+			// Same session unless what it negotiates changed.
+			next, err := a.peerFor(ctx, cfg, n)
+			ok = err == nil && next.Address == p.Address && next.ASN == p.ASN && next.IPv4 == p.IPv4 && next.EVPN == p.EVPN
+		}
+		if !ok {
+			if err := a.bgp.DeletePeer(ctx, p.Address); err != nil {
+				a.log.Warn("delete peer", "neighbor", name, "err", err)
+			}
+			delete(a.peers, name)
+		}
+	}
+	for name, n := range want {
+		if _, ok := a.peers[name]; ok {
+			continue
+		}
+		p, err := a.peerFor(ctx, cfg, n)
+		if err != nil {
+			a.log.Warn("neighbor not started", "neighbor", name, "err", err)
+			continue
+		}
+		if err := a.bgp.AddPeer(ctx, p); err != nil {
+			return err
+		}
+		a.peers[name] = p
+	}
+	return nil
+}
