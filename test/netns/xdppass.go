@@ -56,4 +56,3 @@ func AttachPass(t testing.TB, ns, ifname string) {
 	}
 	t.Cleanup(func() { l.Close() })
 }
-
