@@ -98,7 +98,10 @@ struct lpm_key {
 
 struct route {
 	__u8 kind; /* enum route_kind */
-	__u8 pad[3];
+	/* The route's own prefix length: an LPM lookup returns the longest
+	 * match, so this is how Go tells an exact match from a covering route. */
+	__u8 prefixlen;
+	__u8 pad[2];
 	__u32 target; /* nexthop group id or VRF id, by kind */
 };
 

@@ -195,3 +195,42 @@ func TestFullTables(t *testing.T) {
 		t.Errorf("route after a group was freed: %v", err)
 	}
 }
+
+// TestSetRouteUnderACoveringRoute: adding a prefix that a shorter route
+// covers must not release the shorter route's group (found by the fuzzer:
+// the group was freed, reused by GREEN, and RED's default route then
+// encapsulated with GREEN's VNI).
+func TestSetRouteUnderACoveringRoute(t *testing.T) {
+	l := fixture.New(t)
+	for _, vrf := range []dataplane.VRFID{fixture.RED, fixture.GREEN, fixture.BLUE} {
+		if err := l.DP.ReplaceTable(vrf, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	def := dataplane.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{{VTEP: fixture.Leaf01, VNI: fixture.RedVNI, RouterMAC: fixture.Leaf01MAC}}}
+	for _, r := range []dataplane.Route{
+		def,
+		{Prefix: netip.MustParsePrefix("192.168.38.0/24"), Kind: dataplane.RouteBlackhole},
+	} {
+		if err := l.DP.SetRoute(fixture.RED, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.DP.SetRoute(fixture.GREEN, dataplane.Route{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{{VTEP: fixture.Leaf02, VNI: fixture.GreenVNI, RouterMAC: fixture.Leaf02MAC}}}); err != nil {
+		t.Fatal(err)
+	}
+	f := fixture.Flow{Src: fixture.HostRed, Dst: a("8.8.8.8"), SrcPort: 1, DstPort: 2, TTL: 64}
+	expect(t, l, l.Swp10.Index, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, f),
+		want{action: dataplane.XDPRedirect, vrf: fixture.RED, reason: dataplane.ReasonFwdRemote, out: encapTo(t, l, f, def.Remotes)})
+
+	// Deleting a prefix that is not there, under a covering route, is an
+	// error and leaves the covering route alone.
+	if err := l.DP.DeleteRoute(fixture.RED, netip.MustParsePrefix("192.168.39.0/24")); err == nil {
+		t.Error("deleted a route that does not exist")
+	}
+	if rs := routes(t, l.DP, fixture.RED); len(rs) != 2 {
+		t.Errorf("RED has %d routes, want 2", len(rs))
+	}
+}

@@ -53,7 +53,7 @@ func (d *Dataplane) encode(r Route) (xleafLpmKey, xleafRoute, error) {
 		return xleafLpmKey{}, v, fmt.Errorf("route %v: host bits set (want %v)", r.Prefix, r.Prefix.Masked())
 	}
 	key := lpmKey(r.Prefix)
-	v.Kind = uint8(r.Kind)
+	v.Kind, v.Prefixlen = uint8(r.Kind), uint8(r.Prefix.Bits())
 	switch r.Kind {
 	case RouteBlackhole, RouteReceive:
 	case RouteLocal:
@@ -116,6 +116,16 @@ func (d *Dataplane) releaseTable(vrf VRFID, t *ebpf.Map) {
 	t.Close()
 }
 
+// lookupExact finds the route stored for exactly key's prefix; an LPM
+// lookup alone would also return a shorter route covering it.
+func lookupExact(t *ebpf.Map, key xleafLpmKey) (xleafRoute, bool) {
+	var v xleafRoute
+	if err := t.Lookup(key, &v); err != nil || uint32(v.Prefixlen) != key.Prefixlen {
+		return xleafRoute{}, false
+	}
+	return v, true
+}
+
 // SetRoute inserts or replaces one route. The packet path sees either the
 // old route or the new one, never a mix.
 func (d *Dataplane) SetRoute(vrf VRFID, r Route) error {
@@ -132,8 +142,7 @@ func (d *Dataplane) SetRoute(vrf VRFID, r Route) error {
 	if err != nil {
 		return fmt.Errorf("vrf %d: %w", vrf, err)
 	}
-	var old xleafRoute
-	hadOld := t.Lookup(key, &old) == nil
+	old, hadOld := lookupExact(t, key)
 	if err := t.Put(key, val); err != nil {
 		d.releaseValue(val)
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, r.Prefix, err)
@@ -156,10 +165,10 @@ func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 	if t == nil || !p.IsValid() || !p.Addr().Is4() {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
 	}
-	key := lpmKey(p)
-	var old xleafRoute
-	if err := t.Lookup(key, &old); err != nil {
-		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, err)
+	key := lpmKey(p.Masked())
+	old, ok := lookupExact(t, key)
+	if !ok || p.Masked() != p {
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
 	}
 	if err := t.Delete(key); err != nil {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, err)

@@ -112,10 +112,11 @@ const (
 )
 
 type xleafRoute struct {
-	_      structs.HostLayout
-	Kind   uint8
-	Pad    [3]uint8
-	Target uint32
+	_         structs.HostLayout
+	Kind      uint8
+	Prefixlen uint8
+	Pad       [2]uint8
+	Target    uint32
 }
 
 type xleafRouteKind uint32
