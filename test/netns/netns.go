@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,7 +19,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const envInside = "XLEAF_TEST_NETNS"
+const (
+	envInside = "XLEAF_TEST_NETNS"
+	envWorker = "XLEAF_TEST_NETNS_WORKER"
+)
+
+// isFuzzWorker: `go test -fuzz` runs workers as children of the
+// coordinator, which would put them all in its namespace, where its own
+// test topology already stands.
+func isFuzzWorker() bool {
+	return slices.ContainsFunc(os.Args[1:], func(a string) bool {
+		a = strings.TrimLeft(a, "-")
+		return a == "test.fuzzworker" || a == "test.fuzzworker=true"
+	})
+}
+
+// ownNamespace moves this process into a new network namespace: unshare
+// on this thread, then exec the same binary, which keeps the thread's
+// namespace, the pid and the pipes a fuzz worker talks to its coordinator
+// over.
+func ownNamespace() {
+	self, err := os.Executable()
+	if err == nil {
+		runtime.LockOSThread()
+		if err = unix.Unshare(unix.CLONE_NEWNET); err == nil {
+			err = syscall.Exec(self, os.Args, append(os.Environ(), envWorker+"=1"))
+		}
+	}
+	fmt.Fprintln(os.Stderr, "netns: move to a network namespace of its own:", err)
+	os.Exit(2)
+}
 
 // PinPrefix starts the bpffs pin paths tests use; the bpf filesystem is not
 // per namespace, so Main removes what crashed runs left behind.
@@ -27,6 +58,9 @@ const PinPrefix = "/sys/fs/bpf/xleaf-test-"
 // and exits with its status. Without root the tests run here and those that
 // need root skip, saying so.
 func Main(m *testing.M) {
+	if os.Getenv(envInside) != "" && isFuzzWorker() && os.Getenv(envWorker) == "" {
+		ownNamespace()
+	}
 	if os.Getenv(envInside) != "" || os.Geteuid() != 0 {
 		os.Exit(m.Run())
 	}

@@ -1,0 +1,988 @@
+package dataplane_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket/layers"
+
+	"github.com/xleaf/xleaf/dataplane"
+	"github.com/xleaf/xleaf/test/fixture"
+)
+
+// FuzzXDPMatchesModel holds the XDP program to the reference model on
+// random frames and random route tables, and checks VRF isolation on every
+// frame the program forwards.
+//
+// The inputs are a table seed and a packet description. Table seed 0 is
+// the fixture's own tables (the guide's borderleaf01); any other seed draws
+// small random tables for RED, GREEN and BLUE from a PCG. The packet
+// description (see fuzzPacket) picks an ingress port, builds a frame that
+// is mostly well-formed for that port (VXLAN to our VTEP with a VRF's VNI on
+// uplinks, a host's frame to the port on access ports) aimed mostly at the
+// table's prefixes, then applies byte mutations and truncation; or it is
+// raw bytes.
+//
+// For every frame: the action, the frame that leaves (or the unmodified
+// frame when nothing leaves), and the counters (exactly one {VRF, reason}
+// moved by one packet of len(frame) bytes) must match the model; and a
+// forwarded frame must leave in a VRF (or remote VNI) that a route of the
+// ingress VRF's table leads to (see isolation), which the tables' leak
+// graph decides, not the model.
+func FuzzXDPMatchesModel(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s.table, s.bytes())
+	}
+
+	l := fixture.New(f)
+	stats := newFuzzStats(f, l)
+	h := &fuzzHarness{l: l, m: l.Model(), stats: stats}
+	h.env = newFuzzEnv(l)
+	// The fast counter reader must agree with the dataplane's own view.
+	h.checkStatsReader(f)
+	f.Cleanup(func() { stats.checkNoOtherVRF(f) })
+
+	f.Fuzz(func(t *testing.T, tableSeed uint64, data []byte) {
+		h.install(t, tableSeed)
+		in := h.env.decodePacket(t, h.tables, data)
+		h.check(t, tableSeed, in)
+	})
+}
+
+// fuzzHarness is the per-process state of the fuzz target: one leaf, its
+// model and the tables currently installed in both.
+type fuzzHarness struct {
+	l         *fixture.Leaf
+	m         *dataplane.Model
+	env       *fuzzEnv
+	stats     *fuzzStats
+	tables    map[dataplane.VRFID][]dataplane.Route
+	reach     map[dataplane.VRFID]map[uint32]bool // VRF -> VNIs (domains) its routes lead to
+	installed uint64                              // table seed installed, valid if tables != nil
+}
+
+var fuzzVRFs = []dataplane.VRFID{fixture.RED, fixture.GREEN, fixture.BLUE}
+
+// fuzzVRFVNI and fuzzVNIVRF map this leaf's VRFs to their L3VNIs; the isolation
+// check names the VRF a frame leaves in by VNI, so that site 2's labels
+// (5001, 5002) are domains of their own.
+var (
+	fuzzVRFVNI = map[dataplane.VRFID]uint32{fixture.RED: fixture.RedVNI, fixture.GREEN: fixture.GreenVNI, fixture.BLUE: fixture.BlueVNI}
+	fuzzVNIVRF = map[uint32]dataplane.VRFID{fixture.RedVNI: fixture.RED, fixture.GreenVNI: fixture.GREEN, fixture.BlueVNI: fixture.BLUE}
+)
+
+// install puts the tables of seed into the dataplane and the model, unless
+// they are there already. What is installed depends only on the seed: the
+// whole table is swapped with ReplaceTable for the first seed and for one
+// in 32 (seed%32 == 1: a table swap waits for an RCU grace period, ~15ms),
+// and otherwise edited into place with DeleteRoute and SetRoute.
+// Routes are set in table order, so a new prefix is often set under a
+// shorter route that covers it (which once freed that route's group).
+func (h *fuzzHarness) install(t *testing.T, seed uint64) {
+	if h.tables != nil && h.installed == seed {
+		return
+	}
+	old := h.tables
+	h.tables = nil // until the new tables are all in
+	tables := fuzzTables(seed)
+	for _, vrf := range fuzzVRFs {
+		if old == nil || seed%32 == 1 {
+			if err := h.l.DP.ReplaceTable(vrf, tables[vrf]); err != nil {
+				t.Fatalf("table seed %d: ReplaceTable(%d): %v\nroutes: %s", seed, vrf, err, fuzzFmtRoutes(tables[vrf]))
+			}
+			continue
+		}
+		keep := map[netip.Prefix]bool{}
+		for _, r := range tables[vrf] {
+			keep[r.Prefix] = true
+		}
+		for _, r := range old[vrf] {
+			if !keep[r.Prefix] {
+				if err := h.l.DP.DeleteRoute(vrf, r.Prefix); err != nil {
+					t.Fatalf("table seed %d: DeleteRoute(%d, %v): %v", seed, vrf, r.Prefix, err)
+				}
+			}
+		}
+		for _, r := range tables[vrf] {
+			if err := h.l.DP.SetRoute(vrf, r); err != nil {
+				t.Fatalf("table seed %d: SetRoute(%d): %v\nroute: %s", seed, vrf, err, fuzzFmtRoutes([]dataplane.Route{r}))
+			}
+		}
+	}
+	h.m.Routes = tables
+	h.tables, h.installed = tables, seed
+	h.reach = fuzzReachability(tables)
+}
+
+// fuzzReachability is the leak graph of tables: for each VRF, the domains
+// (this leaf's VRFs by L3VNI, or a remote VNI) one of its routes delivers
+// into.
+func fuzzReachability(tables map[dataplane.VRFID][]dataplane.Route) map[dataplane.VRFID]map[uint32]bool {
+	reach := map[dataplane.VRFID]map[uint32]bool{}
+	for _, vrf := range fuzzVRFs {
+		reach[vrf] = map[uint32]bool{}
+		for _, r := range tables[vrf] {
+			switch r.Kind {
+			case dataplane.RouteLocal:
+				reach[vrf][fuzzVRFVNI[r.HostVRF]] = true
+			case dataplane.RouteRemote:
+				for _, m := range r.Remotes {
+					reach[vrf][m.VNI] = true
+				}
+			}
+		}
+	}
+	return reach
+}
+
+// fuzzTables returns the tables of a seed: the fixture's for 0, small
+// random ones otherwise.
+func fuzzTables(seed uint64) map[dataplane.VRFID][]dataplane.Route {
+	if seed == 0 {
+		return fixture.Routes()
+	}
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	// Half the time BLUE is kept isolated both ways, as in the fixture.
+	isolateBlue := r.IntN(2) == 0
+	tables := map[dataplane.VRFID][]dataplane.Route{}
+	for _, vrf := range fuzzVRFs {
+		seen := map[netip.Prefix]bool{}
+		routes := []dataplane.Route{}
+		for range r.IntN(9) {
+			p := fuzzPrefix(r)
+			if seen[p] {
+				continue // one route per prefix, as an LPM trie holds them
+			}
+			seen[p] = true
+			routes = append(routes, fuzzRoute(r, p, vrf, isolateBlue))
+		}
+		tables[vrf] = routes
+	}
+	return tables
+}
+
+var (
+	fuzzVTEPs = []netip.Addr{fixture.Leaf01, fixture.Leaf02, fixture.Border04, fixture.Unresolved, fixture.Unrouted}
+	fuzzRMACs = []net.HardwareAddr{fixture.Leaf01MAC, fixture.Leaf02MAC, fixture.Border04MAC}
+	fuzzHosts = []netip.Addr{fixture.HostRed, fixture.HostGreen, fixture.HostBlue}
+	fuzzVNIs  = []uint32{fixture.RedVNI, fixture.GreenVNI, fixture.BlueVNI, fixture.Site2RedVNI, fixture.Site2GreenVNI}
+)
+
+func fuzzPrefix(r *rand.Rand) netip.Prefix {
+	var addr netip.Addr
+	switch r.IntN(6) {
+	case 0, 1: // around the hosts that have neighbour entries
+		addr = fuzzHosts[r.IntN(len(fuzzHosts))]
+	case 2: // the guide's subnets
+		subnets := []byte{1, 2, 10, 20, 30, 100, 200}
+		addr = netip.AddrFrom4([4]byte{192, 168, subnets[r.IntN(len(subnets))], byte(r.IntN(256))})
+	case 3:
+		addr = netip.AddrFrom4([4]byte{192, 168, byte(r.IntN(256)), byte(r.IntN(256))})
+	default:
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], r.Uint32())
+		addr = netip.AddrFrom4(b)
+	}
+	bits := []int{0, 8, 16, 24, 24, 28, 32, 32, r.IntN(33)}[r.IntN(9)]
+	return netip.PrefixFrom(addr, bits).Masked()
+}
+
+func fuzzRoute(r *rand.Rand, p netip.Prefix, vrf dataplane.VRFID, isolateBlue bool) dataplane.Route {
+	hostVRFs, vnis := fuzzVRFs, fuzzVNIs
+	if isolateBlue {
+		if vrf == fixture.BLUE {
+			hostVRFs, vnis = []dataplane.VRFID{fixture.BLUE}, []uint32{fixture.BlueVNI}
+		} else {
+			hostVRFs = []dataplane.VRFID{fixture.RED, fixture.GREEN}
+			vnis = []uint32{fixture.RedVNI, fixture.GreenVNI, fixture.Site2RedVNI, fixture.Site2GreenVNI}
+		}
+	}
+	switch k := r.IntN(10); {
+	case k < 4:
+		var rs []dataplane.Remote
+		for range 1 + r.IntN(4) {
+			rmac := net.HardwareAddr{0x02, byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))}
+			if i := r.IntN(len(fuzzRMACs) + 1); i < len(fuzzRMACs) {
+				rmac = fuzzRMACs[i]
+			}
+			rs = append(rs, dataplane.Remote{VTEP: fuzzVTEPs[r.IntN(len(fuzzVTEPs))], VNI: vnis[r.IntN(len(vnis))], RouterMAC: rmac})
+		}
+		return dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: rs}
+	case k < 7:
+		return dataplane.Route{Prefix: p, Kind: dataplane.RouteLocal, HostVRF: hostVRFs[r.IntN(len(hostVRFs))]}
+	case k < 9:
+		return dataplane.Route{Prefix: p, Kind: dataplane.RouteBlackhole}
+	default:
+		return dataplane.Route{Prefix: p, Kind: dataplane.RouteReceive}
+	}
+}
+
+func fuzzFmtRoutes(rs []dataplane.Route) string {
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, "\n  %v %v", r.Prefix, r.Kind)
+		switch r.Kind {
+		case dataplane.RouteLocal:
+			fmt.Fprintf(&b, " host-vrf %d", r.HostVRF)
+		case dataplane.RouteRemote:
+			for _, m := range r.Remotes {
+				fmt.Fprintf(&b, " [%v vni %d rmac %v]", m.VTEP, m.VNI, m.RouterMAC)
+			}
+		}
+	}
+	return b.String()
+}
+
+// fuzzInput is one frame to run.
+type fuzzInput struct {
+	ingress int
+	name    string // of the ingress port
+	frame   []byte
+}
+
+// check runs in through the program and the model and compares them.
+func (h *fuzzHarness) check(t *testing.T, seed uint64, in fuzzInput) {
+	t.Helper()
+	before := h.stats.snapshot(t)
+	action, out := fixture.Run(t, h.l.DP.Program(), in.ingress, in.frame)
+	after := h.stats.snapshot(t)
+	moved := delta(before, after)
+	want := h.m.Forward(in.ingress, in.frame)
+	t.Logf("table seed %d, %s, %d bytes: program action %d; model action %d, %v in vrf %d",
+		seed, in.name, len(in.frame), action, want.Action, want.Reason, want.VRF)
+
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if action != want.Action {
+		bad("action = %d, model says %d", action, want.Action)
+	}
+	wantMoved := map[dataplane.CounterKey]dataplane.Counter{
+		{VRF: want.VRF, Reason: want.Reason}: {Packets: 1, Bytes: uint64(len(in.frame))},
+	}
+	if !fuzzCountersEqual(moved, wantMoved) {
+		bad("counters moved %v, model says %v", fuzzFmtCounters(moved), fuzzFmtCounters(wantMoved))
+	}
+	switch {
+	case action == dataplane.XDPTx || action == dataplane.XDPRedirect:
+		if want.Action == action && !bytes.Equal(out, want.Out) {
+			bad("frame out differs from the model's: %s", fuzzFirstDiff(want.Out, out))
+		}
+		if msg := h.isolation(in, action, out); msg != "" {
+			bad("isolation: %s", msg)
+		}
+	default:
+		if !bytes.Equal(out, in.frame) {
+			bad("action %d but the frame was modified: %s", action, fuzzFirstDiff(in.frame, out))
+		}
+	}
+	if len(problems) > 0 {
+		t.Errorf("table seed %d, ingress %s (ifindex %d), frame of %d bytes:\n%s\n"+
+			"model: action %d, %v in vrf %d\nprogram: action %d\n%s\nframe in:\n%s\nframe out (program):\n%s\nframe out (model):\n%s",
+			seed, in.name, in.ingress, len(in.frame), strings.Join(problems, "\n"),
+			want.Action, want.Reason, want.VRF, action, h.fmtTables(),
+			fuzzHex(in.frame), fuzzHex(out), fuzzHex(want.Out))
+	}
+}
+
+func (h *fuzzHarness) fmtTables() string {
+	var b strings.Builder
+	for _, vrf := range fuzzVRFs {
+		fmt.Fprintf(&b, "vrf %d:%s\n", vrf, fuzzFmtRoutes(h.tables[vrf]))
+	}
+	return b.String()
+}
+
+// isolation says what is wrong (or "") with where a forwarded frame
+// leaves, judged from the frames alone: the ingress VRF from the port or
+// the incoming VNI; the egress port from the frame's source MAC (ours on
+// that port), and the VRF it leaves in from the port (local delivery) or
+// the outgoing VNI (encapsulation). That VRF (or remote VNI) must be one a
+// route of the ingress VRF's table leads to: no packet leaves in a VRF that
+// has no route leaking it there.
+func (h *fuzzHarness) isolation(in fuzzInput, action int, out []byte) string {
+	e := h.env
+	from, ok := e.portVRF[in.ingress]
+	if slices.ContainsFunc(e.uplinks, func(i *net.Interface) bool { return i.Index == in.ingress }) {
+		if len(in.frame) < 50 {
+			return "forwarded a frame too short for VXLAN from an uplink"
+		}
+		vni := binary.BigEndian.Uint32(in.frame[46:]) >> 8
+		if from, ok = fuzzVNIVRF[vni]; !ok {
+			return fmt.Sprintf("forwarded a frame of VNI %d, which is no VRF's", vni)
+		}
+	} else if !ok {
+		return "forwarded a frame from a port without the program"
+	}
+	if len(out) < 14 {
+		return fmt.Sprintf("forwarded a %d byte frame", len(out))
+	}
+	var egress *net.Interface
+	for _, i := range append(slices.Clone(e.uplinks), e.access...) {
+		if bytes.Equal(i.HardwareAddr, out[6:12]) {
+			egress = i
+		}
+	}
+	if egress == nil {
+		return fmt.Sprintf("left with source MAC %v, none of ours", net.HardwareAddr(out[6:12]))
+	}
+	var domain uint32
+	switch vrf, access := e.portVRF[egress.Index]; {
+	case access:
+		domain = fuzzVRFVNI[vrf]
+	case len(out) < 50 || binary.BigEndian.Uint16(out[12:]) != 0x0800 || out[23] != 17 || binary.BigEndian.Uint16(out[36:]) != 4789:
+		return "left through an uplink but is not VXLAN"
+	default:
+		domain = binary.BigEndian.Uint32(out[46:]) >> 8
+	}
+	if (action == dataplane.XDPTx) != (egress.Index == in.ingress) {
+		return fmt.Sprintf("action %d, but it leaves through %s, having come in through %s", action, egress.Name, in.name)
+	}
+	if !h.reach[from][domain] {
+		return fmt.Sprintf("came in in vrf %d and left in VNI %d, but vrf %d has no route there (it reaches %v)",
+			from, domain, from, slices.Sorted(maps.Keys(h.reach[from])))
+	}
+	return ""
+}
+
+func fuzzCountersEqual(a, b map[dataplane.CounterKey]dataplane.Counter) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func fuzzFmtCounters(m map[dataplane.CounterKey]dataplane.Counter) string {
+	var parts []string
+	for k, c := range m {
+		parts = append(parts, fmt.Sprintf("{vrf %d %v: %d pkts %d bytes}", k.VRF, k.Reason, c.Packets, c.Bytes))
+	}
+	slices.Sort(parts)
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func fuzzFirstDiff(want, got []byte) string {
+	n := min(len(want), len(got))
+	for i := range n {
+		if want[i] != got[i] {
+			return fmt.Sprintf("first difference at byte %d: want %#02x, got %#02x (lengths %d, %d)", i, want[i], got[i], len(want), len(got))
+		}
+	}
+	return fmt.Sprintf("lengths differ: want %d, got %d", len(want), len(got))
+}
+
+func fuzzHex(b []byte) string {
+	const limit = 160
+	s := fmt.Sprintf("%x", b[:min(len(b), limit)])
+	if len(b) > limit {
+		s += fmt.Sprintf("... (%d bytes)", len(b))
+	}
+	return s
+}
+
+// fuzzEnv is what the packet builder needs to know about the leaf.
+type fuzzEnv struct {
+	uplinks []*net.Interface // swp1, swp3
+	peers   []net.HardwareAddr
+	access  []*net.Interface // swp10, swp20, swp30
+	hosts   []net.HardwareAddr
+	host10  *net.Interface // a port without the program
+	portVRF map[int]dataplane.VRFID
+}
+
+func newFuzzEnv(l *fixture.Leaf) *fuzzEnv {
+	return &fuzzEnv{
+		uplinks: []*net.Interface{l.Swp1, l.Swp3},
+		peers:   []net.HardwareAddr{fixture.SpineMAC, fixture.DCIMAC},
+		access:  []*net.Interface{l.Swp10, l.Swp20, l.Swp30},
+		hosts:   []net.HardwareAddr{fixture.HostRedMAC, fixture.HostGreenMAC, fixture.HostBlueMAC},
+		host10:  l.Host10,
+		portVRF: map[int]dataplane.VRFID{l.Swp10.Index: fixture.RED, l.Swp20.Index: fixture.GREEN, l.Swp30.Index: fixture.BLUE},
+	}
+}
+
+// fuzzPacket is the decoded packet description. Its encoding is a fixed
+// header of fuzzHeaderLen bytes, the mutations (3 bytes each), the
+// truncation length (2 bytes, if any) and the payload bytes; decoding
+// reads zeros past the end, so every byte string is a packet. Anomalies
+// need a second bit to be set, so that random bytes still make mostly
+// well-formed frames that get past the parsers.
+type fuzzPacket struct {
+	ingress byte   // %16: 0-14 %5 swp1, swp3, swp10, swp20, swp30; 15 host10 (no program)
+	flags   byte   // mode and anomalies: the fuzzMode and fuzzFlag constants
+	vni     byte   // low nibble: 0-11 4001/4002/4003 (%3), 12 5001, 13 5002, 14 9999, 15 2^24-1; fuzzVNIRouterMAC
+	dst     byte   // %8: 0-3 in a route of the lookup VRF, 4-6 a fixture host, 7 addr; fuzzDstOuterFrag
+	route   byte   // which route, for dst 0-3
+	addr    uint32 // host bits for dst 0-3; the address for dst 7
+	proto   byte   // %6: UDP, TCP, ICMP, SCTP, GRE, the byte itself
+	ttl     byte   // 0 is sent as 1
+	tos     byte
+	sport   uint16
+	dport   uint16
+	size    uint16 // payload: top two bits 0/1: size&63; 2: 1400+size&255; 3: (size&0x3fff)%2800
+	ipopt   byte   // the fuzzIP constants
+	nmut    byte   // the fuzzMut constants; encode sets them from muts and truncate
+	muts    []fuzzMutation
+	trunc   uint16 // the frame is cut to trunc%(len+1) bytes
+	payload []byte
+}
+
+type fuzzMutation struct {
+	off uint16 // %len(frame)
+	val byte
+}
+
+const (
+	fuzzModeMask   = 0x07 // flags: 0-5 structured
+	fuzzModeRaw    = 6    // the input's bytes after flags are the frame
+	fuzzModeRawEth = 7    // the same behind an Ethernet header to the port's MAC
+
+	fuzzFlagAnomalies = 0x08 // flags: enables the four below and fuzzDstOuterFrag
+	fuzzFlagOuterMAC  = 0x10 // outer (uplink) or only (access) destination MAC is not ours
+	fuzzFlagOuterIP   = 0x20 // outer destination address is not our VTEP
+	fuzzFlagInnerMAC  = 0x40 // inner destination MAC is not the router MAC
+	fuzzFlagVXLAN     = 0x80 // a VXLAN flag besides I (route even) or the reserved byte (odd) set
+
+	fuzzVNIRouterMAC = 0x80 // vni: an access frame goes to the router MAC, not the port's
+
+	fuzzDstOuterFrag = 0x80 // dst: outer more-fragments (an anomaly)
+
+	fuzzIPEnable   = 0xc0 // ipopt: both bits enable the three below
+	fuzzIPOptWords = 0x0f // %11: option words in the inner IPv4 header
+	fuzzIPMF       = 0x10 // inner more-fragments
+	fuzzIPOffset   = 0x20 // inner fragment offset
+
+	fuzzMutEnable   = 0x04 // nmut: nmut&3 mutations follow
+	fuzzMutTruncate = 0xc0 // nmut: both bits: a truncation length follows
+
+	fuzzHeaderLen = 20
+	fuzzMaxFrame  = 3000
+)
+
+func (p fuzzPacket) encode() []byte {
+	if len(p.muts) > 3 {
+		panic("more than 3 mutations")
+	}
+	nmut := p.nmut &^ (fuzzMutEnable | 3 | fuzzMutTruncate)
+	if len(p.muts) > 0 {
+		nmut |= fuzzMutEnable | byte(len(p.muts))
+	}
+	if p.trunc != 0 {
+		nmut |= fuzzMutTruncate
+	}
+	b := []byte{p.ingress, p.flags, p.vni, p.dst, p.route}
+	b = binary.BigEndian.AppendUint32(b, p.addr)
+	b = append(b, p.proto, p.ttl, p.tos)
+	b = binary.BigEndian.AppendUint16(b, p.sport)
+	b = binary.BigEndian.AppendUint16(b, p.dport)
+	b = binary.BigEndian.AppendUint16(b, p.size)
+	b = append(b, p.ipopt, nmut)
+	if len(b) != fuzzHeaderLen {
+		panic("packet header length")
+	}
+	for _, m := range p.muts {
+		b = binary.BigEndian.AppendUint16(b, m.off)
+		b = append(b, m.val)
+	}
+	if p.trunc != 0 {
+		b = binary.BigEndian.AppendUint16(b, p.trunc)
+	}
+	return append(b, p.payload...)
+}
+
+// fuzzReader hands out bytes of the input, then zeros.
+type fuzzReader struct{ b []byte }
+
+func (r *fuzzReader) u8() byte {
+	if len(r.b) == 0 {
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *fuzzReader) u16() uint16 { return uint16(r.u8())<<8 | uint16(r.u8()) }
+func (r *fuzzReader) u32() uint32 { return uint32(r.u16())<<16 | uint32(r.u16()) }
+
+// fuzzDecodeHeader decodes a packet description; truncate reports whether
+// it asks for truncation (trunc may be 0). raw is the input after the
+// ingress and flags bytes.
+func fuzzDecodeHeader(data []byte) (p fuzzPacket, truncate bool, raw []byte) {
+	r := &fuzzReader{data}
+	p = fuzzPacket{ingress: r.u8(), flags: r.u8(), vni: r.u8(), dst: r.u8(), route: r.u8(), addr: r.u32(),
+		proto: r.u8(), ttl: r.u8(), tos: r.u8(), sport: r.u16(), dport: r.u16(), size: r.u16(), ipopt: r.u8(), nmut: r.u8()}
+	if p.nmut&fuzzMutEnable != 0 {
+		for range p.nmut & 3 {
+			p.muts = append(p.muts, fuzzMutation{off: r.u16(), val: r.u8()})
+		}
+	}
+	if truncate = p.nmut&fuzzMutTruncate == fuzzMutTruncate; truncate {
+		p.trunc = r.u16()
+	}
+	p.payload = r.b
+	return p, truncate, data[min(len(data), 2):]
+}
+
+var fuzzOtherMAC = net.HardwareAddr{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}
+
+func fuzzVNI(sel byte) uint32 {
+	switch sel &= 0x0f; {
+	case sel < 12:
+		return []uint32{fixture.RedVNI, fixture.GreenVNI, fixture.BlueVNI}[sel%3]
+	case sel == 12:
+		return fixture.Site2RedVNI
+	case sel == 13:
+		return fixture.Site2GreenVNI
+	case sel == 14:
+		return 9999
+	}
+	return 1<<24 - 1
+}
+
+// decodePacket turns the fuzz bytes into a frame and its ingress port.
+func (e *fuzzEnv) decodePacket(t *testing.T, tables map[dataplane.VRFID][]dataplane.Route, data []byte) fuzzInput {
+	p, truncate, raw := fuzzDecodeHeader(data)
+	var in fuzzInput
+	var port *net.Interface
+	uplink := false
+	switch i := int(p.ingress % 16); {
+	case i == 15:
+		port = e.host10
+	case i%5 < 2:
+		port, uplink = e.uplinks[i%5], true
+	default:
+		port = e.access[i%5-2]
+	}
+	in.ingress, in.name = port.Index, port.Name
+
+	switch p.flags & fuzzModeMask {
+	case fuzzModeRaw:
+		in.frame = fuzzPad(bytes.Clone(raw[:min(len(raw), fuzzMaxFrame)]))
+		return in
+	case fuzzModeRawEth:
+		frame := append(append(append([]byte{}, port.HardwareAddr...), fuzzOtherMAC...), 0x08, 0x00)
+		in.frame = append(frame, raw[:min(len(raw), fuzzMaxFrame-14)]...)
+		return in
+	}
+	anomaly := func(flag byte) bool { return p.flags&fuzzFlagAnomalies != 0 && p.flags&flag != 0 }
+
+	// The VRF the destination is looked up in: the port's, or the VNI's.
+	vni := fuzzVNI(p.vni)
+	lookup := fixture.RED
+	if uplink {
+		if v, ok := fuzzVNIVRF[vni]; ok {
+			lookup = v
+		}
+	} else if v, ok := e.portVRF[port.Index]; ok {
+		lookup = v
+	}
+	var dst netip.Addr
+	switch sel := p.dst % 8; {
+	case sel < 4 && len(tables[lookup]) > 0:
+		pfx := tables[lookup][int(p.route)%len(tables[lookup])].Prefix
+		base := binary.BigEndian.Uint32(pfx.Addr().AsSlice())
+		mask := uint32(0)
+		if pfx.Bits() > 0 {
+			mask = ^uint32(0) << (32 - pfx.Bits())
+		}
+		dst = fuzzAddr4(base | p.addr&^mask)
+	case sel >= 4 && sel < 7:
+		dst = fuzzHosts[sel-4]
+	default:
+		dst = fuzzAddr4(p.addr)
+	}
+
+	flow := fixture.Flow{Src: fuzzAddr4(0xc0a81400 | uint32(p.sport&0xff)), Dst: dst, SrcPort: p.sport, DstPort: p.dport,
+		TTL: p.ttl, TOS: p.tos}
+	if flow.TTL == 0 {
+		flow.TTL = 1 // Flow reads 0 as 64; 0 and 1 both expire
+	}
+	switch p.proto % 6 {
+	case 0:
+		flow.Proto = layers.IPProtocolUDP
+	case 1:
+		flow.Proto = layers.IPProtocolTCP
+	case 2:
+		flow.Proto = layers.IPProtocolICMPv4
+	case 3:
+		flow.Proto = layers.IPProtocolSCTP
+	case 4:
+		flow.Proto = layers.IPProtocolGRE
+	default:
+		flow.Proto = layers.IPProtocol(p.proto)
+		if flow.Proto == 0 {
+			flow.Proto = 255 // Flow reads 0 as UDP
+		}
+	}
+	var size int
+	switch p.size >> 14 {
+	case 0, 1:
+		size = int(p.size & 63)
+	case 2:
+		size = 1400 + int(p.size&255)
+	default:
+		size = int(p.size&0x3fff) % 2800
+	}
+	flow.Payload = make([]byte, size)
+	for i := range flow.Payload {
+		if len(p.payload) > 0 {
+			flow.Payload[i] = p.payload[i%len(p.payload)]
+		} else {
+			flow.Payload[i] = byte(i)
+		}
+	}
+
+	var frame []byte
+	if uplink {
+		peer := e.peers[slices.Index(e.uplinks, port)]
+		innerDst := fixture.RouterMAC
+		if anomaly(fuzzFlagInnerMAC) {
+			innerDst = fuzzOtherMAC
+		}
+		inner := fuzzIPOptions(fixture.Frame(t, innerDst, peer, flow), p.ipopt)
+		o := fixture.Outer{DstMAC: port.HardwareAddr, SrcMAC: peer, Src: fixture.Border04, Dst: fixture.VTEP,
+			SrcPort: 49152 | p.sport, VNI: vni, TOS: p.tos}
+		if anomaly(fuzzFlagOuterMAC) {
+			o.DstMAC = fuzzOtherMAC
+		}
+		if anomaly(fuzzFlagOuterIP) {
+			o.Dst = netip.MustParseAddr("10.10.10.99")
+		}
+		frame = fixture.VXLAN(t, o, inner)
+		if anomaly(fuzzFlagVXLAN) {
+			if p.route&1 == 0 {
+				frame[42] |= 0x04 // a flag besides I
+			} else {
+				frame[49] = p.route // reserved byte
+			}
+		}
+		if p.flags&fuzzFlagAnomalies != 0 && p.dst&fuzzDstOuterFrag != 0 {
+			frame[20] |= 0x20 // MF
+		}
+	} else {
+		dmac := port.HardwareAddr
+		switch {
+		case anomaly(fuzzFlagOuterMAC):
+			dmac = fuzzOtherMAC
+		case p.vni&fuzzVNIRouterMAC != 0:
+			dmac = fixture.RouterMAC
+		}
+		smac := fuzzOtherMAC
+		if i := slices.Index(e.access, port); i >= 0 {
+			smac = e.hosts[i]
+		}
+		frame = fuzzIPOptions(fixture.Frame(t, dmac, smac, flow), p.ipopt)
+	}
+
+	for _, m := range p.muts {
+		frame[int(m.off)%len(frame)] = m.val
+	}
+	if truncate {
+		frame = frame[:int(p.trunc)%(len(frame)+1)]
+	}
+	in.frame = fuzzPad(frame[:min(len(frame), fuzzMaxFrame)])
+	return in
+}
+
+// fuzzIPOptions inserts option words into the IPv4 header of an Ethernet
+// frame (NOPs, an end of list) and sets fragment bits, as ipopt says,
+// fixing the header's length and checksum.
+func fuzzIPOptions(frame []byte, ipopt byte) []byte {
+	if ipopt&fuzzIPEnable != fuzzIPEnable {
+		return frame
+	}
+	ip := frame[14:]
+	if n := int(ipopt&fuzzIPOptWords) % 11; n > 0 {
+		opts := bytes.Repeat([]byte{1}, 4*n)
+		opts[len(opts)-1] = 0
+		frame = slices.Insert(frame, 14+20, opts...)
+		ip = frame[14:]
+		ip[0] = 0x40 | byte(5+n)
+		binary.BigEndian.PutUint16(ip[2:], binary.BigEndian.Uint16(ip[2:])+uint16(4*n))
+	}
+	if ipopt&fuzzIPMF != 0 {
+		ip[6] |= 0x20
+	}
+	if ipopt&fuzzIPOffset != 0 {
+		ip[7] |= 0x10
+	}
+	ip[10], ip[11] = 0, 0
+	binary.BigEndian.PutUint16(ip[10:], fuzzChecksum(ip[:4*(ip[0]&0x0f)]))
+	return frame
+}
+
+func fuzzChecksum(h []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for s > 0xffff {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}
+
+// fuzzPad makes a frame BPF_PROG_TEST_RUN accepts: at least an Ethernet header.
+func fuzzPad(frame []byte) []byte {
+	for len(frame) < 14 {
+		frame = append(frame, 0)
+	}
+	return frame
+}
+
+func fuzzAddr4(v uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// fuzzStats reads the program's counters of VRFs 0 to 3 (all a correct
+// program can count under on this leaf) in one batch: Counters() walks
+// every key of the per-CPU array with two syscalls each, and even one batch
+// over all of them takes milliseconds, too slow for two reads per fuzz
+// input. checkStatsReader holds it to Counters(), and checkNoOtherVRF makes
+// sure, at the end, that nothing was counted under any other VRF.
+type fuzzStats struct {
+	m       *ebpf.Map
+	ncpu    int
+	reasons uint32
+	keys    []uint32
+	vals    []fuzzStatsValue
+	batch   bool
+	dp      *dataplane.Dataplane
+}
+
+type fuzzStatsValue struct{ Packets, Bytes uint64 }
+
+// fuzzMaxVRF is the highest VRF id the leaf has.
+const fuzzMaxVRF = fixture.BLUE
+
+func newFuzzStats(tb testing.TB, l *fixture.Leaf) *fuzzStats {
+	s := &fuzzStats{dp: l.DP, reasons: uint32(len(dataplane.Reasons()))}
+	info, err := l.DP.Program().Info()
+	if err != nil {
+		tb.Fatalf("program info: %v", err)
+	}
+	ids, _ := info.MapIDs()
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			tb.Fatalf("map %d: %v", id, err)
+		}
+		mi, err := m.Info()
+		if err == nil && mi.Name == "stats" && mi.Type == ebpf.PerCPUArray && s.m == nil {
+			s.m = m
+			tb.Cleanup(func() { m.Close() })
+			continue
+		}
+		m.Close()
+	}
+	if s.m == nil {
+		tb.Log("stats map not found: reading counters with Counters()")
+		return s
+	}
+	if s.ncpu, err = ebpf.PossibleCPU(); err != nil {
+		tb.Fatal(err)
+	}
+	n := int(uint32(fuzzMaxVRF+1) * s.reasons)
+	s.keys = make([]uint32, n)
+	s.vals = make([]fuzzStatsValue, n*s.ncpu)
+	s.batch = true
+	return s
+}
+
+// snapshot returns every non-zero counter of VRFs 0 to fuzzMaxVRF.
+func (s *fuzzStats) snapshot(tb testing.TB) map[dataplane.CounterKey]dataplane.Counter {
+	if s.batch {
+		out, err := s.read()
+		if err == nil {
+			return out
+		}
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			tb.Fatalf("read counters: %v", err)
+		}
+		s.batch = false
+	}
+	all, err := s.dp.Counters()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[dataplane.CounterKey]dataplane.Counter{}
+	for k, c := range all {
+		if k.VRF <= fuzzMaxVRF {
+			out[k] = c
+		}
+	}
+	return out
+}
+
+func (s *fuzzStats) read() (map[dataplane.CounterKey]dataplane.Counter, error) {
+	var cursor ebpf.MapBatchCursor
+	n, err := s.m.BatchLookup(&cursor, s.keys, s.vals, nil)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, err
+	}
+	if n != len(s.keys) {
+		return nil, fmt.Errorf("batch read %d counters, want %d", n, len(s.keys))
+	}
+	out := map[dataplane.CounterKey]dataplane.Counter{}
+	for i := range n {
+		var c dataplane.Counter
+		for _, v := range s.vals[i*s.ncpu : (i+1)*s.ncpu] {
+			c.Packets += v.Packets
+			c.Bytes += v.Bytes
+		}
+		if c.Packets > 0 {
+			k := s.keys[i]
+			out[dataplane.CounterKey{VRF: dataplane.VRFID(k / s.reasons), Reason: dataplane.Reason(k % s.reasons)}] = c
+		}
+	}
+	return out, nil
+}
+
+// checkNoOtherVRF fails tb if anything was counted under a VRF the fast
+// reader does not look at.
+func (s *fuzzStats) checkNoOtherVRF(tb testing.TB) {
+	all, err := s.dp.Counters()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for k, c := range all {
+		if k.VRF > fuzzMaxVRF {
+			tb.Errorf("counted under vrf %d, which this leaf does not have: %v %+v", k.VRF, k.Reason, c)
+		}
+	}
+}
+
+// checkStatsReader runs a frame and compares the fast reader with
+// Counters().
+func (h *fuzzHarness) checkStatsReader(tb testing.TB) {
+	f := fixture.Flow{Src: fixture.HostRed, Dst: netip.MustParseAddr("192.168.1.10"), TTL: 64}
+	fixture.Run(tb, h.l.DP.Program(), h.l.Swp10.Index, fixture.Frame(tb, h.l.Swp10.HardwareAddr, fixture.HostRedMAC, f))
+	fast := h.stats.snapshot(tb)
+	slow, err := h.l.DP.Counters()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for k := range slow {
+		if k.VRF > fuzzMaxVRF {
+			delete(slow, k)
+		}
+	}
+	if !fuzzCountersEqual(fast, slow) || len(slow) == 0 {
+		tb.Fatalf("counters: batch read %v, Counters() %v", fuzzFmtCounters(fast), fuzzFmtCounters(slow))
+	}
+}
+
+// fuzzSeed is one f.Add: a table seed and a packet.
+type fuzzSeed struct {
+	table uint64
+	pkt   fuzzPacket
+	raw   []byte // the packet's encoding, if set
+}
+
+func (s fuzzSeed) bytes() []byte {
+	if s.raw != nil {
+		return s.raw
+	}
+	return s.pkt.encode()
+}
+
+func fuzzSeeds() []fuzzSeed {
+	const (
+		swp1, swp3, swp10, swp20, swp30, host10 = 0, 1, 2, 3, 4, 15
+		vni4001, vni4002, vni4003, vni9999      = 0, 1, 2, 14
+		dstRoute, hostRed, hostGreen, hostBlue  = 0, 4, 5, 6
+		dstAddr                                 = 7
+		udp, tcp, icmp, sctp                    = 0, 1, 2, 3
+	)
+	ip := func(s string) uint32 { return binary.BigEndian.Uint32(netip.MustParseAddr(s).AsSlice()) }
+	to := func(ingress, vni byte, dst string) fuzzPacket {
+		return fuzzPacket{ingress: ingress, vni: vni, dst: dstAddr, addr: ip(dst), proto: udp, ttl: 64, sport: 1234, dport: 5678,
+			size: 16, payload: []byte("xleaf fuzz")}
+	}
+	with := func(p fuzzPacket, f func(*fuzzPacket)) fuzzPacket { f(&p); return p }
+	decapLocal := to(swp3, vni4001, "192.168.100.10")
+	hostToRemote := with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.proto = tcp; p.sport, p.dport = 4000, 80 })
+
+	s := []fuzzSeed{
+		// The fixture's tables: every path of the guide.
+		{table: 0, pkt: decapLocal},
+		{table: 0, pkt: to(swp3, vni4001, "192.168.2.10")},                                                                    // DCI leak: RED in, re-encap with GREEN's VNI
+		{table: 0, pkt: to(swp3, vni4001, "192.168.20.7")},                                                                    // hairpin re-encap (XDP_TX)
+		{table: 0, pkt: to(swp1, vni4001, "192.168.1.10")},                                                                    // re-encap to the leafs (XDP_TX)
+		{table: 0, pkt: hostToRemote},                                                                                         // access encap
+		{table: 0, pkt: with(hostToRemote, func(p *fuzzPacket) { p.vni = fuzzVNIRouterMAC })},                                 // access to the router MAC
+		{table: 0, pkt: to(swp10, 0, "192.168.10.5")},                                                                         // access to site 2's GREEN (5002)
+		{table: 0, pkt: to(swp10, 0, "192.168.200.10")},                                                                       // local leak RED -> GREEN
+		{table: 0, pkt: to(swp3, vni4001, "192.168.200.10")},                                                                  // decap into a leaked VRF
+		{table: 0, pkt: to(swp20, 0, "192.168.100.10")},                                                                       // local leak GREEN -> RED
+		{table: 0, pkt: to(swp10, 0, "192.168.2.77")},                                                                         // blackhole
+		{table: 0, pkt: to(swp20, 0, "192.168.1.77")},                                                                         // GREEN's aggregate
+		{table: 0, pkt: to(swp10, 0, "172.31.0.1")},                                                                           // no route
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ttl = 1 })},                                // TTL 1 from a host
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.ttl = 1 })},                                                  // TTL 1 in VXLAN
+		{table: 0, pkt: with(to(swp10, 0, "192.168.100.1"), func(p *fuzzPacket) { p.ttl = 1 })},                               // TTL 1 to the gateway
+		{table: 0, pkt: to(swp20, 0, "192.168.200.1")},                                                                        // gateway: receive
+		{table: 0, pkt: to(swp10, 0, "192.168.100.77")},                                                                       // no neighbour
+		{table: 0, pkt: to(swp10, 0, "192.168.99.5")},                                                                         // unresolved underlay
+		{table: 0, pkt: to(swp10, 0, "192.168.98.5")},                                                                         // no underlay route
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.size = 0x8000 | 22 })},                     // encap exactly the MTU
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.size = 0x8000 | 23 })},                     // encap one over
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.size = 0x8000 | 72 })},                                       // decap exactly the access MTU
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.size = 0x8000 | 73 })},                                       // decap one over
+		{table: 0, pkt: with(to(swp3, vni4001, "192.168.20.7"), func(p *fuzzPacket) { p.size = 0x8000 | 22 })},                // re-encap exactly the MTU
+		{table: 0, pkt: with(to(swp3, vni4001, "192.168.20.7"), func(p *fuzzPacket) { p.size = 0x8000 | 23 })},                // re-encap one over
+		{table: 0, pkt: to(swp3, vni9999, "192.168.100.10")},                                                                  // unknown VNI
+		{table: 0, pkt: to(swp3, vni4003, "192.168.100.10")},                                                                  // BLUE's VNI to RED's host
+		{table: 0, pkt: with(to(swp30, 0, "192.168.100.10"), func(p *fuzzPacket) { p.dst = hostRed })},                        // BLUE to RED
+		{table: 0, pkt: to(swp30, 0, "192.168.30.10")},                                                                        // BLUE to itself: local, XDP_TX
+		{table: 0, pkt: to(swp10, 0, "192.168.30.10")},                                                                        // RED to BLUE
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagInnerMAC })},             // bad router MAC
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagVXLAN })},                // bad VXLAN flags
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags, p.route = fuzzFlagAnomalies|fuzzFlagVXLAN, 1 })},      // VXLAN reserved byte
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagOuterMAC })},             // not our MAC
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagOuterIP })},              // not our VTEP
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags, p.dst = fuzzFlagAnomalies, p.dst|fuzzDstOuterFrag })}, // outer fragment
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.trunc = 45 })},                                               // truncated VXLAN header
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.trunc = 60 })},                                               // truncated inner Ethernet
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.trunc = 80 })},                                               // truncated inner IPv4
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.trunc = 30 })},                             // truncated IPv4 on access
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.muts = []fuzzMutation{{64, 0xff}} })},                        // inner IPv4 version 15
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.muts = []fuzzMutation{{66, 0xff}} })},                        // inner total length too big
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.muts = []fuzzMutation{{16, 0xff}} })},      // access total length too big
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.muts = []fuzzMutation{{62, 0x08}, {63, 0x06}} })},            // inner ARP
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | 2 })},               // IP options from a host: kernel
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | 10 })},                                // IP options in VXLAN: routed
+		{table: 0, pkt: with(to(swp3, vni4001, "192.168.1.10"), func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | 3 })},          // options, hashed past them
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | fuzzIPMF })},        // fragment: 3-tuple hash
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.proto = sctp })},                           // SCTP ports
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.proto = icmp })},                           // no ports
+		{table: 0, pkt: with(to(host10, 0, "192.168.1.10"), func(p *fuzzPacket) {})},                                          // no program on the port
+		{table: 0, raw: append([]byte{swp3, fuzzModeRaw}, "raw bytes, not even Ethernet addressed to us"...)},                 // raw
+		{table: 0, raw: []byte{swp10, fuzzModeRawEth, 0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 1, 2, 3, 4, 192, 168, 1, 10}}, // raw IPv4
+		// Random tables.
+		{table: 1, pkt: fuzzPacket{ingress: swp10, dst: dstRoute, ttl: 64, size: 8}},
+		{table: 2, pkt: fuzzPacket{ingress: swp3, dst: dstRoute, route: 1, ttl: 64, size: 8}},
+		{table: 3, pkt: fuzzPacket{ingress: swp1, vni: vni4002, dst: dstRoute, route: 2, ttl: 64, size: 8}},
+		{table: 4, pkt: fuzzPacket{ingress: swp30, dst: hostBlue, ttl: 64, size: 8}},
+		{table: 5, pkt: fuzzPacket{ingress: swp20, dst: hostGreen, ttl: 64, size: 8}},
+		{table: 6, pkt: fuzzPacket{ingress: swp3, vni: vni4003, dst: dstRoute, route: 3, ttl: 64, size: 8}},
+	}
+	return s
+}
