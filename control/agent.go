@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
@@ -59,6 +60,7 @@ type Agent struct {
 	ports      map[string]string          // attached port -> VRF ("" = uplink)
 	peers      map[string]bgp.Peer        // neighbour name -> session
 	advertised map[string]bgp.Type5       // VRF/prefix -> what we originate
+	started    time.Time
 }
 
 // NewAgent prepares an agent for cfg on dp; Run starts it.
@@ -168,6 +170,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.started = time.Now()
 	var err error
 	if a.vtep, err = vtepOf(cfg); err != nil {
 		return err
@@ -322,7 +325,7 @@ func (a *Agent) syncExports(ctx context.Context) {
 		if v == nil || !v.ExportToEVPN {
 			continue
 		}
-		t := bgp.Type5{RD: fmt.Sprintf("%s:%d", v.RouterID, a.ids[e.VRF]), Prefix: e.Prefix, VTEP: a.vtep, VNI: v.VNI,
+		t := bgp.Type5{RD: a.rd(e.VRF), Prefix: e.Prefix, VTEP: a.vtep, VNI: v.VNI,
 			RouterMAC: a.rmac, RTs: []rib.RT{{ASN: v.ASN, Value: v.VNI}}}
 		want[e.VRF+"/"+e.Prefix.String()] = t
 	}

@@ -2,10 +2,12 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
 	"github.com/xleaf/xleaf/control/rib"
+	"github.com/xleaf/xleaf/control/show"
 	"github.com/xleaf/xleaf/dataplane"
 	"github.com/xleaf/xleaf/test/netns"
 )
@@ -114,6 +117,18 @@ func newTestbed(t *testing.T, cfgText string) *testbed {
 	return tb
 }
 
+// call runs an xleafctl command over the socket and decodes its data.
+func call(t *testing.T, sock string, v any, args ...string) {
+	t.Helper()
+	data, err := Call(sock, args)
+	if err != nil {
+		t.Fatalf("%s: %v", strings.Join(args, " "), err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", strings.Join(args, " "), err)
+	}
+}
+
 // fromLeaf01 is a Type-5 route as leaf01 (AS 65101) originates it.
 func fromLeaf01(prefix string, vni uint32) bgp.Type5 {
 	return bgp.Type5{RD: "10.10.10.1:2", Prefix: pfx(prefix), VTEP: addr("10.10.10.1"), VNI: vni,
@@ -177,6 +192,43 @@ func TestAgentEVPN(t *testing.T) {
 			return ok && r.Kind == dataplane.RouteRemote && len(r.Remotes) == 1 && r.Remotes[0].VTEP == want.VTEP && r.Remotes[0].VNI == want.VNI
 		})
 	}
+	// The show commands, through the socket xleafctl uses.
+	sock := t.TempDir() + "/xleafd.sock"
+	sctx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	go tb.agent.Serve(sctx, sock, nil)
+	eventually(t, "the socket", func() bool { _, err := os.Stat(sock); return err == nil })
+	var rt show.RouteTable
+	call(t, sock, &rt, "show", "route", "vrf", "GREEN")
+	got := map[string]show.Route{}
+	for _, r := range rt.Routes {
+		got[r.Prefix] = r
+	}
+	if r := got["192.168.1.0/24"]; r.Protocol != "bgp" || !r.Installed || len(r.Nexthops) != 1 ||
+		r.Nexthops[0] != (show.Nexthop{Via: "10.10.10.1", Label: 4001}) {
+		t.Errorf("show route vrf GREEN: 192.168.1.0/24 = %+v, want via 10.10.10.1 label 4001 (RED's, leaked)", r)
+	}
+	if r := got["192.168.100.0/24"]; r.Protocol != "connected" || r.Nexthops[0].VRF != "RED" {
+		t.Errorf("show route vrf GREEN: RED's subnet leaked as %+v", r)
+	}
+	if r := got["0.0.0.0/0"]; !r.Unreach {
+		t.Errorf("show route vrf GREEN: no default unreachable: %+v", r)
+	}
+	var info show.BGPInfo
+	call(t, sock, &info, "show", "vrf", "RED", "evpn", "bgp-info")
+	if info.LocalVTEP != "10.10.10.10" || info.RouterMAC != routerMAC.String() || !slices.Equal(info.ExportRTs, []string{"65110:4001"}) ||
+		!slices.Equal(info.ImportRTs, []string{"0:4001", "0:4002"}) {
+		t.Errorf("bgp-info: %+v", info)
+	}
+	var sum show.Summary
+	call(t, sock, &sum, "show", "bgp", "summary")
+	if len(sum.Peers) != 1 || sum.Peers[0].State != "established" || sum.Peers[0].Neighbor != "127.0.0.2" {
+		t.Errorf("summary: %+v", sum)
+	}
+	if _, err := Call(sock, []string{"show", "nonsense"}); err == nil || !strings.Contains(err.Error(), "unknown command") {
+		t.Errorf("unknown command: %v", err)
+	}
+
 	// A GREEN host route makes RED's aggregate appear as a blackhole.
 	if err := tb.fabric.Advertise(ctx, fromLeaf01("192.168.2.10/32", 4002)); err != nil {
 		t.Fatal(err)

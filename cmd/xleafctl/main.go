@@ -1,68 +1,91 @@
-// Command xleafctl shows what xleaf is doing.
+// Command xleafctl shows what xleafd is doing and applies configuration.
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"slices"
-	"text/tabwriter"
+	"time"
 
-	"github.com/xleaf/xleaf/dataplane"
+	"github.com/xleaf/xleaf/control"
+	"github.com/xleaf/xleaf/control/show"
 )
 
-func usage() {
-	fmt.Fprintln(os.Stderr, `usage: xleafctl [--pin-path DIR] [-o json] show counters`)
-	os.Exit(2)
-}
+const usage = `usage: xleafctl [--socket PATH] [-o json] COMMAND
+  show vrf VRF evpn bgp-info
+  show route vrf VRF
+  show bgp vrf VRF
+  show bgp summary
+  show counters
+  config apply`
 
 func main() {
-	pinPath := flag.String("pin-path", dataplane.DefaultPinPath, "bpf filesystem directory of the data path's maps")
+	socket := flag.String("socket", control.DefaultSocket, "xleafd's socket")
 	output := flag.String("o", "", "output format: json")
-	flag.Usage = usage
+	flag.Usage = func() { fmt.Fprintln(os.Stderr, usage) }
 	flag.Parse()
-	if flag.NArg() != 2 || flag.Arg(0) != "show" || flag.Arg(1) != "counters" {
-		usage()
+	if flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
 	}
-	if err := showCounters(*pinPath, *output == "json"); err != nil {
+	data, err := control.Call(*socket, flag.Args())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xleafctl:", err)
+		os.Exit(1)
+	}
+	if *output == "json" {
+		var v any
+		json.Unmarshal(data, &v)
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(v)
+		return
+	}
+	if err := render(os.Stdout, flag.Args(), data); err != nil {
 		fmt.Fprintln(os.Stderr, "xleafctl:", err)
 		os.Exit(1)
 	}
 }
 
-type counterRow struct {
-	VRF     dataplane.VRFID `json:"vrf"`
-	Reason  string          `json:"reason"`
-	Dropped bool            `json:"dropped"`
-	Packets uint64          `json:"packets"`
-	Bytes   uint64          `json:"bytes"`
-}
-
-func showCounters(pinPath string, asJSON bool) error {
-	cs, err := dataplane.ReadCounters(pinPath)
-	if err != nil {
-		return err
-	}
-	rows := make([]counterRow, 0, len(cs))
-	for k, c := range cs {
-		rows = append(rows, counterRow{VRF: k.VRF, Reason: k.Reason.String(), Dropped: k.Reason.Dropped(), Packets: c.Packets, Bytes: c.Bytes})
-	}
-	slices.SortFunc(rows, func(a, b counterRow) int { return cmp.Or(cmp.Compare(a.VRF, b.VRF), cmp.Compare(a.Reason, b.Reason)) })
-	if asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
-	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "VRF\tReason\tPackets\tBytes")
-	for _, r := range rows {
-		vrf := fmt.Sprint(r.VRF)
-		if r.VRF == 0 {
-			vrf = "-"
+// render prints a command's data as text.
+func render(w io.Writer, args []string, data json.RawMessage) error {
+	decode := func(v any) error { return json.Unmarshal(data, v) }
+	switch {
+	case len(args) == 5 && args[1] == "vrf":
+		var v show.BGPInfo
+		if err := decode(&v); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\n", vrf, r.Reason, r.Packets, r.Bytes)
+		return v.Text(w)
+	case len(args) == 4 && args[1] == "route":
+		var v show.RouteTable
+		if err := decode(&v); err != nil {
+			return err
+		}
+		return v.Text(w, time.Now())
+	case len(args) == 4 && args[1] == "bgp":
+		var v show.BGPTable
+		if err := decode(&v); err != nil {
+			return err
+		}
+		return v.Text(w)
+	case len(args) == 3 && args[2] == "summary":
+		var v show.Summary
+		if err := decode(&v); err != nil {
+			return err
+		}
+		return v.Text(w)
+	case len(args) == 2 && args[1] == "counters":
+		var v show.Counters
+		if err := decode(&v); err != nil {
+			return err
+		}
+		return v.Text(w)
 	}
-	return w.Flush()
+	var s string
+	json.Unmarshal(data, &s)
+	_, err := fmt.Fprintln(w, s)
+	return err
 }

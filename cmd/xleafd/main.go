@@ -1,23 +1,52 @@
-// Command xleafd is the xleaf daemon. Today it loads and manages the data
-// path; the control agent (configuration, BGP EVPN, RIB) comes next.
+// Command xleafd is the xleaf daemon: it reads the guide's NVUE
+// configuration, runs BGP EVPN, and programs the XDP data path.
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/xleaf/xleaf/control"
+	"github.com/xleaf/xleaf/control/config"
 	"github.com/xleaf/xleaf/dataplane"
 )
 
 func main() {
+	cfgPath := flag.String("config", "/etc/xleaf/xleaf.conf", "configuration: nv set command listing or startup.yaml")
+	check := flag.String("check-config", "", "validate this configuration file and exit (non-zero on error); touches nothing")
 	pinPath := flag.String("pin-path", dataplane.DefaultPinPath, "bpf filesystem directory of the data path's maps")
+	socket := flag.String("socket", control.DefaultSocket, "unix socket for xleafctl")
+	routerMAC := flag.String("router-mac", "", "router MAC (default: the system MAC)")
+	bgpPort := flag.Int("bgp-port", 179, "BGP listen port; -1 to not listen")
 	probe := flag.Bool("probe", false, "load the XDP program into a scratch pin path and exit: does this kernel run xleaf?")
 	reset := flag.Bool("reset-dataplane", false, "detach xleaf from every interface and delete its pinned maps, then exit")
+	debug := flag.Bool("debug", false, "debug logs")
 	flag.Parse()
 
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
 	switch {
+	case *check != "":
+		cfg, err := config.Load(*check)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for _, ig := range cfg.Ignored {
+			fmt.Printf("%s: accepted and ignored: %q: %s\n", ig.Pos, "nv set "+ig.Key, ig.Reason)
+		}
+		fmt.Printf("%s: ok: %d VRFs, %d BGP neighbours\n", *check, len(cfg.VRFs), len(cfg.Default.Neighbors))
 	case *probe:
 		if err := runProbe(*pinPath); err != nil {
 			fail(err)
@@ -27,12 +56,70 @@ func main() {
 		if err := dataplane.Remove(*pinPath); err != nil {
 			fail(err)
 		}
-		slog.Info("data path removed", "pin-path", *pinPath)
+		log.Info("data path removed", "pin-path", *pinPath)
 	default:
-		fmt.Fprintln(os.Stderr, "xleafd: the control agent (--config, BGP EVPN) is not built yet; this build offers --probe and --reset-dataplane")
-		flag.Usage()
-		os.Exit(2)
+		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, int32(*bgpPort)); err != nil {
+			fail(err)
+		}
 	}
+}
+
+func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort int32) error {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	for _, ig := range cfg.Ignored {
+		log.Info("configuration key accepted and ignored", "at", ig.Pos.String(), "key", ig.Key, "reason", ig.Reason)
+	}
+	opts := control.Options{BGPPort: bgpPort, Log: log}
+	if routerMAC != "" {
+		if opts.RouterMAC, err = net.ParseMAC(routerMAC); err != nil {
+			return fmt.Errorf("--router-mac: %w", err)
+		}
+	}
+	dp, err := dataplane.Open(dataplane.Options{PinPath: pinPath})
+	if err != nil {
+		return err
+	}
+	defer dp.Close() // the pinned data path keeps forwarding
+	agent, err := control.NewAgent(cfg, dp, opts)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	reload := func(ctx context.Context) error {
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			log.Error("configuration rejected; running configuration unchanged", "err", err)
+			return err
+		}
+		if err := agent.Apply(ctx, cfg); err != nil {
+			log.Error("apply configuration", "err", err)
+			return err
+		}
+		log.Info("configuration applied", "file", cfgPath)
+		return nil
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			reload(ctx)
+		}
+	}()
+	go func() {
+		if err := agent.Serve(ctx, socket, reload); err != nil {
+			log.Error("xleafctl socket", "err", err)
+		}
+	}()
+	log.Info("xleafd running", "config", cfgPath, "socket", socket)
+	if err := agent.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 func runProbe(pinPath string) error {

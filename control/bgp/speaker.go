@@ -333,3 +333,34 @@ func (l *logAdapter) Info(msg string, f gobgplog.Fields)  { l.log.Info(msg, l.at
 func (l *logAdapter) Debug(msg string, f gobgplog.Fields) { l.log.Debug(msg, l.attrs(f)...) }
 func (l *logAdapter) SetLevel(level gobgplog.LogLevel)    { l.level = level }
 func (l *logAdapter) GetLevel() gobgplog.LogLevel         { return l.level }
+
+// PeerState is a session as `show bgp summary` shows it.
+type PeerState struct {
+	Address  string
+	ASN      uint32
+	State    string // idle, connect, active, opensent, openconfirm, established
+	Since    time.Time
+	Received uint64
+	Sent     uint64
+}
+
+// Peers lists the sessions.
+func (sp *Speaker) Peers(ctx context.Context) ([]PeerState, error) {
+	var out []PeerState
+	err := sp.s.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+		ps := PeerState{Address: p.GetConf().GetNeighborAddress(), ASN: p.GetState().GetPeerAsn(),
+			State: strings.ToLower(strings.TrimPrefix(p.GetState().GetSessionState().String(), "SESSION_STATE_"))}
+		if up := p.GetTimers().GetState().GetUptime(); up != nil && ps.State == "established" {
+			ps.Since = up.AsTime()
+		}
+		for _, af := range p.GetAfiSafis() {
+			ps.Received += af.GetState().GetReceived()
+			ps.Sent += af.GetState().GetAdvertised()
+		}
+		out = append(out, ps)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list peers: %w", err)
+	}
+	return out, nil
+}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/xleaf/xleaf/dataplane"
 )
@@ -135,6 +136,9 @@ type Entry struct {
 	HostVRF string  // SourceConnected: whose port
 	Paths   []*Path // SourceBGP: the multipath set, best first
 	All     []*Path // SourceBGP: every candidate path, for show bgp
+
+	Installed bool      // the data path holds it (FIB)
+	Since     time.Time // when it was installed
 }
 
 // table is one VRF's state.
@@ -145,6 +149,7 @@ type table struct {
 	local     map[netip.Prefix]bool   // our own addresses (/32) on this VRF's ports
 	aggActive map[netip.Prefix]bool
 	installed map[netip.Prefix]dataplane.Route
+	since     map[netip.Prefix]time.Time // when the installed route last changed
 }
 
 // RIB is the per-VRF routing state. Safe for concurrent use.
@@ -173,7 +178,7 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 		keep[v.Name] = true
 		t := r.vrfs[v.Name]
 		if t == nil {
-			t = &table{installed: map[netip.Prefix]dataplane.Route{}}
+			t = &table{installed: map[netip.Prefix]dataplane.Route{}, since: map[netip.Prefix]time.Time{}}
 			r.vrfs[v.Name] = t
 		}
 		t.vrf = &v
@@ -388,12 +393,14 @@ func (r *RIB) program(t *table, p netip.Prefix, route *dataplane.Route) {
 			r.errs = append(r.errs, fmt.Errorf("vrf %s: delete %v: %w", t.vrf.Name, p, err))
 		}
 		delete(t.installed, p)
+		delete(t.since, p)
 	case route != nil && (!had || !sameRoute(old, *route)):
 		if err := r.dp.SetRoute(t.vrf.ID, *route); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("vrf %s: install %v: %w", t.vrf.Name, p, err))
 			return
 		}
 		t.installed[p] = *route
+		t.since[p] = time.Now()
 	}
 }
 
@@ -510,6 +517,9 @@ func (r *RIB) Table(vrf string) ([]Entry, error) {
 		}
 		seen[p] = true
 		if e, ok := r.selectRoute(t, p); ok {
+			inst, had := t.installed[p]
+			e.Installed = had && sameRoute(inst, r.toDataplane(e))
+			e.Since = t.since[p]
 			out = append(out, e)
 		}
 	}

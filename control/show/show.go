@@ -1,0 +1,257 @@
+// Package show holds what xleafctl's show commands display, as data (sent
+// as JSON between xleafd and xleafctl, and printed with -o json) and as the
+// text a network engineer knows from NVUE and FRR.
+package show
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// BGPInfo is `show vrf X evpn bgp-info`.
+type BGPInfo struct {
+	VRF       string   `json:"vrf"`
+	VNI       uint32   `json:"vni"`
+	LocalVTEP string   `json:"local-vtep"`
+	RouterMAC string   `json:"router-mac"`
+	SystemIP  string   `json:"system-ip"`
+	SystemMAC string   `json:"system-mac"`
+	RD        string   `json:"rd"`
+	ExportRTs []string `json:"export-route-target"`
+	ImportRTs []string `json:"import-route-target"`
+}
+
+// Text prints it the way `nv show vrf X evpn bgp-info` does.
+func (b BGPInfo) Text(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\toperational")
+	fmt.Fprintln(tw, "---------------------\t-----------------")
+	fmt.Fprintf(tw, "local-vtep\t%s\n", b.LocalVTEP)
+	fmt.Fprintf(tw, "router-mac\t%s\n", b.RouterMAC)
+	fmt.Fprintf(tw, "system-ip\t%s\n", b.SystemIP)
+	fmt.Fprintf(tw, "system-mac\t%s\n", b.SystemMAC)
+	fmt.Fprintf(tw, "rd\t%s\n", b.RD)
+	for _, rt := range b.ExportRTs {
+		fmt.Fprintf(tw, "[export-route-target]\t%s\n", rt)
+	}
+	for _, rt := range b.ImportRTs {
+		fmt.Fprintf(tw, "[import-route-target]\t%s\n", rt)
+	}
+	return tw.Flush()
+}
+
+// Nexthop is one ECMP member of a route.
+type Nexthop struct {
+	Via   string `json:"via,omitempty"`   // remote VTEP
+	Label uint32 `json:"label,omitempty"` // VNI, shown when it is not the VRF's
+	Iface string `json:"interface,omitempty"`
+	VRF   string `json:"vrf,omitempty"` // connected: the port's VRF when leaked
+}
+
+// Route is one prefix of `show route vrf X`.
+type Route struct {
+	Prefix    string    `json:"prefix"`
+	Protocol  string    `json:"protocol"` // bgp, connected, local, kernel
+	Distance  int       `json:"distance"`
+	Metric    int       `json:"metric"`
+	Blackhole bool      `json:"blackhole,omitempty"`
+	Unreach   bool      `json:"unreachable,omitempty"`
+	Installed bool      `json:"installed"`
+	Since     time.Time `json:"since"`
+	Nexthops  []Nexthop `json:"nexthops,omitempty"`
+}
+
+// RouteTable is `show route vrf X`.
+type RouteTable struct {
+	VRF    string  `json:"vrf"`
+	Routes []Route `json:"routes"`
+}
+
+var protocolCode = map[string]string{"kernel": "K", "connected": "C", "local": "L", "bgp": "B", "static": "S"}
+
+const routeCodes = `Codes: K - kernel route, C - connected, L - local, S - static, B - BGP,
+       > - selected route, * - FIB route, r - rejected`
+
+// Text prints the table the way FRR's `show ip route vrf X` does.
+func (t RouteTable) Text(w io.Writer, now time.Time) error {
+	fmt.Fprintf(w, "%s\n\nVRF %s:\n", routeCodes, t.VRF)
+	for _, r := range t.Routes {
+		fib := "*"
+		if !r.Installed {
+			fib = "r"
+		}
+		head := fmt.Sprintf("%s>%s %s", protocolCode[r.Protocol], fib, r.Prefix)
+		age := uptime(now.Sub(r.Since))
+		switch {
+		case r.Unreach:
+			fmt.Fprintf(w, "%s [%d/%d] unreachable (ICMP unreachable), %s\n", head, r.Distance, r.Metric, age)
+		case r.Blackhole:
+			fmt.Fprintf(w, "%s [%d/%d] unreachable (blackhole), weight 1, %s\n", head, r.Distance, r.Metric, age)
+		case r.Protocol == "connected" || r.Protocol == "local":
+			nh := r.Nexthops[0]
+			via := nh.Iface
+			if nh.VRF != "" && nh.VRF != t.VRF {
+				via += " (vrf " + nh.VRF + ")"
+			}
+			fmt.Fprintf(w, "%s is directly connected, %s, %s\n", head, via, age)
+		default:
+			pad := strings.Repeat(" ", len(head)+len(fmt.Sprintf(" [%d/%d]", r.Distance, r.Metric))-3)
+			for i, nh := range r.Nexthops {
+				label := ""
+				if nh.Label != 0 {
+					label = fmt.Sprintf(", label %d", nh.Label)
+				}
+				if i == 0 {
+					fmt.Fprintf(w, "%s [%d/%d] via %s, vxlan (vrf default) onlink%s, weight 1, %s\n", head, r.Distance, r.Metric, nh.Via, label, age)
+				} else {
+					fmt.Fprintf(w, "  %s%s via %s, vxlan (vrf default) onlink%s, weight 1, %s\n", fib, pad, nh.Via, label, age)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// uptime is FRR's route age: hh:mm:ss under a day, then 1d03h32m.
+func uptime(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int(d.Seconds())
+	if s < 86400 {
+		return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%dd%02dh%02dm", s/86400, s/3600%24, s/60%60)
+}
+
+// BGPPath is one path of `show bgp vrf X`.
+type BGPPath struct {
+	Best      bool     `json:"best"`
+	Multipath bool     `json:"multipath"`
+	NextHop   string   `json:"next-hop"` // 0.0.0.0 for our own
+	Weight    int      `json:"weight"`
+	LocalPref uint32   `json:"local-pref,omitempty"`
+	ASPath    []uint32 `json:"as-path"`
+	Origin    string   `json:"origin"` // i, e, ?
+	Label     uint32   `json:"label,omitempty"`
+	RD        string   `json:"rd,omitempty"`
+	Peer      string   `json:"peer,omitempty"`
+}
+
+// BGPPrefix is one prefix of `show bgp vrf X` with its paths, best first.
+type BGPPrefix struct {
+	Prefix string    `json:"prefix"`
+	Paths  []BGPPath `json:"paths"`
+}
+
+// BGPTable is `show bgp vrf X`.
+type BGPTable struct {
+	VRF      string      `json:"vrf"`
+	RouterID string      `json:"router-id"`
+	ASN      uint32      `json:"asn"`
+	Prefixes []BGPPrefix `json:"prefixes"`
+}
+
+// Text prints the table the way FRR's `show bgp vrf X ipv4 unicast` does.
+func (t BGPTable) Text(w io.Writer) error {
+	fmt.Fprintf(w, "BGP table, local router ID is %s, vrf %s\nDefault local pref 100, local AS %d\n", t.RouterID, t.VRF, t.ASN)
+	fmt.Fprintln(w, "Status codes:  * valid, > best, = multipath")
+	fmt.Fprintln(w, "Origin codes:  i - IGP, e - EGP, ? - incomplete")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "   %-16s %-19s %6s %6s %6s %s\n", "Network", "Next Hop", "Metric", "LocPrf", "Weight", "Path")
+	paths := 0
+	for _, p := range t.Prefixes {
+		for i, path := range p.Paths {
+			paths++
+			code := "* "
+			switch {
+			case path.Best:
+				code = "*>"
+			case path.Multipath:
+				code = "*="
+			}
+			network := ""
+			if i == 0 {
+				network = p.Prefix
+			}
+			aspath := make([]string, 0, len(path.ASPath)+1)
+			for _, as := range path.ASPath {
+				aspath = append(aspath, fmt.Sprint(as))
+			}
+			aspath = append(aspath, path.Origin)
+			if len(network) > 16 { // FRR wraps a long prefix onto its own line
+				fmt.Fprintf(w, "%s %s\n", code, network)
+				network, code = "", "  "
+			}
+			locprf := ""
+			if path.LocalPref != 0 {
+				locprf = fmt.Sprint(path.LocalPref)
+			}
+			fmt.Fprintf(w, "%s %-16s %-19s %6s %6s %6d %s\n", code, network, path.NextHop, "", locprf, path.Weight, strings.Join(aspath, " "))
+		}
+	}
+	fmt.Fprintf(w, "\nDisplayed  %d routes and %d total paths\n", len(t.Prefixes), paths)
+	return nil
+}
+
+// Peer is one neighbour of `show bgp summary`.
+type Peer struct {
+	Neighbor string `json:"neighbor"`
+	Address  string `json:"address"`
+	AS       uint32 `json:"remote-as"`
+	State    string `json:"state"`
+	Uptime   string `json:"uptime"`
+	Received uint64 `json:"prefixes-received"`
+	Sent     uint64 `json:"prefixes-sent"`
+}
+
+// Summary is `show bgp summary`.
+type Summary struct {
+	RouterID string `json:"router-id"`
+	ASN      uint32 `json:"asn"`
+	Peers    []Peer `json:"peers"`
+}
+
+// Text prints the summary the way FRR does.
+func (s Summary) Text(w io.Writer) error {
+	fmt.Fprintf(w, "BGP router identifier %s, local AS number %d\n\n", s.RouterID, s.ASN)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Neighbor\tV\tAS\tUp/Down\tState/PfxRcd\tPfxSnt")
+	for _, p := range s.Peers {
+		state := p.State
+		if state == "established" {
+			state = fmt.Sprint(p.Received)
+		}
+		fmt.Fprintf(tw, "%s\t4\t%d\t%s\t%s\t%d\n", p.Neighbor, p.AS, p.Uptime, state, p.Sent)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nTotal number of neighbors %d\n", len(s.Peers))
+	return nil
+}
+
+// Counter is one line of `show counters`.
+type Counter struct {
+	VRF     string `json:"vrf"`
+	Reason  string `json:"reason"`
+	Dropped bool   `json:"dropped"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// Counters is `show counters`.
+type Counters []Counter
+
+// Text prints one line per (VRF, reason).
+func (cs Counters) Text(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VRF\tReason\tPackets\tBytes")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", c.VRF, c.Reason, c.Packets, c.Bytes)
+	}
+	return tw.Flush()
+}

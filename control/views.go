@@ -1,0 +1,214 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xleaf/xleaf/control/rib"
+	"github.com/xleaf/xleaf/control/show"
+	"github.com/xleaf/xleaf/dataplane"
+)
+
+// BGPInfo is `show vrf X evpn bgp-info`.
+func (a *Agent) BGPInfo(vrf string) (show.BGPInfo, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v := a.cfg.VRFs[vrf]
+	if v == nil {
+		return show.BGPInfo{}, fmt.Errorf("vrf %s not configured", vrf)
+	}
+	rv := a.ribVRF(vrf)
+	info := show.BGPInfo{VRF: vrf, VNI: v.VNI, LocalVTEP: a.vtep.String(), RouterMAC: a.rmac.String(),
+		SystemIP: a.vtep.String(), SystemMAC: a.rmac.String(), RD: a.rd(vrf), ExportRTs: []string{rv.ExportRT().String()}}
+	for _, rt := range rv.ImportRTs() {
+		info.ImportRTs = append(info.ImportRTs, rt.String())
+	}
+	slices.Sort(info.ImportRTs)
+	return info, nil
+}
+
+// ribVRF is one VRF as the RIB knows it. Called with a.mu held.
+func (a *Agent) ribVRF(name string) rib.VRF {
+	for _, v := range a.ribVRFs(a.cfg) {
+		if v.Name == name {
+			return v
+		}
+	}
+	return rib.VRF{}
+}
+
+// rd is a VRF's route distinguisher: router-id:id, stable across restarts.
+func (a *Agent) rd(vrf string) string {
+	return fmt.Sprintf("%s:%d", a.cfg.VRFs[vrf].RouterID, a.ids[vrf])
+}
+
+// RouteTable is `show route vrf X`: the selected routes and the default
+// unreachable route the data path applies to everything else.
+func (a *Agent) RouteTable(vrf string) (show.RouteTable, error) {
+	a.mu.Lock()
+	v := a.cfg.VRFs[vrf]
+	ports := map[string][]string{} // VRF -> its ports
+	for name, ifc := range a.cfg.Interfaces {
+		if ifc.VRF != "" {
+			ports[ifc.VRF] = append(ports[ifc.VRF], name)
+		}
+	}
+	a.mu.Unlock()
+	if v == nil {
+		return show.RouteTable{}, fmt.Errorf("vrf %s not configured", vrf)
+	}
+	entries, err := a.rib.Table(vrf)
+	if err != nil {
+		return show.RouteTable{}, err
+	}
+	t := show.RouteTable{VRF: vrf, Routes: []show.Route{{Prefix: "0.0.0.0/0", Protocol: "kernel", Distance: 255, Metric: 8192,
+		Unreach: true, Installed: true, Since: a.started}}}
+	for _, e := range entries {
+		r := show.Route{Prefix: e.Prefix.String(), Installed: e.Installed, Since: e.Since}
+		switch e.Source {
+		case rib.SourceLocal, rib.SourceConnected:
+			r.Protocol = "connected"
+			if e.Source == rib.SourceLocal {
+				r.Protocol = "local"
+			}
+			r.Nexthops = []show.Nexthop{{Iface: portOf(ports[e.HostVRF], e), VRF: e.HostVRF}}
+		case rib.SourceAggregate:
+			r.Protocol, r.Distance, r.Blackhole = "bgp", 200, true
+		case rib.SourceBGP:
+			r.Protocol, r.Distance = "bgp", 20
+			seen := map[string]bool{}
+			for _, p := range e.Paths {
+				nh := show.Nexthop{Via: p.VTEP.String()}
+				if p.VNI != v.VNI {
+					nh.Label = p.VNI
+				}
+				if key := fmt.Sprint(nh); !seen[key] {
+					seen[key] = true
+					r.Nexthops = append(r.Nexthops, nh)
+				}
+			}
+		}
+		t.Routes = append(t.Routes, r)
+	}
+	return t, nil
+}
+
+func portOf(ports []string, e rib.Entry) string {
+	slices.Sort(ports)
+	if len(ports) == 0 {
+		return "-"
+	}
+	return strings.Join(ports, ",")
+}
+
+// BGPTable is `show bgp vrf X`: every candidate path per prefix, our own
+// originations included.
+func (a *Agent) BGPTable(vrf string) (show.BGPTable, error) {
+	a.mu.Lock()
+	v := a.cfg.VRFs[vrf]
+	own := map[string]bool{}
+	for k := range a.advertised {
+		if name, prefix, _ := strings.Cut(k, "/"); name == vrf {
+			own[prefix] = true
+		}
+	}
+	a.mu.Unlock()
+	if v == nil {
+		return show.BGPTable{}, fmt.Errorf("vrf %s not configured", vrf)
+	}
+	entries, err := a.rib.Table(vrf)
+	if err != nil {
+		return show.BGPTable{}, err
+	}
+	t := show.BGPTable{VRF: vrf, RouterID: v.RouterID.String(), ASN: v.ASN}
+	for _, e := range entries {
+		pfx := show.BGPPrefix{Prefix: e.Prefix.String()}
+		ownBest := own[e.Prefix.String()] && e.Source != rib.SourceBGP
+		if own[e.Prefix.String()] {
+			pfx.Paths = append(pfx.Paths, show.BGPPath{Best: ownBest, NextHop: "0.0.0.0", Weight: 32768, Origin: "i"})
+		}
+		for _, p := range e.All {
+			bp := show.BGPPath{NextHop: p.VTEP.String(), ASPath: p.ASPath, Origin: originCode(p.Origin), Label: p.VNI, RD: p.RD, Peer: p.Peer}
+			if !ownBest && e.Source == rib.SourceBGP {
+				bp.Best = len(e.Paths) > 0 && p == e.Paths[0]
+				bp.Multipath = !bp.Best && slices.Contains(e.Paths, p)
+			}
+			pfx.Paths = append(pfx.Paths, bp)
+		}
+		if len(pfx.Paths) > 0 {
+			t.Prefixes = append(t.Prefixes, pfx)
+		}
+	}
+	return t, nil
+}
+
+func originCode(o rib.Origin) string {
+	switch o {
+	case rib.OriginIGP:
+		return "i"
+	case rib.OriginEGP:
+		return "e"
+	}
+	return "?"
+}
+
+// Summary is `show bgp summary`.
+func (a *Agent) Summary(ctx context.Context) (show.Summary, error) {
+	a.mu.Lock()
+	s := show.Summary{RouterID: a.cfg.RouterID.String(), ASN: a.cfg.ASN}
+	names := map[string]string{}
+	for name, p := range a.peers {
+		names[p.Address.String()] = name
+	}
+	a.mu.Unlock()
+	peers, err := a.bgp.Peers(ctx)
+	if err != nil {
+		return s, err
+	}
+	for _, p := range peers {
+		name := names[p.Address]
+		if name == "" {
+			name = p.Address
+		}
+		up := "never"
+		if !p.Since.IsZero() {
+			up = time.Since(p.Since).Truncate(time.Second).String()
+		}
+		s.Peers = append(s.Peers, show.Peer{Neighbor: name, Address: p.Address, AS: p.ASN, State: p.State, Uptime: up,
+			Received: p.Received, Sent: p.Sent})
+	}
+	slices.SortFunc(s.Peers, func(x, y show.Peer) int { return strings.Compare(x.Neighbor, y.Neighbor) })
+	return s, nil
+}
+
+// Counters is `show counters`, with VRF names.
+func (a *Agent) Counters() (show.Counters, error) {
+	cs, err := a.dp.Counters()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	names := map[dataplane.VRFID]string{0: "-"}
+	for name, id := range a.ids {
+		names[id] = name
+	}
+	a.mu.Unlock()
+	var out show.Counters
+	for k, c := range cs {
+		name := names[k.VRF]
+		if name == "" {
+			name = fmt.Sprint(k.VRF)
+		}
+		out = append(out, show.Counter{VRF: name, Reason: k.Reason.String(), Dropped: k.Reason.Dropped(), Packets: c.Packets, Bytes: c.Bytes})
+	}
+	slices.SortFunc(out, func(x, y show.Counter) int {
+		if c := strings.Compare(x.VRF, y.VRF); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Reason, y.Reason)
+	})
+	return out, nil
+}
