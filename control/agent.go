@@ -35,6 +35,7 @@ type Dataplane interface {
 	SetNeighbor(dataplane.VRFID, netip.Addr, dataplane.Neighbor) error
 	DeleteNeighbor(dataplane.VRFID, netip.Addr) error
 	Counters() (map[dataplane.CounterKey]dataplane.Counter, error)
+	Events() (*dataplane.Events, error)
 }
 
 // Options tune the agent; the zero value is the production default.
@@ -60,6 +61,7 @@ type Agent struct {
 	ports      map[string]string          // attached port -> VRF ("" = uplink)
 	peers      map[string]bgp.Peer        // neighbour name -> session
 	advertised map[string]bgp.Type5       // VRF/prefix -> what we originate
+	hosts      map[string]bgp.Host        // VRF/IP -> attached hosts we advertise
 	started    time.Time
 }
 
@@ -72,7 +74,7 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 		opts.BGPPort = 179
 	}
 	a := &Agent{opts: opts, log: opts.Log, dp: dp, rib: rib.New(dp), ids: map[string]dataplane.VRFID{},
-		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}}
+		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}}
 	existing, err := dp.VRFs()
 	if err != nil {
 		return nil, fmt.Errorf("read data path vrfs: %w", err)
@@ -189,6 +191,12 @@ func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	}
 	if err := a.apply(ctx, cfg); err != nil {
 		return err
+	}
+	if err := a.watchNeighbors(ctx); err != nil {
+		return fmt.Errorf("watch neighbours: %w", err)
+	}
+	if err := a.resolveMisses(ctx, a.dp); err != nil {
+		return fmt.Errorf("read data path misses: %w", err)
 	}
 	return a.bgp.Watch(ctx, a.received, func(err error) { a.log.Warn("bad route from a peer", "err", err) })
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/control/show"
 	"github.com/xleaf/xleaf/dataplane"
+	"github.com/xleaf/xleaf/test/fixture"
 	"github.com/xleaf/xleaf/test/netns"
 )
 
@@ -59,6 +60,7 @@ var (
 )
 
 type testbed struct {
+	hostNS string // the RED host behind swp10, 192.168.100.10
 	agent  *Agent
 	dp     *dataplane.Dataplane
 	fabric *bgp.Speaker
@@ -71,13 +73,15 @@ type testbed struct {
 func newTestbed(t *testing.T, cfgText string) *testbed {
 	netns.Root(t)
 	netns.IP(t, "link", "set", "lo", "up")
-	netns.IP(t, "link", "add", "swp10", "type", "veth", "peer", "name", "h10")
-	t.Cleanup(func() { netns.IP(t, "link", "del", "swp10") })
+	hostNS := netns.New(t, "h10")
+	netns.IP(t, "link", "add", "swp10", "type", "veth", "peer", "name", "eth0", "netns", hostNS)
+	netns.IP(t, "-n", hostNS, "addr", "add", "192.168.100.10/24", "dev", "eth0")
+	netns.IP(t, "-n", hostNS, "link", "set", "eth0", "up")
 	netns.Sysctl(t, "net.ipv4.conf.all.forwarding", "1")
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
-	tb := &testbed{cancel: cancel, heard: make(chan bgp.Event, 64)}
+	tb := &testbed{hostNS: hostNS, cancel: cancel, heard: make(chan bgp.Event, 64)}
 	t.Cleanup(cancel)
 
 	tb.fabric = bgp.New(log)
@@ -270,4 +274,43 @@ func TestAgentEVPN(t *testing.T) {
 	if r, ok := tb.route(t, red, pfx("192.168.100.0/24")); !ok || r.Kind != dataplane.RouteLocal {
 		t.Errorf("the connected subnet went with the peer: %v %v", r, ok)
 	}
+}
+
+// TestAgentHosts: a packet for an unresolved host makes the agent have the
+// kernel resolve it; the host then reaches the data path's neighbours and
+// is advertised as a Type-2 route with RED's L3VNI.
+func TestAgentHosts(t *testing.T) {
+	tb := newTestbed(t, leafConfig)
+	host := addr("192.168.100.10")
+	swp10, err := net.InterfaceByName("swp10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A frame routed in RED to the host: the data path has no neighbour
+	// for it yet, drops it and reports the miss.
+	frame := fixture.Frame(t, swp10.HardwareAddr, net.HardwareAddr{2, 0, 0, 0, 0, 0x99},
+		fixture.Flow{Src: addr("192.168.100.99"), Dst: host, TTL: 64})
+	eventually(t, "the host resolved and forwarded to", func() bool {
+		action, _ := fixture.Run(t, tb.dp.Program(), swp10.Index, frame)
+		return action == dataplane.XDPRedirect || action == dataplane.XDPTx
+	})
+	eventually(t, "the fabric hears the host as a Type-2 route", func() bool {
+		select {
+		case e := <-tb.heard:
+			p := e.Path
+			return !e.Withdraw && p.Type2 && p.Prefix == netip.PrefixFrom(host, 32) && p.VNI == 4001 && p.RTs[0] == (rib.RT{ASN: 65110, Value: 4001})
+		default:
+			return false
+		}
+	})
+	// The host goes: the neighbour and the advertisement go too.
+	netns.IP(t, "neigh", "del", host.String(), "dev", "swp10")
+	eventually(t, "the fabric hears the host withdrawn", func() bool {
+		select {
+		case e := <-tb.heard:
+			return e.Withdraw && e.Path.Type2 && e.Path.Prefix == netip.PrefixFrom(host, 32)
+		default:
+			return false
+		}
+	})
 }

@@ -364,3 +364,59 @@ func (sp *Speaker) Peers(ctx context.Context) ([]PeerState, error) {
 	}
 	return out, nil
 }
+
+// Host is an attached host this leaf advertises as a Type-2 MAC/IP route
+// carrying the VRF's L3VNI, as a symmetric-IRB leaf does: Type-5-only
+// filters (the guide's DCI policy) keep it inside the site.
+type Host struct {
+	RD        string
+	MAC       net.HardwareAddr
+	IP        netip.Addr
+	VTEP      netip.Addr
+	VNI       uint32 // L3VNI, sent as both labels (xleaf has no L2VNI)
+	RouterMAC net.HardwareAddr
+	RTs       []rib.RT
+}
+
+func (h Host) path(withdraw bool) (*api.Path, error) {
+	rd, err := bgp.ParseRouteDistinguisher(h.RD)
+	if err != nil {
+		return nil, fmt.Errorf("rd %q: %w", h.RD, err)
+	}
+	nlri := bgp.NewEVPNMacIPAdvertisementRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, h.MAC.String(), h.IP.String(), []uint32{h.VNI, h.VNI})
+	comms := []bgp.ExtendedCommunityInterface{}
+	for _, rt := range h.RTs {
+		comms = append(comms, routeTarget(rt))
+	}
+	comms = append(comms, bgp.NewEncapExtended(bgp.TUNNEL_TYPE_VXLAN), bgp.NewRoutersMacExtended(h.RouterMAC.String()))
+	attrs := []bgp.PathAttributeInterface{
+		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
+		bgp.NewPathAttributeMpReachNLRI(h.VTEP.String(), []bgp.AddrPrefixInterface{nlri}),
+		bgp.NewPathAttributeExtendedCommunities(comms),
+	}
+	return apiutil.NewPath(nlri, withdraw, attrs, time.Now())
+}
+
+// AdvertiseHost originates a host route.
+func (sp *Speaker) AdvertiseHost(ctx context.Context, h Host) error {
+	p, err := h.path(false)
+	if err == nil {
+		_, err = sp.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
+	}
+	if err != nil {
+		return fmt.Errorf("advertise host %v: %w", h.IP, err)
+	}
+	return nil
+}
+
+// WithdrawHost stops originating a host route.
+func (sp *Speaker) WithdrawHost(ctx context.Context, h Host) error {
+	p, err := h.path(true)
+	if err == nil {
+		err = sp.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: familyEVPN, Path: p})
+	}
+	if err != nil {
+		return fmt.Errorf("withdraw host %v: %w", h.IP, err)
+	}
+	return nil
+}
