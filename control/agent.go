@@ -36,13 +36,17 @@ type Dataplane interface {
 	DeleteNeighbor(dataplane.VRFID, netip.Addr) error
 	Counters() (map[dataplane.CounterKey]dataplane.Counter, error)
 	Events() (*dataplane.Events, error)
+	Routes(dataplane.VRFID) ([]dataplane.Route, error)
 }
 
 // Options tune the agent; the zero value is the production default.
 type Options struct {
 	RouterMAC net.HardwareAddr // default: the system MAC (eth0, else the first port)
 	BGPPort   int32            // default 179; -1 to not listen
-	Log       *slog.Logger
+	// Grace is how long routes found in the data path at start keep
+	// forwarding while BGP converges before those not re-learned go.
+	Grace time.Duration // default 60s
+	Log   *slog.Logger
 }
 
 // Agent runs one leaf.
@@ -72,6 +76,9 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 	}
 	if opts.BGPPort == 0 {
 		opts.BGPPort = 179
+	}
+	if opts.Grace == 0 {
+		opts.Grace = 60 * time.Second
 	}
 	a := &Agent{opts: opts, log: opts.Log, dp: dp, rib: rib.New(dp), ids: map[string]dataplane.VRFID{},
 		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}}
@@ -192,6 +199,7 @@ func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	if err := a.apply(ctx, cfg); err != nil {
 		return err
 	}
+	a.adopt(ctx)
 	if err := a.watchNeighbors(ctx); err != nil {
 		return fmt.Errorf("watch neighbours: %w", err)
 	}
@@ -199,6 +207,28 @@ func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("read data path misses: %w", err)
 	}
 	return a.bgp.Watch(ctx, a.received, func(err error) { a.log.Warn("bad route from a peer", "err", err) })
+}
+
+// adopt takes over the routes the pinned data path still holds from a
+// previous run: they keep forwarding until the grace period ends, then
+// those nothing re-selected are removed. Called with a.mu held.
+func (a *Agent) adopt(ctx context.Context) {
+	for name, id := range a.ids {
+		routes, err := a.dp.Routes(id)
+		if err != nil {
+			a.log.Warn("read data path routes", "vrf", name, "err", err)
+			continue
+		}
+		a.rib.Adopt(name, routes)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(a.opts.Grace):
+			n := a.rib.Sweep()
+			a.log.Info("reconciled the data path with the RIB", "stale-routes-removed", n)
+		}
+	}()
 }
 
 // received feeds the RIB, then re-syncs what we advertise (an aggregate

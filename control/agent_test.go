@@ -60,12 +60,15 @@ var (
 )
 
 type testbed struct {
-	hostNS string // the RED host behind swp10, 192.168.100.10
-	agent  *Agent
-	dp     *dataplane.Dataplane
-	fabric *bgp.Speaker
-	heard  chan bgp.Event // what the fabric hears from the leaf
-	cancel context.CancelFunc
+	hostNS    string // the RED host behind swp10, 192.168.100.10
+	cfg       *config.Config
+	log       *slog.Logger
+	stopAgent func()
+	agent     *Agent
+	dp        *dataplane.Dataplane
+	fabric    *bgp.Speaker
+	heard     chan bgp.Event // what the fabric hears from the leaf
+	cancel    context.CancelFunc
 }
 
 // newTestbed starts the agent on a real data path, and a real GoBGP
@@ -110,15 +113,26 @@ func newTestbed(t *testing.T, cfgText string) *testbed {
 		tb.dp.Detach("swp10")
 		tb.dp.Close()
 	})
-	tb.agent, err = NewAgent(cfg, tb.dp, Options{RouterMAC: routerMAC, BGPPort: -1, Log: log})
+	tb.cfg, tb.log = cfg, log
+	tb.startAgent(t, time.Minute)
+	return tb
+}
+
+// startAgent starts (or restarts) the agent on the testbed's data path.
+func (tb *testbed) startAgent(t *testing.T, grace time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var err error
+	tb.agent, err = NewAgent(tb.cfg, tb.dp, Options{RouterMAC: routerMAC, BGPPort: -1, Log: tb.log, Grace: grace})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tb.agent.start(ctx, cfg); err != nil {
+	if err := tb.agent.start(ctx, tb.cfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tb.agent.bgp.Stop() })
-	return tb
+	agent := tb.agent
+	tb.stopAgent = func() { cancel(); agent.bgp.Stop() }
+	t.Cleanup(tb.stopAgent)
 }
 
 // call runs an xleafctl command over the socket and decodes its data.
@@ -313,4 +327,37 @@ func TestAgentHosts(t *testing.T) {
 			return false
 		}
 	})
+}
+
+// TestAgentRestart: a restarted agent keeps the routes the pinned data
+// path holds forwarding while BGP converges again, then removes only what
+// it did not re-learn.
+func TestAgentRestart(t *testing.T) {
+	tb := newTestbed(t, leafConfig)
+	ctx := context.Background()
+	red := tb.agent.ids["RED"]
+	if err := tb.fabric.Advertise(ctx, fromLeaf01("192.168.1.0/24", 4001)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "192.168.1.0/24 installed", func() bool { _, ok := tb.route(t, red, pfx("192.168.1.0/24")); return ok })
+	tb.stopAgent()
+	// What a previous run left that nobody wants any more.
+	stale := dataplane.Route{Prefix: pfx("10.99.0.0/16"), Kind: dataplane.RouteBlackhole}
+	if err := tb.dp.SetRoute(red, stale); err != nil {
+		t.Fatal(err)
+	}
+
+	tb.startAgent(t, 10*time.Second) // the session is back within its 5 s connect retry
+	if tb.agent.ids["RED"] != red {
+		t.Fatalf("RED's id changed across the restart: %d, was %d", tb.agent.ids["RED"], red)
+	}
+	for _, p := range []netip.Prefix{pfx("192.168.1.0/24"), stale.Prefix} {
+		if _, ok := tb.route(t, red, p); !ok {
+			t.Errorf("%v flushed at restart, before BGP converged", p)
+		}
+	}
+	eventually(t, "the stale route swept after the grace period", func() bool { _, ok := tb.route(t, red, stale.Prefix); return !ok })
+	if _, ok := tb.route(t, red, pfx("192.168.1.0/24")); !ok {
+		t.Error("a re-learned route was swept")
+	}
 }

@@ -26,7 +26,11 @@ func (a *Agent) watchNeighbors(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { <-ctx.Done(); close(done) }()
 	err := netlink.NeighSubscribeWithOptions(ch, done, netlink.NeighSubscribeOptions{ListExisting: true,
-		ErrorCallback: func(err error) { a.log.Warn("neighbour updates", "err", err) }})
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil {
+				a.log.Warn("neighbour updates", "err", err)
+			}
+		}})
 	if err != nil {
 		return err
 	}

@@ -150,6 +150,7 @@ type table struct {
 	aggActive map[netip.Prefix]bool
 	installed map[netip.Prefix]dataplane.Route
 	since     map[netip.Prefix]time.Time // when the installed route last changed
+	stale     map[netip.Prefix]bool      // adopted from a previous run, not confirmed yet
 }
 
 // RIB is the per-VRF routing state. Safe for concurrent use.
@@ -178,7 +179,8 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 		keep[v.Name] = true
 		t := r.vrfs[v.Name]
 		if t == nil {
-			t = &table{installed: map[netip.Prefix]dataplane.Route{}, since: map[netip.Prefix]time.Time{}}
+			t = &table{installed: map[netip.Prefix]dataplane.Route{}, since: map[netip.Prefix]time.Time{},
+				stale: map[netip.Prefix]bool{}}
 			r.vrfs[v.Name] = t
 		}
 		t.vrf = &v
@@ -386,6 +388,9 @@ func (r *RIB) refresh(t *table, p netip.Prefix) {
 }
 
 func (r *RIB) program(t *table, p netip.Prefix, route *dataplane.Route) {
+	if route != nil {
+		delete(t.stale, p) // selected again: no longer stale
+	}
 	old, had := t.installed[p]
 	switch {
 	case route == nil && had:
@@ -402,6 +407,43 @@ func (r *RIB) program(t *table, p netip.Prefix, route *dataplane.Route) {
 		t.installed[p] = *route
 		t.since[p] = time.Now()
 	}
+}
+
+// Adopt takes the routes a VRF's table holds from a previous run as
+// installed, so that routes selected again are not rewritten and traffic
+// keeps flowing while BGP converges. Sweep removes the rest.
+func (r *RIB) Adopt(vrf string, routes []dataplane.Route) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.vrfs[vrf]
+	if t == nil {
+		return
+	}
+	now := time.Now()
+	for _, route := range routes {
+		if _, ok := t.installed[route.Prefix]; ok {
+			continue
+		}
+		t.installed[route.Prefix], t.since[route.Prefix], t.stale[route.Prefix] = route, now, true
+	}
+}
+
+// Sweep deletes adopted routes that nothing selected since: what the
+// previous run left and this one does not want. It returns how many.
+func (r *RIB) Sweep() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, t := range r.vrfs {
+		for p := range t.stale {
+			delete(t.stale, p)
+			if _, ok := r.selectRoute(t, p); !ok {
+				r.program(t, p, nil)
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Err returns (and forgets) the data path errors since the last call.

@@ -15,16 +15,19 @@ import (
 // fakeDP records the data path's tables; a unit test of the RIB side only
 // (the real data path is proven in dataplane/ and test/).
 type fakeDP struct {
-	tables map[dataplane.VRFID]map[netip.Prefix]dataplane.Route
-	calls  int
+	tables  map[dataplane.VRFID]map[netip.Prefix]dataplane.Route
+	calls   int
+	sets    map[netip.Prefix]int
+	deletes map[netip.Prefix]int
 }
 
 func newFakeDP() *fakeDP {
-	return &fakeDP{tables: map[dataplane.VRFID]map[netip.Prefix]dataplane.Route{}}
+	return &fakeDP{tables: map[dataplane.VRFID]map[netip.Prefix]dataplane.Route{}, sets: map[netip.Prefix]int{}, deletes: map[netip.Prefix]int{}}
 }
 
 func (f *fakeDP) SetRoute(vrf dataplane.VRFID, r dataplane.Route) error {
 	f.calls++
+	f.sets[r.Prefix]++
 	if f.tables[vrf] == nil {
 		f.tables[vrf] = map[netip.Prefix]dataplane.Route{}
 	}
@@ -34,6 +37,7 @@ func (f *fakeDP) SetRoute(vrf dataplane.VRFID, r dataplane.Route) error {
 
 func (f *fakeDP) DeleteRoute(vrf dataplane.VRFID, p netip.Prefix) error {
 	f.calls++
+	f.deletes[p]++
 	delete(f.tables[vrf], p)
 	return nil
 }
@@ -316,5 +320,38 @@ func TestReconfigure(t *testing.T) {
 	r.SetVRFs(vrfs[:2])
 	if len(dp.tables[3]) != 0 {
 		t.Errorf("removed VRF keeps %v", dp.tables[3])
+	}
+}
+
+// TestAdoptAndSweep: after a restart, routes still wanted are not
+// rewritten, and only what nothing selects is removed, at the sweep.
+func TestAdoptAndSweep(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	wanted := dataplane.Route{Prefix: pfx("192.168.1.10/32"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{remote("10.10.10.1", 4001, rmac1), remote("10.10.10.2", 4001, rmac2)}}
+	stale := dataplane.Route{Prefix: pfx("192.168.77.0/24"), Kind: dataplane.RouteBlackhole}
+	dp.SetRoute(1, wanted)
+	dp.SetRoute(1, stale)
+	r.Adopt("RED", []dataplane.Route{wanted, stale})
+	for _, p := range guidePaths() {
+		r.Update(p)
+	}
+	if _, ok := dp.tables[1][stale.Prefix]; !ok {
+		t.Fatal("stale route removed before the sweep: traffic would stop while BGP converges")
+	}
+	r.Update(guidePaths()[0]) // re-advertisements change nothing
+	if n := r.Sweep(); n != 1 {
+		t.Errorf("swept %d routes, want 1", n)
+	}
+	if _, ok := dp.tables[1][stale.Prefix]; ok {
+		t.Error("stale route survived the sweep")
+	}
+	if _, ok := dp.tables[1][wanted.Prefix]; !ok {
+		t.Error("a wanted route was swept")
+	}
+	if n := dp.deletes[wanted.Prefix]; n != 0 {
+		t.Errorf("a wanted route was deleted %d times during convergence", n)
 	}
 }
