@@ -176,9 +176,6 @@ func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
 	want := map[string]*config.Neighbor{}
 	for name, n := range cfg.Default.Neighbors {
 		want[name] = n
-		if g := cfg.Default.PeerGroups[n.PeerGroup]; g != nil && g.EVPNOutboundRouteMap != "" {
-			a.log.Warn("outbound route-map is not enforced yet: every EVPN route type is sent", "neighbor", name, "route-map", g.EVPNOutboundRouteMap)
-		}
 	}
 	for name, p := range a.peers {
 		n, ok := want[name]
@@ -208,5 +205,40 @@ func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
 		}
 		a.peers[name] = p
 	}
-	return nil
+	var type5Only []netip.Addr
+	for name, p := range a.peers {
+		if n := cfg.Default.Neighbors[name]; n != nil && a.type5Only(cfg, n) {
+			type5Only = append(type5Only, p.Address)
+		}
+	}
+	return a.bgp.SetType5Only(ctx, type5Only)
+}
+
+// type5Only says whether a neighbour's EVPN outbound route-map lets only
+// Type-5 routes out, as the guide's control_t5 does. Route-maps that pass
+// everything need no filter; other combinations are not supported yet and
+// are enforced as Type-5 only, with a warning.
+func (a *Agent) type5Only(cfg *config.Config, n *config.Neighbor) bool {
+	g := cfg.Default.PeerGroups[n.PeerGroup]
+	if g == nil || g.EVPNOutboundRouteMap == "" {
+		return false
+	}
+	rm := cfg.RouteMaps[g.EVPNOutboundRouteMap]
+	permits := func(routeType string) bool {
+		for _, r := range rm.Rules { // sorted by sequence; the first match decides
+			if r.MatchRouteType == "" || r.MatchRouteType == routeType {
+				return r.Action == "permit"
+			}
+		}
+		return false // route-maps end with an implicit deny
+	}
+	t5, t2, t3 := permits("ip-prefix"), permits("macip"), permits("multicast")
+	switch {
+	case t5 && !t2 && !t3:
+		return true
+	case t5 && t2 && t3:
+		return false
+	}
+	a.log.Warn("route-map not supported as written; sending Type-5 routes only", "neighbor", n.Name, "route-map", rm.Name)
+	return true
 }

@@ -26,6 +26,10 @@ import (
 type Speaker struct {
 	s   *server.BgpServer
 	log *slog.Logger
+	asn uint32
+
+	policySet bool            // the export policy is in place; only its neighbour set changes
+	type5Only map[string]bool // the neighbour set's entries
 }
 
 // Global is the instance's identity.
@@ -50,6 +54,10 @@ func (sp *Speaker) Start(ctx context.Context, g Global) error {
 	}})
 	if err != nil {
 		return fmt.Errorf("start bgp: %w", err)
+	}
+	sp.asn = g.ASN
+	if err := sp.SetType5Only(ctx, nil); err != nil {
+		return fmt.Errorf("start bgp: export policy: %w", err)
 	}
 	return nil
 }
@@ -120,7 +128,7 @@ type Type5 struct {
 	RTs       []rib.RT // export targets
 }
 
-func (t Type5) path(withdraw bool) (*api.Path, error) {
+func (t Type5) path(asn uint32, withdraw bool) (*api.Path, error) {
 	rd, err := bgp.ParseRouteDistinguisher(t.RD)
 	if err != nil {
 		return nil, fmt.Errorf("rd %q: %w", t.RD, err)
@@ -139,6 +147,7 @@ func (t Type5) path(withdraw bool) (*api.Path, error) {
 		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
 		bgp.NewPathAttributeMpReachNLRI(t.VTEP.String(), []bgp.AddrPrefixInterface{nlri}),
 		bgp.NewPathAttributeExtendedCommunities(comms),
+		bgp.NewPathAttributeLargeCommunities([]*bgp.LargeCommunity{bgp.NewLargeCommunity(asn, markType5, markType5)}),
 	}
 	return apiutil.NewPath(nlri, withdraw, attrs, time.Now())
 }
@@ -153,7 +162,7 @@ func routeTarget(rt rib.RT) bgp.ExtendedCommunityInterface {
 // Advertise originates t (replacing an earlier one with the same RD and
 // prefix).
 func (sp *Speaker) Advertise(ctx context.Context, t Type5) error {
-	p, err := t.path(false)
+	p, err := t.path(sp.asn, false)
 	if err != nil {
 		return fmt.Errorf("advertise %v: %w", t.Prefix, err)
 	}
@@ -165,7 +174,7 @@ func (sp *Speaker) Advertise(ctx context.Context, t Type5) error {
 
 // Withdraw stops originating t.
 func (sp *Speaker) Withdraw(ctx context.Context, t Type5) error {
-	p, err := t.path(true)
+	p, err := t.path(sp.asn, true)
 	if err != nil {
 		return fmt.Errorf("withdraw %v: %w", t.Prefix, err)
 	}
@@ -418,5 +427,91 @@ func (sp *Speaker) WithdrawHost(ctx context.Context, h Host) error {
 	if err != nil {
 		return fmt.Errorf("withdraw host %v: %w", h.IP, err)
 	}
+	return nil
+}
+
+// GoBGP's policies cannot match an EVPN route type, so the Type-5 routes
+// this leaf originates carry a large community, ASN:88:5, that the export
+// policy matches and strips.
+const markType5 = 88<<8 | 5 // "X5"
+
+// SetType5Only makes the export policy send towards peers (a route-map
+// like the guide's control_t5: permit ip-prefix, deny the rest) only the
+// Type-5 routes this leaf originates: no Type-2 or Type-3 route, and no
+// route relayed from another peer. Every peer gets EVPN next hops
+// unchanged, so remote leafs encapsulate straight to the originating VTEP.
+func (sp *Speaker) SetType5Only(ctx context.Context, peers []netip.Addr) error {
+	// A neighbour set with no entry matches every neighbour: a
+	// never-used address keeps it from being empty. The set is edited in
+	// place: the policy holds the set it was built with, and a replaced
+	// set would no longer be the one it evaluates.
+	want := map[string]bool{"0.0.0.0/32": true}
+	for _, p := range peers {
+		want[netip.PrefixFrom(p.WithZone(""), p.BitLen()).String()] = true
+	}
+	set := func(list []string) *api.DefinedSet {
+		return &api.DefinedSet{DefinedType: api.DefinedType_NEIGHBOR, Name: "xleaf-type5-only", List: list}
+	}
+	var add, del []string
+	for p := range want {
+		if !sp.type5Only[p] {
+			add = append(add, p)
+		}
+	}
+	for p := range sp.type5Only {
+		if !want[p] {
+			del = append(del, p)
+		}
+	}
+	if len(add) > 0 {
+		if err := sp.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: set(add)}); err != nil {
+			return fmt.Errorf("neighbour set: %w", err)
+		}
+	}
+	if len(del) > 0 {
+		if err := sp.s.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: set(del)}); err != nil {
+			return fmt.Errorf("neighbour set: %w", err)
+		}
+	}
+	sp.type5Only = want
+	// Sessions already up get their routes again through the new policy.
+	for _, p := range append(add, del...) {
+		if pfx, err := netip.ParsePrefix(p); err == nil && pfx.Addr().IsUnspecified() {
+			continue
+		} else if err == nil {
+			sp.s.ResetPeer(ctx, &api.ResetPeerRequest{Address: pfx.Addr().String(), Soft: true, Direction: api.ResetPeerRequest_OUT})
+		}
+	}
+	if sp.policySet {
+		return nil
+	}
+	mark := fmt.Sprintf("^%d:%d:%d$", sp.asn, markType5, markType5)
+	if err := sp.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: &api.DefinedSet{
+		DefinedType: api.DefinedType_LARGE_COMMUNITY, Name: "xleaf-own-type5", List: []string{mark}}}); err != nil {
+		return fmt.Errorf("large community set: %w", err)
+	}
+	evpn := []*api.Family{familyEVPN}
+	strip := &api.CommunityAction{Type: api.CommunityAction_REMOVE, Communities: []string{mark}}
+	unchanged := &api.NexthopAction{Unchanged: true}
+	policy := &api.Policy{Name: "xleaf-export", Statements: []*api.Statement{
+		{Name: "xleaf-own-type5-to-type5-only", Conditions: &api.Conditions{AfiSafiIn: evpn,
+			NeighborSet:       &api.MatchSet{Type: api.MatchSet_ANY, Name: "xleaf-type5-only"},
+			LargeCommunitySet: &api.MatchSet{Type: api.MatchSet_ANY, Name: "xleaf-own-type5"}},
+			Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT, LargeCommunity: strip, Nexthop: unchanged}},
+		{Name: "xleaf-rest-not-to-type5-only", Conditions: &api.Conditions{AfiSafiIn: evpn,
+			NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: "xleaf-type5-only"}},
+			Actions: &api.Actions{RouteAction: api.RouteAction_REJECT}},
+		{Name: "xleaf-evpn", Conditions: &api.Conditions{AfiSafiIn: evpn},
+			Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT, LargeCommunity: strip, Nexthop: unchanged}},
+	}}
+	if err := sp.s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: policy}); err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if err := sp.s.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: "xleaf-export"}},
+		DefaultAction: api.RouteAction_ACCEPT}}); err != nil {
+		return fmt.Errorf("policy assignment: %w", err)
+	}
+	sp.policySet = true
 	return nil
 }

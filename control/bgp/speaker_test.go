@@ -152,3 +152,93 @@ func TestReceivedRouteKinds(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 }
+
+// TestType5OnlyTowardsDCI: towards a peer under the guide's control_t5
+// route-map only the Type-5 routes this leaf originates go, without the
+// marker; the fabric side gets everything; next hops are unchanged.
+func TestType5OnlyTowardsDCI(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	start := func(asn uint32, id string, listen string) (*Speaker, int32) {
+		sp, port := New(log), freePort(t)
+		t.Cleanup(func() { sp.Stop() })
+		g := Global{ASN: asn, RouterID: addr(id), ListenPort: port, ListenAddr: []string{listen}}
+		if listen == "" {
+			g.ListenPort, g.ListenAddr = -1, nil
+		}
+		if err := sp.Start(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		return sp, port
+	}
+	bl01, _ := start(65110, "10.10.10.10", "")
+	spine, spinePort := start(65199, "10.10.10.199", "127.0.0.2")
+	dci, dciPort := start(65210, "10.10.20.11", "127.0.0.3")
+	for _, sp := range []*Speaker{spine, dci} {
+		if err := sp.AddPeer(ctx, Peer{Address: addr("127.0.0.1"), ASN: 65110, Passive: true, EVPN: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []Peer{
+		{Address: addr("127.0.0.2"), Port: uint32(spinePort), EVPN: true, ConnectRetry: 1},
+		{Address: addr("127.0.0.3"), Port: uint32(dciPort), EVPN: true, ConnectRetry: 1},
+	} {
+		if err := bl01.AddPeer(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bl01.SetType5Only(ctx, []netip.Addr{addr("127.0.0.3")}); err != nil {
+		t.Fatal(err)
+	}
+	spineHeard, _ := watch(t, spine)
+	dciHeard, _ := watch(t, dci)
+
+	own := Type5{RD: "10.10.10.10:1", Prefix: netip.MustParsePrefix("192.168.2.0/24"), VTEP: addr("10.10.10.10"),
+		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}}
+	if err := bl01.Advertise(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	host := Host{RD: "10.10.10.10:1", MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x10}, IP: addr("192.168.100.10"), VTEP: addr("10.10.10.10"),
+		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}}
+	if err := bl01.AdvertiseHost(ctx, host); err != nil {
+		t.Fatal(err)
+	}
+	// A Type-5 route bl01 learns from the spine is not its own: held back.
+	learned := Type5{RD: "10.10.10.1:2", Prefix: netip.MustParsePrefix("192.168.1.0/24"), VTEP: addr("10.10.10.1"),
+		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65101, Value: 4001}}}
+	if err := spine.Advertise(ctx, learned); err != nil {
+		t.Fatal(err)
+	}
+
+	got := map[string]bool{}
+	for len(got) < 2 {
+		e := next(t, spineHeard)
+		got[e.Path.Prefix.String()] = true
+	}
+	if !got["192.168.2.0/24"] || !got["192.168.100.10/32"] {
+		t.Errorf("the spine heard %v, want the Type-5 and the Type-2 route", got)
+	}
+	e := next(t, dciHeard)
+	if e.Path.Prefix != own.Prefix || e.Path.Type2 || e.Path.VTEP != own.VTEP {
+		t.Errorf("the DCI peer heard %+v, want only our Type-5 %v with next hop %v", e.Path, own.Prefix, own.VTEP)
+	}
+	select {
+	case e := <-dciHeard:
+		t.Errorf("the DCI peer also heard %v (type-2 %v): only our Type-5 routes may cross", e.Path.Prefix, e.Path.Type2)
+	case <-time.After(3 * time.Second):
+	}
+	// The marker is ours: it does not leave.
+	err := dci.s.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: familyEVPN}, func(d *api.Destination) {
+		for _, p := range d.Paths {
+			attrs, _ := apiutil.GetNativePathAttributes(p)
+			for _, a := range attrs {
+				if _, ok := a.(*bgp.PathAttributeLargeCommunities); ok {
+					t.Errorf("%s arrived with large communities %v", d.Prefix, a)
+				}
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
