@@ -46,6 +46,7 @@ type Options struct {
 	// Grace is how long routes found in the data path at start keep
 	// forwarding while BGP converges before those not re-learned go.
 	Grace time.Duration // default 60s
+	GRPC  string        // GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051); "" = off
 	Log   *slog.Logger
 }
 
@@ -67,6 +68,7 @@ type Agent struct {
 	advertised map[string]bgp.Type5       // VRF/prefix -> what we originate
 	hosts      map[string]bgp.Host        // VRF/IP -> attached hosts we advertise
 	started    time.Time
+	metrics    *metrics
 }
 
 // NewAgent prepares an agent for cfg on dp; Run starts it.
@@ -81,7 +83,7 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 		opts.Grace = 60 * time.Second
 	}
 	a := &Agent{opts: opts, log: opts.Log, dp: dp, rib: rib.New(dp), ids: map[string]dataplane.VRFID{},
-		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}}
+		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}, metrics: newMetrics()}
 	existing, err := dp.VRFs()
 	if err != nil {
 		return nil, fmt.Errorf("read data path vrfs: %w", err)
@@ -192,7 +194,7 @@ func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	if err := a.dp.AddVTEP(a.vtep); err != nil {
 		return err
 	}
-	a.bgp = bgp.New(a.log.With("component", "bgp"))
+	a.bgp = bgp.New(a.log.With("component", "bgp"), a.opts.GRPC)
 	if err := a.bgp.Start(ctx, bgp.Global{ASN: cfg.ASN, RouterID: cfg.RouterID, ListenPort: a.opts.BGPPort}); err != nil {
 		return err
 	}
@@ -206,7 +208,7 @@ func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	if err := a.resolveMisses(ctx, a.dp); err != nil {
 		return fmt.Errorf("read data path misses: %w", err)
 	}
-	return a.bgp.Watch(ctx, a.received, func(err error) { a.log.Warn("bad route from a peer", "err", err) })
+	return a.bgp.Watch(ctx, a.received, func(err error) { a.metrics.bad.Inc() })
 }
 
 // adopt takes over the routes the pinned data path still holds from a
@@ -234,11 +236,15 @@ func (a *Agent) adopt(ctx context.Context) {
 // received feeds the RIB, then re-syncs what we advertise (an aggregate
 // may have gained or lost its last contributor).
 func (a *Agent) received(e bgp.Event) {
+	start := time.Now()
 	if e.Withdraw {
+		a.metrics.updates.WithLabelValues("withdraw").Inc()
 		a.rib.Withdraw(e.Path.Key())
 	} else {
+		a.metrics.updates.WithLabelValues("update").Inc()
 		a.rib.Update(e.Path)
 	}
+	a.metrics.programNs.Observe(time.Since(start).Seconds())
 	for _, err := range a.rib.Err() {
 		a.log.Error("program data path", "err", err)
 	}

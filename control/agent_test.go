@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
 	"github.com/xleaf/xleaf/control/rib"
@@ -245,6 +247,27 @@ func TestAgentEVPN(t *testing.T) {
 	}
 	if _, err := Call(sock, []string{"show", "nonsense"}); err == nil || !strings.Contains(err.Error(), "unknown command") {
 		t.Errorf("unknown command: %v", err)
+	}
+
+	// Metrics: routes per VRF and the session, as Prometheus scrapes them.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(tb.agent.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metric := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "/" + l.GetValue()
+			}
+			metric[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	if metric["xleaf_vrf_routes/GREEN"] < 2 || metric["xleaf_bgp_peer_up/127.0.0.2"] != 1 || metric["xleaf_bgp_evpn_updates_total/update"] < 1 {
+		t.Errorf("metrics: %v", metric)
 	}
 
 	// A GREEN host route makes RED's aggregate appear as a blackhole.

@@ -9,9 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xleaf/xleaf/control"
 	"github.com/xleaf/xleaf/control/config"
@@ -27,6 +32,8 @@ func main() {
 	bgpPort := flag.Int("bgp-port", 179, "BGP listen port; -1 to not listen")
 	probe := flag.Bool("probe", false, "load the XDP program into a scratch pin path and exit: does this kernel run xleaf?")
 	reset := flag.Bool("reset-dataplane", false, "detach xleaf from every interface and delete its pinned maps, then exit")
+	metricsAddr := flag.String("metrics-listen", "127.0.0.1:9180", "Prometheus /metrics address; empty to disable")
+	grpcAddr := flag.String("grpc", "", "enable GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051) for the gobgp CLI")
 	debug := flag.Bool("debug", false, "debug logs")
 	flag.Parse()
 
@@ -58,13 +65,13 @@ func main() {
 		}
 		log.Info("data path removed", "pin-path", *pinPath)
 	default:
-		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, int32(*bgpPort)); err != nil {
+		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, int32(*bgpPort), *metricsAddr, *grpcAddr); err != nil {
 			fail(err)
 		}
 	}
 }
 
-func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort int32) error {
+func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort int32, metricsAddr, grpcAddr string) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -72,7 +79,7 @@ func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort i
 	for _, ig := range cfg.Ignored {
 		log.Info("configuration key accepted and ignored", "at", ig.Pos.String(), "key", ig.Key, "reason", ig.Reason)
 	}
-	opts := control.Options{BGPPort: bgpPort, Log: log}
+	opts := control.Options{BGPPort: bgpPort, GRPC: grpcAddr, Log: log}
 	if routerMAC != "" {
 		if opts.RouterMAC, err = net.ParseMAC(routerMAC); err != nil {
 			return fmt.Errorf("--router-mac: %w", err)
@@ -115,7 +122,18 @@ func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort i
 			log.Error("xleafctl socket", "err", err)
 		}
 	}()
-	log.Info("xleafd running", "config", cfgPath, "socket", socket)
+	if metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(agent.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		srv := &http.Server{Addr: metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics", "err", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	log.Info("xleafd running", "config", cfgPath, "socket", socket, "metrics", metricsAddr)
 	if err := agent.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -40,9 +40,14 @@ type Global struct {
 	ListenAddr []string // default: all
 }
 
-// New starts a speaker's event loop; Start brings up BGP.
-func New(log *slog.Logger) *Speaker {
-	s := server.NewBgpServer(server.LoggerOption(&logAdapter{log: log, level: gobgplog.InfoLevel}))
+// New starts a speaker's event loop; Start brings up BGP. With a grpc
+// address (host:port) GoBGP's own API listens there, for the stock gobgp CLI.
+func New(log *slog.Logger, grpc ...string) *Speaker {
+	opts := []server.ServerOption{server.LoggerOption(&logAdapter{log: log, level: gobgplog.InfoLevel})}
+	if len(grpc) > 0 && grpc[0] != "" {
+		opts = append(opts, server.GrpcListenAddress(grpc[0]))
+	}
+	s := server.NewBgpServer(opts...)
 	go s.Serve()
 	return &Speaker{s: s, log: log}
 }

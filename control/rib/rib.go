@@ -583,6 +583,17 @@ func (r *RIB) Table(vrf string) ([]Entry, error) {
 	return out, nil
 }
 
+// Counts is the number of installed routes per VRF.
+func (r *RIB) Counts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for name, t := range r.vrfs {
+		out[name] = len(t.installed)
+	}
+	return out
+}
+
 // Export is a route this leaf advertises into EVPN for a VRF.
 type Export struct {
 	VRF    string

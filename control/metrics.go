@@ -1,0 +1,77 @@
+package control
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are what the agent counts as it goes; the data path's own
+// counters and the BGP sessions are read at scrape time (Collect).
+type metrics struct {
+	updates   *prometheus.CounterVec // received EVPN routes by kind
+	bad       prometheus.Counter     // received routes that could not be used
+	programNs prometheus.Histogram   // route receipt to data path
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "xleaf_bgp_evpn_updates_total",
+			Help: "EVPN routes received from peers, by kind (update, withdraw)."}, []string{"kind"}),
+		bad: prometheus.NewCounter(prometheus.CounterOpts{Name: "xleaf_bgp_evpn_bad_routes_total",
+			Help: "EVPN routes received that could not be used (no router MAC, no VNI, no route target...)."}),
+		programNs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "xleaf_route_programming_seconds",
+			Help: "Time from receiving a route to the data path holding it.", Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12)}),
+	}
+}
+
+var (
+	descPackets = prometheus.NewDesc("xleaf_packets_total", "Packets by VRF and verdict reason.", []string{"vrf", "reason"}, nil)
+	descBytes   = prometheus.NewDesc("xleaf_bytes_total", "Bytes by VRF and verdict reason.", []string{"vrf", "reason"}, nil)
+	descRoutes  = prometheus.NewDesc("xleaf_vrf_routes", "Routes selected per VRF.", []string{"vrf"}, nil)
+	descPeerUp  = prometheus.NewDesc("xleaf_bgp_peer_up", "1 if the BGP session is established.", []string{"neighbor"}, nil)
+	descPeerRx  = prometheus.NewDesc("xleaf_bgp_peer_received_routes", "Routes received from a peer.", []string{"neighbor"}, nil)
+)
+
+// Collector returns the agent's Prometheus collector.
+func (a *Agent) Collector() prometheus.Collector { return agentCollector{a} }
+
+type agentCollector struct{ a *Agent }
+
+func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx} {
+		ch <- d
+	}
+	c.a.metrics.updates.Describe(ch)
+	c.a.metrics.bad.Describe(ch)
+	c.a.metrics.programNs.Describe(ch)
+}
+
+func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
+	a.metrics.updates.Collect(ch)
+	a.metrics.bad.Collect(ch)
+	a.metrics.programNs.Collect(ch)
+	if cs, err := a.Counters(); err == nil {
+		for _, k := range cs {
+			ch <- prometheus.MustNewConstMetric(descPackets, prometheus.CounterValue, float64(k.Packets), k.VRF, k.Reason)
+			ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(k.Bytes), k.VRF, k.Reason)
+		}
+	}
+	for vrf, n := range a.rib.Counts() {
+		ch <- prometheus.MustNewConstMetric(descRoutes, prometheus.GaugeValue, float64(n), vrf)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if s, err := a.Summary(ctx); err == nil {
+		for _, p := range s.Peers {
+			up := 0.0
+			if p.State == "established" {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descPeerUp, prometheus.GaugeValue, up, p.Neighbor)
+			ch <- prometheus.MustNewConstMetric(descPeerRx, prometheus.GaugeValue, float64(p.Received), p.Neighbor)
+		}
+	}
+}
