@@ -67,8 +67,10 @@ type Agent struct {
 	peers      map[string]bgp.Peer        // neighbour name -> session
 	advertised map[string]bgp.Type5       // VRF/prefix -> what we originate
 	hosts      map[string]bgp.Host        // VRF/IP -> attached hosts we advertise
+	underlay   map[netip.Prefix]bool      // underlay prefixes we advertise
 	started    time.Time
 	metrics    *metrics
+	done       <-chan struct{} // closed when the agent stops: late BGP events are dropped
 }
 
 // NewAgent prepares an agent for cfg on dp; Run starts it.
@@ -83,7 +85,7 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 		opts.Grace = 60 * time.Second
 	}
 	a := &Agent{opts: opts, log: opts.Log, dp: dp, rib: rib.New(dp), ids: map[string]dataplane.VRFID{},
-		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}, metrics: newMetrics()}
+		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}, underlay: map[netip.Prefix]bool{}, metrics: newMetrics()}
 	existing, err := dp.VRFs()
 	if err != nil {
 		return nil, fmt.Errorf("read data path vrfs: %w", err)
@@ -181,7 +183,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.started = time.Now()
+	a.started, a.done = time.Now(), ctx.Done()
 	var err error
 	if a.vtep, err = vtepOf(cfg); err != nil {
 		return err
@@ -236,6 +238,15 @@ func (a *Agent) adopt(ctx context.Context) {
 // received feeds the RIB, then re-syncs what we advertise (an aggregate
 // may have gained or lost its last contributor).
 func (a *Agent) received(e bgp.Event) {
+	select {
+	case <-a.done:
+		return // stopping: the data path keeps what it has
+	default:
+	}
+	if e.Underlay != nil {
+		a.installUnderlay(e)
+		return
+	}
 	start := time.Now()
 	if e.Withdraw {
 		a.metrics.updates.WithLabelValues("withdraw").Inc()
@@ -294,6 +305,7 @@ func (a *Agent) apply(ctx context.Context, cfg *config.Config) error {
 	if err := a.applyPeers(ctx, cfg); err != nil {
 		return err
 	}
+	a.applyUnderlay(ctx, cfg)
 	a.cfg = cfg
 	for _, err := range a.rib.Err() {
 		a.log.Error("program data path", "err", err)
@@ -312,11 +324,12 @@ func (a *Agent) applyPorts(cfg *config.Config) error {
 		case ifc.VRF != "" && ifc.VRF != "mgmt" && cfg.VRFs[ifc.VRF] != nil:
 			want[name] = ifc.VRF
 			connected[ifc.VRF] = append(connected[ifc.VRF], ifc.Addresses...)
-		case cfg.Default.Neighbors[name] != nil:
-			want[name] = "" // an unnumbered BGP neighbour: a fabric port
 		}
 	}
 	for _, n := range cfg.Default.Neighbors {
+		if n.Type == "unnumbered" {
+			want[n.Name] = "" // BGP unnumbered runs over a fabric port
+		}
 		if n.Type == "numbered" {
 			if port := a.portTowards(n.Name); port != "" {
 				want[port] = ""

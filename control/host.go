@@ -185,7 +185,7 @@ func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
 			ok = err == nil && next.Address == p.Address && next.ASN == p.ASN && next.IPv4 == p.IPv4 && next.EVPN == p.EVPN
 		}
 		if !ok {
-			if err := a.bgp.DeletePeer(ctx, p.Address); err != nil {
+			if err := a.bgp.DeletePeer(ctx, p); err != nil {
 				a.log.Warn("delete peer", "neighbor", name, "err", err)
 			}
 			delete(a.peers, name)

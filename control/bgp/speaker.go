@@ -106,19 +106,72 @@ func (sp *Speaker) AddPeer(ctx context.Context, p Peer) error {
 		AfiSafis:  afs,
 		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: p.HoldTime, ConnectRetry: p.ConnectRetry, KeepaliveInterval: p.HoldTime / 3}},
 	}
+	if !p.LocalAddr.IsValid() && p.Interface != "" {
+		// Without its own link-local address GoBGP sends "::" as the next
+		// hop of IPv4 routes over an unnumbered session.
+		p.LocalAddr = ownLinkLocal(p.Interface)
+	}
 	if p.LocalAddr.IsValid() {
 		peer.Transport.LocalAddress = p.LocalAddr.String()
 	}
 	if err := sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: peer}); err != nil {
 		return fmt.Errorf("add peer %v: %w", p.Address, err)
 	}
+	if p.Interface != "" && p.LocalAddr.IsValid() {
+		if err := sp.nexthopSelf(ctx, p); err != nil {
+			return fmt.Errorf("add peer %v: %w", p.Address, err)
+		}
+	}
 	return nil
 }
 
+// nexthopSelf sets our link-local address as the next hop of the IPv4
+// routes sent over an unnumbered session: GoBGP's own next-hop-self sends
+// "::" there (it cannot parse a zoned local address).
+func (sp *Speaker) nexthopSelf(ctx context.Context, p Peer) error {
+	name := "xleaf-nh-" + p.Interface
+	peerSet := netip.PrefixFrom(p.Address.WithZone(""), 128).String()
+	if err := sp.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: &api.DefinedSet{
+		DefinedType: api.DefinedType_NEIGHBOR, Name: name, List: []string{peerSet}}}); err != nil {
+		return fmt.Errorf("neighbour set: %w", err)
+	}
+	policy := &api.Policy{Name: name, Statements: []*api.Statement{{Name: name,
+		Conditions: &api.Conditions{AfiSafiIn: []*api.Family{familyIPv4}, NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: name}},
+		Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT,
+			Nexthop: &api.NexthopAction{Address: p.LocalAddr.WithZone("").String()}}}}}
+	if err := sp.s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: policy}); err != nil {
+		return fmt.Errorf("next-hop policy: %w", err)
+	}
+	return sp.s.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: name}}, DefaultAction: api.RouteAction_ACCEPT}})
+}
+
+// ownLinkLocal is an interface's own IPv6 link-local address, with zone.
+func ownLinkLocal(ifname string) netip.Addr {
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addrs, _ := ifc.Addrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().IsLinkLocalUnicast() {
+			return p.Addr().WithZone(ifname)
+		}
+	}
+	return netip.Addr{}
+}
+
 // DeletePeer removes a neighbour and its routes.
-func (sp *Speaker) DeletePeer(ctx context.Context, addr netip.Addr) error {
-	if err := sp.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
-		return fmt.Errorf("delete peer %v: %w", addr, err)
+func (sp *Speaker) DeletePeer(ctx context.Context, p Peer) error {
+	if err := sp.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()}); err != nil {
+		return fmt.Errorf("delete peer %v: %w", p.Address, err)
+	}
+	if p.Interface != "" {
+		name := "xleaf-nh-" + p.Interface
+		sp.s.DeletePolicyAssignment(ctx, &api.DeletePolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+			Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: name}}}})
+		sp.s.DeletePolicy(ctx, &api.DeletePolicyRequest{Policy: &api.Policy{Name: name}})
+		sp.s.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: &api.DefinedSet{DefinedType: api.DefinedType_NEIGHBOR, Name: name}, All: true})
 	}
 	return nil
 }
@@ -189,10 +242,19 @@ func (sp *Speaker) Withdraw(ctx context.Context, t Type5) error {
 	return nil
 }
 
-// Event is a received EVPN route, or its withdrawal.
+// Event is a received route, or its withdrawal: an EVPN route (Path) or
+// an underlay IPv4 route (Underlay).
 type Event struct {
 	Path     *rib.Path
+	Underlay *Underlay
 	Withdraw bool
+}
+
+// Underlay is an IPv4 unicast route from a peer: the fabric's loopbacks.
+type Underlay struct {
+	Peer    string // the session's address, with its zone when unnumbered
+	Prefix  netip.Prefix
+	NextHop netip.Addr // IPv4, or the peer's IPv6 link-local (RFC 5549)
 }
 
 // ErrSkipped marks a received path that is not for the RIB (own routes,
@@ -207,6 +269,12 @@ func (sp *Speaker) Watch(ctx context.Context, fn func(Event), bad func(error)) e
 		Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true}},
 	}}, func(r *api.WatchEventResponse) {
 		for _, p := range r.GetTable().GetPaths() {
+			if p.GetFamily().GetAfi() == api.Family_AFI_IP && p.GetFamily().GetSafi() == api.Family_SAFI_UNICAST {
+				if u, err := decodeIPv4(p); err == nil {
+					fn(Event{Underlay: u, Withdraw: p.GetIsWithdraw()})
+				}
+				continue
+			}
 			if p.GetFamily().GetAfi() != api.Family_AFI_L2VPN {
 				continue
 			}
@@ -223,6 +291,59 @@ func (sp *Speaker) Watch(ctx context.Context, fn func(Event), bad func(error)) e
 			}
 		}
 	})
+}
+
+// decodeIPv4 reads a received IPv4 unicast path (ErrSkipped for our own).
+func decodeIPv4(p *api.Path) (*Underlay, error) {
+	peer := p.GetNeighborIp()
+	if peer == "" || peer == "<nil>" {
+		return nil, ErrSkipped
+	}
+	nlri, err := apiutil.GetNativeNlri(p)
+	if err != nil {
+		return nil, err
+	}
+	pfx, err := netip.ParsePrefix(nlri.String())
+	if err != nil {
+		return nil, fmt.Errorf("ipv4 nlri %v: %w", nlri, err)
+	}
+	u := &Underlay{Peer: peer, Prefix: pfx}
+	attrs, err := apiutil.GetNativePathAttributes(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, attr := range attrs {
+		switch a := attr.(type) {
+		case *bgp.PathAttributeNextHop:
+			u.NextHop, _ = netip.AddrFromSlice(a.Value)
+		case *bgp.PathAttributeMpReachNLRI:
+			u.NextHop, _ = netip.AddrFromSlice(a.Nexthop)
+		}
+	}
+	u.NextHop = u.NextHop.Unmap()
+	if !u.NextHop.IsValid() {
+		return nil, fmt.Errorf("ipv4 %v: no next hop", pfx)
+	}
+	return u, nil
+}
+
+// AdvertiseIPv4 originates an underlay prefix (the loopback); GoBGP sets
+// the next hop to the session's own address towards each peer.
+func (sp *Speaker) AdvertiseIPv4(ctx context.Context, p netip.Prefix, withdraw bool) error {
+	nlri := bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String())
+	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP), bgp.NewPathAttributeNextHop("0.0.0.0")}
+	path, err := apiutil.NewPath(nlri, withdraw, attrs, time.Now())
+	if err == nil {
+		if withdraw {
+			err = sp.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: familyIPv4, Path: path})
+		} else {
+			_, err = sp.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("underlay %v: %w", p, err)
+	}
+	return nil
 }
 
 // decode turns a GoBGP path into a rib path: Type-5 routes, and Type-2

@@ -1,0 +1,208 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/xleaf/xleaf/control/bgp"
+	"github.com/xleaf/xleaf/control/config"
+	"github.com/xleaf/xleaf/control/rib"
+	"github.com/xleaf/xleaf/dataplane"
+	"github.com/xleaf/xleaf/test/netns"
+)
+
+// fabricSpec configures the fabric peer process.
+type fabricSpec struct {
+	ASN      uint32
+	RouterID netip.Addr
+	Port     string // unnumbered session on this interface
+	IPv4     []netip.Prefix
+	Type5    []bgp.Type5
+}
+
+// heard is one route the fabric peer received, as it reports it.
+type heard struct {
+	Prefix   netip.Prefix
+	NextHop  netip.Addr
+	Type2    bool
+	VNI      uint32
+	Withdraw bool
+	Underlay bool
+}
+
+const envFabric = "XLEAF_TEST_FABRIC"
+
+// TestHelperFabric is not a test: it is the fabric peer that startFabric
+// runs as a separate process in its own network namespace (a speaker in
+// this process would share the leaf's namespace). It reports what it hears
+// as JSON lines and stops when its stdin closes.
+func TestHelperFabric(t *testing.T) {
+	spec := os.Getenv(envFabric)
+	if spec == "" {
+		return // only as a helper process
+	}
+	var fs fabricSpec
+	if err := json.Unmarshal([]byte(spec), &fs); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sp := bgp.New(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	if err := sp.Start(ctx, bgp.Global{ASN: fs.ASN, RouterID: fs.RouterID, ListenPort: 179}); err != nil {
+		t.Fatal(err)
+	}
+	ll, err := linkLocalPeer(ctx, fs.Port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.AddPeer(ctx, bgp.Peer{Address: ll, Interface: fs.Port, IPv4: true, EVPN: true, ConnectRetry: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range fs.IPv4 {
+		if err := sp.AdvertiseIPv4(ctx, p, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range fs.Type5 {
+		if err := sp.Advertise(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := json.NewEncoder(os.Stdout)
+	err = sp.Watch(ctx, func(e bgp.Event) {
+		h := heard{Withdraw: e.Withdraw}
+		if u := e.Underlay; u != nil {
+			h.Prefix, h.NextHop, h.Underlay = u.Prefix, u.NextHop, true
+		} else {
+			h.Prefix, h.NextHop, h.Type2, h.VNI = e.Path.Prefix, e.Path.VTEP, e.Path.Type2, e.Path.VNI
+		}
+		out.Encode(h)
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bufio.NewReader(os.Stdin).ReadString(0) // until the test closes our stdin
+	sp.Stop()
+}
+
+// startFabric runs the fabric peer in namespace ns and returns what it
+// hears.
+func startFabric(t *testing.T, ns string, fs fabricSpec) <-chan heard {
+	spec, _ := json.Marshal(fs)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, self, "-test.run=^TestHelperFabric$")
+	cmd.Env = append(os.Environ(), envFabric+"="+string(spec))
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	ch := make(chan heard, 256)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var h heard
+			if json.Unmarshal(sc.Bytes(), &h) == nil {
+				ch <- h
+			}
+		}
+	}()
+	return ch
+}
+
+// TestAgentUnnumberedFabric: BGP unnumbered over a real veth to a fabric
+// peer in another namespace. The agent finds the peer's link-local address,
+// brings up IPv4 and EVPN, installs the fabric's loopback in the kernel
+// via the link-local next hop (RFC 5549), advertises its own loopback,
+// attaches XDP to the fabric port, and imports the fabric's Type-5 routes.
+func TestAgentUnnumberedFabric(t *testing.T) {
+	netns.Root(t)
+	ns := netns.New(t, "spine")
+	netns.IP(t, "link", "set", "lo", "up")
+	netns.IP(t, "link", "add", "swp1", "type", "veth", "peer", "name", "eth0", "netns", ns)
+	netns.IP(t, "link", "set", "swp1", "up")
+	netns.IP(t, "-n", ns, "link", "set", "eth0", "up")
+	netns.IP(t, "-n", ns, "addr", "add", "10.10.10.1/32", "dev", "lo")
+	netns.IP(t, "link", "add", "swp10", "type", "veth", "peer", "name", "eth0", "netns", netns.New(t, "h10"))
+	netns.Sysctl(t, "net.ipv4.conf.all.forwarding", "1")
+
+	leaf01 := netip.MustParseAddr("10.10.10.1")
+	fabric := startFabric(t, ns, fabricSpec{ASN: 65199, RouterID: leaf01, Port: "eth0",
+		IPv4: []netip.Prefix{netip.PrefixFrom(leaf01, 32)},
+		Type5: []bgp.Type5{{RD: "10.10.10.1:2", Prefix: pfx("192.168.1.0/24"), VTEP: leaf01, VNI: 4001,
+			RouterMAC: leaf01MAC, RTs: []rib.RT{{ASN: 65101, Value: 4001}}}}})
+
+	cfgText := strings.Replace(leafConfig, "nv set vrf default router bgp neighbor 127.0.0.2 peer-group underlay\n",
+		"nv set vrf default router bgp neighbor swp1 peer-group underlay\nnv set vrf default router bgp neighbor swp1 type unnumbered\n"+
+			"nv set vrf default router bgp address-family ipv4-unicast enable on\n"+
+			"nv set vrf default router bgp address-family ipv4-unicast network 10.10.10.10/32\n", 1)
+	cfg, err := config.Parse("leaf.cfg", []byte(cfgText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	defer dp.Detach("swp1")
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	agent, err := NewAgent(cfg, dp, Options{RouterMAC: routerMAC, BGPPort: -1, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := agent.start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer agent.bgp.Stop()
+
+	eventually(t, "the fabric's loopback in the kernel via its link-local address", func() bool {
+		routes, _ := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: &net.IPNet{IP: leaf01.AsSlice(), Mask: net.CIDRMask(32, 32)}}, netlink.RT_FILTER_DST)
+		for _, r := range routes {
+			if r.Protocol == rtprotBGP && r.Via != nil {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, "the fabric hears our loopback with an IPv6 link-local next hop", func() bool {
+		select {
+		case h := <-fabric:
+			return h.Underlay && h.Prefix == pfx("10.10.10.10/32") && h.NextHop.IsLinkLocalUnicast()
+		default:
+			return false
+		}
+	})
+	eventually(t, "the fabric's Type-5 route in RED", func() bool {
+		rs, _ := dp.Routes(agent.ids["RED"])
+		for _, r := range rs {
+			if r.Prefix == pfx("192.168.1.0/24") {
+				return true
+			}
+		}
+		return false
+	})
+	link, err := netlink.LinkByName("swp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := link.Attrs().Xdp; x == nil || !x.Attached {
+		t.Error("no XDP program on the unnumbered fabric port")
+	}
+}
