@@ -264,6 +264,16 @@ func (a *Agent) received(e bgp.Event) {
 	a.syncExports(context.Background())
 }
 
+// Reload reads the configuration file again and applies it. A file with
+// any error is rejected whole: the running configuration stays.
+func (a *Agent) Reload(ctx context.Context, path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return fmt.Errorf("configuration rejected, running configuration unchanged: %w", err)
+	}
+	return a.Apply(ctx, cfg)
+}
+
 // Apply replaces the running configuration with cfg, changing only what
 // differs. A failure part-way leaves what was applied and says what failed.
 func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {

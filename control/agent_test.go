@@ -302,6 +302,18 @@ func TestAgentEVPN(t *testing.T) {
 		t.Error("RED lost its own route in a reload that did not touch it")
 	}
 
+	// An invalid file is rejected whole; nothing changes.
+	bad := t.TempDir() + "/bad.cfg"
+	os.WriteFile(bad, []byte(strings.Replace(leafConfig, "evpn vni 4002", "evpn vni 4001", 1)+"nv set router bgp foo 1\n"), 0o644)
+	before, _ := tb.dp.Routes(red)
+	err = tb.agent.Reload(ctx, bad)
+	if err == nil || !strings.Contains(err.Error(), "unknown key") {
+		t.Errorf("reload of a bad file: %v, want it rejected with the unknown key named", err)
+	}
+	if after, _ := tb.dp.Routes(red); len(after) != len(before) || tb.agent.cfg != cfg {
+		t.Error("a rejected reload changed the running state")
+	}
+
 	// Peer loss removes what the peer sent.
 	tb.fabric.Stop()
 	eventually(t, "routes gone with the peer", func() bool {

@@ -98,13 +98,8 @@ func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort i
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	reload := func(ctx context.Context) error {
-		cfg, err := config.Load(cfgPath)
-		if err != nil {
-			log.Error("configuration rejected; running configuration unchanged", "err", err)
-			return err
-		}
-		if err := agent.Apply(ctx, cfg); err != nil {
-			log.Error("apply configuration", "err", err)
+		if err := agent.Reload(ctx, cfgPath); err != nil {
+			log.Error("reload", "file", cfgPath, "err", err)
 			return err
 		}
 		log.Info("configuration applied", "file", cfgPath)
