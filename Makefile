@@ -3,17 +3,20 @@ GO ?= go
 BPF_CFLAGS := -O2 -g -Wall -Werror -I../bpf/include -I/usr/include/x86_64-linux-gnu
 FUZZTIME ?= 20s
 
-.PHONY: all build lab test fuzz generate check-generated bench clean
+.PHONY: all build lab lab-down test fuzz generate check-generated bench clean
 
 all: build
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -o bin/ ./cmd/... ./test/lab/xleaflab
 
-# The main job. Until the two-site lab lands (control agent first), it runs
-# the live test: real traffic across leaked VRFs through XDP on veths.
+# The main job: the guide's two-site fabric in network namespaces, every
+# switch running xleafd, traffic across every leaked VRF; it stays up.
 lab: build
-	$(GO) test -count=1 -v -run TestLiveTrafficAcrossLeakedVRFs ./test/
+	./bin/xleaflab up
+
+lab-down: build
+	./bin/xleaflab down
 
 # Every test, the root-only BPF and netns ones included, plus a bounded run
 # of the fuzzer that holds the XDP program to the reference model.

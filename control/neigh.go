@@ -66,9 +66,11 @@ func (a *Agent) neighbor(ctx context.Context, u netlink.NeighUpdate) {
 			a.log.Error("install neighbour", "vrf", vrf, "host", ip, "err", err)
 			return
 		}
+		a.rib.SetHost(vrf, ip, true)
 		a.advertiseHost(ctx, key, vrf, ip, u.HardwareAddr)
 		return
 	}
+	a.rib.SetHost(vrf, ip, false)
 	if err := a.dp.DeleteNeighbor(id, ip); err == nil {
 		a.log.Debug("neighbour gone", "vrf", vrf, "host", ip)
 	}

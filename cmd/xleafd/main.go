@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -34,6 +35,7 @@ func main() {
 	reset := flag.Bool("reset-dataplane", false, "detach xleaf from every interface and delete its pinned maps, then exit")
 	metricsAddr := flag.String("metrics-listen", "127.0.0.1:9180", "Prometheus /metrics address; empty to disable")
 	grpcAddr := flag.String("grpc", "", "enable GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051) for the gobgp CLI")
+	grace := flag.Duration("grace", 60*time.Second, "after a restart, how long routes left in the data path keep forwarding while BGP converges")
 	debug := flag.Bool("debug", false, "debug logs")
 	flag.Parse()
 
@@ -65,13 +67,13 @@ func main() {
 		}
 		log.Info("data path removed", "pin-path", *pinPath)
 	default:
-		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, int32(*bgpPort), *metricsAddr, *grpcAddr); err != nil {
+		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, int32(*bgpPort), *metricsAddr, *grpcAddr, *grace); err != nil {
 			fail(err)
 		}
 	}
 }
 
-func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort int32, metricsAddr, grpcAddr string) error {
+func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort int32, metricsAddr, grpcAddr string, grace time.Duration) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -79,7 +81,7 @@ func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort i
 	for _, ig := range cfg.Ignored {
 		log.Info("configuration key accepted and ignored", "at", ig.Pos.String(), "key", ig.Key, "reason", ig.Reason)
 	}
-	opts := control.Options{BGPPort: bgpPort, GRPC: grpcAddr, Log: log}
+	opts := control.Options{BGPPort: bgpPort, GRPC: grpcAddr, Grace: grace, Log: log}
 	if routerMAC != "" {
 		if opts.RouterMAC, err = net.ParseMAC(routerMAC); err != nil {
 			return fmt.Errorf("--router-mac: %w", err)

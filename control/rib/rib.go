@@ -159,13 +159,15 @@ type RIB struct {
 	dp        Dataplane
 	vrfs      map[string]*table
 	paths     map[Key]*Path
-	connected map[string][]netip.Prefix // VRF -> its ports' addresses (192.168.2.1/24)
-	errs      []error                   // data path errors since the last Err
+	connected map[string][]netip.Prefix        // VRF -> its ports' addresses (192.168.2.1/24)
+	hosts     map[string]map[netip.Prefix]bool // VRF -> hosts attached to its ports (/32)
+	errs      []error                          // data path errors since the last Err
 }
 
 // New returns an empty RIB that programs dp.
 func New(dp Dataplane) *RIB {
-	return &RIB{dp: dp, vrfs: map[string]*table{}, paths: map[Key]*Path{}, connected: map[string][]netip.Prefix{}}
+	return &RIB{dp: dp, vrfs: map[string]*table{}, paths: map[Key]*Path{}, connected: map[string][]netip.Prefix{},
+		hosts: map[string]map[netip.Prefix]bool{}}
 }
 
 // SetVRFs replaces the set of VRFs (a configuration apply): routes are
@@ -216,6 +218,13 @@ func (r *RIB) rebuild(t *table) {
 				if owner == t.vrf.Name {
 					t.local[hostPrefix(a)] = true
 				}
+			}
+		}
+	}
+	for owner, hosts := range r.hosts {
+		if o := r.vrfs[owner]; o != nil && (owner == t.vrf.Name || t.vrf.imports([]RT{o.vrf.ExportRT()})) {
+			for p := range hosts {
+				t.connected[p] = owner
 			}
 		}
 	}
@@ -361,6 +370,52 @@ func (r *RIB) SetConnected(vrf string, prefixes []netip.Prefix) {
 			}
 		}
 	}
+}
+
+// SetHost adds or removes a host attached to one of a VRF's ports. The
+// host is delivered locally as a /32, in this VRF and the VRFs importing
+// its route target, ahead of any BGP route for it: another leaf's Type-2
+// route for a host we have ourselves must not send its traffic away.
+func (r *RIB) SetHost(vrf string, addr netip.Addr, present bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := netip.PrefixFrom(addr, addr.BitLen())
+	if r.hosts[vrf] == nil {
+		r.hosts[vrf] = map[netip.Prefix]bool{}
+	}
+	if r.hosts[vrf][p] == present {
+		return
+	}
+	if present {
+		r.hosts[vrf][p] = true
+	} else {
+		delete(r.hosts[vrf], p)
+	}
+	o := r.vrfs[vrf]
+	if o == nil {
+		return
+	}
+	for _, t := range r.vrfs {
+		if t != o && !t.vrf.imports([]RT{o.vrf.ExportRT()}) {
+			continue
+		}
+		if present {
+			t.connected[p] = vrf
+		} else if t.connected[p] == vrf && !r.isSubnet(vrf, p) {
+			delete(t.connected, p)
+		}
+		r.changed(t, p)
+	}
+}
+
+// isSubnet says whether p is also one of vrf's port subnets.
+func (r *RIB) isSubnet(vrf string, p netip.Prefix) bool {
+	for _, a := range r.connected[vrf] {
+		if a.Masked() == p {
+			return true
+		}
+	}
+	return false
 }
 
 // changed re-selects prefix p in t and the aggregates that cover it.

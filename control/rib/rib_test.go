@@ -355,3 +355,31 @@ func TestAdoptAndSweep(t *testing.T) {
 		t.Errorf("a wanted route was deleted %d times during convergence", n)
 	}
 }
+
+// TestLocalHostBeatsRemoteType2: both leafs of a pair know a multihomed
+// host and advertise it; each must deliver it locally, not send it to the
+// other (which would loop).
+func TestLocalHostBeatsRemoteType2(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	r.SetConnected("RED", []netip.Prefix{pfx("192.168.1.1/24")})
+	host := pfx("192.168.1.10/32")
+	other := &Path{Peer: "spine", RD: "10.10.10.2:1", Prefix: host, VTEP: addr("10.10.10.2"), VNI: 4001, RouterMAC: rmac2,
+		RTs: []RT{{ASN: 65102, Value: 4001}}, ASPath: []uint32{65199, 65102}, Type2: true}
+	r.Update(other)
+	if got := dp.tables[1][host]; got.Kind != dataplane.RouteRemote {
+		t.Fatalf("before the host is known here: %v, want the other leaf's route", got)
+	}
+	r.SetHost("RED", host.Addr(), true)
+	want := dataplane.Route{Prefix: host, Kind: dataplane.RouteLocal, HostVRF: 1}
+	for _, vrf := range []dataplane.VRFID{1, 2} { // GREEN imports RED's target: leaked locally too
+		if diff := cmp.Diff(want, dp.tables[vrf][host], cmpDP...); diff != "" {
+			t.Errorf("vrf %d (-want +got):\n%s", vrf, diff)
+		}
+	}
+	r.SetHost("RED", host.Addr(), false)
+	if got := dp.tables[1][host]; got.Kind != dataplane.RouteRemote {
+		t.Errorf("after the host left: %v, want the other leaf's route again", got)
+	}
+}

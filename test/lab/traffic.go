@@ -1,0 +1,161 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/xleaf/xleaf/control/show"
+)
+
+// Flow is a ping from one host to another and what it should do.
+type Flow struct {
+	From, To string
+	Path     string // what it crosses
+	Hops     int    // routed hops each way (TTL decrements); 0 = must not arrive
+}
+
+// Flows are the leak paths of the guide, and BLUE's isolation.
+var Flows = []Flow{
+	{"red1", "green2", "RED site 1 -> GREEN site 2 (leaked at borderleaf04)", 3},
+	{"green2", "red1", "GREEN site 2 -> RED site 1 (leaked at borderleaf01)", 3},
+	{"green1", "red2", "GREEN site 1 -> RED site 2", 3},
+	{"red2", "green1", "RED site 2 -> GREEN site 1", 3},
+	{"red1", "green1", "RED -> GREEN within site 1 (leaked on the leaf)", 1},
+	{"green2", "red2", "GREEN -> RED within site 2 (leaked on the leaf)", 1},
+	{"blue1", "red1", "BLUE -> RED (BLUE is imported by no one)", 0},
+	{"red1", "blue1", "RED -> BLUE", 0},
+}
+
+// Result is what a flow did.
+type Result struct {
+	Flow
+	Sent, Received int
+	TTLs           []int  // of the echo replies
+	Forwarded      uint64 // XDP forward-* counters moved, all switches
+	KernelRouted   uint64 // datagrams the leafs' kernels forwarded meanwhile
+	Output         string
+}
+
+// OK says whether the flow did what it should.
+func (r Result) OK() bool {
+	if r.Hops == 0 {
+		return r.Received == 0
+	}
+	if r.Received != r.Sent || r.KernelRouted != 0 || r.Forwarded == 0 {
+		return false
+	}
+	for _, ttl := range r.TTLs {
+		if ttl != 64-r.Hops {
+			return false
+		}
+	}
+	return len(r.TTLs) > 0
+}
+
+const pings = 5
+
+var ttlRe = regexp.MustCompile(`ttl=(\d+)`)
+
+// Traffic runs every flow.
+func (l *Lab) Traffic(ctx context.Context) ([]Result, error) {
+	var out []Result
+	for _, f := range Flows {
+		r, err := l.RunFlow(f)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// RunFlow pings f.To from f.From and measures what moved.
+func (l *Lab) RunFlow(f Flow) (Result, error) {
+	r := Result{Flow: f, Sent: pings}
+	fwdBefore, err := l.forwarded()
+	if err != nil {
+		return r, err
+	}
+	kBefore := l.kernelForwarded()
+	out, _ := l.Exec(f.From, "ping", "-c", strconv.Itoa(pings), "-i", "0.2", "-W", "2", "-s", "300", "-p", "78656166", HostAddr(f.To))
+	r.Output = out
+	if m := regexp.MustCompile(`(\d+) received`).FindStringSubmatch(out); m != nil {
+		r.Received, _ = strconv.Atoi(m[1])
+	}
+	for _, m := range ttlRe.FindAllStringSubmatch(out, -1) {
+		ttl, _ := strconv.Atoi(m[1])
+		r.TTLs = append(r.TTLs, ttl)
+	}
+	fwdAfter, err := l.forwarded()
+	if err != nil {
+		return r, err
+	}
+	r.Forwarded = fwdAfter - fwdBefore
+	r.KernelRouted = l.kernelForwarded() - kBefore
+	return r, nil
+}
+
+// forwarded sums the XDP forward counters of every switch.
+func (l *Lab) forwarded() (uint64, error) {
+	var n uint64
+	for _, sw := range Switches {
+		var cs show.Counters
+		if err := l.Ctl(sw.Name, &cs, "show", "counters"); err != nil {
+			return 0, err
+		}
+		for _, c := range cs {
+			if strings.HasPrefix(c.Reason, "forward-") {
+				n += c.Packets
+			}
+		}
+	}
+	return n, nil
+}
+
+// kernelForwarded sums the IPv4 datagrams the leafs' kernels routed:
+// they must route no tenant packet (spines and border leafs route the
+// underlay's VXLAN in the kernel, as transit).
+func (l *Lab) kernelForwarded() uint64 {
+	var n uint64
+	for _, sw := range Switches {
+		if !strings.HasPrefix(sw.Name, "leaf") {
+			continue
+		}
+		out, err := l.Exec(sw.Name, "cat", "/proc/net/snmp")
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(out, "\n")
+		if len(lines) < 2 {
+			continue
+		}
+		names, values := strings.Fields(lines[0]), strings.Fields(lines[1])
+		for i, name := range names {
+			if name == "ForwDatagrams" && i < len(values) {
+				v, _ := strconv.ParseUint(values[i], 10, 64)
+				n += v
+			}
+		}
+	}
+	return n
+}
+
+// Summary is the results as a table.
+func Summary(rs []Result) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "flow\tsent\treceived\treply ttl\tXDP forwarded\tkernel routed\tok")
+	for _, r := range rs {
+		ttl := "-"
+		if len(r.TTLs) > 0 {
+			ttl = strconv.Itoa(r.TTLs[0])
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%v\n", r.Path, r.Sent, r.Received, ttl, r.Forwarded, r.KernelRouted, r.OK())
+	}
+	tw.Flush()
+	return b.String()
+}
