@@ -101,15 +101,17 @@ type Path struct {
 	Type2     bool
 }
 
-// Key identifies a path for replacement and withdrawal.
+// Key identifies a route for replacement and withdrawal: its NLRI. The
+// speaker hands over one best path per NLRI; a new one replaces the last,
+// whichever session it came over (two sessions to one spine carry the
+// same route, and the best may move between them before both withdraw).
 type Key struct {
-	Peer   string
 	RD     string
 	Prefix netip.Prefix
 	Type2  bool
 }
 
-func (p *Path) Key() Key { return Key{Peer: p.Peer, RD: p.RD, Prefix: p.Prefix, Type2: p.Type2} }
+func (p *Path) Key() Key { return Key{RD: p.RD, Prefix: p.Prefix, Type2: p.Type2} }
 
 func (p *Path) localPref() uint32 {
 	if p.LocalPref == 0 {
@@ -313,7 +315,7 @@ func (r *RIB) WithdrawPeer(peer string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for k, p := range r.paths {
-		if k.Peer == peer {
+		if p.Peer == peer {
 			r.remove(k, p)
 		}
 	}

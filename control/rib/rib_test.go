@@ -213,7 +213,7 @@ func TestWithdrawAndPeerDown(t *testing.T) {
 		r.Update(p)
 	}
 	ecmp := pfx("192.168.1.10/32")
-	r.Withdraw(Key{Peer: "spine", RD: "10.10.10.2:" + itoa(4001), Prefix: ecmp})
+	r.Withdraw(Key{RD: "10.10.10.2:" + itoa(4001), Prefix: ecmp})
 	if got := dp.tables[1][ecmp].Remotes; len(got) != 1 || got[0].VTEP != addr("10.10.10.1") {
 		t.Errorf("after withdrawing leaf02's path: %v, want leaf01 alone", got)
 	}
@@ -381,5 +381,22 @@ func TestLocalHostBeatsRemoteType2(t *testing.T) {
 	r.SetHost("RED", host.Addr(), false)
 	if got := dp.tables[1][host]; got.Kind != dataplane.RouteRemote {
 		t.Errorf("after the host left: %v, want the other leaf's route again", got)
+	}
+}
+
+// TestBestMovesBetweenSessions: the same route over two sessions (two
+// links to one spine); the best moves from one to the other, then goes:
+// nothing of it may stay.
+func TestBestMovesBetweenSessions(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	p1 := t5("swp1", "192.168.1.10/32", "10.10.10.2", 4001, rmac2, RT{ASN: 65102, Value: 4001}, 65199, 65102)
+	p2 := t5("swp2", "192.168.1.10/32", "10.10.10.2", 4001, rmac2, RT{ASN: 65102, Value: 4001}, 65199, 65102)
+	r.Update(p1)
+	r.Update(p2) // swp1's copy withdrawn: the best is now swp2's
+	r.Withdraw(p2.Key())
+	if got, ok := dp.tables[1][pfx("192.168.1.10/32")]; ok {
+		t.Errorf("route stays after its last session withdrew it: %v", got)
 	}
 }

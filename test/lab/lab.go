@@ -191,7 +191,7 @@ func (l *Lab) Up(ctx context.Context) error {
 		}
 	}
 	for i, lk := range Links {
-		if err := l.link(i, lk.A, lk.B, ""); err != nil {
+		if err := l.link(i, lk.A, lk.B, UnderlayMTU); err != nil {
 			return err
 		}
 	}
@@ -215,13 +215,15 @@ func (l *Lab) addNamespace(node string) error {
 	return run("ip", "-n", l.ns(node), "link", "set", "lo", "up")
 }
 
-// link makes a veth pair between two ports (a host port when mac is set).
-func (l *Lab) link(i int, a, b Port, mac string) error {
+// UnderlayMTU is the fabric links' MTU: room for a full 1500-byte tenant
+// frame plus VXLAN's 50 bytes, as a fabric runs jumbo frames; it stays
+// under the ~3500 bytes XDP allows on a veth.
+const UnderlayMTU = 3000
+
+// link makes a veth pair between two ports.
+func (l *Lab) link(i int, a, b Port, mtu int) error {
 	ta, tb := fmt.Sprintf("%sa%d", l.Prefix, i), fmt.Sprintf("%sb%d", l.Prefix, i)
-	args := []string{"ip", "link", "add", ta, "type", "veth", "peer", "name", tb}
-	if mac != "" {
-		args = append(args, "address", mac)
-	}
+	args := []string{"ip", "link", "add", ta, "mtu", strconv.Itoa(mtu), "type", "veth", "peer", "name", tb, "mtu", strconv.Itoa(mtu)}
 	if err := run(args...); err != nil {
 		return err
 	}
@@ -245,7 +247,7 @@ func (l *Lab) addHost(h Host) error {
 	}
 	for i, p := range h.Ports {
 		ifname := "eth" + strconv.Itoa(i)
-		if err := l.link(100+len(h.Name)*10+i+hostIndex(h.Name)*1000, p, Port{h.Name, ifname}, ""); err != nil {
+		if err := l.link(100+10*hostIndex(h.Name)+i, p, Port{h.Name, ifname}, 1500); err != nil {
 			return err
 		}
 		if err := run("ip", "-n", l.ns(h.Name), "addr", "add", h.Addr, "dev", ifname); err != nil {
@@ -254,6 +256,13 @@ func (l *Lab) addHost(h Host) error {
 		// A veth takes frames an XDP program redirects into it only when
 		// its own end runs XDP too.
 		if err := l.attachPass(h.Name, ifname); err != nil {
+			return err
+		}
+		// On the wire a NIC fills in checksums and cuts segments; between
+		// veths the kernel skips both, and XDP would forward a TCP segment
+		// with half a checksum, or one bigger than the MTU. A host here
+		// does them itself, as a host behind a real NIC seems to.
+		if err := run("ip", "netns", "exec", l.ns(h.Name), "ethtool", "-K", ifname, "tx", "off", "gso", "off"); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -99,10 +101,14 @@ func (l *Lab) RunFlow(f Flow) (Result, error) {
 	return r, nil
 }
 
-// forwarded sums the XDP forward counters of every switch.
+// forwarded sums the XDP forward counters of every switch whose agent
+// runs (a stopped one's data path still forwards, unseen).
 func (l *Lab) forwarded() (uint64, error) {
 	var n uint64
 	for _, sw := range Switches {
+		if _, err := os.Stat(filepath.Join(l.runDir(), sw.Name+".pid")); err != nil {
+			continue
+		}
 		var cs show.Counters
 		if err := l.Ctl(sw.Name, &cs, "show", "counters"); err != nil {
 			return 0, err

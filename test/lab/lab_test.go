@@ -1,0 +1,180 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGuideTablesParse: the guide's text gives the tables the lab is held
+// to; a parser that read nothing would make every comparison pass.
+func TestGuideTablesParse(t *testing.T) {
+	tables, err := GuideTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, n := range map[string]int{"borderleaf01/RED": 6, "borderleaf01/GREEN": 6, "borderleaf04/RED": 6, "borderleaf04/GREEN": 6} {
+		if len(tables[key]) != n {
+			t.Errorf("%s: %d routes parsed, want %d", key, len(tables[key]), n)
+		}
+	}
+	want := Route{Via: []string{"10.10.10.1", "10.10.10.2"}, Label: 4002}
+	if got := tables["borderleaf01/RED"]["192.168.2.10/32"]; got.String() != want.String() {
+		t.Errorf("borderleaf01 RED 192.168.2.10/32: %v, want %v", got, want)
+	}
+	if !tables["borderleaf04/RED"]["192.168.20.0/24"].Blackhole {
+		t.Error("borderleaf04 RED 192.168.20.0/24 should be the blackhole aggregate")
+	}
+}
+
+// TestLab brings the guide's fabric up, with xleafd on every switch, and
+// holds it to the guide and to real traffic. It cleans up after itself,
+// also when it fails.
+func TestLab(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, XDP): run 'make test' as root; CI does")
+	}
+	for _, tool := range []string{"ping", "iperf3", "sysctl", "ethtool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: .ci/run installs it (apt-get install iputils-ping iperf3 procps ethtool)", tool)
+		}
+	}
+	bin := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/xleafd", "../../cmd/xleafctl").CombinedOutput(); err != nil {
+		t.Fatalf("build xleafd: %v\n%s", err, out)
+	}
+	l := &Lab{Prefix: "xle-", Bin: bin, Log: t.Logf}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, sw := range Switches {
+				if b, err := os.ReadFile(l.runDir() + "/" + sw.Name + ".log"); err == nil {
+					t.Logf("%s log (tail):\n%s", sw.Name, tail(string(b), 15))
+				}
+			}
+		}
+		l.Down()
+	})
+	ctx := context.Background()
+	if err := l.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("convergence: the border leafs' tables are the guide's", func(t *testing.T) {
+		if err := l.Converge(ctx, 180*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("ping across every leak path, and BLUE isolated", func(t *testing.T) {
+		for _, f := range Flows {
+			r, err := l.RunFlow(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.OK() {
+				t.Errorf("%s: sent %d received %d ttls %v (want %d), XDP forwarded %d, leafs' kernels routed %d\n%s",
+					f.Path, r.Sent, r.Received, r.TTLs, 64-f.Hops, r.Forwarded, r.KernelRouted, r.Output)
+			}
+		}
+	})
+
+	t.Run("TCP and UDP with iperf3 across sites", func(t *testing.T) {
+		for _, mode := range [][]string{{}, {"-u", "-b", "20M"}} {
+			for _, pair := range [][2]string{{"red1", "green2"}, {"green2", "red1"}} {
+				if got := iperf(t, l, pair[0], pair[1], mode...); got <= 0 {
+					t.Errorf("iperf3 %v %s -> %s: nothing received", mode, pair[0], pair[1])
+				}
+			}
+		}
+	})
+
+	t.Run("failure: a leaf's agent stops, its routes go, and come back", func(t *testing.T) {
+		host := "192.168.1.10/32"
+		pair := func() []string {
+			tbl, err := l.XleafTable("borderleaf01", "RED")
+			if err != nil {
+				return nil
+			}
+			return tbl[host].Via
+		}
+		if err := l.Stop("leaf02"); err != nil {
+			t.Fatal(err)
+		}
+		stopped := time.Now()
+		waitFor(t, "borderleaf01 drops leaf02 from the ECMP pair", 30*time.Second, func() bool {
+			v := pair()
+			return len(v) == 1 && v[0] == "10.10.10.1"
+		})
+		t.Logf("leaf02's routes withdrawn %v after its agent stopped", time.Since(stopped).Round(100*time.Millisecond))
+		if r, err := l.RunFlow(Flows[1]); err != nil || !r.OK() { // GREEN site 2 -> RED site 1 now only via leaf01
+			t.Errorf("traffic to site 1 with leaf02 down: %v %+v", err, r)
+		}
+		if err := l.Restart("leaf02"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the ECMP pair back", 60*time.Second, func() bool {
+			l.Announce()
+			return len(pair()) == 2
+		})
+	})
+}
+
+// iperf runs a 2-second iperf3 from one host to another and returns the
+// bytes the receiver got.
+func iperf(t *testing.T, l *Lab, from, to string, args ...string) float64 {
+	t.Helper()
+	if out, err := l.Exec(to, "iperf3", "-s", "-D", "-1", "-p", "5201"); err != nil {
+		t.Fatalf("iperf3 server on %s: %v %s", to, err, out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cmd := append([]string{"iperf3", "-c", HostAddr(to), "-p", "5201", "-t", "2", "-J"}, args...)
+	out, err := l.Exec(from, cmd...)
+	if err != nil {
+		t.Fatalf("iperf3 %s -> %s: %v\n%s", from, to, err, tail(out, 10))
+	}
+	var res struct {
+		End struct {
+			SumReceived struct{ Bytes float64 } `json:"sum_received"`
+			Sum         struct {
+				Bytes       float64
+				LostPercent float64 `json:"lost_percent"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("iperf3 output: %v\n%s", err, tail(out, 10))
+	}
+	got := res.End.SumReceived.Bytes
+	if len(args) > 0 { // UDP: the server's count, less what it lost
+		got = res.End.Sum.Bytes * (100 - res.End.Sum.LostPercent) / 100
+	}
+	t.Logf("iperf3 %v %s -> %s: %.0f bytes received", args, from, to, got)
+	return got
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return fmt.Sprintln(strings.Join(lines, "\n"))
+}
