@@ -71,6 +71,8 @@ type Agent struct {
 	started    time.Time
 	metrics    *metrics
 	done       <-chan struct{} // closed when the agent stops: late BGP events are dropped
+	ctx        context.Context // the agent's lifetime, for what it runs in the background
+	announced  map[string]bool // unnumbered ports sending router advertisements
 }
 
 // NewAgent prepares an agent for cfg on dp; Run starts it.
@@ -85,7 +87,8 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 		opts.Grace = 60 * time.Second
 	}
 	a := &Agent{opts: opts, log: opts.Log, dp: dp, rib: rib.New(dp), ids: map[string]dataplane.VRFID{},
-		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}, underlay: map[netip.Prefix]bool{}, metrics: newMetrics()}
+		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}, underlay: map[netip.Prefix]bool{}, metrics: newMetrics(),
+		announced: map[string]bool{}, ctx: context.Background()}
 	existing, err := dp.VRFs()
 	if err != nil {
 		return nil, fmt.Errorf("read data path vrfs: %w", err)
@@ -183,7 +186,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.started, a.done = time.Now(), ctx.Done()
+	a.started, a.done, a.ctx = time.Now(), ctx.Done(), ctx
 	var err error
 	if a.vtep, err = vtepOf(cfg); err != nil {
 		return err

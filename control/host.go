@@ -155,6 +155,7 @@ func (a *Agent) peerFor(ctx context.Context, cfg *config.Config, n *config.Neigh
 		return p, fmt.Errorf("neighbor %s: no remote-as", n.Name)
 	}
 	if n.Type == "unnumbered" {
+		a.announce(n.Name)
 		ll, err := linkLocalPeer(ctx, n.Name)
 		if err != nil {
 			return p, err
@@ -168,6 +169,15 @@ func (a *Agent) peerFor(ctx context.Context, cfg *config.Config, n *config.Neigh
 	}
 	p.Address = addr
 	return p, nil
+}
+
+// announce starts router advertisements on an unnumbered port, once.
+func (a *Agent) announce(port string) {
+	if a.announced[port] {
+		return
+	}
+	a.announced[port] = true
+	go advertiseRouter(a.ctx, port)
 }
 
 // applyPeers brings the BGP sessions in line with cfg. An unnumbered

@@ -33,7 +33,7 @@ var configs embed.FS
 type Switch struct {
 	Name      string
 	RouterMAC string
-	Config    func() (string, error)
+	Config    func(frr bool) (string, error) // frr: FRR's leaf is on spine1's swp7
 }
 
 // Host is a tenant host with one address, attached to one or two leafs
@@ -57,6 +57,7 @@ type Link struct{ A, B Port }
 type Lab struct {
 	Prefix string // e.g. "xl-"
 	Bin    string // directory holding xleafd and xleafctl
+	FRR    bool   // add FRR's leaf (UpFRR) to site 1
 	Log    func(format string, args ...any)
 }
 
@@ -94,8 +95,8 @@ var Hosts = []Host{
 	{Name: "blue1", Addr: "192.168.3.10/24", Gateway: "192.168.3.1", Ports: []Port{{"leaf01", "swp30"}}},
 }
 
-func file(name string) func() (string, error) {
-	return func() (string, error) {
+func file(name string) func(bool) (string, error) {
+	return func(bool) (string, error) {
 		b, err := configs.ReadFile("configs/" + name)
 		return string(b), err
 	}
@@ -118,8 +119,8 @@ func pair(asn, asn2, lo, lo2 string) func(string) string {
 
 // leaf is the guide's listing of base plus the lines it leaves out,
 // rewritten for the other leaf of the pair.
-func leaf(base string, rewrite func(string) string) func() (string, error) {
-	return func() (string, error) {
+func leaf(base string, rewrite func(string) string) func(bool) (string, error) {
+	return func(bool) (string, error) {
 		guide, err := configs.ReadFile("configs/" + base + ".guide")
 		if err != nil {
 			return "", err
@@ -136,10 +137,14 @@ func leaf(base string, rewrite func(string) string) func() (string, error) {
 	}
 }
 
-func spine(asn, loopback string) func() (string, error) {
-	return func() (string, error) {
+func spine(asn, loopback string) func(bool) (string, error) {
+	return func(frr bool) (string, error) {
 		b, err := configs.ReadFile("configs/spine.cfg")
-		return strings.NewReplacer("ASN", asn, "LOOPBACK", loopback).Replace(string(b)), err
+		cfg := strings.NewReplacer("ASN", asn, "LOOPBACK", loopback).Replace(string(b))
+		if frr && asn == "65199" {
+			cfg += "nv set vrf default router bgp neighbor swp7 peer-group underlay\nnv set vrf default router bgp neighbor swp7 type unnumbered\n"
+		}
+		return cfg, err
 	}
 }
 
@@ -197,6 +202,11 @@ func (l *Lab) Up(ctx context.Context) error {
 	}
 	for _, h := range Hosts {
 		if err := l.addHost(h); err != nil {
+			return err
+		}
+	}
+	if l.FRR {
+		if err := l.UpFRR(); err != nil {
 			return err
 		}
 	}
@@ -312,7 +322,7 @@ func (l *Lab) attachPass(node, ifname string) error {
 
 // start runs a switch's xleafd in its namespace, detached.
 func (l *Lab) start(sw Switch) error {
-	cfg, err := sw.Config()
+	cfg, err := sw.Config(l.FRR)
 	if err != nil {
 		return err
 	}
@@ -389,6 +399,7 @@ func (l *Lab) Down() {
 		os.RemoveAll(p)
 	}
 	os.RemoveAll(l.runDir())
+	os.RemoveAll(l.frrDir())
 }
 
 // Ctl runs xleafctl against a switch and decodes its JSON into v.
@@ -421,6 +432,9 @@ func (l *Lab) Announce() {
 
 // HostAddr is a host's address without its prefix length.
 func HostAddr(name string) string {
+	if name == FRRHost {
+		return FRRHostAddr
+	}
 	for _, h := range Hosts {
 		if h.Name == name {
 			ip, _, _ := net.ParseCIDR(h.Addr)

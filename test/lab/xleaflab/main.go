@@ -19,7 +19,7 @@ func main() {
 		os.Exit(2)
 	}
 	self, _ := os.Executable()
-	l := &lab.Lab{Prefix: "xl-", Bin: filepath.Dir(self), Log: func(f string, a ...any) { fmt.Printf(f+"\n", a...) }}
+	l := &lab.Lab{Prefix: "xl-", Bin: filepath.Dir(self), FRR: lab.HaveFRR(), Log: func(f string, a ...any) { fmt.Printf(f+"\n", a...) }}
 	if os.Args[1] == "down" {
 		l.Down()
 		fmt.Println("lab removed")
@@ -35,6 +35,9 @@ func up(l *lab.Lab) error {
 	ctx := context.Background()
 	start := time.Now()
 	fmt.Println("== building the two-site fabric: 8 switches running xleafd, 5 hosts")
+	if l.FRR {
+		fmt.Println("   and leaf05: FRR 8.4 with kernel VXLAN, in site 1, RED 192.168.5.0/24")
+	}
 	if err := l.Up(ctx); err != nil {
 		return err
 	}
@@ -58,6 +61,15 @@ func up(l *lab.Lab) error {
 	results, err := l.Traffic(ctx)
 	if err != nil {
 		return err
+	}
+	if l.FRR {
+		for _, f := range lab.FRRFlows {
+			r, err := l.RunFlow(f)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
+		}
 	}
 	fmt.Print(lab.Summary(results))
 	fmt.Printf("\nThe lab stays up. Explore:  sudo %s --socket %s show route vrf RED\n", filepath.Join(l.Bin, "xleafctl"), l.Socket("borderleaf01"))
