@@ -196,18 +196,24 @@ func (t Type5) path(asn uint32, withdraw bool) (*api.Path, error) {
 	}
 	nlri := bgp.NewEVPNNLRI(bgp.EVPN_IP_PREFIX, bgp.NewEVPNIPPrefixRoute(rd, bgp.EthernetSegmentIdentifier{},
 		0, uint8(t.Prefix.Bits()), t.Prefix.Addr().String(), "0.0.0.0", t.VNI).RouteTypeData)
+	attrs := evpnAttrs(nlri, t.VTEP, t.RouterMAC, t.RTs)
+	attrs = append(attrs, bgp.NewPathAttributeLargeCommunities([]*bgp.LargeCommunity{bgp.NewLargeCommunity(asn, markType5, markType5)}))
+	return apiutil.NewPath(nlri, withdraw, attrs, time.Now())
+}
+
+// evpnAttrs are the attributes of a route this leaf originates: its VTEP
+// as next hop, the route targets, VXLAN encapsulation and the router MAC.
+func evpnAttrs(nlri bgp.AddrPrefixInterface, vtep netip.Addr, rmac net.HardwareAddr, rts []rib.RT) []bgp.PathAttributeInterface {
 	comms := []bgp.ExtendedCommunityInterface{}
-	for _, rt := range t.RTs {
+	for _, rt := range rts {
 		comms = append(comms, routeTarget(rt))
 	}
-	comms = append(comms, bgp.NewEncapExtended(bgp.TUNNEL_TYPE_VXLAN), bgp.NewRoutersMacExtended(t.RouterMAC.String()))
-	attrs := []bgp.PathAttributeInterface{
+	comms = append(comms, bgp.NewEncapExtended(bgp.TUNNEL_TYPE_VXLAN), bgp.NewRoutersMacExtended(rmac.String()))
+	return []bgp.PathAttributeInterface{
 		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
-		bgp.NewPathAttributeMpReachNLRI(t.VTEP.String(), []bgp.AddrPrefixInterface{nlri}),
+		bgp.NewPathAttributeMpReachNLRI(vtep.String(), []bgp.AddrPrefixInterface{nlri}),
 		bgp.NewPathAttributeExtendedCommunities(comms),
-		bgp.NewPathAttributeLargeCommunities([]*bgp.LargeCommunity{bgp.NewLargeCommunity(asn, markType5, markType5)}),
 	}
-	return apiutil.NewPath(nlri, withdraw, attrs, time.Now())
 }
 
 func routeTarget(rt rib.RT) bgp.ExtendedCommunityInterface {
@@ -519,17 +525,7 @@ func (h Host) path(withdraw bool) (*api.Path, error) {
 		return nil, fmt.Errorf("rd %q: %w", h.RD, err)
 	}
 	nlri := bgp.NewEVPNMacIPAdvertisementRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, h.MAC.String(), h.IP.String(), []uint32{h.VNI, h.VNI})
-	comms := []bgp.ExtendedCommunityInterface{}
-	for _, rt := range h.RTs {
-		comms = append(comms, routeTarget(rt))
-	}
-	comms = append(comms, bgp.NewEncapExtended(bgp.TUNNEL_TYPE_VXLAN), bgp.NewRoutersMacExtended(h.RouterMAC.String()))
-	attrs := []bgp.PathAttributeInterface{
-		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
-		bgp.NewPathAttributeMpReachNLRI(h.VTEP.String(), []bgp.AddrPrefixInterface{nlri}),
-		bgp.NewPathAttributeExtendedCommunities(comms),
-	}
-	return apiutil.NewPath(nlri, withdraw, attrs, time.Now())
+	return apiutil.NewPath(nlri, withdraw, evpnAttrs(nlri, h.VTEP, h.RouterMAC, h.RTs), time.Now())
 }
 
 // AdvertiseHost originates a host route.

@@ -346,13 +346,7 @@ func (r *RIB) SetConnected(vrf string, prefixes []netip.Prefix) {
 	old := r.connected[vrf]
 	r.connected[vrf] = slices.Clone(prefixes)
 	o := r.vrfs[vrf]
-	if o == nil {
-		return
-	}
-	for _, t := range r.vrfs {
-		if t != o && !t.vrf.imports([]RT{o.vrf.ExportRT()}) {
-			continue
-		}
+	for _, t := range r.localImporters(vrf) {
 		for _, a := range old {
 			if p := a.Masked(); t.connected[p] == vrf {
 				delete(t.connected, p)
@@ -393,14 +387,7 @@ func (r *RIB) SetHost(vrf string, addr netip.Addr, present bool) {
 	} else {
 		delete(r.hosts[vrf], p)
 	}
-	o := r.vrfs[vrf]
-	if o == nil {
-		return
-	}
-	for _, t := range r.vrfs {
-		if t != o && !t.vrf.imports([]RT{o.vrf.ExportRT()}) {
-			continue
-		}
+	for _, t := range r.localImporters(vrf) {
 		if present {
 			t.connected[p] = vrf
 		} else if t.connected[p] == vrf && !r.isSubnet(vrf, p) {
@@ -408,6 +395,22 @@ func (r *RIB) SetHost(vrf string, addr netip.Addr, present bool) {
 		}
 		r.changed(t, p)
 	}
+}
+
+// localImporters are the tables that hold what is attached to owner's
+// ports: owner's own, and those importing its route target.
+func (r *RIB) localImporters(owner string) []*table {
+	o := r.vrfs[owner]
+	if o == nil {
+		return nil
+	}
+	var out []*table
+	for _, t := range r.vrfs {
+		if t == o || t.vrf.imports([]RT{o.vrf.ExportRT()}) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // isSubnet says whether p is also one of vrf's port subnets.
