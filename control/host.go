@@ -171,13 +171,54 @@ func (a *Agent) peerFor(ctx context.Context, cfg *config.Config, n *config.Neigh
 	return p, nil
 }
 
-// announce starts router advertisements on an unnumbered port, once.
+// announce starts router advertisements on an unnumbered port, and the
+// watch of its neighbour's address, once.
 func (a *Agent) announce(port string) {
 	if a.announced[port] {
 		return
 	}
 	a.announced[port] = true
 	go advertiseRouter(a.ctx, port)
+	go a.followLinkLocal(a.ctx, port)
+}
+
+// followLinkLocal re-points an unnumbered session when the neighbour's
+// link-local address changes (a replaced or renumbered peer): GoBGP only
+// knows the address it was given.
+func (a *Agent) followLinkLocal(ctx context.Context, port string) {
+	ticker := time.NewTicker(raInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		ifc, err := net.InterfaceByName(port)
+		if err != nil {
+			continue
+		}
+		ll, err := oneLinkLocalNeighbor(ifc)
+		if err != nil {
+			continue
+		}
+		a.mu.Lock()
+		p, ok := a.peers[port]
+		if ok && p.Address != ll {
+			a.log.Info("unnumbered neighbour's address changed", "port", port, "was", p.Address, "now", ll)
+			if err := a.bgp.DeletePeer(ctx, p); err != nil {
+				a.log.Warn("delete peer", "port", port, "err", err)
+			}
+			p.Address = ll
+			if err := a.bgp.AddPeer(ctx, p); err != nil {
+				a.log.Error("re-add peer", "port", port, "err", err)
+				delete(a.peers, port)
+			} else {
+				a.peers[port] = p
+			}
+		}
+		a.mu.Unlock()
+	}
 }
 
 // applyPeers brings the BGP sessions in line with cfg. An unnumbered

@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,6 +14,8 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/xleaf/xleaf/control/rib"
 )
@@ -240,5 +243,36 @@ func TestType5OnlyTowardsDCI(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGRPC: with an address, GoBGP's own API answers there, so the stock
+// gobgp CLI works against xleafd.
+func TestGRPC(t *testing.T) {
+	port := freePort(t)
+	sp := New(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), fmt.Sprintf("127.0.0.1:%d", port))
+	defer sp.Stop()
+	if err := sp.Start(context.Background(), Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: -1}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.Dial(fmt.Sprintf("127.0.0.1:%d", port), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var resp *api.GetBgpResponse
+	for {
+		if resp, err = api.NewGobgpApiClient(conn).GetBgp(ctx, &api.GetBgpRequest{}); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("GetBgp over gRPC: %v", err)
+	}
+	if resp.Global.Asn != 65110 || resp.Global.RouterId != "10.10.10.10" {
+		t.Errorf("gRPC says AS %d router-id %s", resp.Global.Asn, resp.Global.RouterId)
 	}
 }
