@@ -61,6 +61,9 @@ var (
 	routerMAC = net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x06}
 )
 
+// testbedRoutes is the capacity of each VRF table in a testbed.
+var testbedRoutes uint32 = 1024
+
 type testbed struct {
 	hostNS    string // the RED host behind swp10, 192.168.100.10
 	cfg       *config.Config
@@ -75,7 +78,7 @@ type testbed struct {
 
 // newTestbed starts the agent on a real data path, and a real GoBGP
 // speaker as the fabric (AS 65199).
-func newTestbed(t *testing.T, cfgText string) *testbed {
+func newTestbed(t testing.TB, cfgText string) *testbed {
 	netns.Root(t)
 	netns.IP(t, "link", "set", "lo", "up")
 	hostNS := netns.New(t, "h10")
@@ -107,7 +110,7 @@ func newTestbed(t *testing.T, cfgText string) *testbed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb.dp, err = dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: 1024})
+	tb.dp, err = dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: testbedRoutes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +124,7 @@ func newTestbed(t *testing.T, cfgText string) *testbed {
 }
 
 // startAgent starts (or restarts) the agent on the testbed's data path.
-func (tb *testbed) startAgent(t *testing.T, grace time.Duration) {
+func (tb *testbed) startAgent(t testing.TB, grace time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var err error
@@ -156,7 +159,7 @@ func fromLeaf01(prefix string, vni uint32) bgp.Type5 {
 }
 
 // eventually polls cond for up to 30 s (BGP needs a few seconds to connect).
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -167,7 +170,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (tb *testbed) route(t *testing.T, vrf dataplane.VRFID, p netip.Prefix) (dataplane.Route, bool) {
+func (tb *testbed) route(t testing.TB, vrf dataplane.VRFID, p netip.Prefix) (dataplane.Route, bool) {
 	rs, err := tb.dp.Routes(vrf)
 	if err != nil {
 		t.Fatal(err)
