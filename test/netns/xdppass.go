@@ -56,3 +56,27 @@ func AttachPass(t testing.TB, ns, ifname string) {
 	}
 	t.Cleanup(func() { l.Close() })
 }
+
+// Do runs fn on a thread inside namespace ns: interface lookups, XDP
+// attachments and BPF_PROG_TEST_RUN's ingress interface are that
+// namespace's. fn must not start goroutines that rely on it.
+func Do(t testing.TB, ns string, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := vnetns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	target, err := vnetns.GetFromName(ns)
+	if err != nil {
+		t.Fatalf("open namespace %s: %v", ns, err)
+	}
+	defer target.Close()
+	if err := vnetns.Set(target); err != nil {
+		t.Fatalf("enter namespace %s: %v", ns, err)
+	}
+	defer vnetns.Set(orig)
+	fn()
+}
