@@ -3,7 +3,7 @@ GO ?= go
 BPF_CFLAGS := -O2 -g -Wall -Werror -I../bpf/include -I/usr/include/x86_64-linux-gnu
 FUZZTIME ?= 20s
 
-.PHONY: all build lab lab-down test fuzz generate check-generated bench clean
+.PHONY: all build lab lab-down test bench-quick fuzz generate check-generated bench clean
 
 all: build
 
@@ -37,8 +37,13 @@ check-generated: generate
 	@git diff --exit-code -- dataplane/xleaf_bpfel.go dataplane/xleaf_bpfel.o || \
 		{ echo "generated BPF output is stale: run 'make generate' and commit"; exit 1; }
 
+# Benchmarks and their report: bench/results/<date>-<host>.{json,md,svg}.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./bench/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -json ./bench/ ./control/ | $(GO) run ./bench/report
+
+# A few minutes: the small table and the packet rate only.
+bench-quick:
+	$(GO) test -run '^$$' -bench 'XDP/routes=1k|PacketRate|ReplaceTable' -benchtime 1x -json ./bench/ | $(GO) run ./bench/report
 
 clean:
 	rm -rf bin

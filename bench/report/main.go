@@ -1,0 +1,191 @@
+// Command report turns `go test -bench -json` output into the benchmark
+// report: bench/results/<date>-<host>.json, a markdown table and an SVG
+// chart. It prints a progress line per benchmark as they finish.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"html"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Result is one benchmark line: its name and every metric it reported.
+type Result struct {
+	Name    string             `json:"name"`
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+// Report is one run.
+type Report struct {
+	Date    string   `json:"date"`
+	Host    string   `json:"host"`
+	CPU     string   `json:"cpu"`
+	Cores   int      `json:"cores"`
+	Kernel  string   `json:"kernel"`
+	Results []Result `json:"results"`
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+
+// parse reads go test -json events (or plain output) and returns the
+// results, printing progress as it goes.
+func parse(r io.Reader, progress io.Writer) ([]Result, string) {
+	var results []Result
+	cpu := ""
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var ev struct{ Action, Output string }
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Action != "" {
+			if ev.Action != "output" {
+				continue
+			}
+			line = strings.TrimRight(ev.Output, "\n")
+		}
+		if c, ok := strings.CutPrefix(line, "cpu: "); ok {
+			cpu = c
+		}
+		m := benchLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		res := Result{Name: m[1], Metrics: map[string]float64{}}
+		f := strings.Fields(m[3])
+		for i := 0; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				res.Metrics[f[i+1]] = v
+			}
+		}
+		results = append(results, res)
+		fmt.Fprintf(progress, "done %-50s %s\n", res.Name, summary(res))
+	}
+	return results, cpu
+}
+
+func summary(r Result) string {
+	for _, k := range []string{"ns/pkt", "xleaf-Mpps", "routes/s", "ns/route"} {
+		if v, ok := r.Metrics[k]; ok {
+			return fmt.Sprintf("%.4g %s", v, k)
+		}
+	}
+	return ""
+}
+
+// markdown is the report's table.
+func markdown(rep Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# xleaf benchmarks, %s, %s (%s, %d cores, Linux %s)\n\n", rep.Date, rep.Host, rep.CPU, rep.Cores, rep.Kernel)
+	fmt.Fprintln(&b, "| benchmark | metrics |")
+	fmt.Fprintln(&b, "|---|---|")
+	for _, r := range rep.Results {
+		keys := make([]string, 0, len(r.Metrics))
+		for k := range r.Metrics {
+			if k != "ns/op" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		var ms []string
+		for _, k := range keys {
+			ms = append(ms, fmt.Sprintf("%.4g %s", r.Metrics[k], k))
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", r.Name, strings.Join(ms, ", "))
+	}
+	return b.String()
+}
+
+// bar is one bar of the chart.
+type bar struct {
+	group, label string
+	value        float64
+}
+
+// chart draws Mpps by path and table size: the packet-rate run (xleaf,
+// ceiling, kernel) and, for each table size, 1e3/ns-per-packet of each
+// path through test_run.
+func chart(rep Report) string {
+	var bars []bar
+	for _, r := range rep.Results {
+		if strings.HasPrefix(r.Name, "BenchmarkPacketRate") {
+			for _, k := range []string{"xleaf", "ceiling", "kernel"} {
+				bars = append(bars, bar{"veth, one core", k, r.Metrics[k+"-Mpps"]})
+			}
+		}
+	}
+	for _, r := range rep.Results {
+		name, ok := strings.CutPrefix(r.Name, "BenchmarkXDP/")
+		if ns := r.Metrics["ns/pkt"]; ok && ns > 0 {
+			size, path, _ := strings.Cut(name, "/")
+			bars = append(bars, bar{"test_run " + strings.TrimPrefix(size, "routes="), strings.TrimPrefix(path, "path="), 1e3 / ns})
+		}
+	}
+	const w, barH, gap, left = 760, 16, 4, 260
+	max := 0.0
+	for _, b := range bars {
+		if b.value > max {
+			max = b.value
+		}
+	}
+	if max == 0 {
+		max = 1
+	}
+	h := len(bars)*(barH+gap) + 60
+	var s strings.Builder
+	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", w, h)
+	fmt.Fprintf(&s, `<text x="10" y="20" font-size="14">xleaf: Mpps by path and table size (%s, %s)</text>`+"\n", html.EscapeString(rep.Date), html.EscapeString(rep.CPU))
+	for i, b := range bars {
+		y := 40 + i*(barH+gap)
+		bw := int(float64(w-left-80) * b.value / max)
+		color := "#4878a8"
+		switch b.label {
+		case "ceiling":
+			color = "#999999"
+		case "kernel":
+			color = "#c0504d"
+		}
+		fmt.Fprintf(&s, `<text x="10" y="%d">%s: %s</text>`+"\n", y+12, html.EscapeString(b.group), html.EscapeString(b.label))
+		fmt.Fprintf(&s, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`+"\n", left, y, bw, barH, color)
+		fmt.Fprintf(&s, `<text x="%d" y="%d">%.2f</text>`+"\n", left+bw+4, y+12, b.value)
+	}
+	s.WriteString("</svg>\n")
+	return s.String()
+}
+
+func main() {
+	dir := flag.String("dir", "bench/results", "where the report goes")
+	flag.Parse()
+	results, cpu := parse(os.Stdin, os.Stdout)
+	if len(results) == 0 {
+		fmt.Fprintln(os.Stderr, "report: no benchmark results in the input")
+		os.Exit(1)
+	}
+	host, _ := os.Hostname()
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	rep := Report{Date: time.Now().UTC().Format("2006-01-02"), Host: host, CPU: cpu, Cores: runtime.NumCPU(),
+		Kernel: strings.TrimSpace(string(kernel)), Results: results}
+	base := filepath.Join(*dir, rep.Date+"-"+host)
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+	js, _ := json.MarshalIndent(rep, "", "  ")
+	for ext, data := range map[string]string{".json": string(js) + "\n", ".md": markdown(rep), ".svg": chart(rep)} {
+		if err := os.WriteFile(base+ext, []byte(data), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+	}
+	fmt.Printf("report: %s.{json,md,svg}\n", base)
+}

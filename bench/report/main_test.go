@@ -1,0 +1,40 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestParse: benchmark lines from go test -json become results; the
+// chart and table carry them.
+func TestParse(t *testing.T) {
+	in := `{"Action":"output","Output":"cpu: AMD EPYC\n"}
+{"Action":"output","Output":"BenchmarkXDP/routes=1k/path=dci-leak-2         \t       3\t   7668874 ns/op\t         2.186 Mpps\t       457.6 ns/pkt\n"}
+{"Action":"output","Output":"BenchmarkPacketRate-2   \t       1\t8529823495 ns/op\t         4.334 ceiling-Mpps\t         0.3206 kernel-Mpps\t         2.320 xleaf-Mpps\n"}
+{"Action":"pass"}
+`
+	var progress strings.Builder
+	rs, cpu := parse(strings.NewReader(in), &progress)
+	if cpu != "AMD EPYC" || len(rs) != 2 {
+		t.Fatalf("cpu %q, %d results", cpu, len(rs))
+	}
+	if rs[0].Name != "BenchmarkXDP/routes=1k/path=dci-leak" || rs[0].Metrics["ns/pkt"] != 457.6 {
+		t.Errorf("first result: %+v", rs[0])
+	}
+	if rs[1].Metrics["xleaf-Mpps"] != 2.32 {
+		t.Errorf("second result: %+v", rs[1])
+	}
+	rep := Report{Date: "2026-11-25", CPU: cpu, Results: rs}
+	svg := chart(rep)
+	for _, want := range []string{"veth, one core: xleaf", "2.32", "test_run 1k: dci-leak", "<svg"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	if md := markdown(rep); !strings.Contains(md, "| BenchmarkPacketRate | 4.334 ceiling-Mpps") {
+		t.Errorf("markdown:\n%s", md)
+	}
+	if !strings.Contains(progress.String(), "done BenchmarkPacketRate") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}
