@@ -103,13 +103,12 @@ static __always_inline int from_access(struct xdp_md *ctx, struct verdict *v,
 		return decide(v, 0, REASON_PASS, XDP_PASS);
 	if (!vrf || !vrf->vni)
 		return decide(v, f.vrf, REASON_DROP_NO_VRF, XDP_DROP);
+	/* Options are routed like any packet (and carried as they are, as
+	 * from VXLAN): passing them up would let a tenant reach the default
+	 * VRF's own addresses through the kernel. */
 	f.ip = parse_ipv4(&c);
 	if (!f.ip)
 		return decide(v, f.vrf, REASON_DROP_MALFORMED, XDP_DROP);
-	/* Options (router alert, record route) need the slow path. Forwarding
-	 * is off on access interfaces, so the kernel never routes it. */
-	if (f.ip->ihl != 5)
-		return decide(v, f.vrf, REASON_PASS, XDP_PASS);
 	return route(ctx, v, &f, vrf);
 }
 

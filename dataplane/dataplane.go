@@ -295,16 +295,18 @@ func (d *Dataplane) AttachUplink(ifname string) error {
 	return d.attach(ifname, xleafIface{Role: uint8(xleafIfaceRoleIFACE_UPLINK)})
 }
 
-// AttachAccess makes ifname a tenant port of vrf. The kernel's IPv4
-// forwarding is turned off on it: a tenant packet that XDP passes up must
-// never be routed in the default VRF.
+// AttachAccess makes ifname a tenant port of vrf. The kernel's IPv4 and
+// IPv6 forwarding are turned off on it: a tenant packet that XDP passes up
+// (ARP, ND, IPv6) must never be routed in the default VRF.
 func (d *Dataplane) AttachAccess(ifname string, vrf VRFID) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
 	}
-	path := fmt.Sprintf("/proc/sys/net/ipv4/conf/%s/forwarding", ifname)
-	if err := os.WriteFile(path, []byte("0"), 0o644); err != nil {
-		return fmt.Errorf("attach %s: disable kernel forwarding: %w", ifname, err)
+	for _, family := range []string{"ipv4", "ipv6"} {
+		path := fmt.Sprintf("/proc/sys/net/%s/conf/%s/forwarding", family, ifname)
+		if err := os.WriteFile(path, []byte("0"), 0o644); err != nil {
+			return fmt.Errorf("attach %s: disable kernel %s forwarding: %w", ifname, family, err)
+		}
 	}
 	return d.attach(ifname, xleafIface{Role: uint8(xleafIfaceRoleIFACE_ACCESS), Vrf: uint32(vrf)})
 }

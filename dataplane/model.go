@@ -156,9 +156,6 @@ func (m *Model) fromAccess(ingress int, ifc ModelIface, f []byte) Verdict {
 	if !validIPv4(ip) {
 		return drop(vrf.ID, ReasonMalformed)
 	}
-	if ip[0]&0x0f != 5 {
-		return Verdict{Action: XDPPass, Reason: ReasonPass, VRF: vrf.ID}
-	}
 	return m.route(ingress, vrf, f, 0)
 }
 
