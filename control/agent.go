@@ -67,6 +67,7 @@ type Agent struct {
 	peers      map[string]bgp.Peer        // neighbour name -> session
 	advertised map[string]bgp.Type5       // VRF/prefix -> what we originate
 	hosts      map[string]bgp.Host        // VRF/IP -> attached hosts we advertise
+	hostPorts  map[string]string          // VRF/IP -> the port the host is on
 	underlay   map[netip.Prefix]bool      // underlay prefixes we advertise
 	started    time.Time
 	metrics    *metrics
@@ -87,14 +88,26 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 		opts.Grace = 60 * time.Second
 	}
 	a := &Agent{opts: opts, log: opts.Log, dp: dp, rib: rib.New(dp), ids: map[string]dataplane.VRFID{},
-		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}, underlay: map[netip.Prefix]bool{}, metrics: newMetrics(),
+		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}, hostPorts: map[string]string{}, underlay: map[netip.Prefix]bool{}, metrics: newMetrics(),
 		announced: map[string]bool{}, ctx: context.Background()}
 	existing, err := dp.VRFs()
 	if err != nil {
 		return nil, fmt.Errorf("read data path vrfs: %w", err)
 	}
 	byVNI := map[uint32]dataplane.VRFID{}
+	configured := map[uint32]bool{}
+	for _, v := range cfg.VRFs {
+		configured[v.VNI] = true
+	}
 	for _, v := range existing {
+		if !configured[v.VNI] {
+			// A VRF a previous run had and this configuration does not:
+			// it must not keep decapsulating its VNI.
+			if err := dp.DeleteVRF(v.ID); err != nil {
+				return nil, fmt.Errorf("remove stale vrf %d (vni %d): %w", v.ID, v.VNI, err)
+			}
+			continue
+		}
 		byVNI[v.VNI] = v.ID
 	}
 	for _, name := range sortedVRFNames(cfg) {
@@ -135,10 +148,8 @@ func vtepOf(cfg *config.Config) (netip.Addr, error) {
 // allocate gives every configured VRF a data path id, keeping old ones.
 func (a *Agent) allocate(cfg *config.Config) error {
 	used := map[dataplane.VRFID]bool{}
-	for name, id := range a.ids {
-		if _, ok := cfg.VRFs[name]; ok {
-			used[id] = true
-		}
+	for _, id := range a.ids {
+		used[id] = true
 	}
 	next := dataplane.VRFID(1)
 	for _, name := range sortedVRFNames(cfg) {
@@ -294,8 +305,24 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 }
 
 func (a *Agent) apply(ctx context.Context, cfg *config.Config) error {
+	// New VRFs get ids no VRF holds now, removed ones included, so nothing
+	// of a removed VRF (its routes, its neighbours) lands in a new one.
 	if err := a.allocate(cfg); err != nil {
 		return err
+	}
+	removed := map[string]dataplane.VRFID{}
+	for name, id := range a.ids {
+		if _, ok := cfg.VRFs[name]; !ok {
+			removed[name] = id
+		}
+	}
+	for name := range removed {
+		if v := a.cfg.VRFs[name]; v != nil {
+			// Its VNI may move to another VRF in this same apply.
+			if err := a.dp.DeleteVRF(a.ids[name]); err != nil && !errors.Is(err, dataplane.ErrUnknownVRF) {
+				a.log.Warn("remove vrf", "vrf", name, "err", err)
+			}
+		}
 	}
 	for _, name := range sortedVRFNames(cfg) {
 		v := cfg.VRFs[name]
@@ -304,16 +331,12 @@ func (a *Agent) apply(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	a.rib.SetVRFs(a.ribVRFs(cfg))
-	if err := a.applyPorts(cfg); err != nil {
-		return err
+	err := a.applyPorts(cfg)
+	for name := range removed {
+		delete(a.ids, name)
 	}
-	for name, id := range a.ids {
-		if _, ok := cfg.VRFs[name]; !ok {
-			if err := a.dp.DeleteVRF(id); err != nil && !errors.Is(err, dataplane.ErrUnknownVRF) {
-				a.log.Warn("remove vrf", "vrf", name, "err", err)
-			}
-			delete(a.ids, name)
-		}
+	if err != nil {
+		return err
 	}
 	if err := a.applyPeers(ctx, cfg); err != nil {
 		return err
@@ -354,6 +377,7 @@ func (a *Agent) applyPorts(cfg *config.Config) error {
 			if err := a.dp.Detach(port); err != nil {
 				a.log.Warn("detach", "port", port, "err", err)
 			}
+			a.forgetHosts(port)
 			delete(a.ports, port)
 		}
 	}

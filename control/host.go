@@ -204,7 +204,18 @@ func (a *Agent) followLinkLocal(ctx context.Context, port string) {
 		}
 		a.mu.Lock()
 		p, ok := a.peers[port]
-		if ok && p.Address != ll {
+		n := a.cfg.Default.Neighbors[port]
+		switch {
+		case !ok && n != nil && n.Type == "unnumbered":
+			// Configured, but its neighbour was not there at start.
+			if p, err := a.peerFor(ctx, a.cfg, n); err == nil {
+				if err := a.bgp.AddPeer(ctx, p); err == nil {
+					a.log.Info("unnumbered neighbour found", "port", port, "address", p.Address)
+					a.peers[port] = p
+					a.applyType5Only(ctx, a.cfg)
+				}
+			}
+		case ok && p.Address != ll:
 			a.log.Info("unnumbered neighbour's address changed", "port", port, "was", p.Address, "now", ll)
 			if err := a.bgp.DeletePeer(ctx, p); err != nil {
 				a.log.Warn("delete peer", "port", port, "err", err)
@@ -216,13 +227,18 @@ func (a *Agent) followLinkLocal(ctx context.Context, port string) {
 			} else {
 				a.peers[port] = p
 			}
+			// The Type-5-only filter knows peers by address.
+			if err := a.applyType5Only(ctx, a.cfg); err != nil {
+				a.log.Error("type-5-only policy", "err", err)
+			}
 		}
 		a.mu.Unlock()
 	}
 }
 
 // applyPeers brings the BGP sessions in line with cfg. An unnumbered
-// neighbour whose link-local address cannot be found yet is retried.
+// neighbour whose link-local address cannot be found yet is retried by
+// followLinkLocal.
 func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
 	want := map[string]*config.Neighbor{}
 	for name, n := range cfg.Default.Neighbors {
@@ -256,6 +272,12 @@ func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
 		}
 		a.peers[name] = p
 	}
+	return a.applyType5Only(ctx, cfg)
+}
+
+// applyType5Only gives the export policy the addresses of the peers under
+// a Type-5-only route-map. Called with a.mu held, after any peer change.
+func (a *Agent) applyType5Only(ctx context.Context, cfg *config.Config) error {
 	var type5Only []netip.Addr
 	for name, p := range a.peers {
 		if n := cfg.Default.Neighbors[name]; n != nil && a.type5Only(cfg, n) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,21 +23,43 @@ const usableNeigh = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELA
 // watchNeighbors keeps the data path's hosts in step with the kernel's
 // neighbour table on access ports, and advertises them, until ctx ends.
 func (a *Agent) watchNeighbors(ctx context.Context) error {
-	ch := make(chan netlink.NeighUpdate, 4096)
-	done := make(chan struct{})
-	go func() { <-ctx.Done(); close(done) }()
-	err := netlink.NeighSubscribeWithOptions(ch, done, netlink.NeighSubscribeOptions{ListExisting: true,
-		ErrorCallback: func(err error) {
-			if ctx.Err() == nil {
-				a.log.Warn("neighbour updates", "err", err)
-			}
-		}})
+	subscribe := func() (chan netlink.NeighUpdate, error) {
+		ch := make(chan netlink.NeighUpdate, 4096)
+		done := make(chan struct{})
+		go func() { <-ctx.Done(); close(done) }()
+		return ch, netlink.NeighSubscribeWithOptions(ch, done, netlink.NeighSubscribeOptions{ListExisting: true,
+			ErrorCallback: func(err error) {
+				if ctx.Err() == nil {
+					a.log.Warn("neighbour updates", "err", err)
+				}
+			}})
+	}
+	ch, err := subscribe()
 	if err != nil {
 		return err
 	}
 	go func() {
-		for u := range ch {
-			a.neighbor(ctx, u)
+		for {
+			for u := range ch {
+				a.neighbor(ctx, u)
+			}
+			// The subscription ends on a receive error (ENOBUFS under
+			// churn): subscribe again, listing what exists, so nothing
+			// is missed for good.
+			if ctx.Err() != nil {
+				return
+			}
+			for {
+				if ch, err = subscribe(); err == nil {
+					break
+				}
+				a.log.Warn("resubscribe to neighbour updates", "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
 		}
 	}()
 	return nil
@@ -58,6 +81,11 @@ func (a *Agent) neighbor(ctx context.Context, u netlink.NeighUpdate) {
 	if !attached || vrf == "" {
 		return // not a tenant port
 	}
+	if !a.onSubnet(port.Name, ip) {
+		// A tenant can make the kernel learn any sender address (ARP);
+		// only hosts on the port's own subnets become routes.
+		return
+	}
 	id := a.ids[vrf]
 	key := vrf + "/" + ip.String()
 	if u.Type == unix.RTM_NEWNEIGH && u.State&usableNeigh != 0 && len(u.HardwareAddr) == 6 {
@@ -67,9 +95,11 @@ func (a *Agent) neighbor(ctx context.Context, u netlink.NeighUpdate) {
 			return
 		}
 		a.rib.SetHost(vrf, ip, true)
+		a.hostPorts[key] = port.Name
 		a.advertiseHost(ctx, key, vrf, ip, u.HardwareAddr)
 		return
 	}
+	delete(a.hostPorts, key)
 	a.rib.SetHost(vrf, ip, false)
 	if err := a.dp.DeleteNeighbor(id, ip); err == nil {
 		a.log.Debug("neighbour gone", "vrf", vrf, "host", ip)
@@ -80,6 +110,40 @@ func (a *Agent) neighbor(ctx context.Context, u netlink.NeighUpdate) {
 		}
 		delete(a.hosts, key)
 	}
+}
+
+// forgetHosts removes every host learned on port (detached, or moved to
+// another VRF): from the data path, the RIB and BGP. Called with a.mu held.
+func (a *Agent) forgetHosts(port string) {
+	for key, p := range a.hostPorts {
+		if p != port {
+			continue
+		}
+		vrf, addr, _ := strings.Cut(key, "/")
+		ip := netip.MustParseAddr(addr)
+		a.dp.DeleteNeighbor(a.ids[vrf], ip)
+		a.rib.SetHost(vrf, ip, false)
+		if h, ok := a.hosts[key]; ok {
+			if err := a.bgp.WithdrawHost(context.Background(), h); err != nil {
+				a.log.Warn("withdraw host", "host", key, "err", err)
+			}
+			delete(a.hosts, key)
+		}
+		delete(a.hostPorts, key)
+	}
+}
+
+// onSubnet says whether ip is inside one of port's configured subnets.
+// Called with a.mu held.
+func (a *Agent) onSubnet(port string, ip netip.Addr) bool {
+	if ifc := a.cfg.Interfaces[port]; ifc != nil {
+		for _, p := range ifc.Addresses {
+			if p.Masked().Contains(ip) && p.Addr() != ip {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // advertiseHost sends a host as a Type-2 route with the VRF's L3VNI.

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -163,8 +164,12 @@ func (a *Agent) Summary(ctx context.Context) (show.Summary, error) {
 	for name, p := range a.peers {
 		names[p.Address.String()] = name
 	}
+	speaker := a.bgp
 	a.mu.Unlock()
-	peers, err := a.bgp.Peers(ctx)
+	if speaker == nil {
+		return s, errors.New("xleafd is starting: BGP is not up yet")
+	}
+	peers, err := speaker.Peers(ctx)
 	if err != nil {
 		return s, err
 	}

@@ -228,6 +228,19 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 		d.releaseTable(id, t)
 		delete(d.tables, id)
 	}
+	// Its hosts too: a later VRF with this id must not inherit them.
+	var k xleafNeighKey
+	var n xleafNeigh
+	var stale []xleafNeighKey
+	it := d.objs.Neighs.Iterate()
+	for it.Next(&k, &n) {
+		if VRFID(k.Vrf) == id {
+			stale = append(stale, k)
+		}
+	}
+	for _, k := range stale {
+		d.objs.Neighs.Delete(k)
+	}
 	return nil
 }
 

@@ -382,7 +382,7 @@ nv set vrf RED router bgp enable on
 nv set vrf RED router bgp route-import from-evpn route-target any:7
 nv set vrf RED router bgp route-import from-evpn route-target ANY:7
 nv set vrf RED router bgp route-import from-evpn route-target 4200000000:65535
-nv set vrf BLUE
+nv set vrf BLUE evpn vni 4003
 nv set vrf default router bgp neighbor 10.0.0.2 remote-as 65002
 nv set vrf default router bgp neighbor swp1 peer-group fabric
 nv set vrf default router bgp neighbor swp1 remote-as internal
@@ -411,7 +411,7 @@ nv set vrf default router bgp peer-group fabric address-family ipv4-unicast enab
 			ASN: 65001, RouterID: ip("10.0.0.1"), // from router bgp
 			ImportRTs: []RouteTarget{rt(4200000000, 65535), anyRT(7)},
 		},
-		"BLUE": {Name: "BLUE", ASN: 65001, RouterID: ip("10.0.0.1")},
+		"BLUE": {Name: "BLUE", VNI: 4003, ASN: 65001, RouterID: ip("10.0.0.1")},
 	}
 	if diff := cmp.Diff(wantVRFs, c.VRFs, netipEqual); diff != "" {
 		t.Errorf("vrfs (-want +got):\n%s", diff)
@@ -822,5 +822,14 @@ func TestAllErrorsAtOnceSortedByLine(t *testing.T) {
 func TestLoadMissingFile(t *testing.T) {
 	if _, err := Load("testdata/nonexistent.cmds"); err == nil || !strings.Contains(err.Error(), "nonexistent.cmds") {
 		t.Errorf("Load = %v, want an error naming the file", err)
+	}
+}
+
+// TestTenantVRFNeedsVNI: xleaf routes a tenant VRF only through its L3VNI,
+// so a VRF without one is an error at --check-config, not at start.
+func TestTenantVRFNeedsVNI(t *testing.T) {
+	_, err := Parse("x.cmds", []byte("nv set router bgp autonomous-system 65001\nnv set vrf BLUE\n"))
+	if err == nil || !strings.Contains(err.Error(), "x.cmds:2: vrf BLUE: no evpn vni") {
+		t.Errorf("got %v", err)
 	}
 }

@@ -30,6 +30,9 @@ func (c *Config) Validate() error {
 		}
 		if v.EVPN && v.VNI == 0 {
 			fail(c.at("vrf "+name+" evpn enable"), "vrf %s: evpn enable on but no evpn vni", name)
+		} else if v.VNI == 0 {
+			// xleaf routes a tenant VRF only through its L3VNI.
+			fail(at, "vrf %s: no evpn vni (nv set vrf %s evpn vni N): xleaf needs an L3VNI for every tenant VRF", name, name)
 		}
 		if v.VNI > maxVNI {
 			fail(c.at("vrf "+name+" evpn vni"), "vrf %s: vni %d out of range, expected 1..%d", name, v.VNI, maxVNI)

@@ -191,8 +191,10 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 	}
 	for name, t := range r.vrfs {
 		if !keep[name] {
+			// Best effort: the caller may already have removed the VRF,
+			// and its table with it, from the data path.
 			for p := range t.installed {
-				r.program(t, p, nil)
+				r.dp.DeleteRoute(t.vrf.ID, p)
 			}
 			delete(r.vrfs, name)
 		}
