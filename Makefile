@@ -1,6 +1,5 @@
 # xleaf: build, test, generate. Run the tests as root (BPF, XDP, netns).
 GO ?= go
-BPF_CFLAGS := -O2 -g -Wall -Werror -I../bpf/include -I/usr/include/x86_64-linux-gnu
 FUZZTIME ?= 20s
 
 .PHONY: all build lab lab-down test bench-quick fuzz generate check-generated bench clean

@@ -399,3 +399,56 @@ func TestAgentRestart(t *testing.T) {
 		t.Error("a re-learned route was swept")
 	}
 }
+
+// TestAgentRejectsForeignNeighbours: a neighbour entry on a tenant port
+// for an address outside the port's subnets (a tenant can make the kernel
+// learn any ARP sender) becomes neither a route nor an advertisement.
+func TestAgentRejectsForeignNeighbours(t *testing.T) {
+	tb := newTestbed(t, leafConfig)
+	netns.IP(t, "neigh", "replace", "10.99.9.9", "lladdr", "02:00:00:00:99:99", "dev", "swp10", "nud", "permanent")
+	netns.IP(t, "neigh", "replace", "192.168.100.77", "lladdr", "02:00:00:00:77:77", "dev", "swp10", "nud", "permanent")
+	eventually(t, "the host on the subnet as a route", func() bool {
+		entries, _ := tb.agent.rib.Table("RED")
+		for _, e := range entries {
+			if e.Prefix == pfx("192.168.100.77/32") {
+				return true
+			}
+		}
+		return false
+	})
+	entries, _ := tb.agent.rib.Table("RED")
+	for _, e := range entries {
+		if e.Prefix == pfx("10.99.9.9/32") {
+			t.Error("a neighbour outside the port's subnets became a route")
+		}
+	}
+}
+
+// TestAgentReloadReplacesVRF: a reload that removes GREEN and adds PURPLE
+// with GREEN's VNI gives PURPLE a fresh id and a working table.
+func TestAgentReloadReplacesVRF(t *testing.T) {
+	tb := newTestbed(t, leafConfig)
+	ctx := context.Background()
+	green := tb.agent.ids["GREEN"]
+	cfg, err := config.Parse("leaf.cfg", []byte(strings.ReplaceAll(leafConfig, "vrf GREEN", "vrf PURPLE")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.agent.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	purple, ok := tb.agent.ids["PURPLE"]
+	if !ok || purple == green {
+		t.Fatalf("PURPLE got id %d (GREEN had %d)", purple, green)
+	}
+	if _, ok := tb.agent.ids["GREEN"]; ok {
+		t.Error("GREEN still has an id")
+	}
+	if err := tb.fabric.Advertise(ctx, fromLeaf01("192.168.1.0/24", 4001)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "PURPLE imports RED's route", func() bool { _, ok := tb.route(t, purple, pfx("192.168.1.0/24")); return ok })
+	if rs, _ := tb.dp.Routes(green); len(rs) != 0 {
+		t.Errorf("GREEN's old table still has %d routes", len(rs))
+	}
+}

@@ -75,7 +75,7 @@ func (a *Agent) RouteTable(vrf string) (show.RouteTable, error) {
 			if e.Source == rib.SourceLocal {
 				r.Protocol = "local"
 			}
-			r.Nexthops = []show.Nexthop{{Iface: portOf(ports[e.HostVRF], e), VRF: e.HostVRF}}
+			r.Nexthops = []show.Nexthop{{Iface: portOf(ports[e.HostVRF]), VRF: e.HostVRF}}
 		case rib.SourceAggregate:
 			r.Protocol, r.Distance, r.Blackhole = "bgp", 200, true
 		case rib.SourceBGP:
@@ -97,7 +97,7 @@ func (a *Agent) RouteTable(vrf string) (show.RouteTable, error) {
 	return t, nil
 }
 
-func portOf(ports []string, e rib.Entry) string {
+func portOf(ports []string) string {
 	slices.Sort(ports)
 	if len(ports) == 0 {
 		return "-"

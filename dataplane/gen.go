@@ -1,6 +1,5 @@
 package dataplane
 
 // The one generate line: bpf2go compiles bpf/xleaf.c and writes the Go
-// bindings and object next to this file. Flags are pinned in the Makefile's
-// BPF_CFLAGS too; keep them in step.
+// bindings and object next to this file. The clang flags are pinned here.
 //go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I../bpf/include -I/usr/include/x86_64-linux-gnu" -target bpfel -type iface -type vrf -type lpm_key -type route -type nexthop -type nhg -type neigh_key -type neigh -type counter -type event -type reason -type route_kind -type iface_role -type event_kind xleaf ../bpf/xleaf.c

@@ -660,7 +660,6 @@ func (r *RIB) Counts() map[string]int {
 type Export struct {
 	VRF    string
 	Prefix netip.Prefix
-	Host   bool // an attached host: sent as a Type-2 MAC/IP route
 }
 
 // Exports lists what each VRF advertises: its ports' subnets and the
