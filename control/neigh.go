@@ -155,8 +155,15 @@ func (a *Agent) advertiseHost(ctx context.Context, key, vrf string, ip netip.Add
 	}
 	h := bgp.Host{RD: a.rd(vrf), MAC: mac, IP: ip, VTEP: a.vtep, VNI: v.VNI, RouterMAC: a.rmac,
 		RTs: []rib.RT{{ASN: v.ASN, Value: v.VNI}}}
-	if old, ok := a.hosts[key]; ok && old.MAC.String() == mac.String() {
-		return
+	if old, ok := a.hosts[key]; ok {
+		if old.MAC.String() == mac.String() {
+			return
+		}
+		// The MAC is part of the route: the old one must go.
+		if err := a.bgp.WithdrawHost(ctx, old); err != nil {
+			a.log.Warn("withdraw host", "host", key, "err", err)
+		}
+		delete(a.hosts, key)
 	}
 	if err := a.bgp.AdvertiseHost(ctx, h); err != nil {
 		a.log.Warn("advertise host", "host", key, "err", err)

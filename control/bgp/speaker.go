@@ -385,7 +385,7 @@ func decode(p *api.Path) (*rib.Path, error) {
 			return nil, ErrSkipped // MAC only, IPv6, or no L3VNI: layer 2, not ours
 		}
 		out.Prefix = netip.PrefixFrom(a.Unmap(), 32)
-		out.RD, out.VNI, out.Type2 = route.RD.String(), route.Labels[1], true
+		out.RD, out.VNI, out.Type2, out.HostMAC = route.RD.String(), route.Labels[1], true, route.MacAddress
 	default:
 		return nil, ErrSkipped
 	}

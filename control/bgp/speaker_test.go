@@ -139,7 +139,7 @@ func TestReceivedRouteKinds(t *testing.T) {
 	got := next(t, events)
 	want := &rib.Path{Peer: "127.0.0.1", RD: "10.10.10.1:2", Prefix: netip.MustParsePrefix("192.168.1.10/32"), VTEP: addr("10.10.10.1"),
 		VNI: 4001, RouterMAC: net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x01}, RTs: []rib.RT{{ASN: 65101, Value: 4001}},
-		ASPath: []uint32{65110}, Type2: true}
+		ASPath: []uint32{65110}, Type2: true, HostMAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x10}}
 	if diff := cmp.Diff(want, got.Path, cmpPath, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("type-2 host route (-want +got):\n%s", diff)
 	}

@@ -99,6 +99,7 @@ type Path struct {
 	Origin    Origin
 	LocalPref uint32 // 0 = default 100
 	Type2     bool
+	HostMAC   net.HardwareAddr // Type-2: the host's MAC
 }
 
 // Key identifies a route for replacement and withdrawal: its NLRI. The
@@ -109,9 +110,12 @@ type Key struct {
 	RD     string
 	Prefix netip.Prefix
 	Type2  bool
+	MAC    string // Type-2: the host's MAC is part of the NLRI
 }
 
-func (p *Path) Key() Key { return Key{RD: p.RD, Prefix: p.Prefix, Type2: p.Type2} }
+func (p *Path) Key() Key {
+	return Key{RD: p.RD, Prefix: p.Prefix, Type2: p.Type2, MAC: p.HostMAC.String()}
+}
 
 func (p *Path) localPref() uint32 {
 	if p.LocalPref == 0 {

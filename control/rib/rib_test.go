@@ -400,3 +400,21 @@ func TestBestMovesBetweenSessions(t *testing.T) {
 		t.Errorf("route stays after its last session withdrew it: %v", got)
 	}
 }
+
+// TestType2MACMove: a remote host moves to a new MAC; the old route's
+// withdrawal must not take the new one with it.
+func TestType2MACMove(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	old := t5("spine", "192.168.1.10/32", "10.10.10.1", 4001, rmac1, RT{ASN: 65101, Value: 4001}, 65199, 65101)
+	old.Type2, old.HostMAC = true, net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	moved := *old
+	moved.HostMAC = net.HardwareAddr{2, 0, 0, 0, 0, 2}
+	r.Update(old)
+	r.Update(&moved)
+	r.Withdraw(old.Key())
+	if _, ok := dp.tables[1][pfx("192.168.1.10/32")]; !ok {
+		t.Error("the host's route went with its old MAC's withdrawal")
+	}
+}
