@@ -29,32 +29,17 @@ func AttachPass(t testing.TB, ns, ifname string) {
 		t.Fatalf("load xdp pass program: %v", err)
 	}
 	t.Cleanup(func() { prog.Close() })
-
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := vnetns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := vnetns.GetFromName(ns)
-	if err != nil {
-		t.Fatalf("open namespace %s: %v", ns, err)
-	}
-	defer target.Close()
-	if err := vnetns.Set(target); err != nil {
-		t.Fatalf("enter namespace %s: %v", ns, err)
-	}
-	defer vnetns.Set(orig)
-	nif, err := net.InterfaceByName(ifname)
-	if err != nil {
-		t.Fatalf("%s in %s: %v", ifname, ns, err)
-	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: nif.Index})
-	if err != nil {
-		t.Fatalf("attach xdp pass to %s in %s: %v", ifname, ns, err)
-	}
-	t.Cleanup(func() { l.Close() })
+	Do(t, ns, func() {
+		nif, err := net.InterfaceByName(ifname)
+		if err != nil {
+			t.Fatalf("%s in %s: %v", ifname, ns, err)
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: nif.Index})
+		if err != nil {
+			t.Fatalf("attach xdp pass to %s in %s: %v", ifname, ns, err)
+		}
+		t.Cleanup(func() { l.Close() })
+	})
 }
 
 // Do runs fn on a thread inside namespace ns: interface lookups, XDP
