@@ -238,17 +238,7 @@ func BenchmarkPacketRate(b *testing.B) {
 		setup func() func()
 	}{
 		{"xleaf", func() func() { return r.xleaf(b) }},
-		{"ceiling", func() func() {
-			var l link.Link
-			netns.Do(b, r.dut, func() {
-				var err error
-				l, err = link.AttachXDP(link.XDPOptions{Program: redirectTo(b, r.out0.Index), Interface: r.in0.Index})
-				if err != nil {
-					b.Fatal(err)
-				}
-			})
-			return func() { l.Close() }
-		}},
+		{"ceiling", func() func() { return r.onIn0(b, redirectTo(b, r.out0.Index)) }},
 		{"kernel", func() func() { return r.kernel(b) }},
 	}
 	rates := map[string][]float64{}
@@ -278,6 +268,19 @@ func BenchmarkPacketRate(b *testing.B) {
 	b.ReportMetric(med("xleaf")/med("kernel"), "xleaf/kernel")
 }
 
+// onIn0 attaches prog to the device under test's ingress; the returned
+// function detaches it.
+func (r *rateBed) onIn0(b *testing.B, prog *ebpf.Program) func() {
+	var l link.Link
+	netns.Do(b, r.dut, func() {
+		var err error
+		if l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: r.in0.Index}); err != nil {
+			b.Fatal(err)
+		}
+	})
+	return func() { l.Close() }
+}
+
 // xleaf puts xleaf's data path on in0 with borderleaf01's RED route.
 func (r *rateBed) xleaf(b *testing.B) func() {
 	var dp *dataplane.Dataplane
@@ -302,15 +305,8 @@ func (r *rateBed) xleaf(b *testing.B) func() {
 // kernel is the same job in the kernel: VXLAN devices for VNI 4001 and
 // 4002 and a routing table standing in for VRF RED.
 func (r *rateBed) kernel(b *testing.B) func() {
-	var l link.Link
-	netns.Do(b, r.dut, func() {
-		var err error
-		// in0 takes frames redirected into it only with an XDP program.
-		l, err = link.AttachXDP(link.XDPOptions{Program: passAll(b), Interface: r.in0.Index})
-		if err != nil {
-			b.Fatal(err)
-		}
-	})
+	// in0 takes frames redirected into it only with an XDP program.
+	detach := r.onIn0(b, passAll(b))
 	ip := func(args ...string) { netns.IP(b, append([]string{"-n", r.dut}, args...)...) }
 	vtep := fixture.VTEP.String()
 	ip("link", "add", "vx4001", "address", fixture.RouterMAC.String(), "type", "vxlan", "id", "4001", "local", vtep, "dstport", "4789", "nolearning")
@@ -327,7 +323,7 @@ func (r *rateBed) kernel(b *testing.B) func() {
 		exec.Command("ip", "netns", "exec", r.dut, "sysctl", "-qw", kv).Run()
 	}
 	return func() {
-		l.Close()
+		detach()
 		ip("link", "del", "vx4001")
 		ip("link", "del", "vx4002")
 	}

@@ -722,19 +722,8 @@ func fuzzIPOptions(frame []byte, ipopt byte) []byte {
 		ip[7] |= 0x10
 	}
 	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:], fuzzChecksum(ip[:4*(ip[0]&0x0f)]))
+	binary.BigEndian.PutUint16(ip[10:], ^onesSum(ip[:4*(ip[0]&0x0f)]))
 	return frame
-}
-
-func fuzzChecksum(h []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(h[i:]))
-	}
-	for s > 0xffff {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
 }
 
 // fuzzPad makes a frame BPF_PROG_TEST_RUN accepts: at least an Ethernet header.

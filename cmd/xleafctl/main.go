@@ -51,41 +51,26 @@ func main() {
 
 // render prints a command's data as text.
 func render(w io.Writer, args []string, data json.RawMessage) error {
-	decode := func(v any) error { return json.Unmarshal(data, v) }
 	switch {
 	case len(args) == 5 && args[1] == "vrf":
-		var v show.BGPInfo
-		if err := decode(&v); err != nil {
-			return err
-		}
-		return v.Text(w)
+		return text(data, func(v show.BGPInfo) error { return v.Text(w) })
 	case len(args) == 4 && args[1] == "route":
-		var v show.RouteTable
-		if err := decode(&v); err != nil {
-			return err
-		}
-		return v.Text(w, time.Now())
+		return text(data, func(v show.RouteTable) error { return v.Text(w, time.Now()) })
 	case len(args) == 4 && args[1] == "bgp":
-		var v show.BGPTable
-		if err := decode(&v); err != nil {
-			return err
-		}
-		return v.Text(w)
+		return text(data, func(v show.BGPTable) error { return v.Text(w) })
 	case len(args) == 3 && args[2] == "summary":
-		var v show.Summary
-		if err := decode(&v); err != nil {
-			return err
-		}
-		return v.Text(w)
+		return text(data, func(v show.Summary) error { return v.Text(w) })
 	case len(args) == 2 && args[1] == "counters":
-		var v show.Counters
-		if err := decode(&v); err != nil {
-			return err
-		}
-		return v.Text(w)
+		return text(data, func(v show.Counters) error { return v.Text(w) })
 	}
-	var s string
-	json.Unmarshal(data, &s)
-	_, err := fmt.Fprintln(w, s)
-	return err
+	return text(data, func(s string) error { _, err := fmt.Fprintln(w, s); return err })
+}
+
+// text decodes data as a T and prints it.
+func text[T any](data json.RawMessage, print func(T) error) error {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("decode xleafd's answer: %w", err)
+	}
+	return print(v)
 }

@@ -86,32 +86,7 @@ func wantBorderleaf01() *Config {
 				ImportRTs:             []RouteTarget{rt(65210, 5001), rt(65210, 5002), anyRT(4001), anyRT(4002)},
 			},
 		},
-		Default: Default{
-			BGP:         true,
-			IPv4Unicast: true,
-			Networks:    []netip.Prefix{pfx("10.10.10.10/32")},
-			L2VPNEVPN:   true,
-			Neighbors: map[string]*Neighbor{
-				"swp1": {Name: "swp1", Type: "unnumbered", PeerGroup: "underlay"},
-				"swp2": {Name: "swp2", Type: "unnumbered", PeerGroup: "underlay"},
-				"swp3": {Name: "swp3", Type: "unnumbered", PeerGroup: "dci_group1"},
-			},
-			PeerGroups: map[string]*PeerGroup{
-				"dci_group1": {
-					Name:                 "dci_group1",
-					RemoteAS:             RemoteAS{Kind: "external"},
-					IPv4Unicast:          true,
-					L2VPNEVPN:            true,
-					EVPNOutboundRouteMap: "control_t5",
-				},
-				"underlay": {
-					Name:        "underlay",
-					RemoteAS:    RemoteAS{Kind: "external"},
-					IPv4Unicast: true,
-					L2VPNEVPN:   true,
-				},
-			},
-		},
+		Default: borderDefault("10.10.10.10/32"),
 		Ignored: []Ignored{
 			{Pos: Position{f, 3}, Key: "interface eth0 ip vrf mgmt", Reason: "management VRF is the host's"},
 			{Pos: Position{f, 15}, Key: "service lldp", Reason: "LLDP is not xleaf's job: run lldpd"},
@@ -121,6 +96,37 @@ func wantBorderleaf01() *Config {
 			{Pos: Position{f, 20}, Key: banner, Reason: "login banner is the host's"},
 			{Pos: Position{f, 42}, Key: "vrf RED router bgp address-family ipv4-unicast route-import", Reason: "empty node, nothing to do"},
 			{Pos: Position{f, 64}, Key: "vrf default router bgp peer-group underlay address-family ipv4-unicast", Reason: "empty node, nothing to do"},
+		},
+	}
+}
+
+// borderDefault is both border leafs' vrf default: underlay on swp1-2,
+// the DCI on swp3 under control_t5, their loopback as network.
+func borderDefault(loopback string) Default {
+	return Default{
+		BGP:         true,
+		IPv4Unicast: true,
+		Networks:    []netip.Prefix{pfx(loopback)},
+		L2VPNEVPN:   true,
+		Neighbors: map[string]*Neighbor{
+			"swp1": {Name: "swp1", Type: "unnumbered", PeerGroup: "underlay"},
+			"swp2": {Name: "swp2", Type: "unnumbered", PeerGroup: "underlay"},
+			"swp3": {Name: "swp3", Type: "unnumbered", PeerGroup: "dci_group1"},
+		},
+		PeerGroups: map[string]*PeerGroup{
+			"dci_group1": {
+				Name:                 "dci_group1",
+				RemoteAS:             RemoteAS{Kind: "external"},
+				IPv4Unicast:          true,
+				L2VPNEVPN:            true,
+				EVPNOutboundRouteMap: "control_t5",
+			},
+			"underlay": {
+				Name:        "underlay",
+				RemoteAS:    RemoteAS{Kind: "external"},
+				IPv4Unicast: true,
+				L2VPNEVPN:   true,
+			},
 		},
 	}
 }
@@ -175,32 +181,7 @@ func wantBorderleaf04() *Config {
 				ImportRTs:             []RouteTarget{rt(65110, 4001), rt(65110, 4002), anyRT(5001), anyRT(5002)},
 			},
 		},
-		Default: Default{
-			BGP:         true,
-			IPv4Unicast: true,
-			Networks:    []netip.Prefix{pfx("10.10.20.11/32")},
-			L2VPNEVPN:   true,
-			Neighbors: map[string]*Neighbor{
-				"swp1": {Name: "swp1", Type: "unnumbered", PeerGroup: "underlay"},
-				"swp2": {Name: "swp2", Type: "unnumbered", PeerGroup: "underlay"},
-				"swp3": {Name: "swp3", Type: "unnumbered", PeerGroup: "dci_group1"},
-			},
-			PeerGroups: map[string]*PeerGroup{
-				"dci_group1": {
-					Name:                 "dci_group1",
-					RemoteAS:             RemoteAS{Kind: "external"},
-					IPv4Unicast:          true,
-					L2VPNEVPN:            true,
-					EVPNOutboundRouteMap: "control_t5",
-				},
-				"underlay": {
-					Name:        "underlay",
-					RemoteAS:    RemoteAS{Kind: "external"},
-					IPv4Unicast: true,
-					L2VPNEVPN:   true,
-				},
-			},
-		},
+		Default: borderDefault("10.10.20.11/32"),
 		Ignored: []Ignored{
 			{Pos: Position{f, 3}, Key: "interface eth0 ip vrf mgmt", Reason: "management VRF is the host's"},
 			{Pos: Position{f, 12}, Key: "router policy community-list", Reason: "empty node, nothing to do"},

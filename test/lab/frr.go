@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // FRR's leaf: an implementation nobody here wrote, in site 1 on spine1's
@@ -141,8 +142,8 @@ func (l *Lab) UpFRR() error {
 	return l.startFRR()
 }
 
-// startFRR runs zebra (with the namespace VRF backend) and bgpd in the
-// leaf's namespace. zebra -n adopts every file in /run/netns as a VRF, so
+// startFRR runs zebra (with the namespace VRF backend) and then bgpd in
+// the leaf's namespace. zebra -n adopts every file in /run/netns as a VRF, so
 // it runs in a mount namespace whose /run/netns holds only "RED".
 func (l *Lab) startFRR() error {
 	dir := l.frrDir()
@@ -172,7 +173,12 @@ mount -t tmpfs tmpfs /run/netns
 touch /run/netns/RED
 mount --bind %[1]s/keep/RED /run/netns/RED
 %[3]s/zebra -d -n -f %[1]s/zebra.conf -i %[1]s/zebra.pid -z %[1]s/zserv.api --vty_socket %[1]s --log file:%[1]s/zebra.log
-sleep 1
+# bgpd only once zebra has VRF RED and its L3VNI: routes imported before
+# that can miss their router MAC entry in the kernel for good.
+for i in $(seq 100); do
+	vtysh --vty_socket %[1]s -c 'show evpn vni' 2>/dev/null | grep -q 'RED' && break
+	sleep 0.1
+done
 %[3]s/bgpd -d -f %[1]s/bgpd.conf -i %[1]s/bgpd.pid -z %[1]s/zserv.api --vty_socket %[1]s --log file:%[1]s/bgpd.log
 `, dir, l.ns(FRRLeaf+"-RED"), frrBin)
 	cmd := exec.Command("ip", "netns", "exec", l.ns(FRRLeaf), "unshare", "-m", "--propagation", "private", "sh", "-c", script)
@@ -253,4 +259,39 @@ func (l *Lab) FRRRoutes() ([]FRRType5, error) {
 		}
 	}
 	return routes, nil
+}
+
+// ConvergeFRR waits until FRR's leaf and the xleaf leafs hold each other's
+// routes and a ping from FRR's host gets through: FRR converges on its own
+// clock, after the border leafs' tables are the guide's.
+func (l *Lab) ConvergeFRR(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if l.frrReady() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("FRR's leaf not converged with xleaf's after %v", timeout)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func (l *Lab) frrReady() bool {
+	routes, err := l.FRRRoutes()
+	if err != nil {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, r := range routes {
+		if r.Prefix == "192.168.1.0/24" {
+			seen[r.NextHop] = true
+		}
+	}
+	red, err := l.XleafTable("leaf01", "RED")
+	if err != nil || !seen["10.10.10.1"] || !seen["10.10.10.2"] || red[FRRSubnet].Via == nil {
+		return false
+	}
+	_, err = l.Exec(FRRHost, "ping", "-c", "1", "-W", "1", HostAddr("red1"))
+	return err == nil
 }

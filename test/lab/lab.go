@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,7 +22,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
+
+	"github.com/xleaf/xleaf/test/netns"
 )
 
 //go:embed configs
@@ -297,27 +297,13 @@ func (l *Lab) attachPass(node, ifname string) error {
 		return fmt.Errorf("xdp pass program: %w", err)
 	}
 	defer prog.Close()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := vnetns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := vnetns.GetFromName(l.ns(node))
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := vnetns.Set(target); err != nil {
-		return err
-	}
-	defer vnetns.Set(orig)
-	link, err := netlink.LinkByName(ifname)
-	if err != nil {
-		return err
-	}
-	return netlink.LinkSetXdpFd(link, prog.FD())
+	return netns.Enter(l.ns(node), func() error {
+		link, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetXdpFd(link, prog.FD())
+	})
 }
 
 // start runs a switch's xleafd in its namespace, detached.

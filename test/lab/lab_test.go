@@ -133,6 +133,9 @@ func TestLab(t *testing.T) {
 	})
 
 	t.Run("interop: traffic between FRR's and xleaf's hosts, also leaked through borderleaf01", func(t *testing.T) {
+		if err := l.ConvergeFRR(120 * time.Second); err != nil {
+			t.Fatal(err)
+		}
 		for _, f := range FRRFlows {
 			r, err := l.RunFlow(f)
 			if err != nil {

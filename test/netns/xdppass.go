@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"fmt"
 	"net"
 	"runtime"
 	"testing"
@@ -42,26 +43,33 @@ func AttachPass(t testing.TB, ns, ifname string) {
 	})
 }
 
-// Do runs fn on a thread inside namespace ns: interface lookups, XDP
+// Enter runs fn on a thread inside namespace ns: interface lookups, XDP
 // attachments and BPF_PROG_TEST_RUN's ingress interface are that
 // namespace's. fn must not start goroutines that rely on it.
-func Do(t testing.TB, ns string, fn func()) {
-	t.Helper()
+func Enter(ns string, fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := vnetns.Get()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer orig.Close()
 	target, err := vnetns.GetFromName(ns)
 	if err != nil {
-		t.Fatalf("open namespace %s: %v", ns, err)
+		return fmt.Errorf("open namespace %s: %w", ns, err)
 	}
 	defer target.Close()
 	if err := vnetns.Set(target); err != nil {
-		t.Fatalf("enter namespace %s: %v", ns, err)
+		return fmt.Errorf("enter namespace %s: %w", ns, err)
 	}
 	defer vnetns.Set(orig)
-	fn()
+	return fn()
+}
+
+// Do is Enter for a test: a failure to enter fails t.
+func Do(t testing.TB, ns string, fn func()) {
+	t.Helper()
+	if err := Enter(ns, func() error { fn(); return nil }); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -63,6 +63,9 @@ func up(l *lab.Lab) error {
 		return err
 	}
 	if l.FRR {
+		if err := l.ConvergeFRR(60 * time.Second); err != nil {
+			fmt.Printf("   warning: %v; its flows follow anyway\n", err)
+		}
 		for _, f := range lab.FRRFlows {
 			r, err := l.RunFlow(f)
 			if err != nil {
