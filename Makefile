@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: all build lab lab-down test bench-quick fuzz generate check-generated bench clean
+.PHONY: all build lab lab-down test test-interop bench-quick fuzz generate check-generated bench clean
 
 all: build
 
@@ -23,6 +23,11 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -run '^$$' -fuzz '^FuzzXDPMatchesModel$$' -fuzztime $(FUZZTIME) ./dataplane/
+
+# The lab with FRR's leaf: interop with an implementation nobody here wrote.
+# Not in 'make test' while FRR's router-MAC loss (issue note) is open.
+test-interop: build
+	XLEAF_INTEROP=1 $(GO) test -count=1 -v -run '^TestLab$$' ./test/lab/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzXDPMatchesModel$$' -fuzztime 10m ./dataplane/

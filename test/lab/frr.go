@@ -46,6 +46,7 @@ func HaveFRR() bool {
 func (l *Lab) frrDir() string { return "/var/tmp/xleaf-lab-frr/" + strings.TrimSuffix(l.Prefix, "-") }
 
 const frrZebra = `hostname leaf05
+debug zebra vxlan
 vrf RED
  vni 4001
 exit-vrf
