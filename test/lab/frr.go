@@ -55,6 +55,17 @@ exit-vrf
 // frrBGP: eBGP unnumbered to the spine, EVPN Type-5 for RED. FRR 8.4 has
 // no route-target wildcard (ANY:N came in 8.5), so RED imports the site's
 // targets by name: the xleaf leafs' and borderleaf01's.
+//
+// RED keeps one path per prefix (maximum-paths 1). FRR 8.4's zebra loses
+// a VTEP's router MAC when an EVPN-imported route grows from one path to
+// two: bgpd withdraws the old path and announces the pair, zebra runs the
+// EVPN add of the announcement before the EVPN delete of the withdrawal,
+// and the delete drops the VTEP's last prefix and with it the router MAC
+// the pair still uses (seen with debug zebra rib: "L3VNI 4001 RMAC ...
+// delete" between the two, no add after). Whichever of leaf01 and leaf02
+// FRR hears first then black-holes until that VTEP sends a new prefix.
+// With one path per prefix a route never grows into a pair; FRRRMACs
+// checks that every VTEP FRR routes to has its router MAC.
 const frrBGP = `hostname leaf05
 router bgp 65105
  bgp router-id 10.10.10.5
@@ -73,6 +84,8 @@ router bgp 65105 vrf RED
  no bgp ebgp-requires-policy
  address-family ipv4 unicast
   redistribute connected
+  maximum-paths 1
+  maximum-paths ibgp 1
  exit-address-family
  address-family l2vpn evpn
   advertise ipv4 unicast
@@ -272,7 +285,11 @@ func (l *Lab) ConvergeFRR(timeout time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("FRR's leaf not converged with xleaf's after %v", timeout)
+			missing, err := l.FRRRMACs()
+			if len(missing) > 0 {
+				return fmt.Errorf("FRR's leaf not converged with xleaf's after %v: FRR's zebra has no router MAC for %s", timeout, strings.Join(missing, ", "))
+			}
+			return fmt.Errorf("FRR's leaf not converged with xleaf's after %v (router MACs: %v)", timeout, err)
 		}
 		time.Sleep(time.Second)
 	}
@@ -295,4 +312,48 @@ func (l *Lab) frrReady() bool {
 	}
 	_, err = l.Exec(FRRHost, "ping", "-c", "1", "-W", "1", HostAddr("red1"))
 	return err == nil
+}
+
+// FRRRMACs lists the VTEPs that FRR's RED routes use but for which its
+// zebra holds no router MAC: traffic to them is black-holed, since the
+// kernel has no neighbour entry for the VTEP on the VXLAN bridge. Empty
+// when FRR's EVPN state is whole.
+func (l *Lab) FRRRMACs() (missing []string, err error) {
+	out, err := l.Vtysh("show evpn next-hops vni 4001 json")
+	if err != nil {
+		return nil, fmt.Errorf("vtysh: %v: %s", err, out)
+	}
+	var nhs map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &nhs); err != nil {
+		return nil, fmt.Errorf("frr next-hops json: %w", err)
+	}
+	out, err = l.Vtysh("show ip route vrf RED json")
+	if err != nil {
+		return nil, fmt.Errorf("vtysh: %v: %s", err, out)
+	}
+	var table map[string][]struct {
+		Protocol  string `json:"protocol"`
+		Installed bool   `json:"installed"`
+		Nexthops  []struct {
+			IP string `json:"ip"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal([]byte(out), &table); err != nil {
+		return nil, fmt.Errorf("frr route json: %w", err)
+	}
+	seen := map[string]bool{}
+	for prefix, routes := range table {
+		for _, r := range routes {
+			if r.Protocol != "bgp" || !r.Installed {
+				continue
+			}
+			for _, nh := range r.Nexthops {
+				if _, ok := nhs[nh.IP]; !ok && nh.IP != "" && !seen[nh.IP] {
+					seen[nh.IP] = true
+					missing = append(missing, fmt.Sprintf("%s (used by %s)", nh.IP, prefix))
+				}
+			}
+		}
+	}
+	return missing, nil
 }

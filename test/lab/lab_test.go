@@ -48,14 +48,10 @@ func TestLab(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/xleafd", "../../cmd/xleafctl").CombinedOutput(); err != nil {
 		t.Fatalf("build xleafd: %v\n%s", err, out)
 	}
-	// FRR interop is intermittent (FRR 8.4 sometimes drops the router MAC of
-	// one xleaf VTEP; see the issue note), so it runs on request only:
-	// make test-interop.
-	interop := os.Getenv("XLEAF_INTEROP") != ""
-	if interop && !HaveFRR() {
-		t.Fatal("FRR is missing: apt-get install frr; the interop tests need it")
+	if !HaveFRR() {
+		t.Fatal("FRR is missing: .ci/run installs it (apt-get install frr); the interop tests need it")
 	}
-	l := &Lab{Prefix: "xle-", Bin: bin, FRR: interop, Log: t.Logf}
+	l := &Lab{Prefix: "xle-", Bin: bin, FRR: true, Log: t.Logf}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, sw := range Switches {
@@ -103,9 +99,7 @@ func TestLab(t *testing.T) {
 		}
 	})
 
-	if interop {
-		testInterop(t, l)
-	}
+	testInterop(t, l)
 
 	t.Run("failure: a leaf's agent stops, its routes go, and come back", func(t *testing.T) {
 		host := "192.168.1.10/32"
@@ -228,6 +222,10 @@ func testInterop(t *testing.T, l *Lab) {
 	t.Run("interop: traffic between FRR's and xleaf's hosts, also leaked through borderleaf01", func(t *testing.T) {
 		if err := l.ConvergeFRR(120 * time.Second); err != nil {
 			t.Fatal(err)
+		}
+		missing, err := l.FRRRMACs()
+		if err != nil || len(missing) > 0 {
+			t.Errorf("FRR's zebra lacks the router MAC of VTEPs it routes to: %v %v", missing, err)
 		}
 		for _, f := range FRRFlows {
 			r, err := l.RunFlow(f)
