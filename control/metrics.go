@@ -64,7 +64,7 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if s, err := a.Summary(ctx); err == nil {
+	if s, err := a.summary(ctx, false); err == nil {
 		for _, p := range s.Peers {
 			up := 0.0
 			if p.State == "established" {

@@ -157,7 +157,11 @@ func originCode(o rib.Origin) string {
 }
 
 // Summary is `show bgp summary`.
-func (a *Agent) Summary(ctx context.Context) (show.Summary, error) {
+func (a *Agent) Summary(ctx context.Context) (show.Summary, error) { return a.summary(ctx, true) }
+
+// summary is Summary; without sent, the peers' sent counts stay 0 and the
+// table is not walked (metrics scrapes).
+func (a *Agent) summary(ctx context.Context, sent bool) (show.Summary, error) {
 	a.mu.Lock()
 	s := show.Summary{RouterID: a.cfg.RouterID.String(), ASN: a.cfg.ASN}
 	names := map[string]string{}
@@ -169,7 +173,7 @@ func (a *Agent) Summary(ctx context.Context) (show.Summary, error) {
 	if speaker == nil {
 		return s, errors.New("xleafd is starting: BGP is not up yet")
 	}
-	peers, err := speaker.Peers(ctx)
+	peers, err := speaker.Peers(ctx, sent)
 	if err != nil {
 		return s, err
 	}

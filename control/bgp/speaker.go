@@ -248,6 +248,15 @@ func (sp *Speaker) Withdraw(ctx context.Context, t Type5) error {
 	return nil
 }
 
+// WithdrawAll stops originating every EVPN route at once; peers get the
+// withdrawals packed, as after a table dump.
+func (sp *Speaker) WithdrawAll(ctx context.Context) error {
+	if err := sp.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: familyEVPN}); err != nil {
+		return fmt.Errorf("withdraw all: %w", err)
+	}
+	return nil
+}
+
 // Event is a received route, or its withdrawal: an EVPN route (Path) or
 // an underlay IPv4 route (Underlay).
 type Event struct {
@@ -485,10 +494,11 @@ type PeerState struct {
 	Sent     uint64
 }
 
-// Peers lists the sessions.
-func (sp *Speaker) Peers(ctx context.Context) ([]PeerState, error) {
+// Peers lists the sessions. Counting what was sent walks the whole table
+// for each peer, so it is only done when sent is true (Sent stays 0).
+func (sp *Speaker) Peers(ctx context.Context, sent bool) ([]PeerState, error) {
 	var out []PeerState
-	err := sp.s.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+	err := sp.s.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: sent}, func(p *api.Peer) {
 		ps := PeerState{Address: p.GetConf().GetNeighborAddress(), ASN: p.GetState().GetPeerAsn(),
 			State: strings.ToLower(strings.TrimPrefix(p.GetState().GetSessionState().String(), "SESSION_STATE_"))}
 		if up := p.GetTimers().GetState().GetUptime(); up != nil && ps.State == "established" {
