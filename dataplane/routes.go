@@ -142,8 +142,16 @@ func (d *Dataplane) SetRoute(vrf VRFID, r Route) error {
 	if err != nil {
 		return fmt.Errorf("vrf %d: %w", vrf, err)
 	}
-	old, hadOld := lookupExact(t, key)
-	if err := t.Put(key, val); err != nil {
+	// A new prefix takes one syscall; a replaced one reads the old value
+	// first, to release its nexthop group.
+	var old xleafRoute
+	hadOld := false
+	err = t.Update(key, val, ebpf.UpdateNoExist)
+	if errors.Is(err, ebpf.ErrKeyExist) {
+		old, hadOld = lookupExact(t, key)
+		err = t.Update(key, val, ebpf.UpdateAny)
+	}
+	if err != nil {
 		d.releaseValue(val)
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, r.Prefix, err)
 	}
