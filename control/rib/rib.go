@@ -434,7 +434,10 @@ func (r *RIB) changed(t *table, p netip.Prefix) {
 	r.refresh(t, p)
 	for _, agg := range t.vrf.Aggregates {
 		if p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
-			if on := hasMoreSpecific(t, agg); on != t.aggActive[agg] {
+			// p itself, when present, keeps the aggregate up without a
+			// walk of the table.
+			_, conn := t.connected[p]
+			if on := len(t.bgp[p]) > 0 || conn || hasMoreSpecific(t, agg); on != t.aggActive[agg] {
 				t.aggActive[agg] = on
 				r.refresh(t, agg)
 			}
