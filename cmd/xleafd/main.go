@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -37,6 +38,7 @@ func main() {
 	grpcAddr := flag.String("grpc", "", "enable GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051) for the gobgp CLI")
 	grace := flag.Duration("grace", 60*time.Second, "after a restart, how long routes left in the data path keep forwarding while BGP converges")
 	debug := flag.Bool("debug", false, "debug logs")
+	pprofOn := flag.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	flag.Parse()
 
 	level := slog.LevelInfo
@@ -67,13 +69,13 @@ func main() {
 		}
 		log.Info("data path removed", "pin-path", *pinPath)
 	default:
-		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, int32(*bgpPort), *metricsAddr, *grpcAddr, *grace); err != nil {
+		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, int32(*bgpPort), *metricsAddr, *grpcAddr, *grace, *pprofOn); err != nil {
 			fail(err)
 		}
 	}
 }
 
-func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort int32, metricsAddr, grpcAddr string, grace time.Duration) error {
+func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort int32, metricsAddr, grpcAddr string, grace time.Duration, pprofOn bool) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -122,7 +124,13 @@ func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort i
 	if metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(agent.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		srv := &http.Server{Addr: metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+		mux := http.NewServeMux()
+		mux.Handle("/", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if pprofOn {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		}
+		srv := &http.Server{Addr: metricsAddr, Handler: mux}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics", "err", err)
