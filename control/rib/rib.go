@@ -150,9 +150,9 @@ type Entry struct {
 // table is one VRF's state.
 type table struct {
 	vrf       *VRF
-	bgp       map[netip.Prefix]map[Key]*Path
-	connected map[netip.Prefix]string // prefix -> VRF owning the port
-	local     map[netip.Prefix]bool   // our own addresses (/32) on this VRF's ports
+	bgp       map[netip.Prefix][]*Path // candidates, one per NLRI (Key)
+	connected map[netip.Prefix]string  // prefix -> VRF owning the port
+	local     map[netip.Prefix]bool    // our own addresses (/32) on this VRF's ports
 	aggActive map[netip.Prefix]bool
 	installed map[netip.Prefix]dataplane.Route
 	since     map[netip.Prefix]time.Time // when the installed route last changed
@@ -210,7 +210,7 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 
 // rebuild recomputes a whole VRF from the global paths and ports.
 func (r *RIB) rebuild(t *table) {
-	t.bgp = map[netip.Prefix]map[Key]*Path{}
+	t.bgp = map[netip.Prefix][]*Path{}
 	t.connected = map[netip.Prefix]string{}
 	t.local = map[netip.Prefix]bool{}
 	t.aggActive = map[netip.Prefix]bool{}
@@ -260,13 +260,28 @@ func (r *RIB) rebuild(t *table) {
 	}
 }
 
+// addPath adds p, or replaces the path with its key. A prefix has one or
+// two candidates, nearly always, so they are a slice: a map per prefix
+// was a quarter of xleafd's heap at 100k routes.
 func addPath(t *table, k Key, p *Path) {
-	m := t.bgp[p.Prefix]
-	if m == nil {
-		m = map[Key]*Path{}
-		t.bgp[p.Prefix] = m
+	removePath(t, k, p.Prefix)
+	t.bgp[p.Prefix] = append(t.bgp[p.Prefix], p)
+}
+
+// removePath drops the path with key k from prefix's candidates; it
+// reports whether there was one.
+func removePath(t *table, k Key, prefix netip.Prefix) bool {
+	ps := t.bgp[prefix]
+	i := slices.IndexFunc(ps, func(p *Path) bool { return p.Key() == k })
+	if i < 0 {
+		return false
 	}
-	m[k] = p
+	if ps = slices.Delete(ps, i, i+1); len(ps) == 0 {
+		delete(t.bgp, prefix)
+	} else {
+		t.bgp[prefix] = ps
+	}
+	return true
 }
 
 func hasMoreSpecific(t *table, agg netip.Prefix) bool {
@@ -292,14 +307,9 @@ func (r *RIB) Update(p *Path) {
 	// Replace in place, then re-select once: a re-advertisement that
 	// changes nothing programs nothing.
 	for _, t := range r.vrfs {
-		had := t.bgp[p.Prefix][k] != nil
-		if had {
-			delete(t.bgp[p.Prefix], k)
-		}
+		had := removePath(t, k, p.Prefix)
 		if t.vrf.imports(p.RTs) {
 			addPath(t, k, p)
-		} else if len(t.bgp[p.Prefix]) == 0 {
-			delete(t.bgp, p.Prefix)
 		}
 		if had || t.vrf.imports(p.RTs) {
 			r.changed(t, p.Prefix)
@@ -330,11 +340,7 @@ func (r *RIB) WithdrawPeer(peer string) {
 func (r *RIB) remove(k Key, p *Path) {
 	delete(r.paths, k)
 	for _, t := range r.vrfs {
-		if m := t.bgp[p.Prefix]; m != nil && m[k] != nil {
-			delete(m, k)
-			if len(m) == 0 {
-				delete(t.bgp, p.Prefix)
-			}
+		if removePath(t, k, p.Prefix) {
 			r.changed(t, p.Prefix)
 		}
 	}
@@ -556,11 +562,8 @@ func (r *RIB) selectRoute(t *table, p netip.Prefix) (Entry, bool) {
 
 // sortedPaths orders candidates best first: local preference, AS path
 // length, origin, then a stable tie-break (VTEP, peer).
-func sortedPaths(m map[Key]*Path) []*Path {
-	out := make([]*Path, 0, len(m))
-	for _, p := range m {
-		out = append(out, p)
-	}
+func sortedPaths(ps []*Path) []*Path {
+	out := slices.Clone(ps)
 	slices.SortFunc(out, func(a, b *Path) int {
 		return cmp.Or(
 			cmp.Compare(b.localPref(), a.localPref()),
