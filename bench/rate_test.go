@@ -1,10 +1,17 @@
 package bench_test
 
 import (
+	"flag"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,9 +32,10 @@ import (
 //	gen: gen0 ──veth── in0 :dut: out0 ──veth── sink0 :sink
 //
 // The generator is BPF_PROG_TEST_RUN in live-frame mode: a program that
-// writes the frame and redirects it out of gen0. Everything runs on the
-// generator's CPU (veth's NAPI runs where it is scheduled), so a figure is
-// one core's.
+// writes the frame and redirects it out of gen0. veth runs a receiver's
+// NAPI on the sender's CPU, so everything runs on the generator's CPU
+// unless a device's NAPI is moved to a thread (BenchmarkPacketRate's
+// cores=2).
 type rateBed struct {
 	gen, dut, sink string
 	in0, out0      *net.Interface // in dut
@@ -39,9 +47,10 @@ type rateBed struct {
 
 const sinkNextHop = "169.254.9.2"
 
-func newRateBed(b *testing.B) *rateBed {
+// newRateBed builds a bed whose namespaces are named with tag.
+func newRateBed(b *testing.B, tag string) *rateBed {
 	netns.Root(b)
-	r := &rateBed{gen: netns.New(b, "gen"), dut: netns.New(b, "dut"), sink: netns.New(b, "sink")}
+	r := &rateBed{gen: netns.New(b, tag+"gen"), dut: netns.New(b, tag+"dut"), sink: netns.New(b, tag+"sink")}
 	netns.IP(b, "link", "add", "gen0", "netns", r.gen, "type", "veth", "peer", "name", "in0", "netns", r.dut)
 	netns.IP(b, "link", "add", "out0", "netns", r.dut, "type", "veth", "peer", "name", "sink0", "netns", r.sink)
 	for _, l := range [][2]string{{r.gen, "gen0"}, {r.dut, "in0"}, {r.dut, "out0"}, {r.sink, "sink0"}} {
@@ -207,12 +216,14 @@ func (r *rateBed) counted(b *testing.B) uint64 {
 
 type xdpMD struct{ Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32 }
 
-// send generates n frames; it returns how many reached the sink and the
-// rate they arrived at.
+// send generates n frames from CPU 0; it returns how many reached the sink
+// and the rate they arrived at.
 func (r *rateBed) send(b *testing.B, gen *ebpf.Program, n uint32) (uint64, float64) {
 	before := r.counted(b)
 	var took time.Duration
-	netns.Do(b, r.gen, func() {
+	netns.Do(b, r.gen, func() { // the thread is locked to the namespace
+		onCPU(b, 0)
+		defer onCPU(b, -1)
 		start := time.Now()
 		_, err := gen.Run(&ebpf.RunOptions{Data: r.frame, Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES,
 			Context: xdpMD{DataEnd: uint32(len(r.frame)), IngressIfindex: uint32(r.gen0)}})
@@ -225,47 +236,166 @@ func (r *rateBed) send(b *testing.B, gen *ebpf.Program, n uint32) (uint64, float
 	return got, float64(got) / took.Seconds() / 1e6
 }
 
+// cpuTimes reads /proc/stat: per line (all CPUs, then each), busy and
+// total jiffies.
+func cpuTimes(b *testing.B) [][2]uint64 {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out [][2]uint64
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		var busy, total uint64
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			total += n
+			if i != 3 && i != 4 { // idle, iowait
+				busy += n
+			}
+		}
+		out = append(out, [2]uint64{busy, total})
+	}
+	return out
+}
+
+// busyFraction is each line's busy share between two cpuTimes readings.
+func busyFraction(before, after [][2]uint64) []float64 {
+	out := make([]float64, len(after))
+	for i := range after {
+		if i < len(before) && after[i][1] > before[i][1] {
+			out[i] = float64(after[i][0]-before[i][0]) / float64(after[i][1]-before[i][1])
+		}
+	}
+	return out
+}
+
+// onCPU pins the calling thread to cpu, or to every CPU with -1.
+func onCPU(b *testing.B, cpu int) {
+	var set unix.CPUSet
+	for c := range runtime.NumCPU() {
+		if cpu < 0 || c == cpu {
+			set.Set(c)
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		b.Fatalf("pin to cpu %d: %v", cpu, err)
+	}
+}
+
+// threadNAPI moves dev's receive processing (veth's NAPI, which runs its
+// XDP program) into a kernel thread pinned to cpu. The device needs an XDP
+// program first: veth has no NAPI without one.
+func threadNAPI(b *testing.B, ns, dev string, cpu int) {
+	if out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /sys/class/net/"+dev+"/threaded").CombinedOutput(); err != nil {
+		b.Fatalf("threaded napi on %s: %v %s", dev, err, out)
+	}
+	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
+	pinned := 0
+	for _, c := range comms {
+		name, err := os.ReadFile(c)
+		if err != nil || !strings.HasPrefix(string(name), "napi/"+dev+"-") {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(c)))
+		var set unix.CPUSet
+		set.Set(cpu)
+		if err := unix.SchedSetaffinity(pid, &set); err == nil {
+			pinned++
+		}
+	}
+	if pinned == 0 {
+		b.Fatalf("no napi thread for %s", dev)
+	}
+}
+
 // BenchmarkPacketRate: the guide's DCI hairpin (decap VNI 4001, leak into
 // GREEN's route, re-encap VNI 4002) at full rate through xleaf's XDP
 // program, the redirect-only ceiling, and the kernel (VXLAN devices with a
 // policy-routing table as the VRF), same frames, same run; Mpps at the sink.
+//
+// cores=1: generator, device under test and sink share CPU 0 (veth runs
+// the receiver's NAPI on the sender's CPU). cores=2: the device under test
+// runs in a NAPI thread on CPU 1, and the sink with it; the generator has
+// CPU 0.
+//
+// Each round measures the three paths back to back, so a round's ratios
+// share the machine's state; the figures are the median over the rounds,
+// with min and max.
 func BenchmarkPacketRate(b *testing.B) {
-	r := newRateBed(b)
-	const frames = 1 << 21
-	gen := generator(b, r.frame, r.gen0)
-	variants := []struct {
-		name  string
-		setup func() func()
-	}{
-		{"xleaf", func() func() { return r.xleaf(b) }},
-		{"ceiling", func() func() { return r.onIn0(b, redirectTo(b, r.out0.Index)) }},
-		{"kernel", func() func() { return r.kernel(b) }},
+	for _, cores := range []int{1, 2} {
+		b.Run(fmt.Sprintf("cores=%d", cores), func(b *testing.B) { packetRate(b, cores) })
 	}
-	rates := map[string][]float64{}
-	for _, v := range variants {
-		teardown := v.setup()
-		r.send(b, gen, 1<<14) // warm up: neighbours, caches
-		for range 3 {
+}
+
+var ratePaths = flag.String("rate-paths", "xleaf,ceiling,kernel", "BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf)")
+
+func packetRate(b *testing.B, cores int) {
+	if cores > runtime.NumCPU() {
+		b.Skipf("needs %d CPUs", cores)
+	}
+	// The kernel path gets a bed of its own: its ip rule slows every FIB
+	// lookup in its namespace for good, xleaf's bpf_fib_lookup included.
+	// It is set up once; xleaf and the ceiling take turns on the other bed.
+	r, k := newRateBed(b, "x"), newRateBed(b, "k")
+	k.kernel(b)
+	const frames, rounds = 1 << 21, 5
+	gen, kgen := generator(b, r.frame, r.gen0), generator(b, k.frame, k.gen0)
+	type variant struct {
+		name  string
+		bed   *rateBed
+		gen   *ebpf.Program
+		setup func() func()
+	}
+	variants := []variant{
+		{"xleaf", r, gen, func() func() { return r.xleaf(b) }},
+		{"ceiling", r, gen, func() func() { return r.onIn0(b, redirectTo(b, r.out0.Index)) }},
+		{"kernel", k, kgen, func() func() { return func() {} }},
+	}
+	variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(strings.Split(*ratePaths, ","), v.name) })
+	samples := map[string][]float64{}
+	for range rounds {
+		round := map[string]float64{}
+		for _, v := range variants {
+			teardown := v.setup()
+			if cores == 2 {
+				// The device under test (and the sink it sends to,
+				// whose NAPI runs where it is scheduled) on CPU 1.
+				threadNAPI(b, v.bed.dut, "in0", 1)
+			}
+			v.bed.send(b, v.gen, 1<<14) // warm up: neighbours, caches
 			// The generator offers more than any path takes; each veth
 			// hop queues and drops the excess, so the figure is what
 			// reached the sink per second.
-			got, mpps := r.send(b, gen, frames)
+			before := cpuTimes(b)
+			got, mpps := v.bed.send(b, v.gen, frames)
+			busy := busyFraction(before, cpuTimes(b))
+			teardown()
+			b.Logf("%s: %.2f Mpps, %d of %d frames delivered, CPU busy %.0f%%", v.name, mpps, got, frames, 100*busy[0])
+			if len(busy) > 2 {
+				b.Logf("%s: CPU 0 busy %.0f%%, CPU 1 %.0f%%", v.name, 100*busy[1], 100*busy[2])
+			}
 			if got == 0 {
 				b.Fatalf("%s: nothing reached the sink", v.name)
 			}
-			b.Logf("%s: %d of %d frames delivered (%.1f%%)", v.name, got, frames, 100*float64(got)/frames)
-			rates[v.name] = append(rates[v.name], mpps)
+			round[v.name] = mpps
+			samples[v.name+"-Mpps"] = append(samples[v.name+"-Mpps"], mpps)
 		}
-		teardown()
+		if round["ceiling"] > 0 && round["kernel"] > 0 {
+			samples["xleaf/ceiling"] = append(samples["xleaf/ceiling"], round["xleaf"]/round["ceiling"])
+			samples["xleaf/kernel"] = append(samples["xleaf/kernel"], round["xleaf"]/round["kernel"])
+		}
+		b.Logf("round: xleaf %.2f ceiling %.2f kernel %.2f Mpps", round["xleaf"], round["ceiling"], round["kernel"])
 	}
-	for name, rs := range rates {
-		slices.Sort(rs)
-		b.ReportMetric(rs[len(rs)/2], name+"-Mpps")
-		b.Logf("%s: Mpps %.2f (min %.2f, max %.2f)", name, rs[len(rs)/2], rs[0], rs[len(rs)-1])
+	for name, xs := range samples {
+		slices.Sort(xs)
+		b.ReportMetric(xs[len(xs)/2], name)
+		b.ReportMetric(xs[0], name+"-min")
+		b.ReportMetric(xs[len(xs)-1], name+"-max")
 	}
-	med := func(n string) float64 { return rates[n][len(rates[n])/2] }
-	b.ReportMetric(med("xleaf")/med("ceiling"), "xleaf/ceiling")
-	b.ReportMetric(med("xleaf")/med("kernel"), "xleaf/kernel")
 }
 
 // onIn0 attaches prog to the device under test's ingress; the returned
@@ -304,9 +434,9 @@ func (r *rateBed) xleaf(b *testing.B) func() {
 
 // kernel is the same job in the kernel: VXLAN devices for VNI 4001 and
 // 4002 and a routing table standing in for VRF RED.
-func (r *rateBed) kernel(b *testing.B) func() {
+func (r *rateBed) kernel(b *testing.B) {
 	// in0 takes frames redirected into it only with an XDP program.
-	detach := r.onIn0(b, passAll(b))
+	b.Cleanup(r.onIn0(b, passAll(b))) // for the bed's life
 	ip := func(args ...string) { netns.IP(b, append([]string{"-n", r.dut}, args...)...) }
 	vtep := fixture.VTEP.String()
 	ip("link", "add", "vx4001", "address", fixture.RouterMAC.String(), "type", "vxlan", "id", "4001", "local", vtep, "dstport", "4789", "nolearning")
@@ -321,10 +451,5 @@ func (r *rateBed) kernel(b *testing.B) func() {
 	}
 	for _, kv := range []string{"net.ipv4.conf.vx4001.rp_filter=0", "net.ipv4.conf.vx4001.forwarding=1"} {
 		exec.Command("ip", "netns", "exec", r.dut, "sysctl", "-qw", kv).Run()
-	}
-	return func() {
-		detach()
-		ip("link", "del", "vx4001")
-		ip("link", "del", "vx4002")
 	}
 }

@@ -20,10 +20,52 @@ import (
 	"time"
 )
 
-// Result is one benchmark line: its name and every metric it reported.
+// Result is one benchmark: every metric it reported, the median over its
+// runs (go test -count), with the smallest and largest value seen.
 type Result struct {
-	Name    string             `json:"name"`
-	Metrics map[string]float64 `json:"metrics"`
+	Name    string                `json:"name"`
+	Runs    int                   `json:"runs"`
+	Metrics map[string]float64    `json:"metrics"` // median
+	Spread  map[string][2]float64 `json:"spread"`  // min, max
+}
+
+// aggregate folds the runs of each benchmark into one Result, in the order
+// benchmarks first appeared.
+func aggregate(runs []Result) []Result {
+	var order []string
+	byName := map[string][]Result{}
+	for _, r := range runs {
+		if _, ok := byName[r.Name]; !ok {
+			order = append(order, r.Name)
+		}
+		byName[r.Name] = append(byName[r.Name], r)
+	}
+	var out []Result
+	for _, name := range order {
+		rs := byName[name]
+		res := Result{Name: name, Runs: len(rs), Metrics: map[string]float64{}, Spread: map[string][2]float64{}}
+		values := map[string][]float64{}
+		for _, r := range rs {
+			for k, v := range r.Metrics {
+				values[k] = append(values[k], v)
+			}
+		}
+		for k, vs := range values {
+			sort.Float64s(vs)
+			res.Metrics[k] = median(vs)
+			res.Spread[k] = [2]float64{vs[0], vs[len(vs)-1]}
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 // Report is one run.
@@ -87,8 +129,10 @@ func summary(r Result) string {
 func markdown(rep Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# xleaf benchmarks, %s, %s (%s, %d cores, Linux %s)\n\n", rep.Date, rep.Host, rep.CPU, rep.Cores, rep.Kernel)
-	fmt.Fprintln(&b, "| benchmark | metrics |")
-	fmt.Fprintln(&b, "|---|---|")
+	fmt.Fprintln(&b, "Each figure is the median over the runs, with (min–max) where runs differ.")
+	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, "| benchmark | runs | metrics |")
+	fmt.Fprintln(&b, "|---|---|---|")
 	for _, r := range rep.Results {
 		keys := make([]string, 0, len(r.Metrics))
 		for k := range r.Metrics {
@@ -99,9 +143,13 @@ func markdown(rep Report) string {
 		sort.Strings(keys)
 		var ms []string
 		for _, k := range keys {
-			ms = append(ms, fmt.Sprintf("%.4g %s", r.Metrics[k], k))
+			m := fmt.Sprintf("%.4g %s", r.Metrics[k], k)
+			if sp := r.Spread[k]; r.Runs > 1 && sp[0] != sp[1] {
+				m = fmt.Sprintf("%.4g (%.4g–%.4g) %s", r.Metrics[k], sp[0], sp[1], k)
+			}
+			ms = append(ms, m)
 		}
-		fmt.Fprintf(&b, "| %s | %s |\n", r.Name, strings.Join(ms, ", "))
+		fmt.Fprintf(&b, "| %s | %d | %s |\n", r.Name, r.Runs, strings.Join(ms, ", "))
 	}
 	return b.String()
 }
@@ -118,9 +166,13 @@ type bar struct {
 func chart(rep Report) string {
 	var bars []bar
 	for _, r := range rep.Results {
-		if strings.HasPrefix(r.Name, "BenchmarkPacketRate") {
+		if mode, ok := strings.CutPrefix(r.Name, "BenchmarkPacketRate/"); ok {
+			group := "veth, one core"
+			if mode == "cores=2" {
+				group = "veth, split cores"
+			}
 			for _, k := range []string{"xleaf", "ceiling", "kernel"} {
-				bars = append(bars, bar{"veth, one core", k, r.Metrics[k+"-Mpps"]})
+				bars = append(bars, bar{group, k, r.Metrics[k+"-Mpps"]})
 			}
 		}
 	}
@@ -166,7 +218,8 @@ func chart(rep Report) string {
 func main() {
 	dir := flag.String("dir", "bench/results", "where the report goes")
 	flag.Parse()
-	results, cpu := parse(os.Stdin, os.Stdout)
+	runs, cpu := parse(os.Stdin, os.Stdout)
+	results := aggregate(runs)
 	if len(results) == 0 {
 		fmt.Fprintln(os.Stderr, "report: no benchmark results in the input")
 		os.Exit(1)

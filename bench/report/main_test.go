@@ -10,16 +10,23 @@ import (
 func TestParse(t *testing.T) {
 	in := `{"Action":"output","Output":"cpu: AMD EPYC\n"}
 {"Action":"output","Output":"BenchmarkXDP/routes=1k/path=dci-leak-2         \t       3\t   7668874 ns/op\t         2.186 Mpps\t       457.6 ns/pkt\n"}
-{"Action":"output","Output":"BenchmarkPacketRate-2   \t       1\t8529823495 ns/op\t         4.334 ceiling-Mpps\t         0.3206 kernel-Mpps\t         2.320 xleaf-Mpps\n"}
+{"Action":"output","Output":"BenchmarkXDP/routes=1k/path=dci-leak-2         \t       3\t   7668874 ns/op\t         2.186 Mpps\t       470.0 ns/pkt\n"}
+{"Action":"output","Output":"BenchmarkXDP/routes=1k/path=dci-leak-2         \t       3\t   7668874 ns/op\t         2.186 Mpps\t       440.0 ns/pkt\n"}
+{"Action":"output","Output":"BenchmarkPacketRate/cores=1-2   \t       1\t8529823495 ns/op\t         4.334 ceiling-Mpps\t         0.3206 kernel-Mpps\t         2.320 xleaf-Mpps\n"}
 {"Action":"pass"}
 `
 	var progress strings.Builder
-	rs, cpu := parse(strings.NewReader(in), &progress)
-	if cpu != "AMD EPYC" || len(rs) != 2 {
-		t.Fatalf("cpu %q, %d results", cpu, len(rs))
+	runs, cpu := parse(strings.NewReader(in), &progress)
+	if cpu != "AMD EPYC" || len(runs) != 4 {
+		t.Fatalf("cpu %q, %d runs", cpu, len(runs))
 	}
-	if rs[0].Name != "BenchmarkXDP/routes=1k/path=dci-leak" || rs[0].Metrics["ns/pkt"] != 457.6 {
-		t.Errorf("first result: %+v", rs[0])
+	rs := aggregate(runs)
+	if len(rs) != 2 {
+		t.Fatalf("%d results, want 2: %+v", len(rs), rs)
+	}
+	if r := rs[0]; r.Name != "BenchmarkXDP/routes=1k/path=dci-leak" || r.Runs != 3 || r.Metrics["ns/pkt"] != 457.6 ||
+		r.Spread["ns/pkt"] != [2]float64{440, 470} {
+		t.Errorf("first result (median of three runs): %+v", r)
 	}
 	if rs[1].Metrics["xleaf-Mpps"] != 2.32 {
 		t.Errorf("second result: %+v", rs[1])
@@ -31,8 +38,12 @@ func TestParse(t *testing.T) {
 			t.Errorf("chart lacks %q", want)
 		}
 	}
-	if md := markdown(rep); !strings.Contains(md, "| BenchmarkPacketRate | 4.334 ceiling-Mpps") {
+	md := markdown(rep)
+	if !strings.Contains(md, "| BenchmarkPacketRate/cores=1 | 1 | 4.334 ceiling-Mpps") {
 		t.Errorf("markdown:\n%s", md)
+	}
+	if !strings.Contains(md, "457.6 (440–470) ns/pkt") {
+		t.Errorf("markdown lacks the spread:\n%s", md)
 	}
 	if !strings.Contains(progress.String(), "done BenchmarkPacketRate") {
 		t.Errorf("progress:\n%s", progress.String())

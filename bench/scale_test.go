@@ -1,0 +1,344 @@
+package bench_test
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xleaf/xleaf/control/bgp"
+	"github.com/xleaf/xleaf/control/rib"
+	"github.com/xleaf/xleaf/test/netns"
+)
+
+// The route-scale bed: xleafd, the real binary in its own process, peers
+// with a GoBGP speaker in this process (the fabric) over loopback in a
+// private namespace. The fabric originates N Type-5 routes carrying RED's
+// target, which RED and GREEN both import, so each route is two entries
+// in the data path. The clock runs from the session coming up (the fabric
+// holds the whole table by then and sends it packed, as a fabric does to a
+// leaf that joins) until xleafd's metrics count every route in both VRFs;
+// then from withdrawing them all until both VRFs are back to their own
+// routes. Both processes share this machine's cores.
+const scaleConfig = `
+nv set interface lo ip address 10.10.10.10/32
+nv set interface lo type loopback
+nv set interface swp10 ip vrf RED
+nv set interface swp10 ip address 192.168.100.1/24
+nv set router bgp autonomous-system 65110
+nv set router bgp router-id 10.10.10.10
+nv set vrf GREEN evpn enable on
+nv set vrf GREEN evpn vni 4002
+nv set vrf GREEN router bgp route-import from-evpn route-target ANY:4001
+nv set vrf RED evpn enable on
+nv set vrf RED evpn vni 4001
+nv set vrf RED router bgp address-family ipv4-unicast redistribute connected enable on
+nv set vrf RED router bgp route-import from-evpn route-target ANY:4001
+nv set vrf default router bgp address-family l2vpn-evpn enable on
+nv set vrf default router bgp enable on
+nv set vrf default router bgp neighbor 127.0.0.2 peer-group fabric
+nv set vrf default router bgp peer-group fabric remote-as external
+nv set vrf default router bgp peer-group fabric address-family l2vpn-evpn enable on
+`
+
+const scaleMetrics = "127.0.0.1:19180"
+
+var scaleBinary = flag.String("xleafd", "", "BenchmarkBGPScale: this xleafd binary instead of building cmd/xleafd (to compare builds)")
+
+var scaleProfile = flag.String("scale-profile", "", "BenchmarkBGPScale: write xleafd's CPU profile of the announce (its first 30 s) and heap profile when loaded to this path prefix")
+
+// BenchmarkBGPScale: N Type-5 routes from BGP into xleafd's data path and
+// back out. Run it with -benchtime 1x: a run is one announce and one
+// withdrawal (b.N is not a repeat count here).
+func BenchmarkBGPScale(b *testing.B) {
+	for _, n := range []int{100_000, 300_000, 1_000_000} {
+		b.Run("routes="+count(n), func(b *testing.B) { scale(b, n) })
+	}
+}
+
+func count(n int) string {
+	if n >= 1_000_000 {
+		return fmt.Sprintf("%dM", n/1_000_000)
+	}
+	return fmt.Sprintf("%dk", n/1000)
+}
+
+var buildOnce struct {
+	sync.Once
+	dir string
+	err error
+}
+
+// xleafdBinary builds cmd/xleafd once per run.
+func xleafdBinary(b *testing.B) string {
+	if *scaleBinary != "" {
+		return *scaleBinary
+	}
+	buildOnce.Do(func() {
+		buildOnce.dir, buildOnce.err = os.MkdirTemp("", "xleaf-bench-bin")
+		if buildOnce.err == nil {
+			out, err := exec.Command("go", "build", "-o", buildOnce.dir, "../cmd/xleafd").CombinedOutput()
+			if err != nil {
+				buildOnce.err = fmt.Errorf("build xleafd: %v\n%s", err, out)
+			}
+		}
+	})
+	if buildOnce.err != nil {
+		b.Fatal(buildOnce.err)
+	}
+	return filepath.Join(buildOnce.dir, "xleafd")
+}
+
+func scale(b *testing.B, n int) {
+	netns.Root(b)
+	// The fabric holds the whole table, as a route server would; a lazier
+	// collector keeps its GC from taking the cores xleafd is measured on.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	bin := xleafdBinary(b)
+	netns.IP(b, "link", "set", "lo", "up")
+	netns.IP(b, "link", "add", "swp10", "type", "veth", "peer", "name", "swp10h")
+	b.Cleanup(func() { exec.Command("ip", "link", "del", "swp10").Run() })
+	netns.IP(b, "link", "set", "swp10", "up")
+	netns.IP(b, "link", "set", "swp10h", "up")
+	ctx := context.Background()
+
+	// The fabric: listening, without the leaf as a peer yet.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	fabric := bgp.New(log)
+	b.Cleanup(func() { fabric.Stop() })
+	if err := fabric.Start(ctx, bgp.Global{ASN: 65199, RouterID: netip.MustParseAddr("10.10.10.199"), ListenPort: 179, ListenAddr: []string{"127.0.0.2"}}); err != nil {
+		b.Fatal(err)
+	}
+
+	// xleafd, in this namespace (the test binary runs inside its own).
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "xleaf.conf")
+	if err := os.WriteFile(cfg, []byte(scaleConfig), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "xleafd.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	args := []string{"--config", cfg, "--pin-path", netns.PinPath(b), "--socket", filepath.Join(dir, "xleafd.sock"),
+		"--metrics-listen", scaleMetrics, "--bgp-port", "-1", "--router-mac", "44:38:39:22:dd:06"}
+	if *scaleProfile != "" {
+		args = append(args, "--pprof")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		logf.Close()
+		if b.Failed() {
+			out, _ := os.ReadFile(logf.Name())
+			b.Logf("xleafd log:\n%s", tail(string(out), 20))
+		}
+	})
+
+	// xleafd's own routes (connected, leaked), before any from BGP.
+	base := settle(b)
+	b.Logf("xleafd up, pid %d, own routes %v; the fabric originates %d routes", cmd.Process.Pid, base, n)
+	mac, _ := net.ParseMAC("44:38:39:22:dd:01")
+	start := time.Now()
+	for i := range n {
+		a := netip.AddrFrom4([4]byte{10, byte(128 + i>>16), byte(i >> 8), byte(i)})
+		if err := fabric.Advertise(ctx, bgp.Type5{RD: "10.10.10.1:2", Prefix: netip.PrefixFrom(a, 32), VTEP: netip.MustParseAddr("10.10.10.1"),
+			VNI: 4001, RouterMAC: mac, RTs: []rib.RT{{ASN: 65101, Value: 4001}}}); err != nil {
+			b.Fatal(err)
+		}
+		if i > 0 && i%250_000 == 0 {
+			b.Logf("fabric: %d routes originated", i)
+		}
+	}
+	b.Logf("fabric holds %d routes after %.1f s; session up", n, time.Since(start).Seconds())
+
+	b.ResetTimer()
+	if err := fabric.AddPeer(ctx, bgp.Peer{Address: netip.MustParseAddr("127.0.0.1"), ASN: 65110, Passive: true, EVPN: true}); err != nil {
+		b.Fatal(err)
+	}
+	up := established(b, fabric)
+	var profiled sync.WaitGroup
+	if *scaleProfile != "" {
+		profiled.Go(func() { fetch(b, "/debug/pprof/profile?seconds=30", *scaleProfile+".cpu.pprof") })
+	}
+	// Breakdown: when xleafd's GoBGP holds every route (received), and
+	// when its data path does.
+	var received time.Time
+	wantAll := func(c map[string]int) bool {
+		if received.IsZero() && c["received"] >= n {
+			received = time.Now()
+		}
+		return c["RED"] >= base["RED"]+n && c["GREEN"] >= base["GREEN"]+n
+	}
+	loaded := waitCounts(b, up, wantAll)
+	announce := loaded.Sub(up)
+	if received.IsZero() {
+		received = loaded
+	}
+	rssLoaded := procStatus(b, cmd.Process.Pid, "VmRSS")
+	if *scaleProfile != "" {
+		fetch(b, "/debug/pprof/heap", *scaleProfile+".heap.pprof")
+		profiled.Wait()
+	}
+	b.Logf("announce: %d routes in %.2f s (%.0f routes/s; all received by xleafd's BGP after %.2f s), RSS %.0f MiB",
+		n, announce.Seconds(), float64(n)/announce.Seconds(), received.Sub(up).Seconds(), rssLoaded)
+
+	start = time.Now()
+	if err := fabric.WithdrawAll(ctx); err != nil {
+		b.Fatal(err)
+	}
+	back := func(c map[string]int) bool { return c["RED"] <= base["RED"] && c["GREEN"] <= base["GREEN"] }
+	withdraw := waitCounts(b, start, back).Sub(start)
+	b.StopTimer()
+	peak := procStatus(b, cmd.Process.Pid, "VmHWM")
+	b.Logf("withdraw: %d routes in %.2f s; xleafd peak RSS %.0f MiB", n, withdraw.Seconds(), peak)
+	b.ReportMetric(float64(n)/announce.Seconds(), "routes/s")
+	b.ReportMetric(announce.Seconds(), "s-announce")
+	b.ReportMetric(received.Sub(up).Seconds(), "s-received")
+	b.ReportMetric(withdraw.Seconds(), "s-withdraw")
+	b.ReportMetric(float64(n)/withdraw.Seconds(), "withdrawn/s")
+	b.ReportMetric(rssLoaded, "RSS-MiB")
+	b.ReportMetric(peak, "peak-RSS-MiB")
+}
+
+// settle waits for xleafd's metrics and returns its route counts once two
+// reads a second apart agree.
+func settle(b *testing.B) map[string]int {
+	deadline := time.Now().Add(30 * time.Second)
+	var last map[string]int
+	for time.Now().Before(deadline) {
+		c, err := vrfRoutes()
+		if err == nil && c["RED"] > 0 && last != nil && c["RED"] == last["RED"] && c["GREEN"] == last["GREEN"] {
+			return c
+		}
+		last = c
+		time.Sleep(time.Second)
+	}
+	b.Fatalf("xleafd's metrics did not settle: %v", last)
+	return nil
+}
+
+// established waits for the fabric's session to the leaf.
+func established(b *testing.B, fabric *bgp.Speaker) time.Time {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ps, err := fabric.Peers(context.Background(), false)
+		if err == nil && len(ps) == 1 && ps[0].State == "established" {
+			return time.Now()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.Fatal("the session to xleafd did not come up in 60 s")
+	return time.Time{}
+}
+
+// waitCounts polls xleafd's route counts until done says so; it returns
+// when that was seen.
+func waitCounts(b *testing.B, since time.Time, done func(map[string]int) bool) time.Time {
+	var c map[string]int
+	var err error
+	for time.Since(since) < 10*time.Minute {
+		if c, err = vrfRoutes(); err == nil && done(c) {
+			return time.Now()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("route counts %v after 10 minutes (%v)", c, err)
+	return time.Time{}
+}
+
+// vrfRoutes reads xleafd's Prometheus endpoint: xleaf_vrf_routes by VRF,
+// and the routes its one peer sent as "received".
+func vrfRoutes() (map[string]int, error) {
+	resp, err := http.Get("http://" + scaleMetrics + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	counts := map[string]int{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		// name{label="value"} number
+		series, number, ok := strings.Cut(sc.Text(), " ")
+		name, labels, _ := strings.Cut(series, "{")
+		if !ok || strings.HasPrefix(name, "#") {
+			continue
+		}
+		var key string
+		switch name {
+		case "xleaf_vrf_routes":
+			key = strings.TrimSuffix(strings.TrimPrefix(labels, `vrf="`), `"}`)
+		case "xleaf_bgp_peer_received_routes":
+			key = "received"
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(number, 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics line %q: %w", sc.Text(), err)
+		}
+		counts[key] = int(v)
+	}
+	return counts, sc.Err()
+}
+
+// fetch saves one of xleafd's profiles.
+func fetch(b *testing.B, path, file string) {
+	resp, err := http.Get("http://" + scaleMetrics + path)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		b.Error(err)
+	}
+}
+
+// procStatus reads a memory line of /proc/PID/status, in MiB.
+func procStatus(b *testing.B, pid int, key string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				b.Fatalf("%s: %q", key, line)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", key, pid)
+	return 0
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
