@@ -36,7 +36,7 @@ check-generated: generate
 	@git diff --exit-code -- dataplane/xleaf_bpfel.go dataplane/xleaf_bpfel.o || \
 		{ echo "generated BPF output is stale: run 'make generate' and commit"; exit 1; }
 
-# Benchmarks and their report: bench/results/<date>-<host>.{json,md,svg}.
+# Benchmarks and their report: bench/results/<date>-<host>.{json,md,svg,log}.
 # Per-packet and table costs run three times (the report gives the median
 # and the range); the packet-rate and route-scale runs repeat inside
 # themselves (rounds; one announce and one withdrawal) and run once.

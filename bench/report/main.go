@@ -1,6 +1,7 @@
 // Command report turns `go test -bench -json` output into the benchmark
-// report: bench/results/<date>-<host>.json, a markdown table and an SVG
-// chart. It prints a progress line per benchmark as they finish.
+// report: bench/results/<date>-<host>.json, a markdown table, an SVG chart
+// and the benchmarks' own output (.log). It prints a progress line per
+// benchmark as they finish.
 package main
 
 import (
@@ -81,27 +82,20 @@ type Report struct {
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
 
 // parse reads go test -json events (or plain output) and returns the
-// results, printing progress as it goes.
-func parse(r io.Reader, progress io.Writer) ([]Result, string) {
+// results, printing progress as it goes and the text go test printed to
+// log. Output events are joined back into that text: a benchmark's name
+// and its figures can arrive in separate events.
+func parse(r io.Reader, progress io.Writer, log io.Writer) ([]Result, string) {
 	var results []Result
 	cpu := ""
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		var ev struct{ Action, Output string }
-		if json.Unmarshal([]byte(line), &ev) == nil && ev.Action != "" {
-			if ev.Action != "output" {
-				continue
-			}
-			line = strings.TrimRight(ev.Output, "\n")
-		}
-		if c, ok := strings.CutPrefix(line, "cpu: "); ok {
+	line := func(text string) {
+		fmt.Fprintln(log, text)
+		if c, ok := strings.CutPrefix(text, "cpu: "); ok {
 			cpu = c
 		}
-		m := benchLine.FindStringSubmatch(line)
+		m := benchLine.FindStringSubmatch(text)
 		if m == nil {
-			continue
+			return
 		}
 		res := Result{Name: m[1], Metrics: map[string]float64{}}
 		f := strings.Fields(m[3])
@@ -112,6 +106,33 @@ func parse(r io.Reader, progress io.Writer) ([]Result, string) {
 		}
 		results = append(results, res)
 		fmt.Fprintf(progress, "done %-50s %s\n", res.Name, summary(res))
+	}
+	var pending strings.Builder
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		text := sc.Text() + "\n"
+		var ev struct{ Action, Output string }
+		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Action != "" {
+			if ev.Action != "output" {
+				continue
+			}
+			text = ev.Output
+		}
+		pending.WriteString(text)
+		for {
+			s := pending.String()
+			i := strings.IndexByte(s, '\n')
+			if i < 0 {
+				break
+			}
+			line(s[:i])
+			pending.Reset()
+			pending.WriteString(s[i+1:])
+		}
+	}
+	if pending.Len() > 0 {
+		line(pending.String())
 	}
 	return results, cpu
 }
@@ -218,7 +239,8 @@ func chart(rep Report) string {
 func main() {
 	dir := flag.String("dir", "bench/results", "where the report goes")
 	flag.Parse()
-	runs, cpu := parse(os.Stdin, os.Stdout)
+	var log strings.Builder
+	runs, cpu := parse(os.Stdin, os.Stdout, &log)
 	results := aggregate(runs)
 	if len(results) == 0 {
 		fmt.Fprintln(os.Stderr, "report: no benchmark results in the input")
@@ -234,11 +256,11 @@ func main() {
 		os.Exit(1)
 	}
 	js, _ := json.MarshalIndent(rep, "", "  ")
-	for ext, data := range map[string]string{".json": string(js) + "\n", ".md": markdown(rep), ".svg": chart(rep)} {
+	for ext, data := range map[string]string{".json": string(js) + "\n", ".md": markdown(rep), ".svg": chart(rep), ".log": log.String()} {
 		if err := os.WriteFile(base+ext, []byte(data), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "report:", err)
 			os.Exit(1)
 		}
 	}
-	fmt.Printf("report: %s.{json,md,svg}\n", base)
+	fmt.Printf("report: %s.{json,md,svg,log}\n", base)
 }

@@ -5,18 +5,21 @@ import (
 	"testing"
 )
 
-// TestParse: benchmark lines from go test -json become results; the
-// chart and table carry them.
+// TestParse: benchmark lines from go test -json become results, also when
+// a name and its figures come in separate events; the chart and table
+// carry them.
 func TestParse(t *testing.T) {
 	in := `{"Action":"output","Output":"cpu: AMD EPYC\n"}
 {"Action":"output","Output":"BenchmarkXDP/routes=1k/path=dci-leak-2         \t       3\t   7668874 ns/op\t         2.186 Mpps\t       457.6 ns/pkt\n"}
 {"Action":"output","Output":"BenchmarkXDP/routes=1k/path=dci-leak-2         \t       3\t   7668874 ns/op\t         2.186 Mpps\t       470.0 ns/pkt\n"}
 {"Action":"output","Output":"BenchmarkXDP/routes=1k/path=dci-leak-2         \t       3\t   7668874 ns/op\t         2.186 Mpps\t       440.0 ns/pkt\n"}
-{"Action":"output","Output":"BenchmarkPacketRate/cores=1-2   \t       1\t8529823495 ns/op\t         4.334 ceiling-Mpps\t         0.3206 kernel-Mpps\t         2.320 xleaf-Mpps\n"}
+{"Action":"output","Output":"BenchmarkPacketRate/cores=1-2   \t"}
+{"Action":"output","Output":"       1\t8529823495 ns/op\t         4.334 ceiling-Mpps\t         0.3206 kernel-Mpps\t         2.320 xleaf-Mpps\n"}
 {"Action":"pass"}
 `
 	var progress strings.Builder
-	runs, cpu := parse(strings.NewReader(in), &progress)
+	var log strings.Builder
+	runs, cpu := parse(strings.NewReader(in), &progress, &log)
 	if cpu != "AMD EPYC" || len(runs) != 4 {
 		t.Fatalf("cpu %q, %d runs", cpu, len(runs))
 	}
@@ -44,6 +47,9 @@ func TestParse(t *testing.T) {
 	}
 	if !strings.Contains(md, "457.6 (440–470) ns/pkt") {
 		t.Errorf("markdown lacks the spread:\n%s", md)
+	}
+	if !strings.Contains(log.String(), "BenchmarkPacketRate/cores=1-2   \t       1\t8529823495 ns/op") {
+		t.Errorf("log does not hold the joined line:\n%s", log.String())
 	}
 	if !strings.Contains(progress.String(), "done BenchmarkPacketRate") {
 		t.Errorf("progress:\n%s", progress.String())
