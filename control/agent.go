@@ -32,6 +32,7 @@ type Dataplane interface {
 	AttachUplink(ifname string) error
 	AttachAccess(ifname string, vrf dataplane.VRFID) error
 	Detach(ifname string) error
+	Attached() ([]string, error)
 	SetNeighbor(dataplane.VRFID, netip.Addr, dataplane.Neighbor) error
 	DeleteNeighbor(dataplane.VRFID, netip.Addr) error
 	Counters() (map[dataplane.CounterKey]dataplane.Counter, error)
@@ -194,6 +195,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	return a.bgp.Stop()
 }
 
+// staleAttachment marks, in Agent.ports, a port found attached at start:
+// no configured role (uplink "" or a VRF name) equals it.
+const staleAttachment = "\x00left by an earlier run"
+
 func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -213,6 +218,18 @@ func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	a.bgp = bgp.New(a.log.With("component", "bgp"), a.opts.GRPC)
 	if err := a.bgp.Start(ctx, bgp.Global{ASN: cfg.ASN, RouterID: cfg.RouterID, ListenPort: a.opts.BGPPort}); err != nil {
 		return err
+	}
+	// Ports an earlier run left attached: apply re-attaches those still
+	// configured in their configured role, and detaches the rest, so no
+	// port keeps forwarding for a VRF or role it no longer has.
+	attached, err := a.dp.Attached()
+	if err != nil {
+		return err
+	}
+	for _, port := range attached {
+		if _, ok := a.ports[port]; !ok {
+			a.ports[port] = staleAttachment
+		}
 	}
 	if err := a.apply(ctx, cfg); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netlink"
 
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
@@ -398,6 +399,43 @@ func TestAgentRestart(t *testing.T) {
 	if _, ok := tb.route(t, red, pfx("192.168.1.0/24")); !ok {
 		t.Error("a re-learned route was swept")
 	}
+}
+
+// TestAgentRestartDetachesRemovedPorts: a port an earlier run attached and
+// the new configuration no longer has loses the program (it would go on
+// routing its packets in its old VRF otherwise).
+func TestAgentRestartDetachesRemovedPorts(t *testing.T) {
+	tb := newTestbed(t, leafConfig)
+	if !xdpOn(t, "swp10") {
+		t.Fatal("swp10 has no XDP program after the first start")
+	}
+	tb.stopAgent()
+	var lines []string
+	for _, l := range strings.Split(leafConfig, "\n") {
+		if !strings.Contains(l, "interface swp10") {
+			lines = append(lines, l)
+		}
+	}
+	cfg, err := config.Parse("leaf.cfg", []byte(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.cfg = cfg
+	tb.startAgent(t, time.Minute)
+	if xdpOn(t, "swp10") {
+		t.Error("swp10 is no longer configured but keeps the XDP program")
+	}
+	if names, err := tb.dp.Attached(); err != nil || slices.Contains(names, "swp10") {
+		t.Errorf("attached: %v %v", names, err)
+	}
+}
+
+func xdpOn(t *testing.T, ifname string) bool {
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().Xdp != nil && l.Attrs().Xdp.Attached
 }
 
 // TestAgentRejectsForeignNeighbours: a neighbour entry on a tenant port

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -382,6 +384,28 @@ func (d *Dataplane) Detach(ifname string) error {
 		return fmt.Errorf("detach %s: %w", ifname, err)
 	}
 	return nil
+}
+
+// Attached lists the interfaces the program is attached to: this run's,
+// and those an earlier run left pinned.
+func (d *Dataplane) Attached() ([]string, error) {
+	pins, err := filepath.Glob(filepath.Join(d.opts.PinPath, "link_*"))
+	if err != nil {
+		return nil, fmt.Errorf("attached: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var names []string
+	for _, p := range pins {
+		names = append(names, strings.TrimPrefix(filepath.Base(p), "link_"))
+	}
+	for name := range d.links {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // Counters returns every non-zero counter, summed over CPUs.
