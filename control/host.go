@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,6 +143,7 @@ func (a *Agent) peerFor(ctx context.Context, cfg *config.Config, n *config.Neigh
 	p := bgp.Peer{IPv4: cfg.Default.IPv4Unicast, EVPN: cfg.Default.L2VPNEVPN, ConnectRetry: 5, HoldTime: 9}
 	if g != nil {
 		p.IPv4, p.EVPN = g.IPv4Unicast, g.L2VPNEVPN
+		p.HoldTime, p.Keepalive = cmp.Or(g.HoldTime, p.HoldTime), g.Keepalive
 	}
 	ras := cfg.Default.NeighborRemoteAS(n)
 	switch ras.Kind {

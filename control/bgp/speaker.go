@@ -4,6 +4,7 @@
 package bgp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +84,7 @@ type Peer struct {
 	IPv4         bool // address-family ipv4-unicast
 	EVPN         bool // address-family l2vpn-evpn
 	HoldTime     uint64
+	Keepalive    uint64 // 0: a third of HoldTime
 	ConnectRetry uint64
 }
 
@@ -104,7 +106,7 @@ func (sp *Speaker) AddPeer(ctx context.Context, p Peer) error {
 		Conf:      &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, NeighborInterface: p.Interface},
 		Transport: &api.Transport{RemotePort: p.Port, PassiveMode: p.Passive},
 		AfiSafis:  afs,
-		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: p.HoldTime, ConnectRetry: p.ConnectRetry, KeepaliveInterval: p.HoldTime / 3}},
+		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: p.HoldTime, ConnectRetry: p.ConnectRetry, KeepaliveInterval: cmp.Or(p.Keepalive, p.HoldTime/3)}},
 	}
 	if !p.LocalAddr.IsValid() && p.Interface != "" {
 		// Without its own link-local address GoBGP sends "::" as the next

@@ -814,3 +814,28 @@ func TestTenantVRFNeedsVNI(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestPeerGroupTimers: a peer group's hold and keepalive times, their
+// ranges, and a keepalive that would let the session expire.
+func TestPeerGroupTimers(t *testing.T) {
+	const group = "nv set vrf default router bgp peer-group fabric remote-as external\n"
+	c, err := Parse("t.cmds", []byte(group+
+		"nv set vrf default router bgp peer-group fabric timers hold 90\n"+
+		"nv set vrf default router bgp peer-group fabric timers keepalive 30\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := c.Default.PeerGroups["fabric"]; g.HoldTime != 90 || g.Keepalive != 30 {
+		t.Errorf("hold %d keepalive %d, want 90 and 30", g.HoldTime, g.Keepalive)
+	}
+	for in, want := range map[string]string{
+		"nv set vrf default router bgp peer-group fabric timers hold 2\n":      `t.cmds:2: "nv set vrf default router bgp peer-group fabric timers hold 2": timers hold "2": expected a number in 3..65535`,
+		"nv set vrf default router bgp peer-group fabric timers keepalive 9\n": `t.cmds:2: vrf default router bgp peer-group fabric: timers keepalive 9 is not below the hold time 9`,
+		"nv set vrf default router bgp peer-group fabric timers keepalive x\n": `timers keepalive "x": expected a number in 1..65535`,
+	} {
+		_, err := Parse("t.cmds", []byte(group+in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", in, err, want)
+		}
+	}
+}

@@ -97,6 +97,8 @@ type PeerGroup struct {
 	IPv4Unicast          bool   // address-family ipv4-unicast enable: on unless set off, as in NVUE
 	L2VPNEVPN            bool   // address-family l2vpn-evpn enable
 	EVPNOutboundRouteMap string // address-family l2vpn-evpn policy outbound route-map
+	HoldTime             uint64 // timers hold, seconds; 0: the agent's default (9)
+	Keepalive            uint64 // timers keepalive, seconds; 0: a third of the hold time
 }
 
 // Ignored is a key we accept and do nothing with, and why.

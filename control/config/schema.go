@@ -317,6 +317,14 @@ var schema = []*rule{
 		g.L2VPNEVPN, err = parseOnOff(m.value())
 		return err
 	})),
+	one("vrf default router bgp peer-group <group> timers hold <seconds>", m2pg(func(g *PeerGroup, m *match) (err error) {
+		g.HoldTime, err = parseUint("timers hold", m.value(), 3, 65535)
+		return err
+	})),
+	one("vrf default router bgp peer-group <group> timers keepalive <seconds>", m2pg(func(g *PeerGroup, m *match) (err error) {
+		g.Keepalive, err = parseUint("timers keepalive", m.value(), 1, 65535)
+		return err
+	})),
 	one("vrf default router bgp peer-group <group> address-family l2vpn-evpn policy outbound route-map <map>", m2pg(func(g *PeerGroup, m *match) error {
 		if err := checkName("route-map", m.value()); err != nil {
 			return err

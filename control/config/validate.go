@@ -82,6 +82,9 @@ func (c *Config) Validate() error {
 	for _, name := range slices.Sorted(maps.Keys(d.PeerGroups)) {
 		g := d.PeerGroups[name]
 		key := "vrf default router bgp peer-group " + name
+		if hold := cmp.Or(g.HoldTime, 9); g.Keepalive >= hold {
+			fail(c.at(key+" timers keepalive"), "%s: timers keepalive %d is not below the hold time %d: the session would expire between keepalives", key, g.Keepalive, hold)
+		}
 		if rm := g.EVPNOutboundRouteMap; rm != "" && c.RouteMaps[rm] == nil {
 			fail(c.at(key+" address-family l2vpn-evpn policy outbound route-map"),
 				"%s: route-map %s is not defined (no \"router policy route-map %s\" keys)", key, rm, rm)
