@@ -58,14 +58,13 @@ exit-vrf
 //
 // RED keeps one path per prefix (maximum-paths 1). FRR 8.4's zebra loses
 // a VTEP's router MAC when an EVPN-imported route grows from one path to
-// two: bgpd withdraws the old path and announces the pair, zebra runs the
-// EVPN add of the announcement before the EVPN delete of the withdrawal,
-// and the delete drops the VTEP's last prefix and with it the router MAC
-// the pair still uses (seen with debug zebra rib: "L3VNI 4001 RMAC ...
-// delete" between the two, no add after). Whichever of leaf01 and leaf02
-// FRR hears first then black-holes until that VTEP sends a new prefix.
-// With one path per prefix a route never grows into a pair; FRRRMACs
-// checks that every VTEP FRR routes to has its router MAC.
+// two: bgpd withdraws the old path and announces the pair, and zebra drops
+// the VTEP's router MAC with the withdrawal (that VTEP had no other
+// prefix) without adding it back with the announcement (debug zebra rib:
+// "L3VNI 4001 RMAC ... delete" between the two, no add after). Whichever of
+// leaf01 and leaf02 FRR hears first then black-holes until that VTEP sends
+// a new prefix. With one path per prefix a route never grows into a pair;
+// FRRRMACs checks that every VTEP FRR routes to has its router MAC.
 const frrBGP = `hostname leaf05
 router bgp 65105
  bgp router-id 10.10.10.5
