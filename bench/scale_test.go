@@ -38,9 +38,9 @@ import (
 //
 // The session's hold time is 90 s, not the 9 s the guide's fabric runs: a
 // GoBGP speaker builds every UPDATE of a table dump before it writes the
-// first, and sends keepalives on the same loop, so at 300k routes and more
-// it went silent past 9 s, xleafd dropped the session (hold timer
-// expired) and the dump began again, over and over.
+// first, and sends keepalives on the same loop, so at 1M routes it went
+// silent past 9 s, xleafd dropped the session (hold timer expired) and
+// the dump began again, over and over.
 const scaleConfig = `
 nv set interface lo ip address 10.10.10.10/32
 nv set interface lo type loopback
