@@ -184,7 +184,7 @@ func (a *Agent) resolveMisses(ctx context.Context, dp interface {
 	}
 	go func() { <-ctx.Done(); ev.Close() }()
 	go func() {
-		last := map[string]time.Time{}
+		limit := newProbeLimiter(time.Second, maxProbesPerSecond)
 		for {
 			e, err := ev.Read()
 			if err != nil {
@@ -194,11 +194,9 @@ func (a *Agent) resolveMisses(ctx context.Context, dp interface {
 				a.log.Warn("data path events", "err", err)
 				continue
 			}
-			key := e.Addr.String()
-			if time.Since(last[key]) < time.Second {
+			if !limit.allow(e.Addr, time.Now()) {
 				continue
 			}
-			last[key] = time.Now()
 			port := a.portFor(e)
 			if port == "" {
 				a.log.Debug("miss for an address on no port", "addr", e.Addr, "vrf", e.VRF)
@@ -208,6 +206,36 @@ func (a *Agent) resolveMisses(ctx context.Context, dp interface {
 		}
 	}()
 	return nil
+}
+
+// maxProbesPerSecond bounds the neighbour probes of all misses together:
+// a tenant sweeping its subnet must not turn into an ARP storm or an
+// ever-growing table here.
+const maxProbesPerSecond = 1000
+
+// probeLimiter lets an address be probed once per interval, and at most
+// max addresses per interval in all; it remembers only the current
+// interval's addresses.
+type probeLimiter struct {
+	interval time.Duration
+	max      int
+	start    time.Time // of the current interval
+	seen     map[netip.Addr]bool
+}
+
+func newProbeLimiter(interval time.Duration, max int) *probeLimiter {
+	return &probeLimiter{interval: interval, max: max, seen: map[netip.Addr]bool{}}
+}
+
+func (l *probeLimiter) allow(addr netip.Addr, now time.Time) bool {
+	if now.Sub(l.start) >= l.interval {
+		l.start, l.seen = now, map[netip.Addr]bool{}
+	}
+	if l.seen[addr] || len(l.seen) >= l.max {
+		return false
+	}
+	l.seen[addr] = true
+	return true
 }
 
 // portFor is the port to resolve a miss on.
