@@ -72,9 +72,9 @@ type Agent struct {
 	underlay   map[netip.Prefix]bool      // underlay prefixes we advertise
 	started    time.Time
 	metrics    *metrics
-	done       <-chan struct{} // closed when the agent stops: late BGP events are dropped
-	ctx        context.Context // the agent's lifetime, for what it runs in the background
-	announced  map[string]bool // unnumbered ports sending router advertisements
+	done       <-chan struct{}               // closed when the agent stops: late BGP events are dropped
+	ctx        context.Context               // the agent's lifetime, for what it runs in the background
+	announced  map[string]context.CancelFunc // unnumbered ports sending router advertisements: stops them
 }
 
 // NewAgent prepares an agent for cfg on dp; Run starts it.
@@ -90,7 +90,7 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 	}
 	a := &Agent{opts: opts, log: opts.Log, dp: dp, rib: rib.New(dp), ids: map[string]dataplane.VRFID{},
 		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}, hostPorts: map[string]string{}, underlay: map[netip.Prefix]bool{}, metrics: newMetrics(),
-		announced: map[string]bool{}, ctx: context.Background()}
+		announced: map[string]context.CancelFunc{}, ctx: context.Background()}
 	existing, err := dp.VRFs()
 	if err != nil {
 		return nil, fmt.Errorf("read data path vrfs: %w", err)

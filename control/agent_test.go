@@ -490,3 +490,26 @@ func TestAgentReloadReplacesVRF(t *testing.T) {
 		t.Errorf("GREEN's old table still has %d routes", len(rs))
 	}
 }
+
+// TestReloadStopsRouterAdvertisements: a port that no longer has an
+// unnumbered neighbour stops sending router advertisements.
+func TestReloadStopsRouterAdvertisements(t *testing.T) {
+	tb := newTestbed(t, leafConfig)
+	tb.agent.mu.Lock()
+	tb.agent.announce("swp10") // as for an unnumbered neighbour on swp10
+	ctxDone := tb.agent.ctx.Done()
+	tb.agent.mu.Unlock()
+	if err := tb.agent.Apply(context.Background(), tb.cfg); err != nil { // swp10 has no neighbour
+		t.Fatal(err)
+	}
+	tb.agent.mu.Lock()
+	defer tb.agent.mu.Unlock()
+	if _, ok := tb.agent.announced["swp10"]; ok {
+		t.Error("swp10 still announced after a reload without its neighbour")
+	}
+	select {
+	case <-ctxDone:
+		t.Error("the agent's own context ended, not just swp10's")
+	default:
+	}
+}

@@ -176,12 +176,22 @@ func (a *Agent) peerFor(ctx context.Context, cfg *config.Config, n *config.Neigh
 // announce starts router advertisements on an unnumbered port, and the
 // watch of its neighbour's address, once.
 func (a *Agent) announce(port string) {
-	if a.announced[port] {
+	if a.announced[port] != nil {
 		return
 	}
-	a.announced[port] = true
-	go advertiseRouter(a.ctx, port)
-	go a.followLinkLocal(a.ctx, port)
+	ctx, cancel := context.WithCancel(a.ctx)
+	a.announced[port] = cancel
+	go advertiseRouter(ctx, port)
+	go a.followLinkLocal(ctx, port)
+}
+
+// unannounce stops announce's router advertisements and link-local
+// following on a port that no longer has an unnumbered neighbour.
+func (a *Agent) unannounce(port string) {
+	if cancel := a.announced[port]; cancel != nil {
+		cancel()
+		delete(a.announced, port)
+	}
 }
 
 // followLinkLocal re-points an unnumbered session when the neighbour's
@@ -251,13 +261,19 @@ func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
 		if ok {
 			// Same session unless what it negotiates changed.
 			next, err := a.peerFor(ctx, cfg, n)
-			ok = err == nil && next.Address == p.Address && next.ASN == p.ASN && next.IPv4 == p.IPv4 && next.EVPN == p.EVPN
+			ok = err == nil && next.Address == p.Address && next.ASN == p.ASN && next.IPv4 == p.IPv4 && next.EVPN == p.EVPN &&
+				next.HoldTime == p.HoldTime && next.Keepalive == p.Keepalive
 		}
 		if !ok {
 			if err := a.bgp.DeletePeer(ctx, p); err != nil {
 				a.log.Warn("delete peer", "neighbor", name, "err", err)
 			}
 			delete(a.peers, name)
+		}
+	}
+	for port := range a.announced {
+		if n := want[port]; n == nil || n.Type != "unnumbered" {
+			a.unannounce(port)
 		}
 	}
 	for name, n := range want {
