@@ -241,7 +241,27 @@ func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	if err := a.resolveMisses(ctx, a.dp); err != nil {
 		return fmt.Errorf("read data path misses: %w", err)
 	}
-	return a.bgp.Watch(ctx, a.received, func(err error) { a.metrics.bad.Inc() })
+	// Two stages: GoBGP's watcher converts each best path and decodes it;
+	// one worker, in arrival order, selects and programs it. The stages
+	// overlap on a table load. A full queue holds the watcher back.
+	events := make(chan bgp.Event, 4096)
+	go func() {
+		for {
+			select {
+			case e := <-events:
+				a.received(e)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	enqueue := func(e bgp.Event) {
+		select {
+		case events <- e:
+		case <-ctx.Done():
+		}
+	}
+	return a.bgp.Watch(ctx, enqueue, func(err error) { a.metrics.bad.Inc() })
 }
 
 // adopt takes over the routes the pinned data path still holds from a
