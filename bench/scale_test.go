@@ -1,7 +1,6 @@
 package bench_test
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -20,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/rib"
@@ -292,31 +294,23 @@ func vrfRoutes() (map[string]int, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	counts := map[string]int{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		// name{label="value"} number
-		series, number, ok := strings.Cut(sc.Text(), " ")
-		name, labels, _ := strings.Cut(series, "{")
-		if !ok || strings.HasPrefix(name, "#") {
-			continue
-		}
-		var key string
-		switch name {
-		case "xleaf_vrf_routes":
-			key = strings.TrimSuffix(strings.TrimPrefix(labels, `vrf="`), `"}`)
-		case "xleaf_bgp_peer_received_routes":
-			key = "received"
-		default:
-			continue
-		}
-		v, err := strconv.ParseFloat(number, 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %q: %w", sc.Text(), err)
-		}
-		counts[key] = int(v)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("xleafd's metrics: %w", err)
 	}
-	return counts, sc.Err()
+	counts := map[string]int{}
+	for _, m := range families["xleaf_vrf_routes"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "vrf" {
+				counts[l.GetValue()] = int(m.GetGauge().GetValue())
+			}
+		}
+	}
+	for _, m := range families["xleaf_bgp_peer_received_routes"].GetMetric() {
+		counts["received"] = int(m.GetGauge().GetValue())
+	}
+	return counts, nil
 }
 
 // fetch saves one of xleafd's profiles.

@@ -107,7 +107,7 @@ func parse(r io.Reader, progress io.Writer, log io.Writer) ([]Result, string) {
 		results = append(results, res)
 		fmt.Fprintf(progress, "done %-50s %s\n", res.Name, summary(res))
 	}
-	var pending strings.Builder
+	pending := "" // output not yet ended by a newline
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -119,20 +119,18 @@ func parse(r io.Reader, progress io.Writer, log io.Writer) ([]Result, string) {
 			}
 			text = ev.Output
 		}
-		pending.WriteString(text)
+		pending += text
 		for {
-			s := pending.String()
-			i := strings.IndexByte(s, '\n')
-			if i < 0 {
+			before, after, ok := strings.Cut(pending, "\n")
+			if !ok {
 				break
 			}
-			line(s[:i])
-			pending.Reset()
-			pending.WriteString(s[i+1:])
+			line(before)
+			pending = after
 		}
 	}
-	if pending.Len() > 0 {
-		line(pending.String())
+	if pending != "" {
+		line(pending)
 	}
 	return results, cpu
 }

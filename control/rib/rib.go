@@ -214,9 +214,9 @@ func (r *RIB) rebuild(t *table) {
 	t.connected = map[netip.Prefix]string{}
 	t.local = map[netip.Prefix]bool{}
 	t.aggActive = map[netip.Prefix]bool{}
-	for k, p := range r.paths {
+	for _, p := range r.paths {
 		if t.vrf.imports(p.RTs) {
-			addPath(t, k, p)
+			addPath(t, p)
 		}
 	}
 	for owner, prefixes := range r.connected {
@@ -260,11 +260,11 @@ func (r *RIB) rebuild(t *table) {
 	}
 }
 
-// addPath adds p, or replaces the path with its key. A prefix has one or
-// two candidates, nearly always, so they are a slice: a map per prefix
-// was a quarter of xleafd's heap at 100k routes.
-func addPath(t *table, k Key, p *Path) {
-	removePath(t, k, p.Prefix)
+// addPath adds p to its prefix's candidates, which hold no path with its
+// key (callers remove it first). A prefix has one or two candidates,
+// nearly always, so they are a slice: a map per prefix was a quarter of
+// xleafd's heap at 100k routes.
+func addPath(t *table, p *Path) {
 	t.bgp[p.Prefix] = append(t.bgp[p.Prefix], p)
 }
 
@@ -309,7 +309,7 @@ func (r *RIB) Update(p *Path) {
 	for _, t := range r.vrfs {
 		had := removePath(t, k, p.Prefix)
 		if t.vrf.imports(p.RTs) {
-			addPath(t, k, p)
+			addPath(t, p)
 		}
 		if had || t.vrf.imports(p.RTs) {
 			r.changed(t, p.Prefix)

@@ -285,10 +285,13 @@ func (l *Lab) ConvergeFRR(timeout time.Duration) error {
 		}
 		if time.Now().After(deadline) {
 			missing, err := l.FRRRMACs()
-			if len(missing) > 0 {
+			switch {
+			case err != nil:
+				return fmt.Errorf("FRR's leaf not converged with xleaf's after %v (reading its router MACs: %v)", timeout, err)
+			case len(missing) > 0:
 				return fmt.Errorf("FRR's leaf not converged with xleaf's after %v: FRR's zebra has no router MAC for %s", timeout, strings.Join(missing, ", "))
 			}
-			return fmt.Errorf("FRR's leaf not converged with xleaf's after %v (router MACs: %v)", timeout, err)
+			return fmt.Errorf("FRR's leaf not converged with xleaf's after %v", timeout)
 		}
 		time.Sleep(time.Second)
 	}
