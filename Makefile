@@ -1,28 +1,43 @@
 # xleaf: build, test, generate. Run the tests as root (BPF, XDP, netns).
-GO ?= go
+# sudo's PATH often lacks Go's own directory: fall back to where Go's
+# tarball installs.
+GO ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
+export PATH := $(dir $(GO)):$(PATH)
 FUZZTIME ?= 20s
 # A failing benchmark fails make bench, though its output goes on to the report.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: all build lab lab-down test bench-quick fuzz generate check-generated bench clean
+.PHONY: all deps build lab lab-down lab-stress test bench-quick fuzz generate check-generated bench clean
 
 all: build
+
+# The Debian packages the build, the lab and the tests need, installed
+# when missing (shared with CI); instant when all are there.
+deps:
+	@./.ci/deps
 
 build:
 	$(GO) build -o bin/ ./cmd/... ./test/lab/xleaflab
 
 # The main job: the guide's two-site fabric in network namespaces, every
 # switch running xleafd, traffic across every leaked VRF; it stays up.
-lab: build
+lab: deps build
 	./bin/xleaflab up
 
 lab-down: build
 	./bin/xleaflab down
 
+# N bring-ups of the lab from nothing, each timed to the guide's tables,
+# then DCI link flaps and an agent restart under a probe flow; fails if a
+# bring-up does not converge or a path stays dead.
+N ?= 20
+lab-stress: deps build
+	./bin/xleaflab stress -n $(N)
+
 # Every test, the root-only BPF and netns ones included, plus a bounded run
 # of the fuzzer that holds the XDP program to the reference model.
-test:
+test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -run '^$$' -fuzz '^FuzzXDPMatchesModel$$' -fuzztime $(FUZZTIME) ./dataplane/
@@ -31,7 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzXDPMatchesModel$$' -fuzztime 10m ./dataplane/
 
 # bpf2go compiles bpf/ into dataplane/xleaf_bpfel.{go,o}; both are committed.
-generate:
+generate: deps
 	cd dataplane && $(GO) generate ./...
 
 # CI: regenerate and fail if the committed output differs.
