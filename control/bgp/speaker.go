@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -25,12 +26,17 @@ import (
 
 // Speaker is one BGP instance.
 type Speaker struct {
-	s   *server.BgpServer
-	log *slog.Logger
-	asn uint32
+	s    *server.BgpServer
+	log  *slog.Logger
+	asn  uint32
+	stop context.CancelFunc // ends the session keeper
 
 	policySet bool            // the export policy is in place; only its neighbour set changes
 	type5Only map[string]bool // the neighbour set's entries
+
+	peerOps  sync.Mutex          // serialises adding and deleting peers in GoBGP; taken before mu
+	mu       sync.Mutex          // guards sessions
+	sessions map[string]*session // configured peers by address without zone (sessionKey)
 }
 
 // Global is the instance's identity.
@@ -50,7 +56,7 @@ func New(log *slog.Logger, grpc ...string) *Speaker {
 	}
 	s := server.NewBgpServer(opts...)
 	go s.Serve()
-	return &Speaker{s: s, log: log}
+	return &Speaker{s: s, log: log, sessions: map[string]*session{}, stop: func() {}}
 }
 
 // Start brings up BGP with g.
@@ -65,11 +71,21 @@ func (sp *Speaker) Start(ctx context.Context, g Global) error {
 	if err := sp.SetType5Only(ctx, nil); err != nil {
 		return fmt.Errorf("start bgp: export policy: %w", err)
 	}
+	keeperCtx, stop := context.WithCancel(context.Background())
+	if err := sp.keep(keeperCtx); err != nil {
+		stop()
+		return fmt.Errorf("start bgp: watch sessions: %w", err)
+	}
+	sp.stop = stop
 	return nil
 }
 
 // Stop ends every session and the instance.
 func (sp *Speaker) Stop() error {
+	sp.stop()
+	sp.mu.Lock()
+	clear(sp.sessions) // nothing is re-added from here on
+	sp.mu.Unlock()
 	return sp.s.StopBgp(context.Background(), &api.StopBgpRequest{})
 }
 
@@ -93,8 +109,35 @@ var (
 	familyIPv4 = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 )
 
-// AddPeer configures a neighbour.
+// AddPeer configures a neighbour; the session keeper looks after it from
+// then on.
 func (sp *Speaker) AddPeer(ctx context.Context, p Peer) error {
+	if !p.LocalAddr.IsValid() && p.Interface != "" {
+		// Without its own link-local address GoBGP sends "::" as the next
+		// hop of IPv4 routes over an unnumbered session.
+		p.LocalAddr = LinkLocal(p.Interface)
+	}
+	sp.peerOps.Lock()
+	defer sp.peerOps.Unlock()
+	if err := sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p)}); err != nil {
+		return fmt.Errorf("add peer %v: %w", p.Address, err)
+	}
+	if p.Interface != "" && p.LocalAddr.IsValid() {
+		if err := sp.nexthopSelf(ctx, p); err != nil {
+			return fmt.Errorf("add peer %v: %w", p.Address, err)
+		}
+	}
+	sp.mu.Lock()
+	sp.sessions[sessionKey(p.Address)] = &session{peer: p, since: time.Now()}
+	sp.mu.Unlock()
+	return nil
+}
+
+// apiPeer is a neighbour as GoBGP takes it. An unnumbered peer is given
+// by its zoned link-local address alone: with NeighborInterface set GoBGP
+// looks the address up again in the kernel's neighbour table on every
+// add and delete, and fails while the table has none or two.
+func apiPeer(p Peer) *api.Peer {
 	var afs []*api.AfiSafi
 	if p.IPv4 {
 		afs = append(afs, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: familyIPv4, Enabled: true}})
@@ -103,28 +146,15 @@ func (sp *Speaker) AddPeer(ctx context.Context, p Peer) error {
 		afs = append(afs, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: familyEVPN, Enabled: true}})
 	}
 	peer := &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, NeighborInterface: p.Interface},
+		Conf:      &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN},
 		Transport: &api.Transport{RemotePort: p.Port, PassiveMode: p.Passive},
 		AfiSafis:  afs,
 		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: p.HoldTime, ConnectRetry: p.ConnectRetry, KeepaliveInterval: cmp.Or(p.Keepalive, p.HoldTime/3)}},
 	}
-	if !p.LocalAddr.IsValid() && p.Interface != "" {
-		// Without its own link-local address GoBGP sends "::" as the next
-		// hop of IPv4 routes over an unnumbered session.
-		p.LocalAddr = ownLinkLocal(p.Interface)
-	}
 	if p.LocalAddr.IsValid() {
 		peer.Transport.LocalAddress = p.LocalAddr.String()
 	}
-	if err := sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: peer}); err != nil {
-		return fmt.Errorf("add peer %v: %w", p.Address, err)
-	}
-	if p.Interface != "" && p.LocalAddr.IsValid() {
-		if err := sp.nexthopSelf(ctx, p); err != nil {
-			return fmt.Errorf("add peer %v: %w", p.Address, err)
-		}
-	}
-	return nil
+	return peer
 }
 
 // nexthopSelf sets our link-local address as the next hop of the IPv4
@@ -148,8 +178,9 @@ func (sp *Speaker) nexthopSelf(ctx context.Context, p Peer) error {
 		Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: name}}, DefaultAction: api.RouteAction_ACCEPT}})
 }
 
-// ownLinkLocal is an interface's own IPv6 link-local address, with zone.
-func ownLinkLocal(ifname string) netip.Addr {
+// LinkLocal is an interface's own IPv6 link-local address, with zone
+// (invalid if it has none).
+func LinkLocal(ifname string) netip.Addr {
 	ifc, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return netip.Addr{}
@@ -165,6 +196,11 @@ func ownLinkLocal(ifname string) netip.Addr {
 
 // DeletePeer removes a neighbour and its routes.
 func (sp *Speaker) DeletePeer(ctx context.Context, p Peer) error {
+	sp.peerOps.Lock()
+	defer sp.peerOps.Unlock()
+	sp.mu.Lock()
+	delete(sp.sessions, sessionKey(p.Address))
+	sp.mu.Unlock()
 	if err := sp.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()}); err != nil {
 		return fmt.Errorf("delete peer %v: %w", p.Address, err)
 	}
@@ -490,8 +526,10 @@ func (l *logAdapter) GetLevel() gobgplog.LogLevel         { return l.level }
 type PeerState struct {
 	Address  string
 	ASN      uint32
-	State    string // idle, connect, active, opensent, openconfirm, established
-	Since    time.Time
+	State    string    // idle, connect, active, opensent, openconfirm, established
+	Since    time.Time // established: since when
+	Changed  time.Time // the last state change seen (zero: none yet)
+	Failures int       // failed attempts since it was last up for a while
 	Received uint64
 	Sent     uint64
 }
@@ -514,6 +552,15 @@ func (sp *Speaker) Peers(ctx context.Context, sent bool) ([]PeerState, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for i, ps := range out {
+		if a, err := netip.ParseAddr(ps.Address); err == nil {
+			if s := sp.sessions[sessionKey(a)]; s != nil {
+				out[i].Changed, out[i].Failures = s.since, s.failures
+			}
+		}
 	}
 	return out, nil
 }

@@ -199,13 +199,15 @@ func (t BGPTable) Text(w io.Writer) error {
 
 // Peer is one neighbour of `show bgp summary`.
 type Peer struct {
-	Neighbor string `json:"neighbor"`
-	Address  string `json:"address"`
-	AS       uint32 `json:"remote-as"`
-	State    string `json:"state"`
-	Uptime   string `json:"uptime"`
-	Received uint64 `json:"prefixes-received"`
-	Sent     uint64 `json:"prefixes-sent"`
+	Neighbor string    `json:"neighbor"`
+	Address  string    `json:"address"`
+	AS       uint32    `json:"remote-as"`
+	State    string    `json:"state"`
+	Uptime   string    `json:"uptime"`
+	Since    time.Time `json:"since"`    // the last state change (zero: none seen)
+	Failures int       `json:"failures"` // failed attempts since it was last up for a while
+	Received uint64    `json:"prefixes-received"`
+	Sent     uint64    `json:"prefixes-sent"`
 }
 
 // Summary is `show bgp summary`.

@@ -1,0 +1,179 @@
+package bgp
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+)
+
+// Why a keeper: a GoBGP peer whose session fails waits in IDLE for 5 s
+// (a constant of its FSM) and closes every connection its neighbour opens
+// meanwhile; in ACTIVE it dials after a random 1-2 s. Two GoBGP ends that
+// fall out of phase (one restarted, or configured a little later, as
+// unnumbered discovery does) keep dialling into each other's idle window:
+// sessions took minutes, or never came up. The keeper takes a failed
+// session out of IDLE at once by configuring the peer afresh (a new peer
+// starts in ACTIVE, which accepts connections), so the neighbour's next
+// attempt succeeds whatever its phase. A peer that keeps failing is damped:
+// after the first few failures it is re-added passive (it still accepts
+// any connection) and dials again only after a backoff.
+
+const (
+	// freeRetries is how many consecutive failures are retried at once.
+	freeRetries = 3
+	// maxBackoff bounds the wait before a damped peer dials again.
+	maxBackoff = 30 * time.Second
+	// stableAfter is how long a session must stay established for its
+	// failure count to start over.
+	stableAfter = 10 * time.Second
+)
+
+// session is what the keeper knows of one configured peer.
+type session struct {
+	peer        Peer      // as configured
+	state       string    // last seen: idle, active, opensent, openconfirm, established
+	since       time.Time // of the last state change
+	failures    int       // consecutive failed attempts
+	established time.Time // when it last came up
+	gen         int       // bumped at every re-add: timers of an older one do nothing
+	lastErr     string    // why the last re-add failed, if it did
+}
+
+// sessionKey is how GoBGP's peer events name a peer: its address
+// without zone.
+func sessionKey(a netip.Addr) string { return a.WithZone("").String() }
+
+// keep starts watching peer state changes; it ends with ctx.
+func (sp *Speaker) keep(ctx context.Context) error {
+	return sp.s.WatchEvent(ctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, func(r *api.WatchEventResponse) {
+		ev := r.GetPeer()
+		if ev == nil || ev.GetType() != api.WatchEventResponse_PeerEvent_STATE {
+			return
+		}
+		st := ev.GetPeer().GetState()
+		sp.stateChanged(ctx, st.GetNeighborAddress(), sessionState(st.GetSessionState()))
+	})
+}
+
+func sessionState(s api.PeerState_SessionState) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "SESSION_STATE_"))
+}
+
+// stateChanged records a peer's new state and, when a session has just
+// failed, takes the peer out of IDLE.
+func (sp *Speaker) stateChanged(ctx context.Context, addr, state string) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	s := sp.sessions[addr]
+	if s == nil || s.state == state {
+		return
+	}
+	prev := s.state
+	s.state, s.since = state, time.Now()
+	switch state {
+	case "established":
+		s.established = s.since
+		return
+	case "idle":
+		// From IDLE itself nothing failed: a fresh peer starts there, and
+		// a peer we replaced reports its end there.
+		if prev == "idle" || prev == "" {
+			return
+		}
+	default:
+		return
+	}
+	if !s.established.IsZero() && time.Since(s.established) >= stableAfter {
+		s.failures = 0
+	}
+	s.established = time.Time{}
+	s.failures++
+	backoff := time.Duration(0)
+	if s.failures > freeRetries {
+		backoff = min(time.Second<<(s.failures-freeRetries-1), maxBackoff)
+	}
+	sp.log.Info("bgp session failed: restarting it", "peer", s.peer.Address, "was", prev, "failures", s.failures, "dial-after", backoff)
+	sp.readd(ctx, s, backoff)
+}
+
+// readd configures a session's peer afresh: passive until backoff has
+// passed (then again, dialling), or dialling at once. Called with sp.mu
+// held; GoBGP's calls run outside it.
+func (sp *Speaker) readd(ctx context.Context, s *session, backoff time.Duration) {
+	s.gen++
+	gen := s.gen
+	s.state, s.since = "idle", time.Now()
+	p := s.peer
+	if backoff > 0 {
+		p.Passive = true
+	}
+	go func() {
+		current, err := sp.replace(ctx, s, gen, p)
+		if !current {
+			return // deleted or replaced meanwhile
+		}
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		if err != nil {
+			// Retried, so a peer is never left unconfigured.
+			s.lastErr = err.Error()
+			sp.log.Warn("bgp session restart failed; retrying", "peer", p.Address, "err", err)
+			backoff = max(backoff, time.Second)
+		} else {
+			s.lastErr = ""
+			if !p.Passive || s.peer.Passive {
+				return
+			}
+		}
+		time.AfterFunc(backoff, func() {
+			sp.mu.Lock()
+			defer sp.mu.Unlock()
+			if sp.sessions[sessionKey(p.Address)] != s || s.gen != gen {
+				return
+			}
+			switch s.state {
+			case "opensent", "openconfirm", "established":
+				return // the neighbour connected while we waited
+			}
+			sp.readd(ctx, s, 0)
+		})
+	}()
+}
+
+// replace deletes a session's peer from GoBGP and adds it again as p,
+// unless the session was deleted or re-added since generation gen.
+func (sp *Speaker) replace(ctx context.Context, s *session, gen int, p Peer) (current bool, err error) {
+	sp.peerOps.Lock()
+	defer sp.peerOps.Unlock()
+	sp.mu.Lock()
+	current = sp.sessions[sessionKey(p.Address)] == s && s.gen == gen
+	sp.mu.Unlock()
+	if !current {
+		return false, nil
+	}
+	// Not there (a failed earlier re-add) is fine.
+	sp.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()})
+	return true, sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p)})
+}
+
+// Retry takes a session that is not up out of IDLE or out of a long
+// connect-retry wait, so it dials now: for when its link has just come
+// up or its neighbour has just appeared. A session being set up or up is
+// left alone.
+func (sp *Speaker) Retry(ctx context.Context, addr netip.Addr) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	s := sp.sessions[sessionKey(addr)]
+	if s == nil {
+		return
+	}
+	switch s.state {
+	case "opensent", "openconfirm", "established":
+		return
+	}
+	s.failures = 0
+	sp.readd(ctx, s, 0)
+}
