@@ -70,6 +70,7 @@ type Agent struct {
 	hosts      map[string]bgp.Host        // VRF/IP -> attached hosts we advertise
 	hostPorts  map[string]string          // VRF/IP -> the port the host is on
 	underlay   map[netip.Prefix]bool      // underlay prefixes we advertise
+	kernel     *kernelRoutes              // fabric routes we put in the kernel (own lock)
 	started    time.Time
 	metrics    *metrics
 	done       <-chan struct{}               // closed when the agent stops: late BGP events are dropped
@@ -90,7 +91,7 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 	}
 	a := &Agent{opts: opts, log: opts.Log, dp: dp, rib: rib.New(dp), ids: map[string]dataplane.VRFID{},
 		ports: map[string]string{}, peers: map[string]bgp.Peer{}, advertised: map[string]bgp.Type5{}, hosts: map[string]bgp.Host{}, hostPorts: map[string]string{}, underlay: map[netip.Prefix]bool{}, metrics: newMetrics(),
-		announced: map[string]context.CancelFunc{}, ctx: context.Background()}
+		announced: map[string]context.CancelFunc{}, ctx: context.Background(), kernel: newKernelRoutes(opts.Log)}
 	existing, err := dp.VRFs()
 	if err != nil {
 		return nil, fmt.Errorf("read data path vrfs: %w", err)
@@ -238,6 +239,7 @@ func (a *Agent) start(ctx context.Context, cfg *config.Config) error {
 	if err := a.watchNeighbors(ctx); err != nil {
 		return fmt.Errorf("watch neighbours: %w", err)
 	}
+	go a.watchKernel(ctx)
 	if err := a.resolveMisses(ctx, a.dp); err != nil {
 		return fmt.Errorf("read data path misses: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -17,8 +18,27 @@ import (
 	"github.com/xleaf/xleaf/control/config"
 )
 
-// ensureAddresses gives a port the addresses the configuration names.
+// ensureAddresses gives a port the addresses the configuration names, and
+// brings it up.
 func ensureAddresses(port string, ifc *config.Interface) error {
+	if ifc == nil || len(ifc.Addresses) == 0 {
+		return nil
+	}
+	if err := setAddresses(port, ifc); err != nil {
+		return err
+	}
+	l, err := netlink.LinkByName(port)
+	if err == nil {
+		err = netlink.LinkSetUp(l)
+	}
+	if err != nil {
+		return fmt.Errorf("interface %s: up: %w", port, err)
+	}
+	return nil
+}
+
+// setAddresses adds those of the configured addresses a port lacks.
+func setAddresses(port string, ifc *config.Interface) error {
 	if ifc == nil || len(ifc.Addresses) == 0 {
 		return nil
 	}
@@ -26,14 +46,18 @@ func ensureAddresses(port string, ifc *config.Interface) error {
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", port, err)
 	}
+	have, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("interface %s: addresses: %w", port, err)
+	}
 	for _, p := range ifc.Addresses {
+		if slices.ContainsFunc(have, func(a netlink.Addr) bool { return a.IPNet.String() == p.String() }) {
+			continue
+		}
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
 		if err := netlink.AddrReplace(l, addr); err != nil {
 			return fmt.Errorf("interface %s: address %v: %w", port, p, err)
 		}
-	}
-	if err := netlink.LinkSetUp(l); err != nil {
-		return fmt.Errorf("interface %s: up: %w", port, err)
 	}
 	return nil
 }
@@ -162,7 +186,7 @@ func (a *Agent) peerFor(ctx context.Context, cfg *config.Config, n *config.Neigh
 		if err != nil {
 			return p, err
 		}
-		p.Address, p.Interface = ll, n.Name
+		p.Address, p.Interface, p.LocalAddr = ll, n.Name, bgp.LinkLocal(n.Name)
 		return p, nil
 	}
 	addr, err := netip.ParseAddr(n.Name)
@@ -194,11 +218,17 @@ func (a *Agent) unannounce(port string) {
 	}
 }
 
+// linkLocalPoll is how often an unnumbered port's neighbour is looked
+// for: one netlink dump, so a neighbour that appears late or changes (a
+// replaced peer, a port created anew) has its session within seconds.
+const linkLocalPoll = 2 * time.Second
+
 // followLinkLocal re-points an unnumbered session when the neighbour's
-// link-local address changes (a replaced or renumbered peer): GoBGP only
-// knows the address it was given.
+// link-local address, or the port's own, changes (a replaced or renumbered
+// peer, a port created anew): GoBGP only knows the addresses it was given.
+// It also starts a configured session whose neighbour was not there yet.
 func (a *Agent) followLinkLocal(ctx context.Context, port string) {
-	ticker := time.NewTicker(raInterval)
+	ticker := time.NewTicker(linkLocalPoll)
 	defer ticker.Stop()
 	for {
 		select {
@@ -212,8 +242,10 @@ func (a *Agent) followLinkLocal(ctx context.Context, port string) {
 		}
 		ll, err := oneLinkLocalNeighbor(ifc)
 		if err != nil {
+			pingAllNodes(ifc) // a neighbour that is there answers, for the next round
 			continue
 		}
+		own := bgp.LinkLocal(port)
 		a.mu.Lock()
 		p, ok := a.peers[port]
 		n := a.cfg.Default.Neighbors[port]
@@ -227,12 +259,12 @@ func (a *Agent) followLinkLocal(ctx context.Context, port string) {
 					a.applyType5Only(ctx, a.cfg)
 				}
 			}
-		case ok && p.Address != ll:
-			a.log.Info("unnumbered neighbour's address changed", "port", port, "was", p.Address, "now", ll)
+		case ok && (p.Address != ll || (own.IsValid() && p.LocalAddr != own)):
+			a.log.Info("unnumbered link-local addresses changed", "port", port, "was", p.Address, "now", ll, "own-was", p.LocalAddr, "own-now", own)
 			if err := a.bgp.DeletePeer(ctx, p); err != nil {
 				a.log.Warn("delete peer", "port", port, "err", err)
 			}
-			p.Address = ll
+			p.Address, p.LocalAddr = ll, own
 			if err := a.bgp.AddPeer(ctx, p); err != nil {
 				a.log.Error("re-add peer", "port", port, "err", err)
 				delete(a.peers, port)
@@ -261,8 +293,7 @@ func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
 		if ok {
 			// Same session unless what it negotiates changed.
 			next, err := a.peerFor(ctx, cfg, n)
-			ok = err == nil && next.Address == p.Address && next.ASN == p.ASN && next.IPv4 == p.IPv4 && next.EVPN == p.EVPN &&
-				next.HoldTime == p.HoldTime && next.Keepalive == p.Keepalive
+			ok = err == nil && next == p
 		}
 		if !ok {
 			if err := a.bgp.DeletePeer(ctx, p); err != nil {

@@ -2,11 +2,16 @@ package control
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
@@ -62,36 +67,180 @@ func (a *Agent) applyUnderlay(ctx context.Context, cfg *config.Config) {
 // routing daemon.
 func (a *Agent) installUnderlay(e bgp.Event) {
 	u := e.Underlay
-	r := &netlink.Route{Dst: &net.IPNet{IP: u.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(u.Prefix.Bits(), 32)}, Protocol: rtprotBGP}
-	nexthop := u.NextHop
-	if nexthop.IsUnspecified() {
+	if e.Withdraw {
+		a.kernel.del(u.Prefix)
+		return
+	}
+	r := kernelRoute{prefix: u.Prefix, via: u.NextHop}
+	if r.via.IsUnspecified() {
 		// Some speakers send no usable next hop over an unnumbered
 		// session; there the next hop is the neighbour itself.
-		nexthop = netip.MustParseAddr(strings.SplitN(u.Peer, "%", 2)[0])
+		r.via = netip.MustParseAddr(strings.SplitN(u.Peer, "%", 2)[0])
 	}
-	if nexthop.Is4() {
-		r.Gw = nexthop.AsSlice()
-	} else {
+	if !r.via.Is4() {
 		// RFC 5549 (BGP unnumbered): via the peer's link-local address on
 		// the session's interface.
-		port := a.portOfPeer(u.Peer)
-		link, err := netlink.LinkByName(port)
-		if err != nil {
-			a.log.Warn("underlay route via an unknown interface", "prefix", u.Prefix, "peer", u.Peer, "err", err)
+		r.port = a.portOfPeer(u.Peer)
+		r.via = r.via.WithZone("")
+		if r.port == "" {
+			a.log.Warn("underlay route via an unknown interface", "prefix", u.Prefix, "peer", u.Peer)
 			return
 		}
-		r.LinkIndex = link.Attrs().Index
-		r.Via = &netlink.Via{AddrFamily: netlink.FAMILY_V6, Addr: nexthop.WithZone("").AsSlice()}
 	}
-	var err error
-	if e.Withdraw {
-		err = netlink.RouteDel(r)
-	} else {
-		err = netlink.RouteReplace(r)
+	a.kernel.set(r)
+}
+
+// kernelRoute is a fabric route as BGP selected it.
+type kernelRoute struct {
+	prefix netip.Prefix
+	via    netip.Addr // IPv4, or an IPv6 link-local on port
+	port   string     // for an IPv6 next hop
+}
+
+// kernelRoutes owns the fabric routes xleafd puts in the kernel's main
+// table: what BGP selected is kept here, and put back whenever the kernel
+// loses it (a link going down flushes every IPv4 route through it, and
+// nothing puts them back when it comes up; someone may delete one).
+type kernelRoutes struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	want    map[netip.Prefix]kernelRoute
+	failing map[netip.Prefix]bool // logged once until it succeeds again
+}
+
+func newKernelRoutes(log *slog.Logger) *kernelRoutes {
+	return &kernelRoutes{log: log, want: map[netip.Prefix]kernelRoute{}, failing: map[netip.Prefix]bool{}}
+}
+
+// netlinkRoute is r as the kernel takes it (an error while its port does
+// not exist).
+func (r kernelRoute) netlinkRoute() (*netlink.Route, error) {
+	nr := &netlink.Route{Dst: &net.IPNet{IP: r.prefix.Addr().AsSlice(), Mask: net.CIDRMask(r.prefix.Bits(), 32)},
+		Protocol: rtprotBGP, Table: unix.RT_TABLE_MAIN}
+	if r.via.Is4() {
+		nr.Gw = r.via.AsSlice()
+		return nr, nil
+	}
+	link, err := netlink.LinkByName(r.port)
+	if err != nil {
+		return nil, err
+	}
+	nr.LinkIndex = link.Attrs().Index
+	nr.Via = &netlink.Via{AddrFamily: netlink.FAMILY_V6, Addr: r.via.AsSlice()}
+	return nr, nil
+}
+
+func (k *kernelRoutes) set(r kernelRoute) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.want[r.prefix] = r
+	k.install(r)
+}
+
+func (k *kernelRoutes) del(p netip.Prefix) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	r, ok := k.want[p]
+	if !ok {
+		return
+	}
+	delete(k.want, p)
+	delete(k.failing, p)
+	if nr, err := r.netlinkRoute(); err == nil {
+		if err := netlink.RouteDel(nr); err != nil && !errors.Is(err, unix.ESRCH) {
+			k.log.Warn("kernel underlay route", "prefix", p, "withdraw", true, "err", err)
+		}
+	}
+}
+
+// install puts r in the kernel. A failure (its link is down) is logged
+// once; reconcile tries again. Called with k.mu held.
+func (k *kernelRoutes) install(r kernelRoute) bool {
+	nr, err := r.netlinkRoute()
+	if err == nil {
+		err = netlink.RouteReplace(nr)
 	}
 	if err != nil {
-		a.log.Warn("kernel underlay route", "prefix", u.Prefix, "nexthop", u.NextHop, "peer", u.Peer, "withdraw", e.Withdraw, "err", err)
+		if !k.failing[r.prefix] {
+			k.log.Warn("kernel underlay route not installed; retried on link changes", "prefix", r.prefix, "via", r.via, "port", r.port, "err", err)
+		}
+		k.failing[r.prefix] = true
+		return false
 	}
+	if k.failing[r.prefix] {
+		k.log.Info("kernel underlay route installed", "prefix", r.prefix, "via", r.via, "port", r.port)
+		delete(k.failing, r.prefix)
+	}
+	return true
+}
+
+// reconcile puts back every wanted route the kernel lacks or holds
+// otherwise, and, with removeStale, removes routes of ours that BGP no
+// longer selects (left by an earlier run: they forward until the grace
+// period ends). It returns how many routes it changed.
+func (k *kernelRoutes) reconcile(removeStale bool) (changed int, err error) {
+	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Protocol: rtprotBGP, Table: unix.RT_TABLE_MAIN},
+		netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return 0, fmt.Errorf("list kernel routes: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	seen := map[netip.Prefix]bool{}
+	for _, h := range have {
+		if h.Dst == nil {
+			continue
+		}
+		p, ok := prefixOf(h.Dst)
+		if !ok {
+			continue
+		}
+		r, wanted := k.want[p]
+		switch {
+		case !wanted:
+			if removeStale {
+				if err := netlink.RouteDel(&h); err == nil {
+					changed++
+				}
+			}
+		case r.matches(h):
+			seen[p] = true
+		}
+	}
+	for p, r := range k.want {
+		if !seen[p] && k.install(r) {
+			changed++
+		}
+	}
+	return changed, nil
+}
+
+// matches says whether the kernel's route h is r.
+func (r kernelRoute) matches(h netlink.Route) bool {
+	if r.via.Is4() {
+		gw, ok := netip.AddrFromSlice(h.Gw)
+		return ok && gw.Unmap() == r.via && h.Via == nil
+	}
+	if h.Via == nil {
+		return false
+	}
+	via, ok := h.Via.(*netlink.Via)
+	if !ok {
+		return false
+	}
+	a, ok := netip.AddrFromSlice(via.Addr)
+	link, err := netlink.LinkByIndex(h.LinkIndex)
+	return ok && a == r.via && err == nil && link.Attrs().Name == r.port
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), bits), true
 }
 
 // portOfPeer is the interface of an unnumbered session.

@@ -39,6 +39,7 @@ type Dataplane struct {
 	groups      *groups
 	tableGroups tableGroups
 	links       map[string]link.Link
+	ifindex     map[string]uint32 // attached port -> the index its Ifaces entry is under
 }
 
 // Open loads the program and opens the pinned maps, creating them on first
@@ -60,7 +61,7 @@ func Open(opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], tables: map[VRFID]*ebpf.Map{}, groups: newGroups(), tableGroups: tableGroups{}, links: map[string]link.Link{}}
+	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], tables: map[VRFID]*ebpf.Map{}, groups: newGroups(), tableGroups: tableGroups{}, links: map[string]link.Link{}, ifindex: map[string]uint32{}}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
 		return nil, fmt.Errorf("load xdp program: maps pinned under %s are from an incompatible xleaf build "+
@@ -326,6 +327,11 @@ func (d *Dataplane) AttachAccess(ifname string, vrf VRFID) error {
 	return d.attach(ifname, xleafIface{Role: uint8(xleafIfaceRoleIFACE_ACCESS), Vrf: uint32(vrf)})
 }
 
+// attach makes the data path see ifname as ifc says and runs the program
+// on it. It is idempotent, and it heals: called again for a port that was
+// deleted and created anew (a new index), or whose MAC changed, it moves
+// the port's entry and attaches to the new interface; for a port as it
+// was, it changes nothing.
 func (d *Dataplane) attach(ifname string, ifc xleafIface) error {
 	nif, err := net.InterfaceByName(ifname)
 	if err != nil {
@@ -334,29 +340,53 @@ func (d *Dataplane) attach(ifname string, ifc xleafIface) error {
 	if ifc.Mac, err = mac6(nif.HardwareAddr); err != nil {
 		return fmt.Errorf("attach %s: %w", ifname, err)
 	}
+	index := uint32(nif.Index)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.objs.Ifaces.Put(uint32(nif.Index), ifc); err != nil {
-		return fmt.Errorf("attach %s: %w", ifname, err)
-	}
-	pin := filepath.Join(d.opts.PinPath, "link_"+ifname)
-	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
-		// Left by an earlier run: swap in this program without a gap.
-		if err := l.Update(d.objs.Xleaf); err != nil {
-			l.Close()
-			return fmt.Errorf("attach %s: replace program: %w", ifname, err)
+	var cur xleafIface
+	if err := d.objs.Ifaces.Lookup(index, &cur); err != nil || cur != ifc {
+		if err := d.objs.Ifaces.Put(index, ifc); err != nil {
+			return fmt.Errorf("attach %s: %w", ifname, err)
 		}
-		d.links[ifname] = l
-		return nil
 	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: d.objs.Xleaf, Interface: nif.Index})
+	if old, ok := d.ifindex[ifname]; ok && old != index {
+		d.objs.Ifaces.Delete(old) // the port's former self
+	}
+	d.ifindex[ifname] = index
+	pin := filepath.Join(d.opts.PinPath, "link_"+ifname)
+	l, ours := d.links[ifname], true
+	if l == nil {
+		if l, err = link.LoadPinnedLink(pin, nil); err != nil {
+			l = nil
+		}
+		ours = false
+	}
+	if l != nil {
+		if info, err := l.Info(); err == nil && info.XDP() != nil && info.XDP().Ifindex == index {
+			if ours {
+				return nil
+			}
+			// Left by an earlier run: swap in this program without a gap.
+			if err := l.Update(d.objs.Xleaf); err != nil {
+				l.Close()
+				return fmt.Errorf("attach %s: replace program: %w", ifname, err)
+			}
+			d.links[ifname] = l
+			return nil
+		}
+		// The interface it ran on is gone (deleted, or created anew).
+		l.Unpin()
+		l.Close()
+		delete(d.links, ifname)
+	}
+	l, err = link.AttachXDP(link.XDPOptions{Program: d.objs.Xleaf, Interface: nif.Index})
 	if err != nil {
-		d.objs.Ifaces.Delete(uint32(nif.Index))
+		d.objs.Ifaces.Delete(index)
 		return fmt.Errorf("attach xdp to %s: %w", ifname, err)
 	}
 	if err := l.Pin(pin); err != nil {
 		l.Close()
-		d.objs.Ifaces.Delete(uint32(nif.Index))
+		d.objs.Ifaces.Delete(index)
 		return fmt.Errorf("attach %s: pin link: %w", ifname, err)
 	}
 	d.links[ifname] = l
@@ -377,6 +407,10 @@ func (d *Dataplane) Detach(ifname string) error {
 	delete(d.links, ifname)
 	err := l.Unpin()
 	l.Close()
+	if index, ok := d.ifindex[ifname]; ok {
+		d.objs.Ifaces.Delete(index)
+		delete(d.ifindex, ifname)
+	}
 	if nif, e := net.InterfaceByName(ifname); e == nil {
 		d.objs.Ifaces.Delete(uint32(nif.Index))
 	}
