@@ -179,21 +179,31 @@ func (l *Lab) startFRR() error {
 		os.Chown(p, uid, gid)
 	}
 	os.Chown(dir, uid, gid)
+	// The logs go with xleafd's (LogDir), which Down keeps; frr writes them.
+	zlog, blog := filepath.Join(l.LogDir(), FRRLeaf+"-zebra.log"), filepath.Join(l.LogDir(), FRRLeaf+"-bgpd.log")
+	for _, p := range []string{zlog, blog} {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("FRR log: %w", err)
+		}
+		f.Close()
+		os.Chown(p, uid, gid)
+	}
 	script := fmt.Sprintf(`set -e
 mkdir -p %[1]s/keep && touch %[1]s/keep/RED
 mount --bind /run/netns/%[2]s %[1]s/keep/RED
 mount -t tmpfs tmpfs /run/netns
 touch /run/netns/RED
 mount --bind %[1]s/keep/RED /run/netns/RED
-%[3]s/zebra -d -n -f %[1]s/zebra.conf -i %[1]s/zebra.pid -z %[1]s/zserv.api --vty_socket %[1]s --log file:%[1]s/zebra.log
+%[3]s/zebra -d -n -f %[1]s/zebra.conf -i %[1]s/zebra.pid -z %[1]s/zserv.api --vty_socket %[1]s --log file:%[4]s
 # bgpd only once zebra has VRF RED and its L3VNI: routes imported before
 # that can miss their router MAC entry in the kernel for good.
 for i in $(seq 100); do
 	vtysh --vty_socket %[1]s -c 'show evpn vni' 2>/dev/null | grep -q 'RED' && break
 	sleep 0.1
 done
-%[3]s/bgpd -d -f %[1]s/bgpd.conf -i %[1]s/bgpd.pid -z %[1]s/zserv.api --vty_socket %[1]s --log file:%[1]s/bgpd.log
-`, dir, l.ns(FRRLeaf+"-RED"), frrBin)
+%[3]s/bgpd -d -f %[1]s/bgpd.conf -i %[1]s/bgpd.pid -z %[1]s/zserv.api --vty_socket %[1]s --log file:%[5]s
+`, dir, l.ns(FRRLeaf+"-RED"), frrBin, zlog, blog)
 	cmd := exec.Command("ip", "netns", "exec", l.ns(FRRLeaf), "unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("start FRR: %v: %s", err, out)

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xleaf/xleaf/control/show"
@@ -115,7 +117,8 @@ func (l *Lab) XleafTable(node, vrf string) (Table, error) {
 // Diff compares two tables; "" when they agree.
 func Diff(want, got Table) string {
 	var b strings.Builder
-	for p, w := range want {
+	for _, p := range slices.Sorted(maps.Keys(want)) {
+		w := want[p]
 		g, ok := got[p]
 		switch {
 		case !ok:
@@ -124,50 +127,93 @@ func Diff(want, got Table) string {
 			fmt.Fprintf(&b, "  %s: want %v, got %v\n", p, w, g)
 		}
 	}
-	for p, g := range got {
+	for _, p := range slices.Sorted(maps.Keys(got)) {
 		if _, ok := want[p]; !ok {
-			fmt.Fprintf(&b, "  extra %s %v\n", p, g)
+			fmt.Fprintf(&b, "  extra %s %v\n", p, got[p])
 		}
 	}
 	return b.String()
 }
 
+// ConvergePoll is how often Converge reads the border leafs' tables: it
+// sets the resolution of a convergence time.
+const ConvergePoll = 200 * time.Millisecond
+
 // Converge waits until both border leafs' RED and GREEN tables are the
-// guide's, announcing the hosts as it goes; it returns the last difference
-// on timeout.
+// guide's, the hosts announcing themselves in the background. On timeout
+// it says what differs and why: every switch's BGP sessions that are not
+// established, and the agents that are not running or not answering.
 func (l *Lab) Converge(ctx context.Context, timeout time.Duration) error {
+	_, err := l.WaitConverged(ctx, timeout)
+	return err
+}
+
+// WaitConverged is Converge, returning when the tables were seen to match:
+// the end of the first reading in which all four matched.
+func (l *Lab) WaitConverged(ctx context.Context, timeout time.Duration) (time.Time, error) {
 	want, err := GuideTables()
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	deadline := time.Now().Add(timeout)
-	for {
-		l.Announce()
-		var diffs strings.Builder
-		for key, w := range want {
-			node, vrf, _ := strings.Cut(key, "/")
-			got, err := l.XleafTable(node, vrf)
-			if err != nil {
-				fmt.Fprintf(&diffs, "%s: %v\n", key, err)
-				continue
-			}
-			if l.FRR {
-				delete(got, FRRSubnet) // the guide has no FRR leaf
-			}
-			if d := Diff(w, got); d != "" {
-				fmt.Fprintf(&diffs, "%s:\n%s", key, d)
+	actx, cancel := context.WithCancel(ctx)
+	var announcing sync.WaitGroup
+	announcing.Go(func() {
+		for {
+			l.announce(actx)
+			select {
+			case <-actx.Done():
+				return
+			case <-time.After(time.Second):
 			}
 		}
-		if diffs.Len() == 0 {
-			return nil
+	})
+	defer func() {
+		cancel()
+		announcing.Wait()
+	}()
+	for {
+		next := time.Now().Add(ConvergePoll)
+		// While it differs, the first table that does is enough.
+		if l.tableDiff(want, true) == "" {
+			return time.Now(), nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not converged to the guide's tables after %v:\n%s", timeout, diffs.String())
+			diffs := l.tableDiff(want, false)
+			if diffs == "" {
+				return time.Now(), nil
+			}
+			return time.Time{}, fmt.Errorf("not converged to the guide's tables after %v:\n%sBGP sessions not established:\n%s",
+				timeout, diffs, FormatSessions(l.Sessions(), time.Now()))
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
+			return time.Time{}, ctx.Err()
+		case <-time.After(time.Until(next)):
 		}
 	}
+}
+
+// tableDiff compares the border leafs' tables with the guide's, in a fixed
+// order; "" when all agree.
+func (l *Lab) tableDiff(want map[string]Table, first bool) string {
+	var diffs strings.Builder
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		node, vrf, _ := strings.Cut(key, "/")
+		got, err := l.XleafTable(node, vrf)
+		if err != nil {
+			fmt.Fprintf(&diffs, "%s: %v\n", key, err)
+		} else {
+			if l.FRR {
+				delete(got, FRRSubnet) // the guide has no FRR leaf
+			}
+			if d := Diff(want[key], got); d != "" {
+				fmt.Fprintf(&diffs, "%s:\n%s", key, d)
+			}
+		}
+		if first && diffs.Len() > 0 {
+			break
+		}
+	}
+	return diffs.String()
 }

@@ -8,7 +8,9 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -59,6 +62,8 @@ type Lab struct {
 	Bin    string // directory holding xleafd and xleafctl
 	FRR    bool   // add FRR's leaf (UpFRR) to site 1
 	Log    func(format string, args ...any)
+
+	started time.Time // when Up started the agents
 }
 
 // Guide's switches: borderleaf01/04 run the guide's listings verbatim, the
@@ -149,13 +154,60 @@ func spine(asn, loopback string) func(bool) (string, error) {
 }
 
 func (l *Lab) ns(node string) string { return l.Prefix + node }
-func (l *Lab) runDir() string        { return "/run/xleaf-lab/" + strings.TrimSuffix(l.Prefix, "-") }
+func (l *Lab) name() string          { return strings.TrimSuffix(l.Prefix, "-") }
+func (l *Lab) runDir() string        { return "/run/xleaf-lab/" + l.name() }
 func (l *Lab) pinPath(node string) string {
 	return "/sys/fs/bpf/" + l.Prefix + node
 }
 
 // Socket is where a switch's xleafd answers xleafctl.
 func (l *Lab) Socket(node string) string { return filepath.Join(l.runDir(), node+".sock") }
+
+// LogDir holds the agents' logs (xleafd's, and FRR's leaf's zebra and
+// bgpd). Down keeps them, so a run that failed leaves something to read;
+// Up moves the last run's into previous/ before it starts anything.
+func (l *Lab) LogDir() string { return "/var/tmp/xleaf-lab-logs/" + l.name() }
+
+// LogFile is a switch's xleafd log.
+func (l *Lab) LogFile(node string) string { return filepath.Join(l.LogDir(), node+".log") }
+
+// AgentsStarted is when Up started the xleafd processes: what a
+// convergence time counts from.
+func (l *Lab) AgentsStarted() time.Time { return l.started }
+
+// rotateLogs moves the last run's logs in dir into previous/, replacing
+// what was there; with no logs of a last run, previous/ stays as it is.
+func rotateLogs(dir string) error {
+	prev := filepath.Join(dir, "previous")
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read log directory: %w", err)
+	}
+	var last []string
+	for _, e := range entries {
+		if e.Name() != "previous" {
+			last = append(last, e.Name())
+		}
+	}
+	if len(last) > 0 {
+		if err := os.RemoveAll(prev); err != nil {
+			return fmt.Errorf("remove old logs: %w", err)
+		}
+		if err := os.MkdirAll(prev, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", prev, err)
+		}
+		for _, name := range last {
+			if err := os.Rename(filepath.Join(dir, name), filepath.Join(prev, name)); err != nil {
+				return fmt.Errorf("move last run's logs aside: %w", err)
+			}
+		}
+	}
+	// FRR's daemons run as frr and must reach their files here.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create log directory: %w", err)
+	}
+	return os.Chmod(dir, 0o755)
+}
 
 func (l *Lab) logf(format string, args ...any) {
 	if l.Log != nil {
@@ -182,6 +234,9 @@ func (l *Lab) Exec(node string, args ...string) (string, error) {
 // for BGP.
 func (l *Lab) Up(ctx context.Context) error {
 	l.Down()
+	if err := rotateLogs(l.LogDir()); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(l.runDir(), 0o700); err != nil {
 		return err
 	}
@@ -210,6 +265,7 @@ func (l *Lab) Up(ctx context.Context) error {
 			return err
 		}
 	}
+	l.started = time.Now()
 	for _, sw := range Switches {
 		if err := l.start(sw); err != nil {
 			return err
@@ -316,11 +372,13 @@ func (l *Lab) start(sw Switch) error {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
-	logf, err := os.Create(filepath.Join(l.runDir(), sw.Name+".log"))
+	// Appended to: a restarted agent's log follows the one it replaces.
+	logf, err := os.OpenFile(l.LogFile(sw.Name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
+	fmt.Fprintf(logf, "=== xleaflab: xleafd on %s started at %s\n", sw.Name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command("ip", "netns", "exec", l.ns(sw.Name), filepath.Join(l.Bin, "xleafd"),
 		"--config", cfgPath, "--pin-path", l.pinPath(sw.Name), "--socket", l.Socket(sw.Name),
 		"--router-mac", sw.RouterMAC, "--metrics-listen", "", "--grace", "10s")
@@ -341,10 +399,18 @@ func (l *Lab) Stop(node string) error {
 		return err
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if p, err := os.FindProcess(pid); err == nil {
-		p.Signal(syscall.SIGTERM)
-		for i := 0; i < 50 && p.Signal(syscall.Signal(0)) == nil; i++ {
-			time.Sleep(100 * time.Millisecond)
+	if pid > 0 {
+		syscall.Kill(pid, syscall.SIGTERM)
+		for i := 0; i < 100 && processAlive(pid); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+		// Two agents must never share a switch: one that has not gone in
+		// 5 s goes now.
+		if processAlive(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			for i := 0; i < 20 && processAlive(pid); i++ {
+				time.Sleep(50 * time.Millisecond)
+			}
 		}
 	}
 	return os.Remove(filepath.Join(l.runDir(), node+".pid"))
@@ -361,7 +427,7 @@ func (l *Lab) Restart(node string) error {
 }
 
 // Down stops every xleafd and removes every namespace, pin path and run
-// file of this lab's prefix.
+// file of this lab's prefix. The logs stay (LogDir).
 func (l *Lab) Down() {
 	pids, _ := filepath.Glob(filepath.Join(l.runDir(), "*.pid"))
 	for _, p := range pids {
@@ -407,13 +473,21 @@ func (l *Lab) CtlText(node string, args ...string) (string, error) {
 }
 
 // Announce has every host speak on each of its links (as a booting
-// server's ARP would), so both leafs learn it and advertise it.
-func (l *Lab) Announce() {
+// server's ARP would), so both leafs learn it and advertise it. The pings
+// go out together: one unanswered costs a second, not a second each.
+func (l *Lab) Announce() { l.announce(context.Background()) }
+
+func (l *Lab) announce(ctx context.Context) {
+	var wg sync.WaitGroup
 	for _, h := range Hosts {
 		for i := range h.Ports {
-			l.Exec(h.Name, "ping", "-c", "1", "-W", "1", "-I", "eth"+strconv.Itoa(i), h.Gateway)
+			wg.Go(func() {
+				exec.CommandContext(ctx, "ip", "netns", "exec", l.ns(h.Name),
+					"ping", "-c", "1", "-W", "1", "-I", "eth"+strconv.Itoa(i), h.Gateway).Run()
+			})
 		}
 	}
+	wg.Wait()
 }
 
 // HostAddr is a host's address without its prefix length.

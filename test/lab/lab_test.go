@@ -54,8 +54,9 @@ func TestLab(t *testing.T) {
 	l := &Lab{Prefix: "xle-", Bin: bin, FRR: true, Log: t.Logf}
 	t.Cleanup(func() {
 		if t.Failed() {
+			t.Logf("the agents' logs stay in %s", l.LogDir())
 			for _, sw := range Switches {
-				if b, err := os.ReadFile(l.runDir() + "/" + sw.Name + ".log"); err == nil {
+				if b, err := os.ReadFile(l.LogFile(sw.Name)); err == nil {
 					t.Logf("%s log (tail):\n%s", sw.Name, tail(string(b), 15))
 				}
 			}
