@@ -51,8 +51,8 @@ const sinkNextHop = "169.254.9.2"
 func newRateBed(b *testing.B, tag string) *rateBed {
 	netns.Root(b)
 	r := &rateBed{gen: netns.New(b, tag+"gen"), dut: netns.New(b, tag+"dut"), sink: netns.New(b, tag+"sink")}
-	netns.IP(b, "link", "add", "gen0", "netns", r.gen, "type", "veth", "peer", "name", "in0", "netns", r.dut)
-	netns.IP(b, "link", "add", "out0", "netns", r.dut, "type", "veth", "peer", "name", "sink0", "netns", r.sink)
+	netns.Veth(b, netns.Dev{NS: r.gen, Name: "gen0"}, netns.Dev{NS: r.dut, Name: "in0"})
+	netns.Veth(b, netns.Dev{NS: r.dut, Name: "out0"}, netns.Dev{NS: r.sink, Name: "sink0"})
 	for _, l := range [][2]string{{r.gen, "gen0"}, {r.dut, "in0"}, {r.dut, "out0"}, {r.sink, "sink0"}} {
 		netns.IP(b, "-n", l[0], "link", "set", l[1], "up")
 	}
@@ -439,8 +439,9 @@ func (r *rateBed) kernel(b *testing.B) {
 	b.Cleanup(r.onIn0(b, passAll(b))) // for the bed's life
 	ip := func(args ...string) { netns.IP(b, append([]string{"-n", r.dut}, args...)...) }
 	vtep := fixture.VTEP.String()
-	ip("link", "add", "vx4001", "address", fixture.RouterMAC.String(), "type", "vxlan", "id", "4001", "local", vtep, "dstport", "4789", "nolearning")
-	ip("link", "add", "vx4002", "address", fixture.RouterMAC.String(), "type", "vxlan", "id", "4002", "local", vtep, "dstport", "4789", "nolearning")
+	for _, vni := range []string{"4001", "4002"} {
+		netns.Link(b, netns.Dev{NS: r.dut, Name: "vx" + vni, MAC: fixture.RouterMAC}, "vxlan", "id", vni, "local", vtep, "dstport", "4789", "nolearning")
+	}
 	ip("link", "set", "vx4001", "up")
 	ip("link", "set", "vx4002", "up")
 	ip("rule", "add", "iif", "vx4001", "lookup", "100")

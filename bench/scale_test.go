@@ -120,13 +120,10 @@ func scale(b *testing.B, n int) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	bin := xleafdBinary(b)
 	netns.IP(b, "link", "set", "lo", "up")
-	netns.IP(b, "link", "add", "swp10", "type", "veth", "peer", "name", "swp10h")
-	// What xleafd adds to this namespace goes with it: the tenant port, and
-	// the loopback address the other benchmarks' fixture adds too.
-	b.Cleanup(func() {
-		exec.Command("ip", "link", "del", "swp10").Run()
-		exec.Command("ip", "addr", "del", "10.10.10.10/32", "dev", "lo").Run()
-	})
+	netns.Veth(b, netns.Dev{Name: "swp10"}, netns.Dev{Name: "swp10h"})
+	// What xleafd adds to this namespace goes with it: the loopback address
+	// the other benchmarks' fixture adds too.
+	b.Cleanup(func() { exec.Command("ip", "addr", "del", "10.10.10.10/32", "dev", "lo").Run() })
 	netns.IP(b, "link", "set", "swp10", "up")
 	netns.IP(b, "link", "set", "swp10h", "up")
 	ctx := context.Background()

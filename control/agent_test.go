@@ -83,7 +83,7 @@ func newTestbed(t testing.TB, cfgText string) *testbed {
 	netns.Root(t)
 	netns.IP(t, "link", "set", "lo", "up")
 	hostNS := netns.New(t, "h10")
-	netns.IP(t, "link", "add", "swp10", "type", "veth", "peer", "name", "eth0", "netns", hostNS)
+	netns.Veth(t, netns.Dev{Name: "swp10"}, netns.Dev{NS: hostNS, Name: "eth0"})
 	netns.IP(t, "-n", hostNS, "addr", "add", "192.168.100.10/24", "dev", "eth0")
 	netns.IP(t, "-n", hostNS, "link", "set", "eth0", "up")
 	netns.Sysctl(t, "net.ipv4.conf.all.forwarding", "1")

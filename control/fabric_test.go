@@ -133,11 +133,11 @@ func TestAgentUnnumberedFabric(t *testing.T) {
 	netns.Root(t)
 	ns := netns.New(t, "spine")
 	netns.IP(t, "link", "set", "lo", "up")
-	netns.IP(t, "link", "add", "swp1", "type", "veth", "peer", "name", "eth0", "netns", ns)
+	netns.Veth(t, netns.Dev{Name: "swp1"}, netns.Dev{NS: ns, Name: "eth0"})
 	netns.IP(t, "link", "set", "swp1", "up")
 	netns.IP(t, "-n", ns, "link", "set", "eth0", "up")
 	netns.IP(t, "-n", ns, "addr", "add", "10.10.10.1/32", "dev", "lo")
-	netns.IP(t, "link", "add", "swp10", "type", "veth", "peer", "name", "eth0", "netns", netns.New(t, "h10"))
+	netns.Veth(t, netns.Dev{Name: "swp10"}, netns.Dev{NS: netns.New(t, "h10"), Name: "eth0"})
 	netns.Sysctl(t, "net.ipv4.conf.all.forwarding", "1")
 
 	leaf01 := netip.MustParseAddr("10.10.10.1")

@@ -54,14 +54,19 @@ func newLiveLeaf(t *testing.T) *liveLeaf {
 
 	ip("link", "set", "lo", "up")
 	ip("addr", "add", vtep.String()+"/32", "dev", "lo")
+	t.Cleanup(func() { ip("addr", "del", vtep.String()+"/32", "dev", "lo") })
 	netns.Sysctl(t, "net.ipv4.conf.all.forwarding", "1") // the FIB helper asks for it; access ports turn it off
 
 	// Hosts: RED 192.168.100.10 on swp10, GREEN 192.168.200.10 on swp20.
-	for _, h := range []struct{ port, ns, hostMAC, addr, gw string }{
-		{"swp10", l.redNS, redMAC.String(), "192.168.100.10/24", "192.168.100.1/24"},
-		{"swp20", l.greenNS, greenMAC.String(), "192.168.200.10/24", "192.168.200.1/24"},
+	for _, h := range []struct {
+		port, ns string
+		hostMAC  net.HardwareAddr
+		addr, gw string
+	}{
+		{"swp10", l.redNS, redMAC, "192.168.100.10/24", "192.168.100.1/24"},
+		{"swp20", l.greenNS, greenMAC, "192.168.200.10/24", "192.168.200.1/24"},
 	} {
-		ip("link", "add", h.port, "type", "veth", "peer", "name", "eth0", "netns", h.ns, "address", h.hostMAC)
+		netns.Veth(t, netns.Dev{Name: h.port}, netns.Dev{NS: h.ns, Name: "eth0", MAC: h.hostMAC})
 		ip("addr", "add", h.gw, "dev", h.port)
 		ip("link", "set", h.port, "up")
 		ip("-n", h.ns, "addr", "add", h.addr, "dev", "eth0")
@@ -71,7 +76,7 @@ func newLiveLeaf(t *testing.T) *liveLeaf {
 
 	// leaf01: underlay on swp1, a kernel VXLAN device for RED whose MAC is
 	// leaf01's router MAC, and 192.168.1.10 on it; symmetric IRB back to us.
-	ip("link", "add", "swp1", "type", "veth", "peer", "name", "eth0", "netns", l.leaf01NS, "address", leaf01Port.String())
+	netns.Veth(t, netns.Dev{Name: "swp1"}, netns.Dev{NS: l.leaf01NS, Name: "eth0", MAC: leaf01Port})
 	ip("addr", "add", "169.254.1.1/30", "dev", "swp1")
 	ip("link", "set", "swp1", "up")
 	ip("route", "add", leaf01.String()+"/32", "via", "169.254.1.2")
@@ -81,7 +86,7 @@ func newLiveLeaf(t *testing.T) *liveLeaf {
 	n("addr", "add", "169.254.1.2/30", "dev", "eth0")
 	n("link", "set", "eth0", "up")
 	n("route", "add", vtep.String()+"/32", "via", "169.254.1.1")
-	n("link", "add", "vx4001", "address", leaf01MAC.String(), "type", "vxlan", "id", "4001", "local", leaf01.String(), "dstport", "4789", "nolearning")
+	netns.Link(t, netns.Dev{NS: l.leaf01NS, Name: "vx4001", MAC: leaf01MAC}, "vxlan", "id", "4001", "local", leaf01.String(), "dstport", "4789", "nolearning")
 	n("link", "set", "vx4001", "up")
 	n("addr", "add", "192.168.1.10/32", "dev", "vx4001")
 	n("neigh", "replace", vtep.String(), "lladdr", routerMAC.String(), "dev", "vx4001", "nud", "permanent")
@@ -159,7 +164,8 @@ func kernelForwarded(t *testing.T) int {
 	return 0
 }
 
-var replyTTL = regexp.MustCompile(`ttl=(\d+)`)
+// reply is an echo reply as ping prints it: its sequence number and TTL.
+var reply = regexp.MustCompile(`icmp_seq=(\d+) ttl=(\d+)`)
 
 // TestLiveTrafficAcrossLeakedVRFs sends real pings over veths: every
 // packet is forwarded by XDP (its counters move, the kernel's do not), each
@@ -194,16 +200,25 @@ func TestLiveTrafficAcrossLeakedVRFs(t *testing.T) {
 			must(t, err)
 			kernelBefore := kernelForwarded(t)
 			// The first packet may wait for the host's ARP of its gateway.
-			out, err := netns.Exec(t, tc.from, "ping", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "2", "-s", "200", "-p", "c0ffee", tc.to)
+			// With a deadline (-w) ping waits for count replies however
+			// slow the machine is (with -c alone it stops waiting for the
+			// last one after twice the longest round trip), and sends on
+			// until it has them: a lost echo is a missing sequence number.
+			out, err := netns.Exec(t, tc.from, "ping", "-c", strconv.Itoa(count), "-w", "30", "-i", "0.2", "-s", "200", "-p", "c0ffee", tc.to)
 			if err != nil {
 				t.Fatalf("ping %s: %v\n%s", tc.to, err, out)
 			}
-			if !strings.Contains(out, strconv.Itoa(count)+" received") {
-				t.Errorf("ping %s lost packets:\n%s", tc.to, out)
-			}
-			for _, m := range replyTTL.FindAllStringSubmatch(out, -1) {
-				if ttl, _ := strconv.Atoi(m[1]); ttl != tc.wantTTL {
+			replies := map[int]int{}
+			for _, m := range reply.FindAllStringSubmatch(out, -1) {
+				seq, _ := strconv.Atoi(m[1])
+				replies[seq]++
+				if ttl, _ := strconv.Atoi(m[2]); ttl != tc.wantTTL {
 					t.Errorf("reply ttl %d, want %d (one decrement per routed hop)", ttl, tc.wantTTL)
+				}
+			}
+			for seq := 1; seq <= count; seq++ {
+				if replies[seq] != 1 {
+					t.Errorf("ping %s: echo %d answered %d times, want once:\n%s", tc.to, seq, replies[seq], out)
 				}
 			}
 			after, err := l.dp.Counters()

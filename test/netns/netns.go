@@ -133,12 +133,19 @@ func removeStalePins() {
 const NamePrefix = "xlt-"
 
 // New creates a named network namespace for one test (a host, a remote
-// leaf), deleted when the test ends. Its name carries our pid.
+// leaf), deleted when the test ends. Its name carries our pid. The
+// deletion is complete when the test's cleanups return: the devices it
+// held (and the veth ends they pair with) are gone, and so is its name,
+// so the next test may create the same ones.
 func New(t testing.TB, name string) string {
 	t.Helper()
 	full := fmt.Sprintf("%s%d-%s", NamePrefix, os.Getpid(), name)
 	IP(t, "netns", "add", full)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", full).Run() })
+	t.Cleanup(func() {
+		if err := remove(full); err != nil {
+			t.Error(err)
+		}
+	})
 	IP(t, "-n", full, "link", "set", "lo", "up")
 	return full
 }
