@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/vishvananda/netlink"
 
 	"github.com/xleaf/xleaf/dataplane"
 	"github.com/xleaf/xleaf/test/fixture"
@@ -232,5 +233,61 @@ func TestSetRouteUnderACoveringRoute(t *testing.T) {
 	}
 	if rs := routes(t, l.DP, fixture.RED); len(rs) != 2 {
 		t.Errorf("RED has %d routes, want 2", len(rs))
+	}
+}
+
+// TestAttachFollowsARecreatedPort: a port deleted and created anew (as a
+// link flap of some drivers, or an operator, does) has a new index. The
+// same attach the agent makes for a port as it was finds that: the data
+// path sees the new index as the uplink and forwards from it, and attaching
+// again changes nothing.
+func TestAttachFollowsARecreatedPort(t *testing.T) {
+	l := fixture.New(t)
+	old := l.Swp3.Index
+	netns.IP(t, "link", "del", "swp3")
+	netns.Veth(t, netns.Dev{Name: "swp3", MTU: fixture.UnderlayMTU}, netns.Dev{Name: "dci", MAC: fixture.DCIMAC, MTU: fixture.UnderlayMTU})
+	netns.Sysctl(t, "net.ipv6.conf.dci.disable_ipv6", "1")
+	for _, args := range [][]string{
+		{"link", "set", "swp3", "up"},
+		{"link", "set", "dci", "up"},
+		{"addr", "add", fixture.DCISelf.String(), "dev", "swp3"},
+		{"neigh", "replace", fixture.DCIPeer.String(), "lladdr", fixture.DCIMAC.String(), "dev", "swp3", "nud", "permanent"},
+		{"route", "add", "10.10.20.0/24", "via", fixture.DCIPeer.String(), "dev", "swp3"},
+	} {
+		netns.IP(t, args...)
+	}
+	nif, err := net.InterfaceByName("swp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nif.Index == old {
+		t.Fatalf("swp3 created anew kept index %d: the test shows nothing", old)
+	}
+	l.Swp3 = nif
+
+	f := fixture.Flow{Src: a("192.168.20.110"), Dst: fixture.HostRed, TTL: 64}
+	frame := fromBorder04(t, l, fixture.RedVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, f))
+	if action, _ := fixture.Run(t, l.DP.Program(), nif.Index, frame); action != dataplane.XDPPass {
+		t.Fatalf("before the attach, the new swp3's frame got action %d, want pass: not a port of ours yet", action)
+	}
+	var progID uint32
+	for i := range 2 {
+		if err := l.DP.AttachUplink("swp3"); err != nil {
+			t.Fatalf("attach %d: %v", i+1, err)
+		}
+		expect(t, l, nif.Index, frame, want{action: dataplane.XDPRedirect, vrf: fixture.RED, reason: dataplane.ReasonFwdLocal,
+			out: fixture.Frame(t, fixture.HostRedMAC, l.Swp10.HardwareAddr, ttl(f, 63))})
+		link, err := netlink.LinkByName("swp3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := link.Attrs().Xdp
+		if x == nil || !x.Attached {
+			t.Fatalf("attach %d: no XDP program on the new swp3", i+1)
+		}
+		if i == 1 && x.ProgId != progID {
+			t.Errorf("attaching again replaced the program (id %d, was %d)", x.ProgId, progID)
+		}
+		progID = x.ProgId
 	}
 }
