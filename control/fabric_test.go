@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -94,6 +96,27 @@ func TestHelperFabric(t *testing.T) {
 	sp.Stop()
 }
 
+// linkLocalPeer waits for the IPv6 link-local address of the one neighbour on
+// a point-to-point port (BGP unnumbered), asking all nodes on the link if
+// the kernel has not met it yet.
+func linkLocalPeer(ctx context.Context, port string) (netip.Addr, error) {
+	ifc, err := net.InterfaceByName(port)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("unnumbered %s: %w", port, err)
+	}
+	for attempt := 0; ; attempt++ {
+		if a, err := oneLinkLocalNeighbor(ifc); err == nil || attempt >= 20 {
+			return a, err
+		}
+		pingAllNodes(ifc)
+		select {
+		case <-ctx.Done():
+			return netip.Addr{}, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // startFabric runs the fabric peer in namespace ns and returns what it
 // hears.
 func startFabric(t *testing.T, ns string, fs fabricSpec) <-chan heard {
@@ -117,7 +140,12 @@ func startFabric(t *testing.T, ns string, fs fabricSpec) <-chan heard {
 		for sc.Scan() {
 			var h heard
 			if json.Unmarshal(sc.Bytes(), &h) == nil {
-				ch <- h
+				select {
+				case ch <- h:
+				default: // nobody listens: the fabric must not block on it
+				}
+			} else {
+				t.Logf("fabric: %s", sc.Bytes()) // its test's failure
 			}
 		}
 	}()
@@ -130,20 +158,66 @@ func startFabric(t *testing.T, ns string, fs fabricSpec) <-chan heard {
 // via the link-local next hop (RFC 5549), advertises its own loopback,
 // attaches XDP to the fabric port, and imports the fabric's Type-5 routes.
 func TestAgentUnnumberedFabric(t *testing.T) {
-	netns.Root(t)
-	ns := netns.New(t, "spine")
-	netns.IP(t, "link", "set", "lo", "up")
-	netns.Veth(t, netns.Dev{Name: "swp1"}, netns.Dev{NS: ns, Name: "eth0"})
+	u := newUnnumbered(t)
+	eventually(t, "the fabric's loopback in the kernel via its link-local address", u.kernelRoute)
+	eventually(t, "the fabric hears our loopback with an IPv6 link-local next hop", func() bool {
+		select {
+		case h := <-u.fabric:
+			return h.Underlay && h.Prefix == pfx("10.10.10.10/32") && h.NextHop.IsLinkLocalUnicast()
+		default:
+			return false
+		}
+	})
+	eventually(t, "the fabric's Type-5 route in RED", func() bool {
+		rs, _ := u.dp.Routes(u.agent.ids["RED"])
+		for _, r := range rs {
+			if r.Prefix == pfx("192.168.1.0/24") {
+				return true
+			}
+		}
+		return false
+	})
+	if !u.xdpOnPort() {
+		t.Error("no XDP program on the unnumbered fabric port")
+	}
+}
+
+// unnumbered is a leaf's agent with an unnumbered session on swp1 to a
+// fabric peer (AS 65199, loopback 10.10.10.1) on eth0 in namespace ns.
+type unnumbered struct {
+	ns     string
+	agent  *Agent
+	dp     *dataplane.Dataplane
+	fabric <-chan heard
+}
+
+// The fabric link's ends keep their MACs, so a link created anew has the
+// same link-local addresses.
+var (
+	swp1MAC   = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x01, 0x01}
+	spineMAC  = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x01, 0x02}
+	spineLoop = netip.MustParseAddr("10.10.10.1")
+)
+
+// fabricLink creates the link between swp1 and the fabric's eth0, up.
+func (u *unnumbered) fabricLink(t *testing.T) {
+	netns.Veth(t, netns.Dev{Name: "swp1", MAC: swp1MAC}, netns.Dev{NS: u.ns, Name: "eth0", MAC: spineMAC})
 	netns.IP(t, "link", "set", "swp1", "up")
-	netns.IP(t, "-n", ns, "link", "set", "eth0", "up")
-	netns.IP(t, "-n", ns, "addr", "add", "10.10.10.1/32", "dev", "lo")
+	netns.IP(t, "-n", u.ns, "link", "set", "eth0", "up")
+}
+
+func newUnnumbered(t *testing.T) *unnumbered {
+	netns.Root(t)
+	u := &unnumbered{ns: netns.New(t, "spine")}
+	netns.IP(t, "link", "set", "lo", "up")
+	u.fabricLink(t)
+	netns.IP(t, "-n", u.ns, "addr", "add", spineLoop.String()+"/32", "dev", "lo")
 	netns.Veth(t, netns.Dev{Name: "swp10"}, netns.Dev{NS: netns.New(t, "h10"), Name: "eth0"})
 	netns.Sysctl(t, "net.ipv4.conf.all.forwarding", "1")
 
-	leaf01 := netip.MustParseAddr("10.10.10.1")
-	fabric := startFabric(t, ns, fabricSpec{ASN: 65199, RouterID: leaf01, Port: "eth0",
-		IPv4: []netip.Prefix{netip.PrefixFrom(leaf01, 32)},
-		Type5: []bgp.Type5{{RD: "10.10.10.1:2", Prefix: pfx("192.168.1.0/24"), VTEP: leaf01, VNI: 4001,
+	u.fabric = startFabric(t, u.ns, fabricSpec{ASN: 65199, RouterID: spineLoop, Port: "eth0",
+		IPv4: []netip.Prefix{netip.PrefixFrom(spineLoop, 32)},
+		Type5: []bgp.Type5{{RD: "10.10.10.1:2", Prefix: pfx("192.168.1.0/24"), VTEP: spineLoop, VNI: 4001,
 			RouterMAC: leaf01MAC, RTs: []rib.RT{{ASN: 65101, Value: 4001}}}}})
 
 	cfgText := strings.Replace(leafConfig, "nv set vrf default router bgp neighbor 127.0.0.2 peer-group underlay\n",
@@ -154,55 +228,44 @@ func TestAgentUnnumberedFabric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dp, err := dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: 1024})
+	u.dp, err = dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dp.Close()
-	defer dp.Detach("swp1")
+	t.Cleanup(func() { u.dp.Close() })
+	t.Cleanup(func() { u.dp.Detach("swp1") })
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	agent, err := NewAgent(cfg, dp, Options{RouterMAC: routerMAC, BGPPort: -1, Log: log})
+	u.agent, err = NewAgent(cfg, u.dp, Options{RouterMAC: routerMAC, BGPPort: -1, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := agent.start(ctx, cfg); err != nil {
+	t.Cleanup(cancel)
+	if err := u.agent.start(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	defer agent.bgp.Stop()
+	t.Cleanup(func() { u.agent.bgp.Stop() })
+	return u
+}
 
-	eventually(t, "the fabric's loopback in the kernel via its link-local address", func() bool {
-		routes, _ := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: &net.IPNet{IP: leaf01.AsSlice(), Mask: net.CIDRMask(32, 32)}}, netlink.RT_FILTER_DST)
-		for _, r := range routes {
-			if r.Protocol == rtprotBGP && r.Via != nil {
-				return true
-			}
+// kernelRoute says whether the fabric's loopback is in the kernel as
+// xleafd installs it: BGP's, via the fabric's link-local address.
+func (u *unnumbered) kernelRoute() bool {
+	routes, _ := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: &net.IPNet{IP: spineLoop.AsSlice(), Mask: net.CIDRMask(32, 32)}}, netlink.RT_FILTER_DST)
+	for _, r := range routes {
+		if r.Protocol == rtprotBGP && r.Via != nil {
+			return true
 		}
-		return false
-	})
-	eventually(t, "the fabric hears our loopback with an IPv6 link-local next hop", func() bool {
-		select {
-		case h := <-fabric:
-			return h.Underlay && h.Prefix == pfx("10.10.10.10/32") && h.NextHop.IsLinkLocalUnicast()
-		default:
-			return false
-		}
-	})
-	eventually(t, "the fabric's Type-5 route in RED", func() bool {
-		rs, _ := dp.Routes(agent.ids["RED"])
-		for _, r := range rs {
-			if r.Prefix == pfx("192.168.1.0/24") {
-				return true
-			}
-		}
-		return false
-	})
+	}
+	return false
+}
+
+// xdpOnPort says whether a program is attached to swp1 as it is now.
+func (u *unnumbered) xdpOnPort() bool {
 	link, err := netlink.LinkByName("swp1")
 	if err != nil {
-		t.Fatal(err)
+		return false
 	}
-	if x := link.Attrs().Xdp; x == nil || !x.Attached {
-		t.Error("no XDP program on the unnumbered fabric port")
-	}
+	x := link.Attrs().Xdp
+	return x != nil && x.Attached
 }

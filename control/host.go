@@ -95,31 +95,46 @@ func (a *Agent) portTowards(addr string) string {
 	return l.Attrs().Name
 }
 
-// linkLocalPeer finds the IPv6 link-local address of the one neighbour on
-// a point-to-point port (BGP unnumbered), asking all nodes on the link if
-// the kernel has not met it yet.
-func linkLocalPeer(ctx context.Context, port string) (netip.Addr, error) {
-	ifc, err := net.InterfaceByName(port)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("unnumbered %s: %w", port, err)
-	}
-	for attempt := 0; ; attempt++ {
-		if a, err := oneLinkLocalNeighbor(ifc); err == nil || attempt >= 20 {
-			return a, err
-		}
-		pingAllNodes(ifc)
-		select {
-		case <-ctx.Done():
-			return netip.Addr{}, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
 func oneLinkLocalNeighbor(ifc *net.Interface) (netip.Addr, error) {
-	neighs, err := netlink.NeighList(ifc.Index, netlink.FAMILY_V6)
+	found, err := linkLocalNeighbors(ifc)
 	if err != nil {
 		return netip.Addr{}, err
+	}
+	if len(found) > 1 {
+		// A neighbour replaced or renumbered leaves its old entry behind
+		// (STALE until the kernel collects it, a minute later): the one
+		// entry confirmed lately is the neighbour.
+		var confirmed []netip.Addr
+		for _, n := range found {
+			if n.state&(netlink.NUD_REACHABLE|netlink.NUD_PERMANENT|netlink.NUD_NOARP) != 0 {
+				confirmed = append(confirmed, n.addr)
+			}
+		}
+		if len(confirmed) == 1 {
+			return confirmed[0], nil
+		}
+	}
+	switch len(found) {
+	case 0:
+		return netip.Addr{}, fmt.Errorf("unnumbered %s: no IPv6 link-local neighbour", ifc.Name)
+	case 1:
+		return found[0].addr, nil
+	}
+	return netip.Addr{}, fmt.Errorf("unnumbered %s: %d link-local neighbours, want one (point-to-point)", ifc.Name, len(found))
+}
+
+// linkNeighbor is a link-local neighbour entry and its NUD state.
+type linkNeighbor struct {
+	addr  netip.Addr // zoned with the port
+	state int
+}
+
+// linkLocalNeighbors lists ifc's IPv6 link-local neighbours that are not
+// known to be dead, its own addresses left out.
+func linkLocalNeighbors(ifc *net.Interface) ([]linkNeighbor, error) {
+	neighs, err := netlink.NeighList(ifc.Index, netlink.FAMILY_V6)
+	if err != nil {
+		return nil, err
 	}
 	own := map[netip.Addr]bool{}
 	if addrs, err := ifc.Addrs(); err == nil {
@@ -129,25 +144,35 @@ func oneLinkLocalNeighbor(ifc *net.Interface) (netip.Addr, error) {
 			}
 		}
 	}
-	var found []netip.Addr
+	var found []linkNeighbor
 	for _, n := range neighs {
 		a, ok := netip.AddrFromSlice(n.IP)
 		if ok && a.IsLinkLocalUnicast() && !own[a] && n.State&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE) == 0 {
-			found = append(found, a.WithZone(ifc.Name))
+			found = append(found, linkNeighbor{a.WithZone(ifc.Name), n.State})
 		}
 	}
-	switch len(found) {
-	case 0:
-		return netip.Addr{}, fmt.Errorf("unnumbered %s: no IPv6 link-local neighbour", ifc.Name)
-	case 1:
-		return found[0], nil
+	return found, nil
+}
+
+// probeNeighbors sends an echo to each of ifc's link-local neighbours, so
+// the kernel confirms the one that is there (REACHABLE) and gives up on
+// the others (FAILED) within seconds.
+func probeNeighbors(ifc *net.Interface) {
+	found, err := linkLocalNeighbors(ifc)
+	if err != nil {
+		return
 	}
-	return netip.Addr{}, fmt.Errorf("unnumbered %s: %d link-local neighbours, want one (point-to-point)", ifc.Name, len(found))
+	for _, n := range found {
+		echo(ifc, n.addr.WithZone("").String())
+	}
 }
 
 // pingAllNodes sends one ICMPv6 echo to ff02::1 on ifc: the neighbour's
 // answer puts it in the kernel's neighbour table.
-func pingAllNodes(ifc *net.Interface) {
+func pingAllNodes(ifc *net.Interface) { echo(ifc, "ff02::1") }
+
+// echo sends one ICMPv6 echo request to dst on ifc.
+func echo(ifc *net.Interface, dst string) {
 	c, err := icmp.ListenPacket("ip6:ipv6-icmp", "::%"+ifc.Name)
 	if err != nil {
 		return
@@ -158,7 +183,7 @@ func pingAllNodes(ifc *net.Interface) {
 	if err != nil {
 		return
 	}
-	c.WriteTo(b, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: ifc.Name})
+	c.WriteTo(b, &net.IPAddr{IP: net.ParseIP(dst), Zone: ifc.Name})
 }
 
 // peerFor turns a configured neighbour into a session.
@@ -182,9 +207,16 @@ func (a *Agent) peerFor(ctx context.Context, cfg *config.Config, n *config.Neigh
 	}
 	if n.Type == "unnumbered" {
 		a.announce(n.Name)
-		ll, err := linkLocalPeer(ctx, n.Name)
+		ifc, err := net.InterfaceByName(n.Name)
 		if err != nil {
-			return p, err
+			return p, fmt.Errorf("unnumbered %s: %w", n.Name, err)
+		}
+		// Not waited for (a.mu is held): followLinkLocal starts the
+		// session when the neighbour appears.
+		ll, err := oneLinkLocalNeighbor(ifc)
+		if err != nil {
+			pingAllNodes(ifc)
+			return p, fmt.Errorf("%w: %v", errNoNeighborYet, err)
 		}
 		p.Address, p.Interface, p.LocalAddr = ll, n.Name, bgp.LinkLocal(n.Name)
 		return p, nil
@@ -218,36 +250,50 @@ func (a *Agent) unannounce(port string) {
 	}
 }
 
-// linkLocalPoll is how often an unnumbered port's neighbour is looked
-// for: one netlink dump, so a neighbour that appears late or changes (a
-// replaced peer, a port created anew) has its session within seconds.
-const linkLocalPoll = 2 * time.Second
+// errNoNeighborYet: an unnumbered port has no single link-local
+// neighbour (yet); followLinkLocal keeps looking.
+var errNoNeighborYet = errors.New("no link-local neighbour yet")
+
+// How often an unnumbered port's neighbour is looked for (one netlink
+// dump): quickly while its session waits for it, so a neighbour that
+// appears late has its session at once; then often enough that one that
+// changes (a replaced peer, a port created anew) has it within seconds.
+const (
+	linkLocalSearch = 250 * time.Millisecond
+	linkLocalPoll   = 2 * time.Second
+)
 
 // followLinkLocal re-points an unnumbered session when the neighbour's
 // link-local address, or the port's own, changes (a replaced or renumbered
 // peer, a port created anew): GoBGP only knows the addresses it was given.
 // It also starts a configured session whose neighbour was not there yet.
 func (a *Agent) followLinkLocal(ctx context.Context, port string) {
-	ticker := time.NewTicker(linkLocalPoll)
-	defer ticker.Stop()
+	wait := linkLocalSearch
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-time.After(wait):
 		}
+		wait = linkLocalSearch
 		ifc, err := net.InterfaceByName(port)
 		if err != nil {
 			continue
 		}
 		ll, err := oneLinkLocalNeighbor(ifc)
 		if err != nil {
-			pingAllNodes(ifc) // a neighbour that is there answers, for the next round
+			// For the next round: a neighbour that is there answers; of
+			// several, the kernel confirms the one that is there.
+			pingAllNodes(ifc)
+			probeNeighbors(ifc)
 			continue
 		}
 		own := bgp.LinkLocal(port)
 		a.mu.Lock()
 		p, ok := a.peers[port]
+		if ok && p.Address == ll {
+			wait = linkLocalPoll
+		}
 		n := a.cfg.Default.Neighbors[port]
 		switch {
 		case !ok && n != nil && n.Type == "unnumbered":
@@ -293,6 +339,11 @@ func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
 		if ok {
 			// Same session unless what it negotiates changed.
 			next, err := a.peerFor(ctx, cfg, n)
+			if errors.Is(err, errNoNeighborYet) {
+				// Its neighbour is out of sight for now: the session
+				// stays as it is; followLinkLocal re-points it.
+				next.Address, next.Interface, next.LocalAddr, err = p.Address, p.Interface, p.LocalAddr, nil
+			}
 			ok = err == nil && next == p
 		}
 		if !ok {
@@ -312,6 +363,10 @@ func (a *Agent) applyPeers(ctx context.Context, cfg *config.Config) error {
 			continue
 		}
 		p, err := a.peerFor(ctx, cfg, n)
+		if errors.Is(err, errNoNeighborYet) {
+			a.log.Info("unnumbered neighbour not seen yet: its session starts when it appears", "neighbor", name, "err", err)
+			continue
+		}
 		if err != nil {
 			a.log.Warn("neighbor not started", "neighbor", name, "err", err)
 			continue

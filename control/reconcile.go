@@ -18,7 +18,7 @@ import (
 
 // reconcileInterval bounds how long something stays wrong that no event
 // reported (a lost netlink message).
-const reconcileInterval = 10 * time.Second
+var reconcileInterval = 10 * time.Second // a test sets it
 
 // reconcileDelay gathers a burst of events (a link going down takes its
 // routes and addresses with it) into one pass.
@@ -100,13 +100,17 @@ func (a *Agent) addrChanged(ctx context.Context, u netlink.AddrUpdate) bool {
 	port := link.Attrs().Name
 	addr, ok := netip.AddrFromSlice(u.LinkAddress.IP)
 	if u.NewAddr && ok && addr.Is6() && addr.IsLinkLocalUnicast() && u.Flags&unix.IFA_F_TENTATIVE == 0 {
+		var retry []netip.Addr
 		a.mu.Lock()
 		for _, p := range a.peers {
 			if p.Interface == port {
-				a.bgp.Retry(ctx, p.Address)
+				retry = append(retry, p.Address)
 			}
 		}
 		a.mu.Unlock()
+		for _, addr := range retry { // not under a.mu: the speaker's events take it
+			a.bgp.Retry(ctx, addr)
+		}
 	}
 	return !u.NewAddr
 }

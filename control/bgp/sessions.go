@@ -156,6 +156,9 @@ func (sp *Speaker) replace(ctx context.Context, s *session, gen int, p Peer) (cu
 	}
 	// Not there (a failed earlier re-add) is fine.
 	sp.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()})
+	if p.Interface != "" {
+		refreshZones() // its port may have been created anew
+	}
 	return true, sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p)})
 }
 

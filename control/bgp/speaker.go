@@ -119,6 +119,9 @@ func (sp *Speaker) AddPeer(ctx context.Context, p Peer) error {
 	}
 	sp.peerOps.Lock()
 	defer sp.peerOps.Unlock()
+	if p.Interface != "" {
+		refreshZones()
+	}
 	if err := sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p)}); err != nil {
 		return fmt.Errorf("add peer %v: %w", p.Address, err)
 	}
@@ -192,6 +195,19 @@ func LinkLocal(ifname string) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// refreshZones makes Go's net package read the interface table again.
+// It maps an address's zone (fe80::1%swp1) to an interface index through a
+// cache it refreshes once a minute, or when a name is not in it: a port
+// deleted and created anew keeps its name and gets a new index, and every
+// dial to or from an address zoned with it would go to the old index, and
+// fail, for up to a minute. A zone no interface has forces the refresh.
+func refreshZones() {
+	c, err := net.DialUDP("udp6", nil, &net.UDPAddr{IP: net.IPv6loopback, Port: 9, Zone: "xleaf-refresh-zones"})
+	if err == nil {
+		c.Close()
+	}
 }
 
 // DeletePeer removes a neighbour and its routes.
