@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -207,6 +208,35 @@ done
 	cmd := exec.Command("ip", "netns", "exec", l.ns(FRRLeaf), "unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("start FRR: %v: %s", err, out)
+	}
+	return nil
+}
+
+// RestartFRRBGP kills FRR's bgpd (as a crash would: no notification to
+// its peers) and starts it again at once, with zebra left running.
+func (l *Lab) RestartFRRBGP() error {
+	dir := l.frrDir()
+	b, err := os.ReadFile(filepath.Join(dir, "bgpd.pid"))
+	if err != nil {
+		return fmt.Errorf("FRR's bgpd: %w", err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 {
+		return fmt.Errorf("FRR's bgpd: bad pid file %q", b)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for i := 0; processAlive(pid); i++ {
+		if i == 100 {
+			return fmt.Errorf("FRR's bgpd (pid %d) did not die", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	os.Remove(filepath.Join(dir, "bgpd.pid"))
+	blog := filepath.Join(l.LogDir(), FRRLeaf+"-bgpd.log")
+	cmd := exec.Command("ip", "netns", "exec", l.ns(FRRLeaf), filepath.Join(frrBin, "bgpd"), "-d", "-f", filepath.Join(dir, "bgpd.conf"),
+		"-i", filepath.Join(dir, "bgpd.pid"), "-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "--log", "file:"+blog)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("start FRR's bgpd: %v: %s", err, out)
 	}
 	return nil
 }

@@ -238,4 +238,53 @@ func testInterop(t *testing.T, l *Lab) {
 			}
 		}
 	})
+
+	// Either end of the session between GoBGP and FRR restarting at once:
+	// FRR's bgpd crashes and comes back, then spine1's xleafd.
+	for _, restart := range []struct {
+		end string
+		do  func() error
+	}{
+		{"FRR's bgpd", l.RestartFRRBGP},
+		{"spine1's xleafd", func() error {
+			if err := l.Stop("spine1"); err != nil {
+				return err
+			}
+			return l.Restart("spine1")
+		}},
+	} {
+		t.Run("interop: "+restart.end+" restarts at once; the session and FRR's traffic come back", func(t *testing.T) {
+			before := time.Now()
+			if err := restart.do(); err != nil {
+				t.Fatal(err)
+			}
+			back := time.Now()
+			waitFor(t, "spine1's and FRR's sessions established anew", 60*time.Second, func() bool { return frrSessionUp(l, before) })
+			t.Logf("the session between spine1 and FRR established %v after %s started again", time.Since(back).Round(100*time.Millisecond), restart.end)
+			if err := l.ConvergeFRR(120 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("FRR's traffic back %v after %s started again", time.Since(back).Round(100*time.Millisecond), restart.end)
+			for _, f := range FRRFlows {
+				if r, err := l.RunFlow(f); err != nil || !r.OK() {
+					t.Errorf("%s after the restart: %v %+v", f.Path, err, r)
+				}
+			}
+		})
+	}
+}
+
+// frrSessionUp says whether both ends of the session between spine1 and
+// FRR's leaf say it has been established since then.
+func frrSessionUp(l *Lab, since time.Time) bool {
+	up := 0
+	for _, ss := range l.Sessions() {
+		for _, s := range ss.Sessions {
+			end := ss.Node == "spine1" && s.Neighbor == "swp7" || ss.Node == FRRLeaf+" (FRR)"
+			if end && s.State == "established" && s.Since.After(since) {
+				up++
+			}
+		}
+	}
+	return up == 2
 }
