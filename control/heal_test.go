@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +39,10 @@ func TestUnderlayHeals(t *testing.T) {
 	}
 	u.fabricLink(t)
 	eventually(t, "XDP on swp1 created anew", u.xdpOnPort)
+	eventually(t, "fast DAD on swp1 created anew", func() bool {
+		b, err := os.ReadFile("/proc/sys/net/ipv6/neigh/swp1/retrans_time_ms")
+		return err == nil && strings.TrimSpace(string(b)) == "100"
+	})
 	eventually(t, "the fabric route back through swp1 created anew", u.kernelRoute)
 	// The session over the old port dies with its hold timer; the new
 	// one dials over the new port (same name, new index).

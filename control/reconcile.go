@@ -157,6 +157,11 @@ func (a *Agent) reconcile(ctx context.Context) {
 			a.log.Warn("reconcile port attachment", "port", port, "err", err)
 		}
 	}
+	for port := range a.announced {
+		if _, err := netlink.LinkByName(port); err == nil {
+			fastDAD(port) // a port created anew has the defaults
+		}
+	}
 	if err := setAddresses("lo", a.cfg.Interfaces["lo"]); err != nil {
 		a.log.Warn("reconcile loopback addresses", "err", err)
 	}
