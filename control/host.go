@@ -252,13 +252,18 @@ func (a *Agent) announce(port string) {
 // time the link comes up its link-local address is tentative until DAD
 // ends, and over a point-to-point link nothing gets through meanwhile: no
 // neighbour resolution, so no forwarding through the port, and no BGP
-// session. A duplicate still answers within 100 ms on one link. (The
-// shorter retrans_time also makes neighbour resolution give up after
-// 0.3 s instead of 3 s.)
+// session. A duplicate still answers within 100 ms on one link. The
+// retrans_time is also neighbour resolution's: with 30 probes instead of
+// 3 it still gives up on a neighbour after 3 s, as by default (a live
+// neighbour briefly FAILED would let a stale entry of a replaced one win
+// in oneLinkLocalNeighbor).
 func fastDAD(port string) error {
+	neigh := "/proc/sys/net/ipv6/neigh/" + port + "/"
 	for path, value := range map[string]string{
 		"/proc/sys/net/ipv6/conf/" + port + "/router_solicitation_delay": "0",
-		"/proc/sys/net/ipv6/neigh/" + port + "/retrans_time_ms":          "100",
+		neigh + "retrans_time_ms": "100",
+		neigh + "ucast_solicit":   "30",
+		neigh + "mcast_solicit":   "30",
 	} {
 		if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == value {
 			continue
@@ -298,6 +303,7 @@ const (
 // It also starts a configured session whose neighbour was not there yet.
 func (a *Agent) followLinkLocal(ctx context.Context, port string) {
 	wait := linkLocalSearch
+	addErr := "" // the last failure to add the session, logged once
 	for {
 		select {
 		case <-ctx.Done():
@@ -328,7 +334,13 @@ func (a *Agent) followLinkLocal(ctx context.Context, port string) {
 		case !ok && n != nil && n.Type == "unnumbered":
 			// Configured, but its neighbour was not there at start.
 			if p, err := a.peerFor(ctx, a.cfg, n); err == nil {
-				if err := a.bgp.AddPeer(ctx, p); err == nil {
+				if err := a.bgp.AddPeer(ctx, p); err != nil {
+					if err.Error() != addErr { // retried every round: said once
+						a.log.Error("unnumbered neighbour found, its session not added; retrying", "port", port, "address", p.Address, "err", err)
+					}
+					addErr = err.Error()
+				} else {
+					addErr = ""
 					a.log.Info("unnumbered neighbour found", "port", port, "address", p.Address)
 					a.peers[port] = p
 					a.applyType5Only(ctx, a.cfg)

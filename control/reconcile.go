@@ -64,11 +64,24 @@ func (a *Agent) watchKernel(ctx context.Context) {
 			}
 		}
 		cancel()
+		// netlink's receivers send without watching done: one blocked on
+		// a full channel we no longer read would stay so for good. They
+		// close their channels when they end.
+		if err == nil {
+			go drain(links)
+			go drain(addrs)
+			go drain(routes)
+		}
 		// A subscription ends on a receive error (ENOBUFS under churn).
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+func drain[T any](ch chan T) {
+	for range ch {
 	}
 }
 

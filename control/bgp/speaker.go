@@ -122,17 +122,33 @@ func (sp *Speaker) AddPeer(ctx context.Context, p Peer) error {
 	if p.Interface != "" {
 		refreshZones()
 	}
-	if err := sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p)}); err != nil {
-		return fmt.Errorf("add peer %v: %w", p.Address, err)
+	// Known to the keeper before GoBGP has it: the peer's first state
+	// changes come at once.
+	key := sessionKey(p.Address)
+	sp.mu.Lock()
+	if sp.sessions[key] != nil {
+		sp.mu.Unlock()
+		return fmt.Errorf("add peer %v: already configured", p.Address)
 	}
-	if p.Interface != "" && p.LocalAddr.IsValid() {
-		if err := sp.nexthopSelf(ctx, p); err != nil {
-			return fmt.Errorf("add peer %v: %w", p.Address, err)
+	s := &session{peer: p, since: time.Now()}
+	sp.sessions[key] = s
+	sp.mu.Unlock()
+	err := sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p)})
+	if err == nil && p.Interface != "" && p.LocalAddr.IsValid() {
+		if err = sp.nexthopSelf(ctx, p); err != nil {
+			// Not half configured: a peer without its next hop would
+			// send "::" and never be retried.
+			sp.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()})
 		}
 	}
-	sp.mu.Lock()
-	sp.sessions[sessionKey(p.Address)] = &session{peer: p, since: time.Now()}
-	sp.mu.Unlock()
+	if err != nil {
+		sp.mu.Lock()
+		if sp.sessions[key] == s {
+			delete(sp.sessions, key)
+		}
+		sp.mu.Unlock()
+		return fmt.Errorf("add peer %v: %w", p.Address, err)
+	}
 	return nil
 }
 
@@ -224,7 +240,9 @@ func (sp *Speaker) DeletePeer(ctx context.Context, p Peer) error {
 		name := "xleaf-nh-" + p.Interface
 		sp.s.DeletePolicyAssignment(ctx, &api.DeletePolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
 			Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: name}}}})
-		sp.s.DeletePolicy(ctx, &api.DeletePolicyRequest{Policy: &api.Policy{Name: name}})
+		// All: its statement too, or the set stays in use and the next
+		// AddPeer on this port finds the statement already defined.
+		sp.s.DeletePolicy(ctx, &api.DeletePolicyRequest{Policy: &api.Policy{Name: name}, All: true})
 		sp.s.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: &api.DefinedSet{DefinedType: api.DefinedType_NEIGHBOR, Name: name}, All: true})
 	}
 	return nil
