@@ -389,6 +389,15 @@ func (a *Agent) apply(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
+// attach runs the data path on port: an uplink when vrf is "", else a
+// tenant port of vrf. Attaching a port as it is changes nothing.
+func (a *Agent) attach(port, vrf string) error {
+	if vrf == "" {
+		return a.dp.AttachUplink(port)
+	}
+	return a.dp.AttachAccess(port, a.ids[vrf])
+}
+
 // applyPorts attaches tenant ports to their VRFs and uplinks to the fabric,
 // gives the ports their addresses, and tells the RIB the subnets.
 func (a *Agent) applyPorts(cfg *config.Config) error {
@@ -427,13 +436,7 @@ func (a *Agent) applyPorts(cfg *config.Config) error {
 		if err := ensureAddresses(port, cfg.Interfaces[port]); err != nil {
 			return err
 		}
-		var err error
-		if vrf == "" {
-			err = a.dp.AttachUplink(port)
-		} else {
-			err = a.dp.AttachAccess(port, a.ids[vrf])
-		}
-		if err != nil {
+		if err := a.attach(port, vrf); err != nil {
 			return err
 		}
 		a.ports[port] = vrf

@@ -104,7 +104,8 @@ func subscribeKernel(ctx context.Context, onErr func(error)) (chan netlink.LinkU
 // addrChanged says whether a port's address change needs a pass (one was
 // removed). When a port's link-local address has become usable, which is
 // when a session over it can connect (its link came up), those of its
-// sessions that are down dial now instead of at their next retry.
+// sessions that are down are re-added now, out of any backoff (GoBGP
+// dials a new peer within 1-2 s) instead of at their next retry.
 func (a *Agent) addrChanged(ctx context.Context, u netlink.AddrUpdate) bool {
 	link, err := netlink.LinkByIndex(u.LinkIndex)
 	if err != nil || !a.usesPort(link.Attrs().Name) {
@@ -160,13 +161,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 		if err := setAddresses(port, a.cfg.Interfaces[port]); err != nil {
 			a.log.Warn("reconcile port addresses", "port", port, "err", err)
 		}
-		var err error
-		if vrf == "" {
-			err = a.dp.AttachUplink(port)
-		} else {
-			err = a.dp.AttachAccess(port, a.ids[vrf])
-		}
-		if err != nil {
+		if err := a.attach(port, vrf); err != nil {
 			a.log.Warn("reconcile port attachment", "port", port, "err", err)
 		}
 	}

@@ -39,7 +39,6 @@ type session struct {
 	failures    int       // consecutive failed attempts
 	established time.Time // when it last came up
 	gen         int       // bumped at every re-add: timers of an older one do nothing
-	lastErr     string    // why the last re-add failed, if it did
 }
 
 // sessionKey is how GoBGP's peer events name a peer: its address
@@ -100,7 +99,8 @@ func (sp *Speaker) stateChanged(ctx context.Context, addr, state string) {
 }
 
 // readd configures a session's peer afresh: passive until backoff has
-// passed (then again, dialling), or dialling at once. Called with sp.mu
+// passed (then again, dialling), or dialling at once (GoBGP's first dial
+// comes after a random 1-2 s). Called with sp.mu
 // held; GoBGP's calls run outside it.
 func (sp *Speaker) readd(ctx context.Context, s *session, backoff time.Duration) {
 	s.gen++
@@ -119,14 +119,10 @@ func (sp *Speaker) readd(ctx context.Context, s *session, backoff time.Duration)
 		defer sp.mu.Unlock()
 		if err != nil {
 			// Retried, so a peer is never left unconfigured.
-			s.lastErr = err.Error()
 			sp.log.Warn("bgp session restart failed; retrying", "peer", p.Address, "err", err)
 			backoff = max(backoff, time.Second)
-		} else {
-			s.lastErr = ""
-			if !p.Passive || s.peer.Passive {
-				return
-			}
+		} else if !p.Passive || s.peer.Passive {
+			return
 		}
 		time.AfterFunc(backoff, func() {
 			sp.mu.Lock()
@@ -163,8 +159,9 @@ func (sp *Speaker) replace(ctx context.Context, s *session, gen int, p Peer) (cu
 }
 
 // Retry takes a session that is not up out of IDLE or out of a long
-// connect-retry wait, so it dials now: for when its link has just come
-// up or its neighbour has just appeared. A session being set up or up is
+// connect-retry wait by adding its peer afresh, so it dials within GoBGP's
+// first 1-2 s: for when its link has just come up or its neighbour has
+// just appeared. A session being set up or up is
 // left alone.
 func (sp *Speaker) Retry(ctx context.Context, addr netip.Addr) {
 	sp.mu.Lock()

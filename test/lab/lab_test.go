@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 )
@@ -57,7 +56,7 @@ func TestLab(t *testing.T) {
 			t.Logf("the agents' logs stay in %s", l.LogDir())
 			for _, sw := range Switches {
 				if b, err := os.ReadFile(l.LogFile(sw.Name)); err == nil {
-					t.Logf("%s log (tail):\n%s", sw.Name, tail(string(b), 15))
+					t.Logf("%s log (tail):\n%s", sw.Name, tailLines(string(b), 15))
 				}
 			}
 		}
@@ -144,7 +143,7 @@ func iperf(t *testing.T, l *Lab, from, to string, args ...string) float64 {
 	cmd := append([]string{"iperf3", "-c", HostAddr(to), "-p", "5201", "-t", "2", "-J"}, args...)
 	out, err := l.Exec(from, cmd...)
 	if err != nil {
-		t.Fatalf("iperf3 %s -> %s: %v\n%s", from, to, err, tail(out, 10))
+		t.Fatalf("iperf3 %s -> %s: %v\n%s", from, to, err, tailLines(out, 10))
 	}
 	var res struct {
 		End struct {
@@ -156,7 +155,7 @@ func iperf(t *testing.T, l *Lab, from, to string, args ...string) float64 {
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatalf("iperf3 output: %v\n%s", err, tail(out, 10))
+		t.Fatalf("iperf3 output: %v\n%s", err, tailLines(out, 10))
 	}
 	got := res.End.SumReceived.Bytes
 	if len(args) > 0 { // UDP: the server's count, less what it lost
@@ -175,14 +174,6 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return fmt.Sprintln(strings.Join(lines, "\n"))
 }
 
 // testInterop holds FRR's leaf and xleaf's to each other.
