@@ -109,21 +109,21 @@ func borderDefault(loopback string) Default {
 		Networks:    []netip.Prefix{pfx(loopback)},
 		L2VPNEVPN:   true,
 		Neighbors: map[string]*Neighbor{
-			"swp1": {Name: "swp1", Type: "unnumbered", PeerGroup: "underlay"},
-			"swp2": {Name: "swp2", Type: "unnumbered", PeerGroup: "underlay"},
-			"swp3": {Name: "swp3", Type: "unnumbered", PeerGroup: "dci_group1"},
+			"swp1": {Name: "swp1", Type: Unnumbered, PeerGroup: "underlay"},
+			"swp2": {Name: "swp2", Type: Unnumbered, PeerGroup: "underlay"},
+			"swp3": {Name: "swp3", Type: Unnumbered, PeerGroup: "dci_group1"},
 		},
 		PeerGroups: map[string]*PeerGroup{
 			"dci_group1": {
 				Name:                 "dci_group1",
-				RemoteAS:             RemoteAS{Kind: "external"},
+				RemoteAS:             RemoteAS{Kind: ASExternal},
 				IPv4Unicast:          true,
 				L2VPNEVPN:            true,
 				EVPNOutboundRouteMap: "control_t5",
 			},
 			"underlay": {
 				Name:        "underlay",
-				RemoteAS:    RemoteAS{Kind: "external"},
+				RemoteAS:    RemoteAS{Kind: ASExternal},
 				IPv4Unicast: true,
 				L2VPNEVPN:   true,
 			},
@@ -223,11 +223,11 @@ func wantLeaf(f string, asn uint32, rid string, greenVNI, redVNI uint32, loopbac
 			RedistributeConnected: true,
 			L2VPNEVPN:             true,
 			Neighbors: map[string]*Neighbor{
-				"swp1": {Name: "swp1", Type: "unnumbered", PeerGroup: "underlay"},
-				"swp2": {Name: "swp2", Type: "unnumbered", PeerGroup: "underlay"},
+				"swp1": {Name: "swp1", Type: Unnumbered, PeerGroup: "underlay"},
+				"swp2": {Name: "swp2", Type: Unnumbered, PeerGroup: "underlay"},
 			},
 			PeerGroups: map[string]*PeerGroup{
-				"underlay": {Name: "underlay", RemoteAS: RemoteAS{Kind: "external"}, IPv4Unicast: true, L2VPNEVPN: true},
+				"underlay": {Name: "underlay", RemoteAS: RemoteAS{Kind: ASExternal}, IPv4Unicast: true, L2VPNEVPN: true},
 			},
 		},
 		Ignored: []Ignored{{
@@ -398,8 +398,8 @@ nv set vrf default router bgp peer-group fabric address-family ipv4-unicast enab
 		t.Errorf("vrfs (-want +got):\n%s", diff)
 	}
 	wantNeighbors := map[string]*Neighbor{
-		"10.0.0.2": {Name: "10.0.0.2", Type: "numbered", RemoteAS: RemoteAS{Kind: "number", ASN: 65002}},
-		"swp1":     {Name: "swp1", Type: "unnumbered", PeerGroup: "fabric", RemoteAS: RemoteAS{Kind: "internal"}},
+		"10.0.0.2": {Name: "10.0.0.2", Type: Numbered, RemoteAS: RemoteAS{Kind: ASNumber, ASN: 65002}},
+		"swp1":     {Name: "swp1", Type: Unnumbered, PeerGroup: "fabric", RemoteAS: RemoteAS{Kind: ASInternal}},
 	}
 	if diff := cmp.Diff(wantNeighbors, c.Default.Neighbors); diff != "" {
 		t.Errorf("neighbors (-want +got):\n%s", diff)
@@ -418,7 +418,7 @@ func TestNeighborInheritsRemoteAS(t *testing.T) {
 	if n.RemoteAS != (RemoteAS{}) {
 		t.Errorf("swp3 RemoteAS = %+v, want unset in the model", n.RemoteAS)
 	}
-	if got, want := c.Default.NeighborRemoteAS(n), (RemoteAS{Kind: "external"}); got != want {
+	if got, want := c.Default.NeighborRemoteAS(n), (RemoteAS{Kind: ASExternal}); got != want {
 		t.Errorf("NeighborRemoteAS(swp3) = %+v, want %+v", got, want)
 	}
 }

@@ -24,8 +24,8 @@ type Config struct {
 // Interface is one port, loopback or SVI; ranges (swp1-3) are expanded.
 type Interface struct {
 	Name      string
-	Type      string // eth, loopback, swp, ...
-	VRF       string // ip vrf; "" = default
+	Type      string // eth, loopback, swp, ... (NVUE's words, shown as given)
+	VRF       string // ip vrf; "" = default; "mgmt" = management (not in Config.VRFs)
 	Addresses []netip.Prefix
 }
 
@@ -78,16 +78,42 @@ type Default struct {
 
 // RemoteAS is remote-as external | internal | N.
 type RemoteAS struct {
-	Kind string // external | internal | number | "" (unset: from the peer group)
-	ASN  uint32 // Kind == number
+	Kind RemoteASKind // unset: from the peer group
+	ASN  uint32       // Kind == ASNumber
+}
+
+// RemoteASKind is how a neighbour's AS is given.
+type RemoteASKind uint8
+
+const (
+	ASUnset    RemoteASKind = iota
+	ASExternal              // any AS but ours
+	ASInternal              // ours
+	ASNumber                // RemoteAS.ASN
+)
+
+func (k RemoteASKind) String() string {
+	return [...]string{"", "external", "internal", "number"}[k]
 }
 
 // Neighbor is a BGP neighbour: an interface (unnumbered) or an address.
 type Neighbor struct {
 	Name      string // interface name or IP address as written
-	Type      string // unnumbered | numbered
+	Type      NeighborType
 	PeerGroup string
 	RemoteAS  RemoteAS
+}
+
+// NeighborType is how a neighbour is reached.
+type NeighborType uint8
+
+const (
+	Unnumbered NeighborType = iota + 1 // over the interface Name, at its IPv6 link-local address
+	Numbered                           // at the IP address Name
+)
+
+func (t NeighborType) String() string {
+	return [...]string{"", "unnumbered", "numbered"}[t]
 }
 
 // PeerGroup holds the settings its neighbours inherit.
@@ -113,3 +139,7 @@ type Position struct {
 	File string
 	Line int
 }
+
+// IsLoopback says whether the interface is the loopback, which holds the
+// VTEP address.
+func (i *Interface) IsLoopback() bool { return i.Type == "loopback" || i.Name == "lo" }

@@ -292,7 +292,7 @@ var schema = []*rule{
 		if err := oneOf("type", m.value(), "unnumbered", "numbered"); err != nil {
 			return err
 		}
-		n.Type = m.value()
+		n.Type = map[string]NeighborType{"unnumbered": Unnumbered, "numbered": Numbered}[m.value()]
 		return nil
 	})),
 	one("vrf default router bgp neighbor <neighbor> remote-as <remote-as>", m2nb(func(n *Neighbor, m *match) (err error) {

@@ -95,16 +95,16 @@ func (c *Config) Validate() error {
 		key := "vrf default router bgp neighbor " + name
 		_, err := netip.ParseAddr(name)
 		isAddr := err == nil
-		if n.Type == "" {
-			n.Type = "unnumbered"
+		if n.Type == 0 {
+			n.Type = Unnumbered
 			if isAddr {
-				n.Type = "numbered"
+				n.Type = Numbered
 			}
 		}
 		switch {
-		case n.Type == "numbered" && !isAddr:
+		case n.Type == Numbered && !isAddr:
 			fail(c.at(key+" type"), "%s: type numbered needs an IP address; an interface is unnumbered", key)
-		case n.Type == "unnumbered" && isAddr:
+		case n.Type == Unnumbered && isAddr:
 			fail(c.at(key+" type"), "%s: type unnumbered needs an interface; an IP address is numbered", key)
 		}
 		g := d.PeerGroups[n.PeerGroup]
@@ -113,7 +113,7 @@ func (c *Config) Validate() error {
 				key, n.PeerGroup, n.PeerGroup)
 			continue
 		}
-		if d.NeighborRemoteAS(n).Kind == "" {
+		if d.NeighborRemoteAS(n).Kind == ASUnset {
 			if g == nil {
 				fail(c.at(key), "%s: no remote-as and no peer-group to take it from", key)
 			} else {
@@ -130,7 +130,7 @@ func (c *Config) Validate() error {
 // NeighborRemoteAS is the remote-as a neighbour peers with: its own, or
 // else its peer group's.
 func (d *Default) NeighborRemoteAS(n *Neighbor) RemoteAS {
-	if n.RemoteAS.Kind != "" {
+	if n.RemoteAS.Kind != ASUnset {
 		return n.RemoteAS
 	}
 	if g := d.PeerGroups[n.PeerGroup]; g != nil {

@@ -121,14 +121,16 @@ func parseIfAddr(s string) (netip.Prefix, error) {
 
 func parseRemoteAS(s string) (RemoteAS, error) {
 	switch s {
-	case "external", "internal":
-		return RemoteAS{Kind: s}, nil
+	case "external":
+		return RemoteAS{Kind: ASExternal}, nil
+	case "internal":
+		return RemoteAS{Kind: ASInternal}, nil
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil || n == 0 {
 		return RemoteAS{}, fmt.Errorf("remote-as %q: expected external, internal or an ASN in 1..4294967295", s)
 	}
-	return RemoteAS{Kind: "number", ASN: uint32(n)}, nil
+	return RemoteAS{Kind: ASNumber, ASN: uint32(n)}, nil
 }
 
 // oneOf checks s against the values a key takes.
