@@ -30,11 +30,20 @@ type Event struct {
 	Addr    netip.Addr
 }
 
-// Events reads miss events until Close.
+// EventReader hands over the data path's miss events, one at a time.
+type EventReader interface {
+	// Read blocks for the next event; after Close it returns an error.
+	Read() (Event, error)
+	Close() error
+}
+
+// Events reads miss events from the data path's ring buffer until Close.
 type Events struct{ r *ringbuf.Reader }
 
+var _ EventReader = (*Events)(nil)
+
 // Events opens a reader of the data path's miss events.
-func (d *Dataplane) Events() (*Events, error) {
+func (d *Dataplane) Events() (EventReader, error) {
 	r, err := ringbuf.NewReader(d.objs.Events)
 	if err != nil {
 		return nil, fmt.Errorf("open events: %w", err)
