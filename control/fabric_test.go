@@ -241,10 +241,10 @@ func newUnnumbered(t *testing.T) *unnumbered {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	if err := u.agent.start(ctx, cfg); err != nil {
+	if err := u.agent.start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { u.agent.bgp.Stop() })
+	t.Cleanup(func() { u.agent.speaker.Stop() })
 	return u
 }
 

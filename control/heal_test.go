@@ -54,7 +54,7 @@ func TestUnderlayHeals(t *testing.T) {
 func (u *unnumbered) established(t *testing.T, when string, since time.Time) {
 	t.Helper()
 	eventually(t, "the fabric session established "+when, func() bool {
-		ps, err := u.agent.bgp.Peers(context.Background(), false)
+		ps, err := u.agent.speaker.Peers(context.Background(), false)
 		return err == nil && len(ps) == 1 && ps[0].State == "established" && ps[0].Changed.After(since)
 	})
 }

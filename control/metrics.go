@@ -59,7 +59,7 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(k.Bytes), k.VRF, k.Reason)
 		}
 	}
-	for vrf, n := range a.rib.Counts() {
+	for vrf, n := range a.pipeline.rib.Counts() {
 		ch <- prometheus.MustNewConstMetric(descRoutes, prometheus.GaugeValue, float64(n), vrf)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

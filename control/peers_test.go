@@ -11,6 +11,7 @@ import (
 // TestType5OnlyRouteMaps: which EVPN outbound route-maps mean "only our
 // Type-5 routes" (the guide's control_t5), and which need no filter.
 func TestType5OnlyRouteMaps(t *testing.T) {
+	t.Parallel()
 	base := `nv set router bgp autonomous-system 65110
 nv set router bgp router-id 10.10.10.10
 nv set vrf default router bgp neighbor swp3 peer-group dci
@@ -39,8 +40,8 @@ nv set router policy route-map m rule 10 action permit`, true},
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := &Agent{log: slog.New(slog.NewTextHandler(&strings.Builder{}, nil))}
-			if got := a.type5Only(cfg, cfg.Default.Neighbors["swp3"]); got != tc.want {
+			log := slog.New(slog.NewTextHandler(&strings.Builder{}, nil))
+			if got := type5Only(log, cfg, cfg.Default.Neighbors["swp3"]); got != tc.want {
 				t.Errorf("type5Only = %v, want %v", got, tc.want)
 			}
 		})

@@ -53,7 +53,7 @@ func (a *Agent) watchKernel(ctx context.Context) {
 				due = nil
 				a.reconcile(ctx)
 			case u, ok := <-links:
-				open, want = ok, ok && a.usesPort(u.Attrs().Name)
+				open, want = ok, ok && a.ports.uses(u.Attrs().Name)
 			case u, ok := <-addrs:
 				open, want = ok, ok && a.addrChanged(ctx, u)
 			case u, ok := <-routes:
@@ -105,72 +105,29 @@ func subscribeKernel(ctx context.Context, onErr func(error)) (chan netlink.LinkU
 // removed). When a port's link-local address has become usable, which is
 // when a session over it can connect (its link came up), those of its
 // sessions that are down are re-added now, out of any backoff (GoBGP
-// dials a new peer within 1-2 s) instead of at their next retry.
+// dials a new peer within seconds) instead of at their next retry.
 func (a *Agent) addrChanged(ctx context.Context, u netlink.AddrUpdate) bool {
 	link, err := netlink.LinkByIndex(u.LinkIndex)
-	if err != nil || !a.usesPort(link.Attrs().Name) {
+	if err != nil || !a.ports.uses(link.Attrs().Name) {
 		return false
 	}
-	port := link.Attrs().Name
 	addr, ok := netip.AddrFromSlice(u.LinkAddress.IP)
 	if u.NewAddr && ok && addr.Is6() && addr.IsLinkLocalUnicast() && u.Flags&unix.IFA_F_TENTATIVE == 0 {
-		var retry []netip.Addr
-		a.mu.Lock()
-		for _, p := range a.peers {
-			if p.Interface == port {
-				retry = append(retry, p.Address)
-			}
-		}
-		a.mu.Unlock()
-		for _, addr := range retry { // not under a.mu: the speaker's events take it
-			a.bgp.Retry(ctx, addr)
-		}
+		a.peers.retryOn(ctx, link.Attrs().Name)
 	}
 	return !u.NewAddr
-}
-
-// usesPort says whether port is one xleafd configures or attaches.
-func (a *Agent) usesPort(port string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, attached := a.ports[port]
-	return attached || a.cfg.Interfaces[port] != nil || port == "lo"
 }
 
 // reconcile puts back what the kernel or the data path lost: fabric
 // routes, the configured addresses of ports, and the XDP program and the
 // data path's entry of every attached port.
 func (a *Agent) reconcile(ctx context.Context) {
-	a.mu.Lock()
-	removeStale := !a.started.IsZero() && time.Since(a.started) > a.opts.Grace
-	a.mu.Unlock()
-	if n, err := a.kernel.reconcile(removeStale); err != nil {
+	removeStale := time.Since(*a.started.Load()) > a.opts.Grace
+	if n, err := a.underlay.kernel.reconcile(removeStale); err != nil {
 		a.log.Warn("reconcile kernel routes", "err", err)
 	} else if n > 0 {
 		a.log.Info("kernel underlay routes restored", "routes", n)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for port, vrf := range a.ports {
-		if vrf == staleAttachment {
-			continue
-		}
-		if _, err := netlink.LinkByName(port); err != nil {
-			continue // gone: its return is an event
-		}
-		if err := setAddresses(port, a.cfg.Interfaces[port]); err != nil {
-			a.log.Warn("reconcile port addresses", "port", port, "err", err)
-		}
-		if err := a.attach(port, vrf); err != nil {
-			a.log.Warn("reconcile port attachment", "port", port, "err", err)
-		}
-	}
-	for port := range a.announced {
-		if _, err := netlink.LinkByName(port); err == nil {
-			fastDAD(port) // a port created anew has the defaults
-		}
-	}
-	if err := setAddresses("lo", a.cfg.Interfaces["lo"]); err != nil {
-		a.log.Warn("reconcile loopback addresses", "err", err)
-	}
+	a.ports.reconcile()
+	a.peers.reconcile()
 }

@@ -17,18 +17,41 @@ import (
 	"github.com/xleaf/xleaf/control/config"
 )
 
+// The underlay part: the default VRF's own prefixes advertised to the
+// fabric (the loopback: our VTEP), and the fabric's routes put in the
+// kernel's main table, so the data path's FIB lookup finds the remote
+// VTEPs; xleaf needs no other routing daemon.
+
 // rtprotBGP marks the kernel routes xleafd installs, as FRR's do.
 const rtprotBGP = 186
 
-// applyUnderlay advertises the default VRF's networks and, with
-// redistribute connected, the addresses of its interfaces (the loopback:
-// our VTEP). Called with a.mu held.
-func (a *Agent) applyUnderlay(ctx context.Context, cfg *config.Config) {
+// underlaySpeaker is what the underlay part needs of BGP.
+type underlaySpeaker interface {
+	AdvertiseIPv4(ctx context.Context, p netip.Prefix, withdraw bool) error
+}
+
+// underlay owns the advertised prefixes and the kernel routes.
+type underlay struct {
+	log     *slog.Logger
+	speaker underlaySpeaker
+	kernel  *kernelRoutes
+	portOf  func(peer string) string // an unnumbered session's port (the peers part)
+
+	mu         sync.Mutex // guards advertised; held over the BGP calls of an apply
+	advertised map[netip.Prefix]bool
+}
+
+func newUnderlay(log *slog.Logger, speaker underlaySpeaker, portOf func(string) string) *underlay {
+	return &underlay{log: log, speaker: speaker, kernel: newKernelRoutes(log), portOf: portOf, advertised: map[netip.Prefix]bool{}}
+}
+
+// advertisedPrefixes is what cfg has the underlay advertise: the default
+// VRF's networks and, with redistribute connected, the subnets of its
+// interfaces.
+func advertisedPrefixes(cfg *config.Config) map[netip.Prefix]bool {
 	want := map[netip.Prefix]bool{}
-	if cfg.Default.IPv4Unicast || len(cfg.Default.Networks) > 0 {
-		for _, p := range cfg.Default.Networks {
-			want[p] = true
-		}
+	for _, p := range cfg.Default.Networks {
+		want[p] = true
 	}
 	if cfg.Default.RedistributeConnected {
 		for _, ifc := range cfg.Interfaces {
@@ -42,52 +65,59 @@ func (a *Agent) applyUnderlay(ctx context.Context, cfg *config.Config) {
 			}
 		}
 	}
-	for p := range a.underlay {
+	return want
+}
+
+// apply advertises what cfg asks and withdraws the rest.
+func (u *underlay) apply(ctx context.Context, cfg *config.Config) {
+	want := advertisedPrefixes(cfg)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for p := range u.advertised {
 		if !want[p] {
-			if err := a.bgp.AdvertiseIPv4(ctx, p, true); err != nil {
-				a.log.Warn("withdraw underlay", "prefix", p, "err", err)
+			if err := u.speaker.AdvertiseIPv4(ctx, p, true); err != nil {
+				u.log.Warn("withdraw underlay", "prefix", p, "err", err)
 			}
-			delete(a.underlay, p)
+			delete(u.advertised, p)
 		}
 	}
 	for p := range want {
-		if a.underlay[p] {
+		if u.advertised[p] {
 			continue
 		}
-		if err := a.bgp.AdvertiseIPv4(ctx, p, false); err != nil {
-			a.log.Error("advertise underlay", "prefix", p, "err", err)
+		if err := u.speaker.AdvertiseIPv4(ctx, p, false); err != nil {
+			u.log.Error("advertise underlay", "prefix", p, "err", err)
 			continue
 		}
-		a.underlay[p] = true
+		u.advertised[p] = true
 	}
 }
 
-// installUnderlay puts a fabric route in the kernel's main table, so the
-// data path's FIB lookup finds the remote VTEPs; xleaf needs no other
-// routing daemon.
-func (a *Agent) installUnderlay(e bgp.Event) {
-	u := e.Underlay
+// received puts a fabric route BGP selected in the kernel, or takes a
+// withdrawn one out.
+func (u *underlay) received(e bgp.Event) {
+	r := e.Underlay
 	if e.Withdraw {
-		a.kernel.del(u.Prefix)
+		u.kernel.del(r.Prefix)
 		return
 	}
-	r := kernelRoute{prefix: u.Prefix, via: u.NextHop}
-	if r.via.IsUnspecified() {
+	kr := kernelRoute{prefix: r.Prefix, via: r.NextHop}
+	if kr.via.IsUnspecified() {
 		// Some speakers send no usable next hop over an unnumbered
 		// session; there the next hop is the neighbour itself.
-		r.via = netip.MustParseAddr(strings.SplitN(u.Peer, "%", 2)[0])
+		kr.via = netip.MustParseAddr(strings.SplitN(r.Peer, "%", 2)[0])
 	}
-	if !r.via.Is4() {
+	if !kr.via.Is4() {
 		// RFC 5549 (BGP unnumbered): via the peer's link-local address on
 		// the session's interface.
-		r.port = a.portOfPeer(u.Peer)
-		r.via = r.via.WithZone("")
-		if r.port == "" {
-			a.log.Warn("underlay route via an unknown interface", "prefix", u.Prefix, "peer", u.Peer)
+		kr.port = u.portOf(r.Peer)
+		kr.via = kr.via.WithZone("")
+		if kr.port == "" {
+			u.log.Warn("underlay route via an unknown interface", "prefix", r.Prefix, "peer", r.Peer)
 			return
 		}
 	}
-	a.kernel.set(r)
+	u.kernel.set(kr)
 }
 
 // kernelRoute is a fabric route as BGP selected it.
@@ -241,19 +271,4 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	}
 	bits, _ := n.Mask.Size()
 	return netip.PrefixFrom(a.Unmap(), bits), true
-}
-
-// portOfPeer is the interface of an unnumbered session.
-func (a *Agent) portOfPeer(peer string) string {
-	if _, zone, ok := strings.Cut(peer, "%"); ok {
-		return zone
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, p := range a.peers {
-		if p.Address.WithZone("").String() == peer {
-			return p.Interface
-		}
-	}
-	return ""
 }

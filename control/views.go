@@ -15,58 +15,45 @@ import (
 
 // BGPInfo is `show vrf X evpn bgp-info`.
 func (a *Agent) BGPInfo(vrf string) (show.BGPInfo, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	v := a.cfg.VRFs[vrf]
+	vs := a.vrfs.Load()
+	v := vs.get(vrf)
 	if v == nil {
 		return show.BGPInfo{}, fmt.Errorf("vrf %s not configured", vrf)
 	}
-	rv := a.ribVRF(vrf)
-	info := show.BGPInfo{VRF: vrf, VNI: v.VNI, LocalVTEP: a.vtep.String(), RouterMAC: a.rmac.String(),
-		SystemIP: a.vtep.String(), SystemMAC: a.rmac.String(), RD: a.rd(vrf), ExportRTs: []string{rv.ExportRT().String()}}
-	for _, rt := range rv.ImportRTs() {
-		info.ImportRTs = append(info.ImportRTs, rt.String())
+	vtep, rmac := a.leaf.vtep.String(), a.leaf.rmac.String()
+	info := show.BGPInfo{VRF: vrf, VNI: v.VNI, LocalVTEP: vtep, RouterMAC: rmac, SystemIP: vtep, SystemMAC: rmac,
+		RD: v.RD, ExportRTs: []string{v.exportRT().String()}}
+	for _, rv := range vs.rib() {
+		if rv.Name == vrf {
+			for _, rt := range rv.ImportRTs() {
+				info.ImportRTs = append(info.ImportRTs, rt.String())
+			}
+		}
 	}
 	slices.Sort(info.ImportRTs)
 	return info, nil
 }
 
-// ribVRF is one VRF as the RIB knows it. Called with a.mu held.
-func (a *Agent) ribVRF(name string) rib.VRF {
-	for _, v := range a.ribVRFs(a.cfg) {
-		if v.Name == name {
-			return v
-		}
-	}
-	return rib.VRF{}
-}
-
-// rd is a VRF's route distinguisher: router-id:id, stable across restarts.
-func (a *Agent) rd(vrf string) string {
-	return fmt.Sprintf("%s:%d", a.cfg.VRFs[vrf].RouterID, a.ids[vrf])
-}
-
 // RouteTable is `show route vrf X`: the selected routes and the default
 // unreachable route the data path applies to everything else.
 func (a *Agent) RouteTable(vrf string) (show.RouteTable, error) {
-	a.mu.Lock()
-	v := a.cfg.VRFs[vrf]
+	cfg := a.cfg.Load()
+	v := cfg.VRFs[vrf]
 	ports := map[string][]string{} // VRF -> its ports
-	for name, ifc := range a.cfg.Interfaces {
+	for name, ifc := range cfg.Interfaces {
 		if ifc.VRF != "" {
 			ports[ifc.VRF] = append(ports[ifc.VRF], name)
 		}
 	}
-	a.mu.Unlock()
 	if v == nil {
 		return show.RouteTable{}, fmt.Errorf("vrf %s not configured", vrf)
 	}
-	entries, err := a.rib.Table(vrf)
+	entries, err := a.pipeline.rib.Table(vrf)
 	if err != nil {
 		return show.RouteTable{}, err
 	}
 	t := show.RouteTable{VRF: vrf, Routes: []show.Route{{Prefix: "0.0.0.0/0", Protocol: "kernel", Distance: 255, Metric: 8192,
-		Unreach: true, Installed: true, Since: a.started}}}
+		Unreach: true, Installed: true, Since: *a.started.Load()}}}
 	for _, e := range entries {
 		r := show.Route{Prefix: e.Prefix.String(), Installed: e.Installed, Since: e.Since}
 		switch e.Source {
@@ -108,19 +95,12 @@ func portOf(ports []string) string {
 // BGPTable is `show bgp vrf X`: every candidate path per prefix, our own
 // originations included.
 func (a *Agent) BGPTable(vrf string) (show.BGPTable, error) {
-	a.mu.Lock()
-	v := a.cfg.VRFs[vrf]
-	own := map[string]bool{}
-	for k := range a.advertised {
-		if name, prefix, _ := strings.Cut(k, "/"); name == vrf {
-			own[prefix] = true
-		}
-	}
-	a.mu.Unlock()
+	v := a.cfg.Load().VRFs[vrf]
+	own := a.pipeline.exported(vrf)
 	if v == nil {
 		return show.BGPTable{}, fmt.Errorf("vrf %s not configured", vrf)
 	}
-	entries, err := a.rib.Table(vrf)
+	entries, err := a.pipeline.rib.Table(vrf)
 	if err != nil {
 		return show.BGPTable{}, err
 	}
@@ -162,18 +142,13 @@ func (a *Agent) Summary(ctx context.Context) (show.Summary, error) { return a.su
 // summary is Summary; without sent, the peers' sent counts stay 0 and the
 // table is not walked (metrics scrapes).
 func (a *Agent) summary(ctx context.Context, sent bool) (show.Summary, error) {
-	a.mu.Lock()
-	s := show.Summary{RouterID: a.cfg.RouterID.String(), ASN: a.cfg.ASN}
-	names := map[string]string{}
-	for name, p := range a.peers {
-		names[p.Address.String()] = name
-	}
-	speaker := a.bgp
-	a.mu.Unlock()
-	if speaker == nil {
+	cfg := a.cfg.Load()
+	s := show.Summary{RouterID: cfg.RouterID.String(), ASN: cfg.ASN}
+	names := a.peers.names()
+	if a.started.Load() == nil {
 		return s, errors.New("xleafd is starting: BGP is not up yet")
 	}
-	peers, err := speaker.Peers(ctx, sent)
+	peers, err := a.speaker.Peers(ctx, sent)
 	if err != nil {
 		return s, err
 	}
@@ -199,12 +174,12 @@ func (a *Agent) Counters() (show.Counters, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.mu.Lock()
 	names := map[dataplane.VRFID]string{0: "-"}
-	for name, id := range a.ids {
-		names[id] = name
+	if vs := a.vrfs.Load(); vs != nil {
+		for id, v := range vs.byID {
+			names[id] = v.Name
+		}
 	}
-	a.mu.Unlock()
 	var out show.Counters
 	for k, c := range cs {
 		name := names[k.VRF]

@@ -48,8 +48,6 @@ type VRF struct {
 	ID         dataplane.VRFID
 	VNI        uint32
 	ASN        uint32
-	RouterMAC  net.HardwareAddr
-	VTEP       netip.Addr
 	Imports    []RT // empty: auto, ANY:VNI
 	Aggregates []netip.Prefix
 }

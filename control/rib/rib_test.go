@@ -56,11 +56,11 @@ var (
 func guideVRFs() []VRF {
 	imports := []RT{{ASN: 65210, Value: 5001}, {ASN: 65210, Value: 5002}, {Any: true, Value: 4001}, {Any: true, Value: 4002}}
 	return []VRF{
-		{Name: "RED", ID: 1, VNI: 4001, ASN: 65110, RouterMAC: rmacBL, VTEP: addr("10.10.10.10"), Imports: imports,
+		{Name: "RED", ID: 1, VNI: 4001, ASN: 65110, Imports: imports,
 			Aggregates: []netip.Prefix{pfx("192.168.2.0/24"), pfx("192.168.20.0/24")}},
-		{Name: "GREEN", ID: 2, VNI: 4002, ASN: 65110, RouterMAC: rmacBL, VTEP: addr("10.10.10.10"), Imports: imports,
+		{Name: "GREEN", ID: 2, VNI: 4002, ASN: 65110, Imports: imports,
 			Aggregates: []netip.Prefix{pfx("192.168.1.0/24"), pfx("192.168.10.0/24")}},
-		{Name: "BLUE", ID: 3, VNI: 4003, ASN: 65110, RouterMAC: rmacBL, VTEP: addr("10.10.10.10")}, // auto: ANY:4003
+		{Name: "BLUE", ID: 3, VNI: 4003, ASN: 65110}, // auto: ANY:4003
 	}
 }
 

@@ -1,0 +1,211 @@
+package control
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xleaf/xleaf/control/bgp"
+	"github.com/xleaf/xleaf/control/rib"
+)
+
+// The route pipeline: a route's way from BGP into the data path, and what
+// the leaf advertises in return.
+//
+//	speaker.Watch (GoBGP's watcher: native best paths, decoded)
+//	  -> queue (bounded: a full one holds the watcher back)
+//	  -> worker: received -> RIB (select, leak, aggregate) -> data path maps
+//	  -> exports: the VRFs' Type-5 routes, advertised and withdrawn
+//
+// IPv4 unicast routes of the fabric leave the pipeline at the queue for
+// the underlay part.
+
+// exportSpeaker is what the pipeline needs of BGP.
+type exportSpeaker interface {
+	Watch(ctx context.Context, fn func(bgp.Event), bad func(error)) error
+	Advertise(context.Context, bgp.Type5) error
+	Withdraw(context.Context, bgp.Type5) error
+}
+
+// exportKey names an export: a prefix of a VRF.
+type exportKey struct {
+	vrf    string
+	prefix string
+}
+
+// pipeline owns the RIB and the exports.
+type pipeline struct {
+	log      *slog.Logger
+	rib      *rib.RIB
+	dp       RouteTable
+	speaker  exportSpeaker
+	metrics  *metrics
+	leaf     leaf
+	underlay func(bgp.Event) // where fabric (IPv4 unicast) routes go
+	vrfs     atomic.Pointer[vrfSet]
+
+	// sync serialises syncExports (held over its BGP calls); readers of
+	// exports take only mu.
+	sync    sync.Mutex
+	mu      sync.Mutex
+	exports map[exportKey]bgp.Type5 // what we originate
+}
+
+// queueLen bounds the routes decoded but not yet in the RIB.
+const queueLen = 4096
+
+func newPipeline(log *slog.Logger, dp RouteTable, speaker exportSpeaker, m *metrics, leaf leaf, underlay func(bgp.Event)) *pipeline {
+	return &pipeline{log: log, rib: rib.New(dp), dp: dp, speaker: speaker, metrics: m, leaf: leaf, underlay: underlay,
+		exports: map[exportKey]bgp.Type5{}}
+}
+
+// run starts the pipeline: GoBGP's watcher converts and decodes each best
+// path; one worker, in arrival order, selects and programs it. The stages
+// overlap on a table load.
+func (p *pipeline) run(ctx context.Context) error {
+	queue := make(chan bgp.Event, queueLen)
+	go func() {
+		for {
+			select {
+			case e := <-queue:
+				p.received(ctx, e)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	enqueue := func(e bgp.Event) {
+		if e.Underlay != nil {
+			p.underlay(e)
+			return
+		}
+		select {
+		case queue <- e:
+		case <-ctx.Done():
+		}
+	}
+	return p.speaker.Watch(ctx, enqueue, func(error) { p.metrics.bad.Inc() })
+}
+
+// received feeds the RIB, which programs the data path, then re-syncs the
+// exports (an aggregate may have gained or lost its last contributor).
+func (p *pipeline) received(ctx context.Context, e bgp.Event) {
+	if ctx.Err() != nil {
+		return // stopping: the data path keeps what it has
+	}
+	start := time.Now()
+	if e.Withdraw {
+		p.metrics.updates.WithLabelValues("withdraw").Inc()
+		p.rib.Withdraw(e.Path.Key())
+	} else {
+		p.metrics.updates.WithLabelValues("update").Inc()
+		p.rib.Update(e.Path)
+	}
+	p.metrics.programNs.Observe(time.Since(start).Seconds())
+	p.logErrors()
+	p.syncExports(ctx)
+}
+
+func (p *pipeline) logErrors() {
+	for _, err := range p.rib.Err() {
+		p.log.Error("program data path", "err", err)
+	}
+}
+
+// setVRFs gives the pipeline the applied VRFs and their subnets.
+func (p *pipeline) setVRFs(vs *vrfSet, subnets map[string][]netip.Prefix) {
+	p.vrfs.Store(vs)
+	p.rib.SetVRFs(vs.rib())
+	for _, name := range vs.names() {
+		p.rib.SetConnected(name, subnets[name])
+	}
+	p.logErrors()
+}
+
+// adopt takes over the routes the pinned data path still holds from a
+// previous run: they keep forwarding until grace ends, then those nothing
+// re-selected are removed.
+func (p *pipeline) adopt(ctx context.Context, grace time.Duration) {
+	vs := p.vrfs.Load()
+	for _, name := range vs.names() {
+		routes, err := p.dp.Routes(vs.byName[name].ID)
+		if err != nil {
+			p.log.Warn("read data path routes", "vrf", name, "err", err)
+			continue
+		}
+		p.rib.Adopt(name, routes)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(grace):
+			n := p.rib.Sweep()
+			p.log.Info("reconciled the data path with the RIB", "stale-routes-removed", n)
+		}
+	}()
+}
+
+// syncExports advertises each VRF's exports as Type-5 routes and
+// withdraws what is no longer exported.
+func (p *pipeline) syncExports(ctx context.Context) {
+	p.sync.Lock()
+	defer p.sync.Unlock()
+	vs := p.vrfs.Load()
+	want := map[exportKey]bgp.Type5{}
+	for _, e := range p.rib.Exports() {
+		v := vs.get(e.VRF)
+		if v == nil || !v.ExportToEVPN {
+			continue
+		}
+		want[exportKey{e.VRF, e.Prefix.String()}] = bgp.Type5{RD: v.RD, Prefix: e.Prefix, VTEP: p.leaf.vtep, VNI: v.VNI,
+			RouterMAC: p.leaf.rmac, RTs: []rib.RT{v.exportRT()}}
+	}
+	p.mu.Lock()
+	have := maps.Clone(p.exports)
+	p.mu.Unlock()
+	for k, t := range have {
+		if w, ok := want[k]; !ok || w.RD != t.RD || w.VNI != t.VNI {
+			if err := p.speaker.Withdraw(ctx, t); err != nil {
+				p.log.Warn("withdraw", "vrf", k.vrf, "prefix", k.prefix, "err", err)
+			}
+			p.setExport(k, nil)
+		}
+	}
+	for k, t := range want {
+		if _, ok := have[k]; ok && have[k].RD == t.RD && have[k].VNI == t.VNI {
+			continue
+		}
+		if err := p.speaker.Advertise(ctx, t); err != nil {
+			p.log.Error("advertise", "vrf", k.vrf, "prefix", k.prefix, "err", err)
+			continue
+		}
+		p.setExport(k, &t)
+	}
+}
+
+func (p *pipeline) setExport(k exportKey, t *bgp.Type5) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t == nil {
+		delete(p.exports, k)
+	} else {
+		p.exports[k] = *t
+	}
+}
+
+// exported is the set of prefixes vrf originates.
+func (p *pipeline) exported(vrf string) map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]bool{}
+	for k := range p.exports {
+		if k.vrf == vrf {
+			out[k.prefix] = true
+		}
+	}
+	return out
+}
