@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // DefaultSocket is where xleafd answers xleafctl.
@@ -73,30 +72,13 @@ func (a *Agent) answer(ctx context.Context, c net.Conn, reload Reloader) {
 	json.NewEncoder(c).Encode(resp)
 }
 
-// ErrUsage is a command xleafd does not know.
-var ErrUsage = errors.New(`unknown command; try: show vrf VRF evpn bgp-info | show route vrf VRF | show bgp vrf VRF | show bgp summary | show counters | config apply`)
-
 // Do runs one command and returns its show value.
 func (a *Agent) Do(ctx context.Context, args []string, reload Reloader) (any, error) {
-	cmd := strings.Join(args, " ")
-	switch {
-	case len(args) == 5 && args[0] == "show" && args[1] == "vrf" && args[3] == "evpn" && args[4] == "bgp-info":
-		return a.BGPInfo(args[2])
-	case len(args) == 4 && cmd == "show route vrf "+args[3]:
-		return a.RouteTable(args[3])
-	case len(args) == 4 && cmd == "show bgp vrf "+args[3]:
-		return a.BGPTable(args[3])
-	case cmd == "show bgp summary":
-		return a.Summary(ctx)
-	case cmd == "show counters":
-		return a.Counters()
-	case cmd == "config apply":
-		if reload == nil {
-			return nil, errors.New("no configuration file to re-read")
-		}
-		return "applied", reload(ctx)
+	c, cargs, ok := Match(args)
+	if !ok {
+		return nil, ErrUsage
 	}
-	return nil, ErrUsage
+	return c.Run(ctx, a, cargs, reload)
 }
 
 // Call sends one command to xleafd at path and returns its raw data.

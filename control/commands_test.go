@@ -1,0 +1,147 @@
+package control
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/xleaf/xleaf/control/show"
+)
+
+func TestCommandMatch(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		typed string
+		want  string // the matched row's words; "" for no match
+		args  Args
+	}{
+		{"show vrf RED evpn bgp-info", "show vrf VRF evpn bgp-info", Args{"VRF": "RED"}},
+		{"show route vrf RED", "show route vrf VRF", Args{"VRF": "RED"}},
+		{"show bgp vrf RED", "show bgp vrf VRF", Args{"VRF": "RED"}},
+		{"show bgp summary", "show bgp summary", Args{}},
+		{"show counters", "show counters", Args{}},
+		{"config apply", "config apply", Args{}},
+
+		// A VRF may be named like a keyword: its place makes it the argument.
+		{"show bgp vrf summary", "show bgp vrf VRF", Args{"VRF": "summary"}},
+		{"show route vrf vrf", "show route vrf VRF", Args{"VRF": "vrf"}},
+		{"show vrf bgp-info evpn bgp-info", "show vrf VRF evpn bgp-info", Args{"VRF": "bgp-info"}},
+		{"show vrf evpn evpn bgp-info", "show vrf VRF evpn bgp-info", Args{"VRF": "evpn"}},
+
+		// Wrong arity.
+		{"", "", nil},
+		{"show", "", nil},
+		{"show route vrf", "", nil},
+		{"show route vrf RED extra", "", nil},
+		{"show bgp summary RED", "", nil},
+		{"show vrf RED evpn", "", nil},
+
+		// Unknown words.
+		{"show nonsense", "", nil},
+		{"show route table RED", "", nil},
+		{"show vrf RED evpn bgp", "", nil},
+		{"SHOW counters", "", nil},
+		{"show VRF", "", nil},
+	}
+	for _, tt := range tests {
+		c, args, ok := Match(strings.Fields(tt.typed))
+		if c.Words != tt.want || ok != (tt.want != "") {
+			t.Errorf("Match(%q) = %q, %v; want %q", tt.typed, c.Words, ok, tt.want)
+			continue
+		}
+		if diff := cmp.Diff(tt.args, args); diff != "" {
+			t.Errorf("Match(%q) args (-want +got):\n%s", tt.typed, diff)
+		}
+	}
+}
+
+// Every row must be reachable: a row that another row's words also match
+// would never run, or would run instead of it.
+func TestCommandRowsDoNotOverlap(t *testing.T) {
+	t.Parallel()
+	for i, x := range Commands {
+		for _, y := range Commands[i+1:] {
+			if overlap(strings.Fields(x.Words), strings.Fields(y.Words)) {
+				t.Errorf("%q and %q match the same words", x.Words, y.Words)
+			}
+		}
+	}
+}
+
+func overlap(x, y []string) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for i := range x {
+		if !isArg(x[i]) && !isArg(y[i]) && x[i] != y[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCommandUsage(t *testing.T) {
+	t.Parallel()
+	usage, unknown := Usage(), ErrUsage.Error()
+	if !strings.HasPrefix(unknown, "unknown command") {
+		t.Errorf("ErrUsage = %q: xleafctl's users and tests look for \"unknown command\"", unknown)
+	}
+	for _, c := range Commands {
+		if c.Help == "" || c.Run == nil || c.Text == nil {
+			t.Errorf("%q: help, handler and renderer are all needed", c.Words)
+		}
+		if !strings.Contains(usage, c.Words) || !strings.Contains(usage, c.Help) {
+			t.Errorf("usage lacks %q (%s):\n%s", c.Words, c.Help, usage)
+		}
+		if !strings.Contains(unknown, c.Words) {
+			t.Errorf("ErrUsage lacks %q: %s", c.Words, unknown)
+		}
+	}
+}
+
+// Each row's renderer decodes what its handler returns; the golden files in
+// control/show hold what the text looks like.
+func TestCommandText(t *testing.T) {
+	t.Parallel()
+	samples := map[string]struct {
+		data any
+		want string // a line only this show type prints
+	}{
+		"show vrf VRF evpn bgp-info": {show.BGPInfo{VRF: "RED", LocalVTEP: "10.10.10.10", ExportRTs: []string{"65110:4001"}},
+			"[export-route-target]  65110:4001"},
+		"show route vrf VRF": {show.RouteTable{VRF: "RED", Routes: []show.Route{{Prefix: "0.0.0.0/0", Protocol: "kernel",
+			Distance: 255, Metric: 8192, Unreach: true, Installed: true, Since: time.Now()}}},
+			"K>* 0.0.0.0/0 [255/8192] unreachable (ICMP unreachable)"},
+		"show bgp vrf VRF": {show.BGPTable{VRF: "RED", RouterID: "10.10.10.10", ASN: 65110},
+			"BGP table, local router ID is 10.10.10.10, vrf RED"},
+		"show bgp summary": {show.Summary{RouterID: "10.10.10.10", ASN: 65110, Peers: []show.Peer{{Neighbor: "spine01"}}},
+			"Total number of neighbors 1"},
+		"show counters": {show.Counters{{VRF: "RED", Reason: "forward", Packets: 3, Bytes: 300}},
+			"RED  forward  3"},
+		"config apply": {"applied", "applied"},
+	}
+	for _, c := range Commands {
+		s, ok := samples[c.Words]
+		if !ok {
+			t.Errorf("%q: no sample to render; add one here", c.Words)
+			continue
+		}
+		data, err := json.Marshal(s.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := c.Text(&b, data); err != nil {
+			t.Errorf("%q: %v", c.Words, err)
+		} else if !strings.Contains(b.String(), s.want) {
+			t.Errorf("%q printed\n%s\nwant a line with %q", c.Words, b.String(), s.want)
+		}
+		if err := c.Text(&b, json.RawMessage(`[`)); err == nil {
+			t.Errorf("%q: rendered a truncated answer", c.Words)
+		}
+	}
+}
