@@ -6,12 +6,16 @@ import (
 	"strings"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 )
 
 // Why a keeper: a GoBGP peer whose session fails waits in IDLE for 5 s
-// (a constant of its FSM) and closes every connection its neighbour opens
-// meanwhile; in ACTIVE it dials after a random 1-2 s. Two GoBGP ends that
+// (holdtimeIdle in its fsm.go) and closes every connection its neighbour
+// opens meanwhile; in ACTIVE it dials after a random 1.5-2 s (75-100% of
+// minConnectRetryInterval, 2 s; v3 took 1-2 s). Two GoBGP ends that
 // fall out of phase (one restarted, or configured a little later, as
 // unnumbered discovery does) keep dialling into each other's idle window:
 // sessions took minutes, or never came up. The keeper takes a failed
@@ -41,24 +45,25 @@ type session struct {
 	gen         int       // bumped at every re-add: timers of an older one do nothing
 }
 
-// sessionKey is how GoBGP's peer events name a peer: its address
-// without zone.
+// sessionKey names a peer by its address without zone, however it was
+// given: GoBGP's peer events keep an unnumbered peer's zone.
 func sessionKey(a netip.Addr) string { return a.WithZone("").String() }
 
 // keep starts watching peer state changes; it ends with ctx.
 func (sp *Speaker) keep(ctx context.Context) error {
-	return sp.s.WatchEvent(ctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, func(r *api.WatchEventResponse) {
-		ev := r.GetPeer()
-		if ev == nil || ev.GetType() != api.WatchEventResponse_PeerEvent_STATE {
+	return sp.s.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+		if ev.Type != apiutil.PEER_EVENT_STATE {
 			return
 		}
-		st := ev.GetPeer().GetState()
-		sp.stateChanged(ctx, st.GetNeighborAddress(), sessionState(st.GetSessionState()))
-	})
+		st := ev.Peer.State
+		sp.stateChanged(ctx, sessionKey(st.NeighborAddress), fsmState(st.SessionState))
+	}}, server.WatchPeer())
 }
 
-func sessionState(s api.PeerState_SessionState) string {
-	return strings.ToLower(strings.TrimPrefix(s.String(), "SESSION_STATE_"))
+// fsmState is a state as PeerState shows it: BGP_FSM_OPENSENT is
+// "opensent".
+func fsmState(s bgp.FSMState) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "BGP_FSM_"))
 }
 
 // stateChanged records a peer's new state and, when a session has just
@@ -100,7 +105,7 @@ func (sp *Speaker) stateChanged(ctx context.Context, addr, state string) {
 
 // readd configures a session's peer afresh: passive until backoff has
 // passed (then again, dialling), or dialling at once (GoBGP's first dial
-// comes after a random 1-2 s). Called with sp.mu
+// comes after a random 1.5-2 s). Called with sp.mu
 // held; GoBGP's calls run outside it.
 func (sp *Speaker) readd(ctx context.Context, s *session, backoff time.Duration) {
 	s.gen++
@@ -112,8 +117,8 @@ func (sp *Speaker) readd(ctx context.Context, s *session, backoff time.Duration)
 	}
 	go func() {
 		current, err := sp.replace(ctx, s, gen, p)
-		if !current {
-			return // deleted or replaced meanwhile
+		if !current || ctx.Err() != nil {
+			return // deleted or replaced meanwhile, or the speaker stopped
 		}
 		sp.mu.Lock()
 		defer sp.mu.Unlock()
@@ -160,7 +165,7 @@ func (sp *Speaker) replace(ctx context.Context, s *session, gen int, p Peer) (cu
 
 // Retry takes a session that is not up out of IDLE or out of a long
 // connect-retry wait by adding its peer afresh, so it dials within GoBGP's
-// first 1-2 s: for when its link has just come up or its neighbour has
+// first 1.5-2 s: for when its link has just come up or its neighbour has
 // just appeared. A session being set up or up is
 // left alone.
 func (sp *Speaker) Retry(ctx context.Context, addr netip.Addr) {

@@ -59,7 +59,7 @@ func waitState(t *testing.T, sp *Speaker, state string, timeout time.Duration) t
 // refuses the restarted end's connections, which then idles in turn: the
 // two fall into step and the session stays down for tens of seconds or
 // minutes. With it, every restart has its session back within a few
-// seconds (GoBGP dials 1-2 s after a peer is added).
+// seconds (GoBGP dials 1.5-2 s after a peer is added).
 func TestSessionSurvivesRestartedPeer(t *testing.T) {
 	port := freePort(t)
 	a := end{asn: 65110, id: "10.10.10.10", listen: "127.0.0.4", port: port}

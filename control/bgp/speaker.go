@@ -11,15 +11,15 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v3/pkg/server"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/xleaf/xleaf/control/rib"
 )
@@ -50,7 +50,9 @@ type Global struct {
 // New starts a speaker's event loop; Start brings up BGP. With a grpc
 // address (host:port) GoBGP's own API listens there, for the stock gobgp CLI.
 func New(log *slog.Logger, grpc ...string) *Speaker {
-	opts := []server.ServerOption{server.LoggerOption(&logAdapter{log: log, level: gobgplog.InfoLevel})}
+	// No level variable: log's own handler decides what is shown, and the
+	// gobgp CLI's "log level" changes nothing.
+	opts := []server.ServerOption{server.LoggerOption(log, nil)}
 	if len(grpc) > 0 && grpc[0] != "" {
 		opts = append(opts, server.GrpcListenAddress(grpc[0]))
 	}
@@ -86,6 +88,10 @@ func (sp *Speaker) Stop() error {
 	sp.mu.Lock()
 	clear(sp.sessions) // nothing is re-added from here on
 	sp.mu.Unlock()
+	// Every peer gets a NOTIFICATION and drops our routes. With
+	// AllowGracefulRestart (and graceful restart enabled on the peers) they
+	// would get none and keep the routes as stale across a restart.
+	// StopBgp ends the server for good in v4: a Speaker is not started twice.
 	return sp.s.StopBgp(context.Background(), &api.StopBgpRequest{})
 }
 
@@ -183,18 +189,18 @@ func (sp *Speaker) nexthopSelf(ctx context.Context, p Peer) error {
 	name := "xleaf-nh-" + p.Interface
 	peerSet := netip.PrefixFrom(p.Address.WithZone(""), 128).String()
 	if err := sp.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: &api.DefinedSet{
-		DefinedType: api.DefinedType_NEIGHBOR, Name: name, List: []string{peerSet}}}); err != nil {
+		DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR, Name: name, List: []string{peerSet}}}); err != nil {
 		return fmt.Errorf("neighbour set: %w", err)
 	}
 	policy := &api.Policy{Name: name, Statements: []*api.Statement{{Name: name,
-		Conditions: &api.Conditions{AfiSafiIn: []*api.Family{familyIPv4}, NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: name}},
-		Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT,
+		Conditions: &api.Conditions{AfiSafiIn: []*api.Family{familyIPv4}, NeighborSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: name}},
+		Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT,
 			Nexthop: &api.NexthopAction{Address: p.LocalAddr.WithZone("").String()}}}}}
 	if err := sp.s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: policy}); err != nil {
 		return fmt.Errorf("next-hop policy: %w", err)
 	}
 	return sp.s.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
-		Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: name}}, DefaultAction: api.RouteAction_ACCEPT}})
+		Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, Policies: []*api.Policy{{Name: name}}, DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT}})
 }
 
 // LinkLocal is an interface's own IPv6 link-local address, with zone
@@ -239,11 +245,11 @@ func (sp *Speaker) DeletePeer(ctx context.Context, p Peer) error {
 	if p.Interface != "" {
 		name := "xleaf-nh-" + p.Interface
 		sp.s.DeletePolicyAssignment(ctx, &api.DeletePolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
-			Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: name}}}})
+			Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, Policies: []*api.Policy{{Name: name}}}})
 		// All: its statement too, or the set stays in use and the next
 		// AddPeer on this port finds the statement already defined.
 		sp.s.DeletePolicy(ctx, &api.DeletePolicyRequest{Policy: &api.Policy{Name: name}, All: true})
-		sp.s.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: &api.DefinedSet{DefinedType: api.DefinedType_NEIGHBOR, Name: name}, All: true})
+		sp.s.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: &api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR, Name: name}, All: true})
 	}
 	return nil
 }
@@ -258,7 +264,7 @@ type Type5 struct {
 	RTs       []rib.RT // export targets
 }
 
-func (t Type5) path(asn uint32, withdraw bool) (*api.Path, error) {
+func (t Type5) path(asn uint32, withdraw bool) (*apiutil.Path, error) {
 	rd, err := bgp.ParseRouteDistinguisher(t.RD)
 	if err != nil {
 		return nil, fmt.Errorf("rd %q: %w", t.RD, err)
@@ -266,26 +272,42 @@ func (t Type5) path(asn uint32, withdraw bool) (*api.Path, error) {
 	if !t.Prefix.Addr().Is4() {
 		return nil, fmt.Errorf("prefix %v: not IPv4", t.Prefix)
 	}
-	nlri := bgp.NewEVPNNLRI(bgp.EVPN_IP_PREFIX, bgp.NewEVPNIPPrefixRoute(rd, bgp.EthernetSegmentIdentifier{},
-		0, uint8(t.Prefix.Bits()), t.Prefix.Addr().String(), "0.0.0.0", t.VNI).RouteTypeData)
-	attrs := evpnAttrs(nlri, t.VTEP, t.RouterMAC, t.RTs)
+	nlri, err := bgp.NewEVPNIPPrefixRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, uint8(t.Prefix.Bits()),
+		t.Prefix.Addr(), netip.IPv4Unspecified(), t.VNI)
+	if err != nil {
+		return nil, fmt.Errorf("type-5 nlri: %w", err)
+	}
+	attrs, err := evpnAttrs(nlri, t.VTEP, t.RouterMAC, t.RTs)
+	if err != nil {
+		return nil, err
+	}
 	attrs = append(attrs, bgp.NewPathAttributeLargeCommunities([]*bgp.LargeCommunity{bgp.NewLargeCommunity(asn, markType5, markType5)}))
-	return apiutil.NewPath(nlri, withdraw, attrs, time.Now())
+	return localPath(bgp.RF_EVPN, nlri, attrs, withdraw), nil
+}
+
+// localPath is a route this leaf originates, as GoBGP's AddPath and
+// DeletePath take it: no peer (that makes it local).
+func localPath(family bgp.Family, nlri bgp.NLRI, attrs []bgp.PathAttributeInterface, withdraw bool) *apiutil.Path {
+	return &apiutil.Path{Family: family, Nlri: nlri, Attrs: attrs, Withdrawal: withdraw, Age: time.Now().Unix()}
 }
 
 // evpnAttrs are the attributes of a route this leaf originates: its VTEP
 // as next hop, the route targets, VXLAN encapsulation and the router MAC.
-func evpnAttrs(nlri bgp.AddrPrefixInterface, vtep netip.Addr, rmac net.HardwareAddr, rts []rib.RT) []bgp.PathAttributeInterface {
+func evpnAttrs(nlri bgp.NLRI, vtep netip.Addr, rmac net.HardwareAddr, rts []rib.RT) ([]bgp.PathAttributeInterface, error) {
 	comms := []bgp.ExtendedCommunityInterface{}
 	for _, rt := range rts {
 		comms = append(comms, routeTarget(rt))
 	}
 	comms = append(comms, bgp.NewEncapExtended(bgp.TUNNEL_TYPE_VXLAN), bgp.NewRoutersMacExtended(rmac.String()))
+	reach, err := bgp.NewPathAttributeMpReachNLRI(bgp.RF_EVPN, []bgp.PathNLRI{{NLRI: nlri}}, vtep)
+	if err != nil {
+		return nil, fmt.Errorf("next hop %v: %w", vtep, err)
+	}
 	return []bgp.PathAttributeInterface{
 		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
-		bgp.NewPathAttributeMpReachNLRI(vtep.String(), []bgp.AddrPrefixInterface{nlri}),
+		reach,
 		bgp.NewPathAttributeExtendedCommunities(comms),
-	}
+	}, nil
 }
 
 func routeTarget(rt rib.RT) bgp.ExtendedCommunityInterface {
@@ -295,14 +317,25 @@ func routeTarget(rt rib.RT) bgp.ExtendedCommunityInterface {
 	return bgp.NewTwoOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, uint16(rt.ASN), rt.Value, true)
 }
 
+// addPath and deletePath are GoBGP's native AddPath and DeletePath for
+// one route (no protobuf on the way).
+func (sp *Speaker) addPath(p *apiutil.Path) error {
+	_, err := sp.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{p}})
+	return err
+}
+
+func (sp *Speaker) deletePath(p *apiutil.Path) error {
+	return sp.s.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{p}})
+}
+
 // Advertise originates t (replacing an earlier one with the same RD and
 // prefix).
 func (sp *Speaker) Advertise(ctx context.Context, t Type5) error {
 	p, err := t.path(sp.asn, false)
-	if err != nil {
-		return fmt.Errorf("advertise %v: %w", t.Prefix, err)
+	if err == nil {
+		err = sp.addPath(p)
 	}
-	if _, err := sp.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
+	if err != nil {
 		return fmt.Errorf("advertise %v: %w", t.Prefix, err)
 	}
 	return nil
@@ -311,10 +344,10 @@ func (sp *Speaker) Advertise(ctx context.Context, t Type5) error {
 // Withdraw stops originating t.
 func (sp *Speaker) Withdraw(ctx context.Context, t Type5) error {
 	p, err := t.path(sp.asn, true)
-	if err != nil {
-		return fmt.Errorf("withdraw %v: %w", t.Prefix, err)
+	if err == nil {
+		err = sp.deletePath(p)
 	}
-	if err := sp.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: familyEVPN, Path: p}); err != nil {
+	if err != nil {
 		return fmt.Errorf("withdraw %v: %w", t.Prefix, err)
 	}
 	return nil
@@ -323,7 +356,8 @@ func (sp *Speaker) Withdraw(ctx context.Context, t Type5) error {
 // WithdrawAll stops originating every EVPN route at once; peers get the
 // withdrawals packed, as after a table dump.
 func (sp *Speaker) WithdrawAll(ctx context.Context) error {
-	if err := sp.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: familyEVPN}); err != nil {
+	evpn := bgp.RF_EVPN
+	if err := sp.s.DeletePath(apiutil.DeletePathRequest{DeleteAll: true, DeleteFamily: &evpn}); err != nil {
 		return fmt.Errorf("withdraw all: %w", err)
 	}
 	return nil
@@ -352,64 +386,57 @@ var ErrSkipped = errors.New("not a route for the rib")
 // current table, until ctx ends. Paths it cannot decode are logged and
 // passed to bad; the session and every other route are kept.
 func (sp *Speaker) Watch(ctx context.Context, fn func(Event), bad func(error)) error {
-	return sp.s.WatchEvent(ctx, &api.WatchEventRequest{Table: &api.WatchEventRequest_Table{
-		Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true}},
-	}}, func(r *api.WatchEventResponse) {
-		for _, p := range r.GetTable().GetPaths() {
-			if p.GetFamily().GetAfi() == api.Family_AFI_IP && p.GetFamily().GetSafi() == api.Family_SAFI_UNICAST {
+	// GoBGP's paths are handed over as they are in its table (NLRI and
+	// attributes shared with it): decode only reads them.
+	return sp.s.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
+		for _, p := range paths {
+			if p.Family == bgp.RF_IPv4_UC {
 				if u, err := decodeIPv4(p); err == nil {
-					fn(Event{Underlay: u, Withdraw: p.GetIsWithdraw()})
+					fn(Event{Underlay: u, Withdraw: p.Withdrawal})
 				}
 				continue
 			}
-			if p.GetFamily().GetAfi() != api.Family_AFI_L2VPN {
+			if p.Family != bgp.RF_EVPN {
 				continue
 			}
 			path, err := decode(p)
 			switch {
 			case errors.Is(err, ErrSkipped):
 			case err != nil:
-				sp.log.Warn("undecodable evpn path", "peer", p.GetNeighborIp(), "err", err)
+				sp.log.Warn("undecodable evpn path", "peer", p.PeerAddress, "err", err)
 				if bad != nil {
 					bad(err)
 				}
 			default:
-				fn(Event{Path: path, Withdraw: p.GetIsWithdraw()})
+				fn(Event{Path: path, Withdraw: p.Withdrawal})
 			}
 		}
-	})
+	}}, server.WatchBestPath(true))
 }
 
 // decodeIPv4 reads a received IPv4 unicast path (ErrSkipped for our own).
-func decodeIPv4(p *api.Path) (*Underlay, error) {
-	peer := p.GetNeighborIp()
-	if peer == "" || peer == "<nil>" {
-		return nil, ErrSkipped
+func decodeIPv4(p *apiutil.Path) (*Underlay, error) {
+	if !p.PeerAddress.IsValid() {
+		return nil, ErrSkipped // our own: GoBGP's local paths have no peer
 	}
-	nlri, err := apiutil.GetNativeNlri(p)
-	if err != nil {
-		return nil, err
+	nlri, ok := p.Nlri.(*bgp.IPAddrPrefix)
+	if !ok {
+		return nil, fmt.Errorf("ipv4 nlri %T: not a prefix", p.Nlri)
 	}
-	pfx, err := netip.ParsePrefix(nlri.String())
-	if err != nil {
-		return nil, fmt.Errorf("ipv4 nlri %v: %w", nlri, err)
-	}
-	u := &Underlay{Peer: peer, Prefix: pfx}
-	attrs, err := apiutil.GetNativePathAttributes(p)
-	if err != nil {
-		return nil, err
-	}
-	for _, attr := range attrs {
+	u := &Underlay{Peer: p.PeerAddress.String(), Prefix: nlri.Prefix}
+	for _, attr := range p.Attrs {
 		switch a := attr.(type) {
 		case *bgp.PathAttributeNextHop:
-			u.NextHop, _ = netip.AddrFromSlice(a.Value)
+			u.NextHop = a.Value
 		case *bgp.PathAttributeMpReachNLRI:
-			u.NextHop, _ = netip.AddrFromSlice(a.Nexthop)
+			// RFC 5549: an IPv6 next hop comes in MP_REACH; GoBGP keeps
+			// only the first (global) address of a global+link-local pair.
+			u.NextHop = a.Nexthop
 		}
 	}
 	u.NextHop = u.NextHop.Unmap()
 	if !u.NextHop.IsValid() {
-		return nil, fmt.Errorf("ipv4 %v: no next hop", pfx)
+		return nil, fmt.Errorf("ipv4 %v: no next hop", u.Prefix)
 	}
 	return u, nil
 }
@@ -417,15 +444,16 @@ func decodeIPv4(p *api.Path) (*Underlay, error) {
 // AdvertiseIPv4 originates an underlay prefix (the loopback); GoBGP sets
 // the next hop to the session's own address towards each peer.
 func (sp *Speaker) AdvertiseIPv4(ctx context.Context, p netip.Prefix, withdraw bool) error {
-	nlri := bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String())
-	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP), bgp.NewPathAttributeNextHop("0.0.0.0")}
-	path, err := apiutil.NewPath(nlri, withdraw, attrs, time.Now())
-	if err == nil {
-		if withdraw {
-			err = sp.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: familyIPv4, Path: path})
-		} else {
-			_, err = sp.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
-		}
+	nlri, err := bgp.NewIPAddrPrefix(p)
+	if err != nil {
+		return fmt.Errorf("underlay %v: %w", p, err)
+	}
+	nh, _ := bgp.NewPathAttributeNextHop(netip.IPv4Unspecified()) // fails only for an invalid address
+	path := localPath(bgp.RF_IPv4_UC, nlri, []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP), nh}, withdraw)
+	if withdraw {
+		err = sp.deletePath(path)
+	} else {
+		err = sp.addPath(path)
 	}
 	if err != nil {
 		return fmt.Errorf("underlay %v: %w", p, err)
@@ -435,56 +463,47 @@ func (sp *Speaker) AdvertiseIPv4(ctx context.Context, p netip.Prefix, withdraw b
 
 // decode turns a GoBGP path into a rib path: Type-5 routes, and Type-2
 // MAC/IP routes that carry an L3VNI (second label) as /32 host routes.
-func decode(p *api.Path) (*rib.Path, error) {
-	peer := p.GetNeighborIp()
-	if peer == "" || peer == "<nil>" {
+func decode(p *apiutil.Path) (*rib.Path, error) {
+	if !p.PeerAddress.IsValid() {
 		return nil, ErrSkipped // our own
 	}
-	nlri, err := apiutil.GetNativeNlri(p)
-	if err != nil {
-		return nil, fmt.Errorf("nlri: %w", err)
-	}
-	evpn, ok := nlri.(*bgp.EVPNNLRI)
+	evpn, ok := p.Nlri.(*bgp.EVPNNLRI)
 	if !ok {
-		return nil, fmt.Errorf("nlri %T: not evpn", nlri)
+		return nil, fmt.Errorf("nlri %T: not evpn", p.Nlri)
 	}
-	out := &rib.Path{Peer: peer}
+	out := &rib.Path{Peer: p.PeerAddress.String()}
+	var err error
 	switch route := evpn.RouteTypeData.(type) {
 	case *bgp.EVPNIPPrefixRoute:
-		a, ok := netip.AddrFromSlice(route.IPPrefix)
-		if !ok || !a.Unmap().Is4() {
+		a := route.IPPrefix.Unmap()
+		if !a.Is4() {
 			return nil, fmt.Errorf("type-5 prefix %v: %w", route.IPPrefix, ErrSkipped) // IPv6 overlay: not supported yet
 		}
-		out.Prefix, err = a.Unmap().Prefix(int(route.IPPrefixLength))
+		out.Prefix, err = a.Prefix(int(route.IPPrefixLength))
 		if err != nil {
 			return nil, fmt.Errorf("type-5 prefix length %d: %w", route.IPPrefixLength, err)
 		}
 		out.RD, out.VNI = route.RD.String(), route.Label
 	case *bgp.EVPNMacIPAdvertisementRoute:
-		a, ok := netip.AddrFromSlice(route.IPAddress)
-		if !ok || !a.Unmap().Is4() || len(route.Labels) < 2 {
+		a := route.IPAddress.Unmap()
+		if !a.Is4() || len(route.Labels) < 2 {
 			return nil, ErrSkipped // MAC only, IPv6, or no L3VNI: layer 2, not ours
 		}
-		out.Prefix = netip.PrefixFrom(a.Unmap(), 32)
-		out.RD, out.VNI, out.Type2, out.HostMAC = route.RD.String(), route.Labels[1], true, route.MacAddress
+		out.Prefix = netip.PrefixFrom(a, 32)
+		// Copied: the rib keeps it, and GoBGP's table still holds this one.
+		out.RD, out.VNI, out.Type2, out.HostMAC = route.RD.String(), route.Labels[1], true, slices.Clone(route.MacAddress)
 	default:
 		return nil, ErrSkipped
 	}
 	if out.VNI == 0 || out.VNI >= 1<<24 {
 		return nil, fmt.Errorf("%v: label %d is not a VNI", out.Prefix, out.VNI)
 	}
-	attrs, err := apiutil.GetNativePathAttributes(p)
-	if err != nil {
-		return nil, fmt.Errorf("%v: attributes: %w", out.Prefix, err)
-	}
-	for _, attr := range attrs {
+	for _, attr := range p.Attrs {
 		switch a := attr.(type) {
 		case *bgp.PathAttributeMpReachNLRI:
-			out.VTEP, _ = netip.AddrFromSlice(a.Nexthop)
-			out.VTEP = out.VTEP.Unmap()
+			out.VTEP = a.Nexthop.Unmap()
 		case *bgp.PathAttributeNextHop:
-			out.VTEP, _ = netip.AddrFromSlice(a.Value)
-			out.VTEP = out.VTEP.Unmap()
+			out.VTEP = a.Value.Unmap()
 		case *bgp.PathAttributeOrigin:
 			out.Origin = rib.Origin(a.Value)
 		case *bgp.PathAttributeLocalPref:
@@ -505,7 +524,7 @@ func decode(p *api.Path) (*rib.Path, error) {
 						out.RTs = append(out.RTs, rib.RT{ASN: c.AS, Value: uint32(c.LocalAdmin)})
 					}
 				case *bgp.RouterMacExtended:
-					out.RouterMAC = c.Mac
+					out.RouterMAC = slices.Clone(c.Mac)
 				}
 			}
 		}
@@ -529,32 +548,6 @@ func isZero(b []byte) bool {
 	}
 	return true
 }
-
-// logAdapter sends GoBGP's logs to slog.
-type logAdapter struct {
-	log   *slog.Logger
-	level gobgplog.LogLevel
-}
-
-func (l *logAdapter) attrs(f gobgplog.Fields) []any {
-	out := make([]any, 0, 2*len(f))
-	for k, v := range f {
-		out = append(out, strings.ToLower(k), v)
-	}
-	return out
-}
-
-func (l *logAdapter) Panic(msg string, f gobgplog.Fields) {
-	l.log.Error(msg, l.attrs(f)...)
-	panic(msg)
-}
-func (l *logAdapter) Fatal(msg string, f gobgplog.Fields) { l.log.Error(msg, l.attrs(f)...) }
-func (l *logAdapter) Error(msg string, f gobgplog.Fields) { l.log.Error(msg, l.attrs(f)...) }
-func (l *logAdapter) Warn(msg string, f gobgplog.Fields)  { l.log.Warn(msg, l.attrs(f)...) }
-func (l *logAdapter) Info(msg string, f gobgplog.Fields)  { l.log.Info(msg, l.attrs(f)...) }
-func (l *logAdapter) Debug(msg string, f gobgplog.Fields) { l.log.Debug(msg, l.attrs(f)...) }
-func (l *logAdapter) SetLevel(level gobgplog.LogLevel)    { l.level = level }
-func (l *logAdapter) GetLevel() gobgplog.LogLevel         { return l.level }
 
 // PeerState is a session as `show bgp summary` shows it.
 type PeerState struct {
@@ -612,20 +605,27 @@ type Host struct {
 	RTs       []rib.RT
 }
 
-func (h Host) path(withdraw bool) (*api.Path, error) {
+func (h Host) path(withdraw bool) (*apiutil.Path, error) {
 	rd, err := bgp.ParseRouteDistinguisher(h.RD)
 	if err != nil {
 		return nil, fmt.Errorf("rd %q: %w", h.RD, err)
 	}
-	nlri := bgp.NewEVPNMacIPAdvertisementRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, h.MAC.String(), h.IP.String(), []uint32{h.VNI, h.VNI})
-	return apiutil.NewPath(nlri, withdraw, evpnAttrs(nlri, h.VTEP, h.RouterMAC, h.RTs), time.Now())
+	nlri, err := bgp.NewEVPNMacIPAdvertisementRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, h.MAC.String(), h.IP, []uint32{h.VNI, h.VNI})
+	if err != nil {
+		return nil, fmt.Errorf("type-2 nlri: %w", err)
+	}
+	attrs, err := evpnAttrs(nlri, h.VTEP, h.RouterMAC, h.RTs)
+	if err != nil {
+		return nil, err
+	}
+	return localPath(bgp.RF_EVPN, nlri, attrs, withdraw), nil
 }
 
 // AdvertiseHost originates a host route.
 func (sp *Speaker) AdvertiseHost(ctx context.Context, h Host) error {
 	p, err := h.path(false)
 	if err == nil {
-		_, err = sp.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
+		err = sp.addPath(p)
 	}
 	if err != nil {
 		return fmt.Errorf("advertise host %v: %w", h.IP, err)
@@ -637,7 +637,7 @@ func (sp *Speaker) AdvertiseHost(ctx context.Context, h Host) error {
 func (sp *Speaker) WithdrawHost(ctx context.Context, h Host) error {
 	p, err := h.path(true)
 	if err == nil {
-		err = sp.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: familyEVPN, Path: p})
+		err = sp.deletePath(p)
 	}
 	if err != nil {
 		return fmt.Errorf("withdraw host %v: %w", h.IP, err)
@@ -665,7 +665,7 @@ func (sp *Speaker) SetType5Only(ctx context.Context, peers []netip.Addr) error {
 		want[netip.PrefixFrom(p.WithZone(""), p.BitLen()).String()] = true
 	}
 	set := func(list []string) *api.DefinedSet {
-		return &api.DefinedSet{DefinedType: api.DefinedType_NEIGHBOR, Name: "xleaf-type5-only", List: list}
+		return &api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR, Name: "xleaf-type5-only", List: list}
 	}
 	var add, del []string
 	for p := range want {
@@ -694,7 +694,7 @@ func (sp *Speaker) SetType5Only(ctx context.Context, peers []netip.Addr) error {
 		if pfx, err := netip.ParsePrefix(p); err == nil && pfx.Addr().IsUnspecified() {
 			continue
 		} else if err == nil {
-			sp.s.ResetPeer(ctx, &api.ResetPeerRequest{Address: pfx.Addr().String(), Soft: true, Direction: api.ResetPeerRequest_OUT})
+			sp.s.ResetPeer(ctx, &api.ResetPeerRequest{Address: pfx.Addr().String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT})
 		}
 	}
 	if sp.policySet {
@@ -702,29 +702,29 @@ func (sp *Speaker) SetType5Only(ctx context.Context, peers []netip.Addr) error {
 	}
 	mark := fmt.Sprintf("^%d:%d:%d$", sp.asn, markType5, markType5)
 	if err := sp.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: &api.DefinedSet{
-		DefinedType: api.DefinedType_LARGE_COMMUNITY, Name: "xleaf-own-type5", List: []string{mark}}}); err != nil {
+		DefinedType: api.DefinedType_DEFINED_TYPE_LARGE_COMMUNITY, Name: "xleaf-own-type5", List: []string{mark}}}); err != nil {
 		return fmt.Errorf("large community set: %w", err)
 	}
 	evpn := []*api.Family{familyEVPN}
-	strip := &api.CommunityAction{Type: api.CommunityAction_REMOVE, Communities: []string{mark}}
+	strip := &api.CommunityAction{Type: api.CommunityAction_TYPE_REMOVE, Communities: []string{mark}}
 	unchanged := &api.NexthopAction{Unchanged: true}
 	policy := &api.Policy{Name: "xleaf-export", Statements: []*api.Statement{
 		{Name: "xleaf-own-type5-to-type5-only", Conditions: &api.Conditions{AfiSafiIn: evpn,
-			NeighborSet:       &api.MatchSet{Type: api.MatchSet_ANY, Name: "xleaf-type5-only"},
-			LargeCommunitySet: &api.MatchSet{Type: api.MatchSet_ANY, Name: "xleaf-own-type5"}},
-			Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT, LargeCommunity: strip, Nexthop: unchanged}},
+			NeighborSet:       &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: "xleaf-type5-only"},
+			LargeCommunitySet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: "xleaf-own-type5"}},
+			Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT, LargeCommunity: strip, Nexthop: unchanged}},
 		{Name: "xleaf-rest-not-to-type5-only", Conditions: &api.Conditions{AfiSafiIn: evpn,
-			NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: "xleaf-type5-only"}},
-			Actions: &api.Actions{RouteAction: api.RouteAction_REJECT}},
+			NeighborSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: "xleaf-type5-only"}},
+			Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_REJECT}},
 		{Name: "xleaf-evpn", Conditions: &api.Conditions{AfiSafiIn: evpn},
-			Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT, LargeCommunity: strip, Nexthop: unchanged}},
+			Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT, LargeCommunity: strip, Nexthop: unchanged}},
 	}}
 	if err := sp.s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: policy}); err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
 	if err := sp.s.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
-		Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: "xleaf-export"}},
-		DefaultAction: api.RouteAction_ACCEPT}}); err != nil {
+		Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, Policies: []*api.Policy{{Name: "xleaf-export"}},
+		DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT}}); err != nil {
 		return fmt.Errorf("policy assignment: %w", err)
 	}
 	sp.policySet = true

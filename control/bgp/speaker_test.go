@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -11,9 +12,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -107,34 +108,36 @@ func TestType5RoundTrip(t *testing.T) {
 	}
 }
 
-// TestType2WithL3VNI: a MAC/IP route with an L3VNI is a /32 host route;
+// TestReceivedRouteKinds: a MAC/IP route with an L3VNI is a /32 host route;
 // one with only an L2VNI is layer 2 and skipped; a Type-5 route without a
 // router MAC is reported bad and the session keeps the others.
 func TestReceivedRouteKinds(t *testing.T) {
 	bl01, bl04 := pair(t)
 	events, bad := watch(t, bl04)
-	ctx := context.Background()
 	rd, _ := bgp.ParseRouteDistinguisher("10.10.10.1:2")
-	add := func(nlri *bgp.EVPNNLRI, comms ...bgp.ExtendedCommunityInterface) {
+	add := func(nlri *bgp.EVPNNLRI, err error, comms ...bgp.ExtendedCommunityInterface) {
 		t.Helper()
-		attrs := []bgp.PathAttributeInterface{
-			bgp.NewPathAttributeOrigin(0),
-			bgp.NewPathAttributeMpReachNLRI("10.10.10.1", []bgp.AddrPrefixInterface{nlri}),
-			bgp.NewPathAttributeExtendedCommunities(comms),
-		}
-		p, err := apiutil.NewPath(nlri, false, attrs, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := bl01.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
+		reach, err := bgp.NewPathAttributeMpReachNLRI(bgp.RF_EVPN, []bgp.PathNLRI{{NLRI: nlri}}, addr("10.10.10.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), reach, bgp.NewPathAttributeExtendedCommunities(comms)}
+		if err := bl01.addPath(localPath(bgp.RF_EVPN, nlri, attrs, false)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	rt := bgp.NewTwoOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, 65101, 4001, true)
 	rm := bgp.NewRoutersMacExtended("44:38:39:22:dd:01")
-	add(bgp.NewEVPNMacIPAdvertisementRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, "02:00:00:00:00:10", "", []uint32{10}), rt)
-	add(bgp.NewEVPNIPPrefixRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, 24, "192.168.7.0", "0.0.0.0", 4001), rt) // no router MAC
-	add(bgp.NewEVPNMacIPAdvertisementRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, "02:00:00:00:00:10", "192.168.1.10", []uint32{10, 4001}), rt, rm)
+	esi := bgp.EthernetSegmentIdentifier{}
+	nlri, err := bgp.NewEVPNMacIPAdvertisementRoute(rd, esi, 0, "02:00:00:00:00:10", netip.Addr{}, []uint32{10})
+	add(nlri, err, rt)
+	nlri, err = bgp.NewEVPNIPPrefixRoute(rd, esi, 0, 24, addr("192.168.7.0"), netip.IPv4Unspecified(), 4001)
+	add(nlri, err, rt) // no router MAC
+	nlri, err = bgp.NewEVPNMacIPAdvertisementRoute(rd, esi, 0, "02:00:00:00:00:10", addr("192.168.1.10"), []uint32{10, 4001})
+	add(nlri, err, rt, rm)
 
 	got := next(t, events)
 	want := &rib.Path{Peer: "127.0.0.1", RD: "10.10.10.1:2", Prefix: netip.MustParsePrefix("192.168.1.10/32"), VTEP: addr("10.10.10.1"),
@@ -153,6 +156,49 @@ func TestReceivedRouteKinds(t *testing.T) {
 	case e := <-events:
 		t.Errorf("unexpected event %+v (layer-2 only or bad routes must not reach the rib)", e.Path)
 	case <-time.After(time.Second):
+	}
+}
+
+// TestUnderlayNextHop: a loopback one speaker originates arrives at the
+// other with the session's address as next hop: in NEXT_HOP over an IPv4
+// session, in MP_REACH over an IPv6 one (RFC 5549, as over unnumbered
+// links); its withdrawal follows.
+func TestUnderlayNextHop(t *testing.T) {
+	for _, session := range []string{"127.0.0.1", "::1"} {
+		t.Run(session, func(t *testing.T) {
+			ctx := context.Background()
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			port := freePort(t)
+			a, b := New(log), New(log)
+			t.Cleanup(func() { a.Stop(); b.Stop() })
+			if err := a.Start(ctx, Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: -1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Start(ctx, Global{ASN: 65210, RouterID: addr("10.10.20.11"), ListenPort: port, ListenAddr: []string{session}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.AddPeer(ctx, Peer{Address: addr(session), ASN: 65110, Passive: true, IPv4: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.AddPeer(ctx, Peer{Address: addr(session), ASN: 65210, Port: uint32(port), LocalAddr: addr(session), IPv4: true, ConnectRetry: 1}); err != nil {
+				t.Fatal(err)
+			}
+			heard, _ := watch(t, b)
+			loopback := netip.MustParsePrefix("10.10.10.10/32")
+			if err := a.AdvertiseIPv4(ctx, loopback, false); err != nil {
+				t.Fatal(err)
+			}
+			want := Underlay{Peer: session, Prefix: loopback, NextHop: addr(session)}
+			if diff := cmp.Diff(want, *next(t, heard).Underlay, cmpPath, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Errorf("underlay route (-want +got):\n%s", diff)
+			}
+			if err := a.AdvertiseIPv4(ctx, loopback, true); err != nil {
+				t.Fatal(err)
+			}
+			if e := next(t, heard); !e.Withdraw || e.Underlay == nil || e.Underlay.Prefix != loopback {
+				t.Errorf("got %+v, want the withdrawal of %v", e, loopback)
+			}
+		})
 	}
 }
 
@@ -231,12 +277,11 @@ func TestType5OnlyTowardsDCI(t *testing.T) {
 	case <-time.After(3 * time.Second):
 	}
 	// The marker is ours: it does not leave.
-	err := dci.s.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: familyEVPN}, func(d *api.Destination) {
-		for _, p := range d.Paths {
-			attrs, _ := apiutil.GetNativePathAttributes(p)
-			for _, a := range attrs {
+	err := dci.s.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_EVPN}, func(prefix bgp.NLRI, paths []*apiutil.Path) {
+		for _, p := range paths {
+			for _, a := range p.Attrs {
 				if _, ok := a.(*bgp.PathAttributeLargeCommunities); ok {
-					t.Errorf("%s arrived with large communities %v", d.Prefix, a)
+					t.Errorf("%s arrived with large communities %v", prefix, a)
 				}
 			}
 		}
@@ -247,24 +292,36 @@ func TestType5OnlyTowardsDCI(t *testing.T) {
 }
 
 // TestGRPC: with an address, GoBGP's own API answers there, so the stock
-// gobgp CLI works against xleafd.
+// gobgp CLI of the same GoBGP release works against xleafd: it lists the
+// peers and the EVPN routes this leaf originates.
 func TestGRPC(t *testing.T) {
 	port := freePort(t)
-	sp := New(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), fmt.Sprintf("127.0.0.1:%d", port))
-	defer sp.Stop()
-	if err := sp.Start(context.Background(), Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: -1}); err != nil {
+	target := fmt.Sprintf("127.0.0.1:%d", port)
+	sp := New(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), target)
+	t.Cleanup(func() { sp.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sp.Start(ctx, Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: -1}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.Dial(fmt.Sprintf("127.0.0.1:%d", port), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err := sp.AddPeer(ctx, Peer{Address: addr("127.0.0.9"), ASN: 65210, Passive: true, EVPN: true}); err != nil {
+		t.Fatal(err)
+	}
+	t5 := Type5{RD: "10.10.10.10:3", Prefix: netip.MustParsePrefix("192.168.2.0/24"), VTEP: addr("10.10.10.10"),
+		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}}
+	if err := sp.Advertise(ctx, t5); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	c := api.NewGoBgpServiceClient(conn)
+	// GoBGP starts listening in a goroutine of its own.
 	var resp *api.GetBgpResponse
 	for {
-		if resp, err = api.NewGobgpApiClient(conn).GetBgp(ctx, &api.GetBgpRequest{}); err == nil || ctx.Err() != nil {
+		if resp, err = c.GetBgp(ctx, &api.GetBgpRequest{}); err == nil || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -274,5 +331,62 @@ func TestGRPC(t *testing.T) {
 	}
 	if resp.Global.Asn != 65110 || resp.Global.RouterId != "10.10.10.10" {
 		t.Errorf("gRPC says AS %d router-id %s", resp.Global.Asn, resp.Global.RouterId)
+	}
+
+	peers, err := c.ListPeer(ctx, &api.ListPeerRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var neighbours []string
+	for {
+		r, err := peers.Recv()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("list peers over gRPC: %v", err)
+		}
+		neighbours = append(neighbours, fmt.Sprintf("%s AS %d", r.Peer.Conf.NeighborAddress, r.Peer.Conf.PeerAsn))
+	}
+	if diff := cmp.Diff([]string{"127.0.0.9 AS 65210"}, neighbours); diff != "" {
+		t.Errorf("peers over gRPC (-want +got):\n%s", diff)
+	}
+
+	paths, err := c.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: familyEVPN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []string
+	for {
+		r, err := paths.Recv()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("list evpn rib over gRPC: %v", err)
+		}
+		for _, p := range r.Destination.Paths {
+			nlri, err := apiutil.GetNativeNlri(p)
+			if err != nil {
+				t.Fatalf("%s: %v", r.Destination.Prefix, err)
+			}
+			attrs, err := apiutil.GetNativePathAttributes(p)
+			if err != nil {
+				t.Fatalf("%s: %v", r.Destination.Prefix, err)
+			}
+			var nh netip.Addr
+			for _, a := range attrs {
+				if reach, ok := a.(*bgp.PathAttributeMpReachNLRI); ok {
+					nh = reach.Nexthop
+				}
+			}
+			if route, ok := nlri.(*bgp.EVPNNLRI).RouteTypeData.(*bgp.EVPNIPPrefixRoute); ok {
+				routes = append(routes, fmt.Sprintf("type-5 rd %s %s/%d label %d via %s",
+					route.RD, route.IPPrefix, route.IPPrefixLength, route.Label, nh))
+			} else {
+				routes = append(routes, r.Destination.Prefix)
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"type-5 rd 10.10.10.10:3 192.168.2.0/24 label 4001 via 10.10.10.10"}, routes); diff != "" {
+		t.Errorf("evpn rib over gRPC (-want +got):\n%s", diff)
 	}
 }
