@@ -24,7 +24,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/xleaf/xleaf/control/bgp"
-	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/test/netns"
 )
 
@@ -174,7 +173,7 @@ func scale(b *testing.B, n int) {
 	for i := range n {
 		a := netip.AddrFrom4([4]byte{10, byte(128 + i>>16), byte(i >> 8), byte(i)})
 		if err := fabric.Advertise(ctx, bgp.Type5{RD: "10.10.10.1:2", Prefix: netip.PrefixFrom(a, 32), VTEP: netip.MustParseAddr("10.10.10.1"),
-			VNI: 4001, RouterMAC: mac, RTs: []rib.RT{{ASN: 65101, Value: 4001}}}); err != nil {
+			VNI: 4001, RouterMAC: mac, RTs: []bgp.RT{{ASN: 65101, Value: 4001}}}); err != nil {
 			b.Fatal(err)
 		}
 		if i > 0 && i%250_000 == 0 {

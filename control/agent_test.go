@@ -17,7 +17,6 @@ import (
 
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
-	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/control/show"
 	"github.com/xleaf/xleaf/dataplane"
 	"github.com/xleaf/xleaf/test/fixture"
@@ -156,7 +155,7 @@ func call(t *testing.T, sock string, v any, args ...string) {
 // fromLeaf01 is a Type-5 route as leaf01 (AS 65101) originates it.
 func fromLeaf01(prefix string, vni uint32) bgp.Type5 {
 	return bgp.Type5{RD: "10.10.10.1:2", Prefix: pfx(prefix), VTEP: addr("10.10.10.1"), VNI: vni,
-		RouterMAC: leaf01MAC, RTs: []rib.RT{{ASN: 65101, Value: vni}}}
+		RouterMAC: leaf01MAC, RTs: []bgp.RT{{ASN: 65101, Value: vni}}}
 }
 
 // eventually polls cond for up to 30 s (BGP needs a few seconds to connect).
@@ -197,9 +196,9 @@ func TestAgentEVPN(t *testing.T) {
 	eventually(t, "the fabric hears 192.168.100.0/24 from the leaf", func() bool {
 		select {
 		case e := <-tb.heard:
-			p := e.Path
+			p := e.Route
 			return !e.Withdraw && p.Prefix == pfx("192.168.100.0/24") && p.VNI == 4001 && p.VTEP == addr("10.10.10.10") &&
-				p.RouterMAC.String() == routerMAC.String() && len(p.RTs) == 1 && p.RTs[0] == (rib.RT{ASN: 65110, Value: 4001})
+				p.RouterMAC.String() == routerMAC.String() && len(p.RTs) == 1 && p.RTs[0] == (bgp.RT{ASN: 65110, Value: 4001})
 		default:
 			return false
 		}
@@ -350,8 +349,8 @@ func TestAgentHosts(t *testing.T) {
 	eventually(t, "the fabric hears the host as a Type-2 route", func() bool {
 		select {
 		case e := <-tb.heard:
-			p := e.Path
-			return !e.Withdraw && p.Type2 && p.Prefix == netip.PrefixFrom(host, 32) && p.VNI == 4001 && p.RTs[0] == (rib.RT{ASN: 65110, Value: 4001})
+			p := e.Route
+			return !e.Withdraw && p.Type2 && p.Prefix == netip.PrefixFrom(host, 32) && p.VNI == 4001 && p.RTs[0] == (bgp.RT{ASN: 65110, Value: 4001})
 		default:
 			return false
 		}
@@ -361,7 +360,7 @@ func TestAgentHosts(t *testing.T) {
 	eventually(t, "the fabric hears the host withdrawn", func() bool {
 		select {
 		case e := <-tb.heard:
-			return e.Withdraw && e.Path.Type2 && e.Path.Prefix == netip.PrefixFrom(host, 32)
+			return e.Withdraw && e.Route.Type2 && e.Route.Prefix == netip.PrefixFrom(host, 32)
 		default:
 			return false
 		}

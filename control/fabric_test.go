@@ -18,7 +18,6 @@ import (
 
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
-	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/dataplane"
 	"github.com/xleaf/xleaf/test/netns"
 )
@@ -85,7 +84,7 @@ func TestHelperFabric(t *testing.T) {
 		if u := e.Underlay; u != nil {
 			h.Prefix, h.NextHop, h.Underlay = u.Prefix, u.NextHop, true
 		} else {
-			h.Prefix, h.NextHop, h.Type2, h.VNI = e.Path.Prefix, e.Path.VTEP, e.Path.Type2, e.Path.VNI
+			h.Prefix, h.NextHop, h.Type2, h.VNI = e.Route.Prefix, e.Route.VTEP, e.Route.Type2, e.Route.VNI
 		}
 		out.Encode(h)
 	}, nil)
@@ -218,7 +217,7 @@ func newUnnumbered(t *testing.T) *unnumbered {
 	u.fabric = startFabric(t, u.ns, fabricSpec{ASN: 65199, RouterID: spineLoop, Port: "eth0",
 		IPv4: []netip.Prefix{netip.PrefixFrom(spineLoop, 32)},
 		Type5: []bgp.Type5{{RD: "10.10.10.1:2", Prefix: pfx("192.168.1.0/24"), VTEP: spineLoop, VNI: 4001,
-			RouterMAC: leaf01MAC, RTs: []rib.RT{{ASN: 65101, Value: 4001}}}}})
+			RouterMAC: leaf01MAC, RTs: []bgp.RT{{ASN: 65101, Value: 4001}}}}})
 
 	cfgText := strings.Replace(leafConfig, "nv set vrf default router bgp neighbor 127.0.0.2 peer-group underlay\n",
 		"nv set vrf default router bgp neighbor swp1 peer-group underlay\nnv set vrf default router bgp neighbor swp1 type unnumbered\n"+

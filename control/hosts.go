@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xleaf/xleaf/control/bgp"
-	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/dataplane"
 )
 
@@ -181,7 +180,7 @@ func (h *hosts) advertise(ctx context.Context, v *tenantVRF, k hostKey, cur *hos
 		cur.advertised = nil
 	}
 	r := bgp.Host{RD: v.RD, MAC: cur.mac, IP: k.addr, VTEP: h.leaf.vtep, VNI: v.VNI, RouterMAC: h.leaf.rmac,
-		RTs: []rib.RT{v.exportRT()}}
+		RTs: []bgp.RT{v.exportRT()}}
 	if err := h.speaker.AdvertiseHost(ctx, r); err != nil {
 		h.log.Warn("advertise host", "vrf", v.Name, "host", k.addr, "err", err)
 		return

@@ -16,7 +16,6 @@ import (
 
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
-	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/dataplane"
 )
 
@@ -149,9 +148,9 @@ func newTestPipeline(t *testing.T, cfg *config.Config) (*pipeline, *dataplane.Fa
 	return p, dp, sp, vs
 }
 
-func fromLeaf01Path(prefix string, vni uint32) *rib.Path {
-	return &rib.Path{Peer: "10.0.0.1", RD: "10.10.10.1:2", Prefix: pfx(prefix), VTEP: addr("10.10.10.1"), VNI: vni,
-		RouterMAC: leaf01MAC, RTs: []rib.RT{{ASN: 65101, Value: vni}}}
+func fromLeaf01Route(prefix string, vni uint32) *bgp.Route {
+	return &bgp.Route{Peer: "10.0.0.1", RD: "10.10.10.1:2", Prefix: pfx(prefix), VTEP: addr("10.10.10.1"), VNI: vni,
+		RouterMAC: leaf01MAC, RTs: []bgp.RT{{ASN: 65101, Value: vni}}}
 }
 
 // TestPipelineLeaksAndAggregates: a Type-5 route from BGP lands in every
@@ -168,7 +167,7 @@ func TestPipelineLeaksAndAggregates(t *testing.T) {
 		t.Errorf("advertised at start (-want +got):\n%s", diff)
 	}
 
-	p.received(ctx, bgp.Event{Path: fromLeaf01Path("192.168.2.0/25", 4001)})
+	p.received(ctx, bgp.Event{Route: fromLeaf01Route("192.168.2.0/25", 4001)})
 	want := dataplane.Route{Prefix: pfx("192.168.2.0/25"), Kind: dataplane.RouteRemote,
 		Remotes: []dataplane.Remote{{VTEP: addr("10.10.10.1"), VNI: 4001, RouterMAC: leaf01MAC}}}
 	for _, id := range []dataplane.VRFID{red, green} {
@@ -187,7 +186,7 @@ func TestPipelineLeaksAndAggregates(t *testing.T) {
 		t.Errorf("the aggregate went out as %+v", got)
 	}
 
-	p.received(ctx, bgp.Event{Path: fromLeaf01Path("192.168.2.0/25", 4001), Withdraw: true})
+	p.received(ctx, bgp.Event{Route: fromLeaf01Route("192.168.2.0/25", 4001), Withdraw: true})
 	for _, id := range []dataplane.VRFID{red, green} {
 		if _, ok := dp.Route(id, want.Prefix); ok {
 			t.Errorf("vrf %d keeps a withdrawn route", id)
@@ -206,8 +205,8 @@ func TestPipelineFullTableKeepsTheRest(t *testing.T) {
 	p, dp, _, vs := newTestPipeline(t, parse(t, leafConfig))
 	n := len(must(dp.Routes(vs.get("RED").ID)))
 	dp.RouteLimit = n + 1
-	p.received(ctx, bgp.Event{Path: fromLeaf01Path("10.1.0.0/16", 4001)})
-	p.received(ctx, bgp.Event{Path: fromLeaf01Path("10.2.0.0/16", 4001)}) // no room in RED
+	p.received(ctx, bgp.Event{Route: fromLeaf01Route("10.1.0.0/16", 4001)})
+	p.received(ctx, bgp.Event{Route: fromLeaf01Route("10.2.0.0/16", 4001)}) // no room in RED
 	if _, ok := dp.Route(vs.get("RED").ID, pfx("10.1.0.0/16")); !ok {
 		t.Error("RED lost the route that fitted")
 	}

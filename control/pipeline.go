@@ -100,14 +100,24 @@ func (p *pipeline) received(ctx context.Context, e bgp.Event) {
 	start := time.Now()
 	if e.Withdraw {
 		p.metrics.updates.WithLabelValues("withdraw").Inc()
-		p.rib.Withdraw(e.Path.Key())
+		p.rib.Withdraw(ribPath(e.Route).Key())
 	} else {
 		p.metrics.updates.WithLabelValues("update").Inc()
-		p.rib.Update(e.Path)
+		p.rib.Update(ribPath(e.Route))
 	}
 	p.metrics.programNs.Observe(time.Since(start).Seconds())
 	p.logErrors()
 	p.syncExports(ctx)
+}
+
+// ribPath is a received route as the RIB keeps it.
+func ribPath(r *bgp.Route) *rib.Path {
+	rts := make([]rib.RT, len(r.RTs))
+	for i, rt := range r.RTs {
+		rts[i] = rib.RT{ASN: rt.ASN, Value: rt.Value}
+	}
+	return &rib.Path{Peer: r.Peer, RD: r.RD, Prefix: r.Prefix, VTEP: r.VTEP, VNI: r.VNI, RouterMAC: r.RouterMAC,
+		RTs: rts, ASPath: r.ASPath, Origin: rib.Origin(r.Origin), LocalPref: r.LocalPref, Type2: r.Type2, HostMAC: r.HostMAC}
 }
 
 func (p *pipeline) logErrors() {
@@ -162,7 +172,7 @@ func (p *pipeline) syncExports(ctx context.Context) {
 			continue
 		}
 		want[exportKey{e.VRF, e.Prefix.String()}] = bgp.Type5{RD: v.RD, Prefix: e.Prefix, VTEP: p.leaf.vtep, VNI: v.VNI,
-			RouterMAC: p.leaf.rmac, RTs: []rib.RT{v.exportRT()}}
+			RouterMAC: p.leaf.rmac, RTs: []bgp.RT{v.exportRT()}}
 	}
 	p.mu.Lock()
 	have := maps.Clone(p.exports)

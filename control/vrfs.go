@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
 	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/dataplane"
@@ -18,7 +19,7 @@ type tenantVRF struct {
 }
 
 // exportRT is the route target the VRF's routes carry: ASN:VNI.
-func (v *tenantVRF) exportRT() rib.RT { return rib.RT{ASN: v.ASN, Value: v.VNI} }
+func (v *tenantVRF) exportRT() bgp.RT { return bgp.RT{ASN: v.ASN, Value: v.VNI} }
 
 // vrfSet is the applied VRFs. It never changes once built: every apply
 // builds a new one, so a part reads it without anyone's lock.

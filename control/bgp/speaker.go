@@ -1,6 +1,8 @@
-// Package bgp wraps the embedded GoBGP speaker: sessions, EVPN Type-5
-// origination, and received EVPN routes as rib paths. The rest of xleaf
-// never sees GoBGP's protobuf API.
+// Package bgp wraps the embedded GoBGP (v4) speaker: sessions and their
+// keeper, EVPN Type-5 and Type-2 origination, the underlay's IPv4 routes,
+// and received routes decoded from GoBGP's native paths into this
+// package's own small types (Route, RT, Underlay). It is the only package
+// that imports GoBGP, and it imports nothing of xleaf's.
 package bgp
 
 import (
@@ -20,8 +22,6 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
-
-	"github.com/xleaf/xleaf/control/rib"
 )
 
 // Speaker is one BGP instance.
@@ -261,7 +261,7 @@ type Type5 struct {
 	VTEP      netip.Addr // next hop
 	VNI       uint32     // label: the VRF's L3VNI
 	RouterMAC net.HardwareAddr
-	RTs       []rib.RT // export targets
+	RTs       []RT // export targets
 }
 
 func (t Type5) path(asn uint32, withdraw bool) (*apiutil.Path, error) {
@@ -293,7 +293,7 @@ func localPath(family bgp.Family, nlri bgp.NLRI, attrs []bgp.PathAttributeInterf
 
 // evpnAttrs are the attributes of a route this leaf originates: its VTEP
 // as next hop, the route targets, VXLAN encapsulation and the router MAC.
-func evpnAttrs(nlri bgp.NLRI, vtep netip.Addr, rmac net.HardwareAddr, rts []rib.RT) ([]bgp.PathAttributeInterface, error) {
+func evpnAttrs(nlri bgp.NLRI, vtep netip.Addr, rmac net.HardwareAddr, rts []RT) ([]bgp.PathAttributeInterface, error) {
 	comms := []bgp.ExtendedCommunityInterface{}
 	for _, rt := range rts {
 		comms = append(comms, routeTarget(rt))
@@ -310,7 +310,7 @@ func evpnAttrs(nlri bgp.NLRI, vtep netip.Addr, rmac net.HardwareAddr, rts []rib.
 	}, nil
 }
 
-func routeTarget(rt rib.RT) bgp.ExtendedCommunityInterface {
+func routeTarget(rt RT) bgp.ExtendedCommunityInterface {
 	if rt.ASN > 0xffff {
 		return bgp.NewFourOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, rt.ASN, uint16(rt.Value), true)
 	}
@@ -363,12 +363,38 @@ func (sp *Speaker) WithdrawAll(ctx context.Context) error {
 	return nil
 }
 
-// Event is a received route, or its withdrawal: an EVPN route (Path) or
+// Event is a received route, or its withdrawal: an EVPN route (Route) or
 // an underlay IPv4 route (Underlay).
 type Event struct {
-	Path     *rib.Path
+	Route    *Route
 	Underlay *Underlay
 	Withdraw bool
+}
+
+// RT is a route target as it travels in a route: ASN:value, a two-octet
+// AS with a four-octet value or a four-octet AS with a two-octet one.
+type RT struct {
+	ASN   uint32
+	Value uint32
+}
+
+func (rt RT) String() string { return fmt.Sprintf("%d:%d", rt.ASN, rt.Value) }
+
+// Route is an EVPN route from a peer as Watch decodes it: a Type-5 IP
+// prefix route, or a Type-2 MAC/IP route with an L3VNI as a /32 host route.
+type Route struct {
+	Peer      string // the session's address, with its zone when unnumbered
+	RD        string
+	Prefix    netip.Prefix
+	VTEP      netip.Addr
+	VNI       uint32 // the label: the L3VNI to encapsulate with
+	RouterMAC net.HardwareAddr
+	RTs       []RT
+	ASPath    []uint32
+	Origin    uint8  // BGP ORIGIN: 0 IGP, 1 EGP, 2 incomplete
+	LocalPref uint32 // 0: none sent (default 100)
+	Type2     bool
+	HostMAC   net.HardwareAddr // Type-2: the host's MAC
 }
 
 // Underlay is an IPv4 unicast route from a peer: the fabric's loopbacks.
@@ -380,7 +406,7 @@ type Underlay struct {
 
 // ErrSkipped marks a received path that is not for the RIB (own routes,
 // other EVPN route types); Watch counts and logs the others.
-var ErrSkipped = errors.New("not a route for the rib")
+var ErrSkipped = errors.New("not a route for the agent")
 
 // Watch calls fn for every best EVPN path from a peer, starting with the
 // current table, until ctx ends. Paths it cannot decode are logged and
@@ -408,7 +434,7 @@ func (sp *Speaker) Watch(ctx context.Context, fn func(Event), bad func(error)) e
 					bad(err)
 				}
 			default:
-				fn(Event{Path: path, Withdraw: p.Withdrawal})
+				fn(Event{Route: path, Withdraw: p.Withdrawal})
 			}
 		}
 	}}, server.WatchBestPath(true))
@@ -461,9 +487,9 @@ func (sp *Speaker) AdvertiseIPv4(ctx context.Context, p netip.Prefix, withdraw b
 	return nil
 }
 
-// decode turns a GoBGP path into a rib path: Type-5 routes, and Type-2
+// decode turns a GoBGP path into a Route: Type-5 routes, and Type-2
 // MAC/IP routes that carry an L3VNI (second label) as /32 host routes.
-func decode(p *apiutil.Path) (*rib.Path, error) {
+func decode(p *apiutil.Path) (*Route, error) {
 	if !p.PeerAddress.IsValid() {
 		return nil, ErrSkipped // our own
 	}
@@ -471,7 +497,7 @@ func decode(p *apiutil.Path) (*rib.Path, error) {
 	if !ok {
 		return nil, fmt.Errorf("nlri %T: not evpn", p.Nlri)
 	}
-	out := &rib.Path{Peer: p.PeerAddress.String()}
+	out := &Route{Peer: p.PeerAddress.String()}
 	var err error
 	switch route := evpn.RouteTypeData.(type) {
 	case *bgp.EVPNIPPrefixRoute:
@@ -490,7 +516,7 @@ func decode(p *apiutil.Path) (*rib.Path, error) {
 			return nil, ErrSkipped // MAC only, IPv6, or no L3VNI: layer 2, not ours
 		}
 		out.Prefix = netip.PrefixFrom(a, 32)
-		// Copied: the rib keeps it, and GoBGP's table still holds this one.
+		// Copied: the agent keeps it, and GoBGP's table still holds this one.
 		out.RD, out.VNI, out.Type2, out.HostMAC = route.RD.String(), route.Labels[1], true, slices.Clone(route.MacAddress)
 	default:
 		return nil, ErrSkipped
@@ -505,7 +531,7 @@ func decode(p *apiutil.Path) (*rib.Path, error) {
 		case *bgp.PathAttributeNextHop:
 			out.VTEP = a.Value.Unmap()
 		case *bgp.PathAttributeOrigin:
-			out.Origin = rib.Origin(a.Value)
+			out.Origin = a.Value
 		case *bgp.PathAttributeLocalPref:
 			out.LocalPref = a.Value
 		case *bgp.PathAttributeAsPath:
@@ -517,11 +543,11 @@ func decode(p *apiutil.Path) (*rib.Path, error) {
 				switch c := ec.(type) {
 				case *bgp.TwoOctetAsSpecificExtended:
 					if c.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET {
-						out.RTs = append(out.RTs, rib.RT{ASN: uint32(c.AS), Value: c.LocalAdmin})
+						out.RTs = append(out.RTs, RT{ASN: uint32(c.AS), Value: c.LocalAdmin})
 					}
 				case *bgp.FourOctetAsSpecificExtended:
 					if c.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET {
-						out.RTs = append(out.RTs, rib.RT{ASN: c.AS, Value: uint32(c.LocalAdmin)})
+						out.RTs = append(out.RTs, RT{ASN: c.AS, Value: uint32(c.LocalAdmin)})
 					}
 				case *bgp.RouterMacExtended:
 					out.RouterMAC = slices.Clone(c.Mac)
@@ -602,7 +628,7 @@ type Host struct {
 	VTEP      netip.Addr
 	VNI       uint32 // L3VNI, sent as both labels (xleaf has no L2VNI)
 	RouterMAC net.HardwareAddr
-	RTs       []rib.RT
+	RTs       []RT
 }
 
 func (h Host) path(withdraw bool) (*apiutil.Path, error) {

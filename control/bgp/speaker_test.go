@@ -17,8 +17,6 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/xleaf/xleaf/control/rib"
 )
 
 var (
@@ -90,20 +88,20 @@ func TestType5RoundTrip(t *testing.T) {
 	bl01, bl04 := pair(t)
 	events, _ := watch(t, bl04)
 	t5 := Type5{RD: "10.10.10.10:3", Prefix: netip.MustParsePrefix("192.168.2.0/24"), VTEP: addr("10.10.10.10"),
-		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}}
+		VNI: 4001, RouterMAC: rmac6, RTs: []RT{{ASN: 65110, Value: 4001}}}
 	if err := bl01.Advertise(context.Background(), t5); err != nil {
 		t.Fatal(err)
 	}
 	got := next(t, events)
-	want := Event{Path: &rib.Path{Peer: "127.0.0.1", RD: "10.10.10.10:3", Prefix: t5.Prefix, VTEP: t5.VTEP, VNI: 4001,
-		RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}, ASPath: []uint32{65110}}}
+	want := Event{Route: &Route{Peer: "127.0.0.1", RD: "10.10.10.10:3", Prefix: t5.Prefix, VTEP: t5.VTEP, VNI: 4001,
+		RouterMAC: rmac6, RTs: []RT{{ASN: 65110, Value: 4001}}, ASPath: []uint32{65110}}}
 	if diff := cmp.Diff(want, got, cmpPath, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("received (-want +got):\n%s", diff)
 	}
 	if err := bl01.Withdraw(context.Background(), t5); err != nil {
 		t.Fatal(err)
 	}
-	if e := next(t, events); !e.Withdraw || e.Path.Prefix != t5.Prefix {
+	if e := next(t, events); !e.Withdraw || e.Route.Prefix != t5.Prefix {
 		t.Errorf("got %+v, want the withdrawal of %v", e, t5.Prefix)
 	}
 }
@@ -140,10 +138,10 @@ func TestReceivedRouteKinds(t *testing.T) {
 	add(nlri, err, rt, rm)
 
 	got := next(t, events)
-	want := &rib.Path{Peer: "127.0.0.1", RD: "10.10.10.1:2", Prefix: netip.MustParsePrefix("192.168.1.10/32"), VTEP: addr("10.10.10.1"),
-		VNI: 4001, RouterMAC: net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x01}, RTs: []rib.RT{{ASN: 65101, Value: 4001}},
+	want := &Route{Peer: "127.0.0.1", RD: "10.10.10.1:2", Prefix: netip.MustParsePrefix("192.168.1.10/32"), VTEP: addr("10.10.10.1"),
+		VNI: 4001, RouterMAC: net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x01}, RTs: []RT{{ASN: 65101, Value: 4001}},
 		ASPath: []uint32{65110}, Type2: true, HostMAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x10}}
-	if diff := cmp.Diff(want, got.Path, cmpPath, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+	if diff := cmp.Diff(want, got.Route, cmpPath, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("type-2 host route (-want +got):\n%s", diff)
 	}
 	select {
@@ -154,7 +152,7 @@ func TestReceivedRouteKinds(t *testing.T) {
 	}
 	select {
 	case e := <-events:
-		t.Errorf("unexpected event %+v (layer-2 only or bad routes must not reach the rib)", e.Path)
+		t.Errorf("unexpected event %+v (layer-2 only or bad routes must not reach the rib)", e.Route)
 	case <-time.After(time.Second):
 	}
 }
@@ -243,18 +241,18 @@ func TestType5OnlyTowardsDCI(t *testing.T) {
 	dciHeard, _ := watch(t, dci)
 
 	own := Type5{RD: "10.10.10.10:1", Prefix: netip.MustParsePrefix("192.168.2.0/24"), VTEP: addr("10.10.10.10"),
-		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}}
+		VNI: 4001, RouterMAC: rmac6, RTs: []RT{{ASN: 65110, Value: 4001}}}
 	if err := bl01.Advertise(ctx, own); err != nil {
 		t.Fatal(err)
 	}
 	host := Host{RD: "10.10.10.10:1", MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x10}, IP: addr("192.168.100.10"), VTEP: addr("10.10.10.10"),
-		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}}
+		VNI: 4001, RouterMAC: rmac6, RTs: []RT{{ASN: 65110, Value: 4001}}}
 	if err := bl01.AdvertiseHost(ctx, host); err != nil {
 		t.Fatal(err)
 	}
 	// A Type-5 route bl01 learns from the spine is not its own: held back.
 	learned := Type5{RD: "10.10.10.1:2", Prefix: netip.MustParsePrefix("192.168.1.0/24"), VTEP: addr("10.10.10.1"),
-		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65101, Value: 4001}}}
+		VNI: 4001, RouterMAC: rmac6, RTs: []RT{{ASN: 65101, Value: 4001}}}
 	if err := spine.Advertise(ctx, learned); err != nil {
 		t.Fatal(err)
 	}
@@ -262,18 +260,18 @@ func TestType5OnlyTowardsDCI(t *testing.T) {
 	got := map[string]bool{}
 	for len(got) < 2 {
 		e := next(t, spineHeard)
-		got[e.Path.Prefix.String()] = true
+		got[e.Route.Prefix.String()] = true
 	}
 	if !got["192.168.2.0/24"] || !got["192.168.100.10/32"] {
 		t.Errorf("the spine heard %v, want the Type-5 and the Type-2 route", got)
 	}
 	e := next(t, dciHeard)
-	if e.Path.Prefix != own.Prefix || e.Path.Type2 || e.Path.VTEP != own.VTEP {
-		t.Errorf("the DCI peer heard %+v, want only our Type-5 %v with next hop %v", e.Path, own.Prefix, own.VTEP)
+	if e.Route.Prefix != own.Prefix || e.Route.Type2 || e.Route.VTEP != own.VTEP {
+		t.Errorf("the DCI peer heard %+v, want only our Type-5 %v with next hop %v", e.Route, own.Prefix, own.VTEP)
 	}
 	select {
 	case e := <-dciHeard:
-		t.Errorf("the DCI peer also heard %v (type-2 %v): only our Type-5 routes may cross", e.Path.Prefix, e.Path.Type2)
+		t.Errorf("the DCI peer also heard %v (type-2 %v): only our Type-5 routes may cross", e.Route.Prefix, e.Route.Type2)
 	case <-time.After(3 * time.Second):
 	}
 	// The marker is ours: it does not leave.
@@ -308,7 +306,7 @@ func TestGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	t5 := Type5{RD: "10.10.10.10:3", Prefix: netip.MustParsePrefix("192.168.2.0/24"), VTEP: addr("10.10.10.10"),
-		VNI: 4001, RouterMAC: rmac6, RTs: []rib.RT{{ASN: 65110, Value: 4001}}}
+		VNI: 4001, RouterMAC: rmac6, RTs: []RT{{ASN: 65110, Value: 4001}}}
 	if err := sp.Advertise(ctx, t5); err != nil {
 		t.Fatal(err)
 	}
