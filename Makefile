@@ -36,9 +36,11 @@ lab-stress: deps build
 	./bin/xleaflab stress -n $(N)
 
 # Every test, the root-only BPF and netns ones included, plus a bounded run
-# of the fuzzer that holds the XDP program to the reference model.
+# of the fuzzer that holds the XDP program to the reference model. The
+# control agent's own tests run first as nobody: they must not need root.
 test: deps
 	$(GO) vet ./...
+	GO=$(GO) ./.ci/unprivileged
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -run '^$$' -fuzz '^FuzzXDPMatchesModel$$' -fuzztime $(FUZZTIME) ./dataplane/
 
