@@ -77,8 +77,15 @@ func Open(opts Options) (*Dataplane, error) {
 	return d, nil
 }
 
+// ErrPinsWouldDie is Open's answer when the pins would live on a bpf
+// filesystem that goes when xleafd does.
+var ErrPinsWouldDie = errors.New("pinned state would not outlive xleafd")
+
 // ensureBPFFS mounts a bpf filesystem on dir if it has none, as a leaf's
-// boot would.
+// boot would, but only in the host's mount namespace. In a mount
+// namespace of its own (ip netns exec, unshare -m) a bpffs it mounted
+// would go with the process, and the pinned tables and XDP links with it:
+// a restart would stop forwarding. There it refuses and says what to do.
 func ensureBPFFS(dir string) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
@@ -87,10 +94,72 @@ func ensureBPFFS(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
+	if lasting, why := mountOutlivesUs(dir); !lasting {
+		return fmt.Errorf("%s is not on a bpf filesystem, and %s: one mounted there would go with xleafd, "+
+			"and its pinned tables and XDP links with it. Mount one that outlives xleafd from the host "+
+			"(mkdir -p %s && mount -t bpf bpf %s) and keep --pin-path under it, or start xleafd with "+
+			"'nsenter --net=/run/netns/NAME' (the host's mounts) instead of 'ip netns exec': %w",
+			dir, why, dir, dir, ErrPinsWouldDie)
+	}
 	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
 		return fmt.Errorf("mount bpf filesystem on %s: %w", dir, err)
 	}
 	return nil
+}
+
+// initMountNSIno is the inode of the initial mount namespace's nsfs
+// file (PROC_MNT_INIT_INO; Linux 6.x).
+const initMountNSIno = 0xEFFFFFF8
+
+// mountOutlivesUs says whether a filesystem mounted on dir would stay
+// after this process ends: it does in the host's mount namespace (the
+// initial one, or PID 1's), or where the mount under dir propagates to
+// another namespace (shared). Otherwise why says what is wrong.
+func mountOutlivesUs(dir string) (bool, string) {
+	var self unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &self); err != nil {
+		return false, fmt.Sprintf("its mount namespace cannot be read (%v)", err)
+	}
+	if self.Ino == initMountNSIno {
+		return true, ""
+	}
+	var init unix.Stat_t
+	if err := unix.Stat("/proc/1/ns/mnt", &init); err == nil && init.Ino == self.Ino && init.Dev == self.Dev {
+		return true, ""
+	}
+	if shared, err := mountShared(dir); err == nil && shared {
+		return true, ""
+	}
+	return false, "this process has a mount namespace of its own (ip netns exec, unshare -m) whose mounts do not propagate"
+}
+
+// mountShared says whether the mount holding dir is in a shared peer
+// group (/proc/self/mountinfo's optional "shared:N"), so that a mount
+// made on dir is seen by the other namespaces in that group.
+func mountShared(dir string) (bool, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	best, shared := "", false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		mp := f[4]
+		if !(dir == mp || mp == "/" || strings.HasPrefix(dir, mp+"/")) || len(mp) < len(best) {
+			continue
+		}
+		best, shared = mp, false
+		for _, opt := range f[6:] {
+			if opt == "-" {
+				break
+			}
+			shared = shared || strings.HasPrefix(opt, "shared:")
+		}
+	}
+	return shared, nil
 }
 
 // adopt rebuilds the Go-side bookkeeping from pinned maps after a restart:

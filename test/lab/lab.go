@@ -25,6 +25,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/xleaf/xleaf/test/netns"
 )
@@ -153,11 +154,30 @@ func spine(asn, loopback string) func(bool) (string, error) {
 	}
 }
 
-func (l *Lab) ns(node string) string { return l.Prefix + node }
-func (l *Lab) name() string          { return strings.TrimSuffix(l.Prefix, "-") }
-func (l *Lab) runDir() string        { return "/run/xleaf-lab/" + l.name() }
-func (l *Lab) pinPath(node string) string {
-	return "/sys/fs/bpf/" + l.Prefix + node
+func (l *Lab) ns(node string) string      { return l.Prefix + node }
+func (l *Lab) name() string               { return strings.TrimSuffix(l.Prefix, "-") }
+func (l *Lab) runDir() string             { return "/run/xleaf-lab/" + l.name() }
+func (l *Lab) pinPath(node string) string { return filepath.Join(bpfDir, l.Prefix+node) }
+
+// bpfDir is the labs' bpf filesystem, mounted once from the host's mount
+// namespace and kept: 'ip netns exec' gives each xleafd a mount namespace
+// of its own with a fresh /sys, where a bpffs it mounted would go with it,
+// and its pinned tables with it. Mounts under /run reach it from the host.
+const bpfDir = "/run/xleaf-lab/bpf"
+
+// mountBPF mounts bpfDir unless it is mounted.
+func mountBPF() error {
+	var st unix.Statfs_t
+	if unix.Statfs(bpfDir, &st) == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := os.MkdirAll(bpfDir, 0o700); err != nil {
+		return err
+	}
+	if err := unix.Mount("bpf", bpfDir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mount the lab's bpf filesystem on %s: %w", bpfDir, err)
+	}
+	return nil
 }
 
 // Socket is where a switch's xleafd answers xleafctl.
@@ -238,6 +258,9 @@ func (l *Lab) Up(ctx context.Context) error {
 		return err
 	}
 	if err := os.MkdirAll(l.runDir(), 0o700); err != nil {
+		return err
+	}
+	if err := mountBPF(); err != nil {
 		return err
 	}
 	for _, sw := range Switches {
@@ -446,7 +469,7 @@ func (l *Lab) Down() {
 			exec.Command("ip", "netns", "del", e.Name()).Run()
 		}
 	}
-	pins, _ := filepath.Glob("/sys/fs/bpf/" + l.Prefix + "*")
+	pins, _ := filepath.Glob(filepath.Join(bpfDir, l.Prefix+"*"))
 	for _, p := range pins {
 		os.RemoveAll(p)
 	}
