@@ -839,3 +839,32 @@ func TestPeerGroupTimers(t *testing.T) {
 		}
 	}
 }
+
+func TestGracefulRestart(t *testing.T) {
+	c, err := Parse("t.cmds", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GR.Mode != GRDefault || c.GR.Mode.String() != "full" {
+		t.Errorf("a config that says nothing: mode %v (%d), want the default, full", c.GR.Mode, c.GR.Mode)
+	}
+	c, err = Parse("t.cmds", []byte("nv set router bgp graceful-restart mode helper-only\n"+
+		"nv set router bgp graceful-restart restart-time 60\n"+
+		"nv set router bgp graceful-restart stale-routes-time 300\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (GracefulRestart{Mode: GRHelperOnly, RestartTime: 60, StaleRoutesTime: 300}); c.GR != want {
+		t.Errorf("graceful restart %+v, want %+v", c.GR, want)
+	}
+	for in, want := range map[string]string{
+		"nv set router bgp graceful-restart mode restarting\n":     `graceful-restart mode "restarting": expected full, helper-only or off`,
+		"nv set router bgp graceful-restart restart-time 4096\n":   `restart-time "4096": expected a number in 1..4095`,
+		"nv set router bgp graceful-restart stale-routes-time 0\n": `stale-routes-time "0": expected a number in 1..4095`,
+	} {
+		_, err := Parse("t.cmds", []byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", in, err, want)
+		}
+	}
+}

@@ -7,18 +7,55 @@ import "net/netip"
 
 // Config is a whole leaf's configuration.
 type Config struct {
-	Hostname   string     // system hostname: shown, never applied to the host
-	ASN        uint32     // router bgp autonomous-system
-	RouterID   netip.Addr // router bgp router-id
-	BGP        bool       // router bgp enable on
-	EVPN       bool       // evpn enable on
-	VXLAN      bool       // nve vxlan enable on
+	Hostname   string          // system hostname: shown, never applied to the host
+	ASN        uint32          // router bgp autonomous-system
+	RouterID   netip.Addr      // router bgp router-id
+	BGP        bool            // router bgp enable on
+	EVPN       bool            // evpn enable on
+	VXLAN      bool            // nve vxlan enable on
+	GR         GracefulRestart // router bgp graceful-restart
 	Interfaces map[string]*Interface
 	RouteMaps  map[string]*RouteMap
 	VRFs       map[string]*VRF     // tenant VRFs: not default, not mgmt
 	Default    Default             // vrf default router bgp
 	Ignored    []Ignored           // keys accepted and ignored, once each, with why
 	Where      map[string]Position // where each key was first set, without its value ("vrf RED evpn vni"): for errors
+}
+
+// GracefulRestart is BGP graceful restart (RFC 4724) on every session, as
+// Cumulus spells it (router bgp graceful-restart ...). Zero values are the
+// agent's defaults.
+type GracefulRestart struct {
+	Mode            GRMode
+	RestartTime     uint64 // restart-time, seconds (1-4095); 0: 120
+	StaleRoutesTime uint64 // stale-routes-time, seconds (1-4095); 0: 360
+}
+
+// GRMode is graceful-restart mode.
+type GRMode int
+
+const (
+	// GRDefault is full: xleaf's data path outlives its agent, so it can
+	// promise its peers that forwarding goes on (Cumulus's default is
+	// helper-only).
+	GRDefault GRMode = iota
+	// GRFull: restarting speaker (forwarding preserved) and helper.
+	GRFull
+	// GRHelperOnly keeps a restarting peer's routes, but this leaf's own
+	// restart is an ordinary one: its peers drop its routes.
+	GRHelperOnly
+	// GROff: no graceful restart capability; sessions end as before.
+	GROff
+)
+
+func (m GRMode) String() string {
+	switch m {
+	case GRHelperOnly:
+		return "helper-only"
+	case GROff:
+		return "off"
+	}
+	return "full"
 }
 
 // Interface is one port, loopback or SVI; ranges (swp1-3) are expanded.

@@ -103,6 +103,24 @@ var schema = []*rule{
 		m.c().RouterID, err = parseRouterID(m.value())
 		return err
 	}),
+	ignore("router bgp graceful-restart", node, whyEmpty, nil),
+	one("router bgp graceful-restart mode <mode>", func(m *match) error {
+		modes := map[string]GRMode{"full": GRFull, "helper-only": GRHelperOnly, "off": GROff}
+		mode, ok := modes[m.value()]
+		if !ok {
+			return oneOf("graceful-restart mode", m.value(), "full", "helper-only", "off")
+		}
+		m.c().GR.Mode = mode
+		return nil
+	}),
+	one("router bgp graceful-restart restart-time <seconds>", func(m *match) (err error) {
+		m.c().GR.RestartTime, err = parseUint("restart-time", m.value(), 1, 4095)
+		return err
+	}),
+	one("router bgp graceful-restart stale-routes-time <seconds>", func(m *match) (err error) {
+		m.c().GR.StaleRoutesTime, err = parseUint("stale-routes-time", m.value(), 1, 4095)
+		return err
+	}),
 
 	ignore("router policy community-list", node, whyEmpty, nil),
 	leaf("router policy route-map <map>", func(m *match) error {
