@@ -293,6 +293,13 @@ func hasMoreSpecific(t *table, agg netip.Prefix) bool {
 			return true
 		}
 	}
+	// Adopted routes count until the sweep: after a restart the aggregate
+	// is advertised again before BGP has re-learned what it covers.
+	for p := range t.stale {
+		if p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
+			return true
+		}
+	}
 	return false
 }
 
@@ -499,6 +506,12 @@ func (r *RIB) Adopt(vrf string, routes []dataplane.Route) {
 		}
 		t.installed[route.Prefix], t.since[route.Prefix], t.stale[route.Prefix] = route, now, true
 	}
+	for _, agg := range t.vrf.Aggregates {
+		if on := hasMoreSpecific(t, agg); on != t.aggActive[agg] {
+			t.aggActive[agg] = on
+			r.refresh(t, agg)
+		}
+	}
 }
 
 // Sweep deletes adopted routes that nothing selected since: what the
@@ -511,7 +524,7 @@ func (r *RIB) Sweep() int {
 		for p := range t.stale {
 			delete(t.stale, p)
 			if _, ok := r.selectRoute(t, p); !ok {
-				r.program(t, p, nil)
+				r.changed(t, p) // removes it, and an aggregate it alone kept up
 				n++
 			}
 		}

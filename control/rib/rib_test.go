@@ -3,6 +3,7 @@ package rib
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -353,6 +354,62 @@ func TestAdoptAndSweep(t *testing.T) {
 	}
 	if n := dp.deletes[wanted.Prefix]; n != 0 {
 		t.Errorf("a wanted route was deleted %d times during convergence", n)
+	}
+}
+
+// TestStaleRoutesAfterARestart: what the previous run left (adopted, stale)
+// keeps forwarding and keeps an aggregate it falls under advertised until
+// the sweep; a stale route BGP re-learns differently is replaced at once
+// and survives the sweep; what nothing re-learned goes at the sweep, and
+// the aggregate only it kept up goes with it.
+func TestStaleRoutesAfterARestart(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	changes := dataplane.Route{Prefix: pfx("192.168.2.10/32"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{remote("10.10.10.9", 4002, rmac9)}} // was behind a leaf now gone
+	orphan := dataplane.Route{Prefix: pfx("192.168.20.7/32"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{remote("10.10.20.11", 5001, rmac9)}}
+	for _, rt := range []dataplane.Route{changes, orphan} {
+		dp.SetRoute(1, rt)
+	}
+	r.Adopt("RED", []dataplane.Route{changes, orphan})
+
+	exported := func(p string) bool {
+		return slices.Contains(r.Exports(), Export{VRF: "RED", Prefix: pfx(p)})
+	}
+	if !exported("192.168.2.0/24") || !exported("192.168.20.0/24") {
+		t.Fatalf("aggregates over adopted routes not exported before BGP converged: %v", r.Exports())
+	}
+	if _, ok := dp.tables[1][pfx("192.168.20.0/24")]; !ok {
+		t.Error("aggregate over an adopted route not in the data path")
+	}
+
+	// BGP re-learns 192.168.2.10/32 behind other VTEPs while it is stale.
+	for _, p := range guidePaths()[6:8] {
+		r.Update(p)
+	}
+	got := dp.tables[1][changes.Prefix]
+	if len(got.Remotes) != 2 || got.Remotes[0].VTEP != addr("10.10.10.1") {
+		t.Fatalf("a stale route re-learned differently was not replaced: %+v", got)
+	}
+	if n := r.Sweep(); n != 1 {
+		t.Errorf("swept %d routes, want 1 (the orphan)", n)
+	}
+	if _, ok := dp.tables[1][orphan.Prefix]; ok {
+		t.Error("the orphan survived the sweep")
+	}
+	if got := dp.tables[1][changes.Prefix]; len(got.Remotes) != 2 {
+		t.Errorf("the re-learned route after the sweep: %+v", got)
+	}
+	if exported("192.168.20.0/24") {
+		t.Error("an aggregate only the orphan kept up is still exported after the sweep")
+	}
+	if _, ok := dp.tables[1][pfx("192.168.20.0/24")]; ok {
+		t.Error("an aggregate only the orphan kept up is still in the data path after the sweep")
+	}
+	if !exported("192.168.2.0/24") {
+		t.Error("the aggregate over a re-learned route went at the sweep")
 	}
 }
 
