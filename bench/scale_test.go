@@ -130,7 +130,7 @@ func scale(b *testing.B, n int) {
 	// The fabric: listening, without the leaf as a peer yet.
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	fabric := bgp.New(log)
-	b.Cleanup(func() { fabric.Stop() })
+	b.Cleanup(func() { fabric.Stop(false) })
 	if err := fabric.Start(ctx, bgp.Global{ASN: 65199, RouterID: netip.MustParseAddr("10.10.10.199"), ListenPort: 179, ListenAddr: []string{"127.0.0.2"}}); err != nil {
 		b.Fatal(err)
 	}

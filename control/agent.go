@@ -25,8 +25,10 @@ import (
 type Options struct {
 	RouterMAC net.HardwareAddr // default: the system MAC (eth0, else the first port)
 	BGPPort   int32            // default 179; -1 to not listen
-	// Grace is how long routes found in the data path at start keep
-	// forwarding while BGP converges before those not re-learned go.
+	// Grace bounds the wait, after a start, for every neighbour's
+	// End-of-RIB: then routes found in the data path and the kernel that
+	// BGP did not re-learn go. It also bounds how long a restarting
+	// speaker holds back its updates (GR selection deferral).
 	Grace time.Duration // default 60s
 	GRPC  string        // GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051); "" = off
 	Log   *slog.Logger
@@ -53,6 +55,10 @@ type Agent struct {
 	hosts    *hosts
 	ports    *ports
 	underlay *underlay
+	restart  *restart // set by start
+
+	quit     chan struct{} // Shutdown: stop now
+	withdraw atomic.Bool   // Shutdown: stop with a NOTIFICATION, not gracefully
 
 	applyMu sync.Mutex // one apply at a time
 	ids     vrfIDs     // guarded by applyMu
@@ -83,7 +89,8 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a := &Agent{opts: opts, log: opts.Log, dp: dp, leaf: leaf{vtep, rmac}, metrics: newMetrics(), ids: vrfIDs{}}
+	a := &Agent{opts: opts, log: opts.Log, dp: dp, leaf: leaf{vtep, rmac}, metrics: newMetrics(), ids: vrfIDs{},
+		quit: make(chan struct{})}
 	existing, err := dp.VRFs()
 	if err != nil {
 		return nil, fmt.Errorf("read data path vrfs: %w", err)
@@ -102,6 +109,7 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 	a.pipeline = newPipeline(a.log, dp, a.speaker, a.metrics, a.leaf, a.underlay.received)
 	a.ports = newPorts(a.log, dp)
 	a.hosts = newHosts(a.log, dp, a.pipeline.rib, a.speaker, a.ports, a.leaf)
+	a.peers.deferral = uint32(opts.Grace / time.Second)
 	return a, nil
 }
 
@@ -127,8 +135,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return a.speaker.Stop()
+	select {
+	case <-ctx.Done():
+	case <-a.quit:
+	}
+	// Gracefully unless told otherwise: with graceful restart on, peers
+	// get no NOTIFICATION and keep our routes while the data path, which
+	// outlives us, keeps forwarding.
+	graceful := !a.withdraw.Load() && a.cfg.Load().GR.Mode != config.GROff
+	a.log.Info("stopping", "graceful-restart", graceful)
+	return a.speaker.Stop(graceful)
+}
+
+// Shutdown stops the agent for good: every session ends with a
+// NOTIFICATION, so peers drop this leaf's routes at once and send its
+// traffic elsewhere; the data path stays pinned. For a planned removal;
+// a stop by signal is graceful.
+func (a *Agent) Shutdown() {
+	if a.withdraw.CompareAndSwap(false, true) {
+		close(a.quit)
+	}
 }
 
 func (a *Agent) start(ctx context.Context) error {
@@ -145,16 +171,21 @@ func (a *Agent) start(ctx context.Context) error {
 	// Ports an earlier run left attached: apply re-attaches those still
 	// configured in their configured role, and detaches the rest, so no
 	// port keeps forwarding for a VRF or role it no longer has.
-	if err := a.ports.adopt(); err != nil {
+	restarting, err := a.ports.adopt()
+	if err != nil {
 		return err
 	}
+	a.restart = newRestart(a.log, restarting, func(why string) { a.restarted(ctx, why) })
+	a.peers.restarting.Store(restarting)
+	a.pipeline.eor = func(e *bgp.EOR) { a.restart.eor(a.peers.nameOf(e.Peer), e.EVPN) }
 	a.applyMu.Lock()
-	err := a.apply(ctx, cfg)
+	err = a.apply(ctx, cfg)
 	a.applyMu.Unlock()
 	if err != nil {
 		return err
 	}
-	a.pipeline.adopt(ctx, a.opts.Grace)
+	a.restart.expect(cfg)
+	a.pipeline.adopt(ctx)
 	if err := a.hosts.watch(ctx); err != nil {
 		return fmt.Errorf("watch neighbours: %w", err)
 	}
@@ -162,7 +193,23 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := a.hosts.resolveMisses(ctx); err != nil {
 		return fmt.Errorf("read data path misses: %w", err)
 	}
-	return a.pipeline.run(ctx)
+	if err := a.pipeline.run(ctx); err != nil {
+		return err
+	}
+	a.restart.wait(a.opts.Grace)
+	return nil
+}
+
+// restarted ends the restart: what the earlier run left and nothing
+// re-learned goes (data-path routes, kernel underlay routes), and new
+// sessions no longer claim a restart.
+func (a *Agent) restarted(ctx context.Context, why string) {
+	a.peers.restarting.Store(false)
+	a.speaker.Restarted()
+	n := a.pipeline.sweep(ctx)
+	a.reconcile(ctx) // the underlay's stale kernel routes
+	a.log.Info("convergence after start complete", "restart", a.restart.restarting, "why", why, "stale-routes-removed", n,
+		"after", time.Since(*a.started.Load()).Round(time.Millisecond))
 }
 
 // Reload reads the configuration file again and applies it. A file with

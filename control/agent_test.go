@@ -93,7 +93,7 @@ func newTestbed(t testing.TB, cfgText string) *testbed {
 	t.Cleanup(cancel)
 
 	tb.fabric = bgp.New(log)
-	t.Cleanup(func() { tb.fabric.Stop() })
+	t.Cleanup(func() { tb.fabric.Stop(false) })
 	// The fabric listens on 127.0.0.2; the leaf's session comes from
 	// 127.0.0.1. (Both speakers share this process and its namespace.)
 	if err := tb.fabric.Start(ctx, bgp.Global{ASN: 65199, RouterID: addr("10.10.10.199"), ListenPort: 179, ListenAddr: []string{"127.0.0.2"}}); err != nil {
@@ -136,7 +136,7 @@ func (tb *testbed) startAgent(t testing.TB, grace time.Duration) {
 		t.Fatal(err)
 	}
 	agent := tb.agent
-	tb.stopAgent = func() { cancel(); agent.speaker.Stop() }
+	tb.stopAgent = func() { cancel(); agent.speaker.Stop(false) }
 	t.Cleanup(tb.stopAgent)
 }
 
@@ -318,7 +318,7 @@ func TestAgentEVPN(t *testing.T) {
 	}
 
 	// Peer loss removes what the peer sent.
-	tb.fabric.Stop()
+	tb.fabric.Stop(false)
 	eventually(t, "routes gone with the peer", func() bool {
 		_, ok := tb.route(t, red, pfx("192.168.1.0/24"))
 		return !ok

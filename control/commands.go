@@ -70,6 +70,15 @@ var Commands = []Command{
 		Text: textOf(show.Counters.Text),
 	},
 	{
+		Words: "shutdown",
+		Help:  "stop xleafd for good: sessions end with a NOTIFICATION and peers drop its routes now (SIGTERM stops it gracefully)",
+		Run: func(_ context.Context, a *Agent, _ Args, _ Reloader) (any, error) {
+			a.Shutdown()
+			return "xleafd stopping: its sessions end and its peers withdraw its routes; the data path stays pinned", nil
+		},
+		Text: textOf(func(s string, w io.Writer) error { _, err := fmt.Fprintln(w, s); return err }),
+	},
+	{
 		Words: "config apply",
 		Help:  "re-read the configuration file",
 		Run: func(ctx context.Context, _ *Agent, _ Args, reload Reloader) (any, error) {

@@ -123,6 +123,7 @@ func TestCommandText(t *testing.T) {
 		"show counters": {show.Counters{{VRF: "RED", Reason: "forward", Packets: 3, Bytes: 300}},
 			"RED  forward  3"},
 		"config apply": {"applied", "applied"},
+		"shutdown":     {"xleafd stopping", "xleafd stopping"},
 	}
 	for _, c := range Commands {
 		s, ok := samples[c.Words]

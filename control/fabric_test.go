@@ -92,7 +92,7 @@ func TestHelperFabric(t *testing.T) {
 		t.Fatal(err)
 	}
 	bufio.NewReader(os.Stdin).ReadString(0) // until the test closes our stdin
-	sp.Stop()
+	sp.Stop(false)
 }
 
 // linkLocalPeer waits for the IPv6 link-local address of the one neighbour on
@@ -243,7 +243,7 @@ func newUnnumbered(t *testing.T) *unnumbered {
 	if err := u.agent.start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { u.agent.speaker.Stop() })
+	t.Cleanup(func() { u.agent.speaker.Stop(false) })
 	return u
 }
 

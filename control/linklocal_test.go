@@ -68,7 +68,7 @@ func TestUnnumberedPeerRepointed(t *testing.T) {
 	if err := sp.Start(ctx, bgp.Global{ASN: 65001, RouterID: netip.MustParseAddr("10.0.0.1"), ListenPort: -1}); err != nil {
 		t.Fatal(err)
 	}
-	defer sp.Stop()
+	defer sp.Stop(false)
 	for _, addr := range []string{"fe80::2", "fe80::3", "fe80::2"} {
 		p := bgp.Peer{Address: netip.MustParseAddr(addr).WithZone("rp0"), Interface: "rp0", ASN: 65002, IPv4: true, EVPN: true, ConnectRetry: 5}
 		if err := sp.AddPeer(ctx, p); err != nil {

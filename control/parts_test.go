@@ -390,7 +390,7 @@ nv set vrf RED evpn vni 4001
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.speaker.Stop() })
+	t.Cleanup(func() { a.speaker.Stop(false) })
 	if err := a.speaker.Start(ctx, bgp.Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: -1}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xleaf/xleaf/control/bgp"
 	"github.com/xleaf/xleaf/control/config"
@@ -39,6 +40,12 @@ type peers struct {
 	// follower); it is held over GoBGP and netlink calls. Readers (shows,
 	// the underlay, the kernel watch) take only mu.
 	ops sync.Mutex
+
+	// restarting: sessions added now claim a restart with forwarding
+	// kept (the restart part clears it); deferral bounds how long GoBGP
+	// then holds back what it sends, in seconds.
+	restarting atomic.Bool
+	deferral   uint32
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -71,6 +78,8 @@ func (ps *peers) apply(ctx context.Context, cfg *config.Config) error {
 				// stays as it is; the follower re-points it.
 				next.Address, next.Interface, next.LocalAddr, err = p.Address, p.Interface, p.LocalAddr, nil
 			}
+			// A restart that ended is no change: the session stays.
+			next.GR.Restarting = p.GR.Restarting
 			ok = err == nil && next == p
 		}
 		if !ok {
@@ -134,9 +143,9 @@ func (ps *peers) session(name string) (bgp.Peer, bool) {
 // neighbour not seen yet is errNoNeighborYet; it is not waited for.
 func (ps *peers) peerFor(cfg *config.Config, n *config.Neighbor) (bgp.Peer, error) {
 	g := cfg.Default.PeerGroups[n.PeerGroup]
-	p := bgp.Peer{IPv4: cfg.Default.IPv4Unicast, EVPN: cfg.Default.L2VPNEVPN, ConnectRetry: 5, HoldTime: 9}
+	p := bgp.Peer{ConnectRetry: 5, HoldTime: 9, GR: ps.gr(cfg)}
+	p.IPv4, p.EVPN = families(cfg, n)
 	if g != nil {
-		p.IPv4, p.EVPN = g.IPv4Unicast, g.L2VPNEVPN
 		p.HoldTime, p.Keepalive = cmp.Or(g.HoldTime, p.HoldTime), g.Keepalive
 	}
 	ras := cfg.Default.NeighborRemoteAS(n)
@@ -169,6 +178,48 @@ func (ps *peers) peerFor(cfg *config.Config, n *config.Neighbor) (bgp.Peer, erro
 	}
 	p.Address = addr
 	return p, nil
+}
+
+// families are the address families of a neighbour's session: ipv4-unicast
+// and l2vpn-evpn, from its peer group or the default VRF.
+func families(cfg *config.Config, n *config.Neighbor) (ipv4, evpn bool) {
+	if g := cfg.Default.PeerGroups[n.PeerGroup]; g != nil {
+		return g.IPv4Unicast, g.L2VPNEVPN
+	}
+	return cfg.Default.IPv4Unicast, cfg.Default.L2VPNEVPN
+}
+
+// Default graceful restart timers, Cumulus's.
+const (
+	defaultRestartTime = 120 // seconds
+)
+
+// gr is the sessions' graceful restart as cfg has it.
+func (ps *peers) gr(cfg *config.Config) bgp.GR {
+	switch cfg.GR.Mode {
+	case config.GROff:
+		return bgp.GR{}
+	case config.GRHelperOnly:
+		return bgp.GR{Enabled: true, HelperOnly: true, RestartTime: uint32(cmp.Or(cfg.GR.RestartTime, defaultRestartTime))}
+	}
+	return bgp.GR{Enabled: true, RestartTime: uint32(cmp.Or(cfg.GR.RestartTime, defaultRestartTime)),
+		Restarting: ps.restarting.Load(), Deferral: ps.deferral}
+}
+
+// nameOf is the neighbour a session's address (as GoBGP names its peer,
+// with the zone of an unnumbered one) belongs to; "" if none.
+func (ps *peers) nameOf(peer string) string {
+	if port := ps.portOf(peer); port != "" {
+		return port // an unnumbered neighbour is named by its port
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for name, p := range ps.sessions {
+		if p.Address.WithZone("").String() == peer {
+			return name
+		}
+	}
+	return ""
 }
 
 // applyType5Only gives the export policy the addresses of the peers under

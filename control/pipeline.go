@@ -46,6 +46,7 @@ type pipeline struct {
 	metrics  *metrics
 	leaf     leaf
 	underlay func(bgp.Event) // where fabric (IPv4 unicast) routes go
+	eor      func(*bgp.EOR)  // a peer's End-of-RIB, after its routes; set before run
 	vrfs     atomic.Pointer[vrfSet]
 
 	// sync serialises syncExports (held over its BGP calls); readers of
@@ -97,6 +98,12 @@ func (p *pipeline) received(ctx context.Context, e bgp.Event) {
 	if ctx.Err() != nil {
 		return // stopping: the data path keeps what it has
 	}
+	if e.EOR != nil {
+		if p.eor != nil {
+			p.eor(e.EOR)
+		}
+		return
+	}
 	start := time.Now()
 	if e.Withdraw {
 		p.metrics.updates.WithLabelValues("withdraw").Inc()
@@ -137,9 +144,9 @@ func (p *pipeline) setVRFs(vs *vrfSet, subnets map[string][]netip.Prefix) {
 }
 
 // adopt takes over the routes the pinned data path still holds from a
-// previous run: they keep forwarding until grace ends, then those nothing
-// re-selected are removed.
-func (p *pipeline) adopt(ctx context.Context, grace time.Duration) {
+// previous run: they keep forwarding, and keep the aggregates over them
+// advertised, until sweep.
+func (p *pipeline) adopt(ctx context.Context) {
 	vs := p.vrfs.Load()
 	for _, name := range vs.names() {
 		routes, err := p.dp.Routes(vs.byName[name].ID)
@@ -149,14 +156,17 @@ func (p *pipeline) adopt(ctx context.Context, grace time.Duration) {
 		}
 		p.rib.Adopt(name, routes)
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-time.After(grace):
-			n := p.rib.Sweep()
-			p.log.Info("reconciled the data path with the RIB", "stale-routes-removed", n)
-		}
-	}()
+	p.logErrors()
+	p.syncExports(ctx)
+}
+
+// sweep removes the adopted routes nothing re-selected; it returns how
+// many.
+func (p *pipeline) sweep(ctx context.Context) int {
+	n := p.rib.Sweep()
+	p.logErrors()
+	p.syncExports(ctx)
+	return n
 }
 
 // syncExports advertises each VRF's exports as Type-5 routes and

@@ -56,10 +56,10 @@ func newPorts(log *slog.Logger, dp PortTable) *ports {
 }
 
 // adopt records the ports an earlier run left attached, as stale.
-func (p *ports) adopt() error {
+func (p *ports) adopt() (found bool, err error) {
 	attached, err := p.dp.Attached()
 	if err != nil {
-		return fmt.Errorf("read attached ports: %w", err)
+		return false, fmt.Errorf("read attached ports: %w", err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -68,7 +68,7 @@ func (p *ports) adopt() error {
 			p.roles[port] = portRole{kind: roleStale}
 		}
 	}
-	return nil
+	return len(attached) > 0, nil
 }
 
 // roles is the role of every port cfg uses: tenant ports of its VRFs,

@@ -122,7 +122,7 @@ func (a *Agent) addrChanged(ctx context.Context, u netlink.AddrUpdate) bool {
 // routes, the configured addresses of ports, and the XDP program and the
 // data path's entry of every attached port.
 func (a *Agent) reconcile(ctx context.Context) {
-	removeStale := time.Since(*a.started.Load()) > a.opts.Grace
+	removeStale := a.restart.isOver()
 	if n, err := a.underlay.kernel.reconcile(removeStale); err != nil {
 		a.log.Warn("reconcile kernel routes", "err", err)
 	} else if n > 0 {

@@ -36,7 +36,7 @@ func main() {
 	reset := flag.Bool("reset-dataplane", false, "detach xleaf from every interface and delete its pinned maps, then exit")
 	metricsAddr := flag.String("metrics-listen", "127.0.0.1:9180", "Prometheus /metrics address; empty to disable")
 	grpcAddr := flag.String("grpc", "", "enable GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051) for the gobgp CLI")
-	grace := flag.Duration("grace", 60*time.Second, "after a restart, how long routes left in the data path keep forwarding while BGP converges")
+	grace := flag.Duration("grace", 60*time.Second, "after a start, the longest wait for every neighbour's End-of-RIB before routes an earlier run left in the data path and the kernel, and not re-learned, are removed; also how long a restarting xleafd's BGP holds back its updates")
 	debug := flag.Bool("debug", false, "debug logs")
 	pprofOn := flag.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	flag.Parse()

@@ -56,7 +56,8 @@ func (sp *Speaker) keep(ctx context.Context) error {
 			return
 		}
 		st := ev.Peer.State
-		sp.stateChanged(ctx, sessionKey(st.NeighborAddress), fsmState(st.SessionState))
+		sp.stateChanged(ctx, sessionKey(st.NeighborAddress), fsmState(st.SessionState),
+			st.DisconnectReason == api.PeerState_DISCONNECT_REASON_GRACEFUL_RESTART)
 	}}, server.WatchPeer())
 }
 
@@ -68,7 +69,7 @@ func fsmState(s bgp.FSMState) string {
 
 // stateChanged records a peer's new state and, when a session has just
 // failed, takes the peer out of IDLE.
-func (sp *Speaker) stateChanged(ctx context.Context, addr, state string) {
+func (sp *Speaker) stateChanged(ctx context.Context, addr, state string, peerRestarting bool) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	s := sp.sessions[addr]
@@ -88,6 +89,15 @@ func (sp *Speaker) stateChanged(ctx context.Context, addr, state string) {
 			return
 		}
 	default:
+		return
+	}
+	if peerRestarting {
+		// Graceful restart: GoBGP keeps the peer's routes, stale, until it
+		// is back or its restart time ends. Configuring the peer afresh
+		// would drop them at once; its IDLE (5 s) only delays the new
+		// session, while the routes keep forwarding.
+		sp.log.Info("bgp peer restarting gracefully: its routes are kept until it is back", "peer", s.peer.Address, "was", prev)
+		s.established = time.Time{}
 		return
 	}
 	if !s.established.IsZero() && time.Since(s.established) >= stableAfter {

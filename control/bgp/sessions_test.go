@@ -65,11 +65,11 @@ func TestSessionSurvivesRestartedPeer(t *testing.T) {
 	a := end{asn: 65110, id: "10.10.10.10", listen: "127.0.0.4", port: port}
 	b := end{asn: 65210, id: "10.10.20.11", listen: "127.0.0.5", port: port}
 	stayed := startEnd(t, a, b)
-	t.Cleanup(func() { stayed.Stop() })
+	t.Cleanup(func() { stayed.Stop(false) })
 	restarted := startEnd(t, b, a)
 	waitState(t, stayed, "established", 15*time.Second)
 	for i := range 5 {
-		restarted.Stop()
+		restarted.Stop(false)
 		waitState(t, stayed, "!established", 5*time.Second) // the loss is seen
 		// The restarted end comes back while the other is still near its
 		// loss: the moment the idle hold would refuse it.
@@ -77,5 +77,5 @@ func TestSessionSurvivesRestartedPeer(t *testing.T) {
 		took := waitState(t, stayed, "established", 12*time.Second)
 		t.Logf("restart %d: session back in %v", i+1, took.Round(10*time.Millisecond))
 	}
-	restarted.Stop()
+	restarted.Stop(false)
 }

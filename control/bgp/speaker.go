@@ -82,17 +82,28 @@ func (sp *Speaker) Start(ctx context.Context, g Global) error {
 	return nil
 }
 
-// Stop ends every session and the instance.
-func (sp *Speaker) Stop() error {
+// Stop ends every session and the instance. Gracefully, peers that
+// negotiated graceful restart get no NOTIFICATION: they keep our routes,
+// marked stale, until we are back or our restart time ends. Otherwise
+// every peer gets one and drops our routes at once.
+// StopBgp ends the server for good in v4: a Speaker is not started twice.
+func (sp *Speaker) Stop(graceful bool) error {
 	sp.stop()
 	sp.mu.Lock()
 	clear(sp.sessions) // nothing is re-added from here on
 	sp.mu.Unlock()
-	// Every peer gets a NOTIFICATION and drops our routes. With
-	// AllowGracefulRestart (and graceful restart enabled on the peers) they
-	// would get none and keep the routes as stale across a restart.
-	// StopBgp ends the server for good in v4: a Speaker is not started twice.
-	return sp.s.StopBgp(context.Background(), &api.StopBgpRequest{})
+	return sp.s.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: graceful})
+}
+
+// Restarted says our restart is over (every peer's End-of-RIB came, or we
+// stopped waiting): a session configured afresh from now on no longer
+// claims a restart.
+func (sp *Speaker) Restarted() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for _, s := range sp.sessions {
+		s.peer.GR.Restarting = false
+	}
 }
 
 // Peer is a neighbour.
@@ -108,6 +119,24 @@ type Peer struct {
 	HoldTime     uint64
 	Keepalive    uint64 // 0: a third of HoldTime
 	ConnectRetry uint64
+	GR           GR // graceful restart; the zero value is off
+}
+
+// GR is a session's graceful restart (RFC 4724), for each of its families.
+type GR struct {
+	Enabled bool
+	// HelperOnly keeps a restarting peer's routes but promises nothing of
+	// our own: peers drop our routes when we restart.
+	HelperOnly bool
+	// RestartTime is how long, in seconds, peers keep our routes while
+	// we restart (1-4095; more would spill into the capability's flags).
+	RestartTime uint32
+	// Restarting says this speaker restarts with its forwarding state
+	// kept (the R bit, and the F bit for every family): peers keep our
+	// routes until our End-of-RIB. GoBGP then holds back what it sends
+	// until every graceful peer's End-of-RIB, or Deferral seconds.
+	Restarting bool
+	Deferral   uint32
 }
 
 var (
@@ -164,11 +193,20 @@ func (sp *Speaker) AddPeer(ctx context.Context, p Peer) error {
 // add and delete, and fails while the table has none or two.
 func apiPeer(p Peer) *api.Peer {
 	var afs []*api.AfiSafi
+	family := func(f *api.Family) *api.AfiSafi {
+		af := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f, Enabled: true}}
+		if p.GR.Enabled {
+			// Without it the family has no tuple in the capability, and
+			// peers drop its routes at once even on a graceful restart.
+			af.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
+		}
+		return af
+	}
 	if p.IPv4 {
-		afs = append(afs, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: familyIPv4, Enabled: true}})
+		afs = append(afs, family(familyIPv4))
 	}
 	if p.EVPN {
-		afs = append(afs, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: familyEVPN, Enabled: true}})
+		afs = append(afs, family(familyEVPN))
 	}
 	peer := &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN},
@@ -178,6 +216,11 @@ func apiPeer(p Peer) *api.Peer {
 	}
 	if p.LocalAddr.IsValid() {
 		peer.Transport.LocalAddress = p.LocalAddr.String()
+	}
+	if p.GR.Enabled {
+		peer.GracefulRestart = &api.GracefulRestart{Enabled: true, HelperOnly: p.GR.HelperOnly,
+			RestartTime: min(p.GR.RestartTime, 4095), LocalRestarting: p.GR.Restarting && !p.GR.HelperOnly,
+			DeferralTime: p.GR.Deferral}
 	}
 	return peer
 }
@@ -364,11 +407,19 @@ func (sp *Speaker) WithdrawAll(ctx context.Context) error {
 }
 
 // Event is a received route, or its withdrawal: an EVPN route (Route) or
-// an underlay IPv4 route (Underlay).
+// an underlay IPv4 route (Underlay); or a peer's End-of-RIB (EOR) for a
+// family, after all of its routes of that family.
 type Event struct {
 	Route    *Route
 	Underlay *Underlay
 	Withdraw bool
+	EOR      *EOR
+}
+
+// EOR is a peer's End-of-RIB: it has sent its whole table of a family.
+type EOR struct {
+	Peer string // the session's address, with its zone when unnumbered
+	EVPN bool   // l2vpn-evpn; else ipv4-unicast
 }
 
 // RT is a route target as it travels in a route: ASN:value, a two-octet
@@ -437,7 +488,11 @@ func (sp *Speaker) Watch(ctx context.Context, fn func(Event), bad func(error)) e
 				fn(Event{Route: path, Withdraw: p.Withdrawal})
 			}
 		}
-	}}, server.WatchBestPath(true))
+	}, OnPathEor: func(p *apiutil.Path, _ time.Time) {
+		if p.PeerAddress.IsValid() && (p.Family == bgp.RF_EVPN || p.Family == bgp.RF_IPv4_UC) {
+			fn(Event{EOR: &EOR{Peer: p.PeerAddress.String(), EVPN: p.Family == bgp.RF_EVPN}})
+		}
+	}}, server.WatchBestPath(true), server.WatchEor(false))
 }
 
 // decodeIPv4 reads a received IPv4 unicast path (ErrSkipped for our own).

@@ -41,7 +41,7 @@ func pair(t *testing.T) (bl01, bl04 *Speaker) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	port := freePort(t)
 	bl01, bl04 = New(log), New(log)
-	t.Cleanup(func() { bl01.Stop(); bl04.Stop() })
+	t.Cleanup(func() { bl01.Stop(false); bl04.Stop(false) })
 	if err := bl01.Start(ctx, Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: port, ListenAddr: []string{"127.0.0.1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestUnderlayNextHop(t *testing.T) {
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			port := freePort(t)
 			a, b := New(log), New(log)
-			t.Cleanup(func() { a.Stop(); b.Stop() })
+			t.Cleanup(func() { a.Stop(false); b.Stop(false) })
 			if err := a.Start(ctx, Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: -1}); err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +208,7 @@ func TestType5OnlyTowardsDCI(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	start := func(asn uint32, id string, listen string) (*Speaker, int32) {
 		sp, port := New(log), freePort(t)
-		t.Cleanup(func() { sp.Stop() })
+		t.Cleanup(func() { sp.Stop(false) })
 		g := Global{ASN: asn, RouterID: addr(id), ListenPort: port, ListenAddr: []string{listen}}
 		if listen == "" {
 			g.ListenPort, g.ListenAddr = -1, nil
@@ -296,7 +296,7 @@ func TestGRPC(t *testing.T) {
 	port := freePort(t)
 	target := fmt.Sprintf("127.0.0.1:%d", port)
 	sp := New(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), target)
-	t.Cleanup(func() { sp.Stop() })
+	t.Cleanup(func() { sp.Stop(false) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := sp.Start(ctx, Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: -1}); err != nil {
