@@ -508,3 +508,53 @@ func sortedAddrs[V any](m map[netip.Addr]V) []netip.Addr {
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out
 }
+
+// detachLog is the fake data path, recording detaches.
+type detachLog struct {
+	*dataplane.Fake
+	mu       sync.Mutex
+	detached []string
+}
+
+func (d *detachLog) Detach(ifname string) error {
+	d.mu.Lock()
+	d.detached = append(d.detached, ifname)
+	d.mu.Unlock()
+	return d.Fake.Detach(ifname)
+}
+
+// TestRestartTakesPortsOverInPlace: ports an earlier run left attached and
+// the configuration still wants are taken over without a moment detached
+// (a detach drops every packet until the attach); those it no longer
+// wants are detached.
+func TestRestartTakesPortsOverInPlace(t *testing.T) {
+	t.Parallel()
+	dp := &detachLog{Fake: dataplane.NewFake()}
+	if err := dp.SetVRF(dataplane.VRF{ID: 1, VNI: 4001, RouterMAC: leaf01MAC, VTEP: addr("10.10.10.10")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range []string{"swp1", "swp10", "swp11"} {
+		if err := dp.AttachUplink(port); err != nil { // the earlier run's
+			t.Fatal(err)
+		}
+	}
+	p := newPorts(quiet, dp)
+	found, err := p.adopt()
+	if err != nil || !found {
+		t.Fatalf("adopt: found %v, %v; want the earlier run's ports", found, err)
+	}
+	want := map[string]portRole{"swp1": {kind: roleUplink}, "swp10": {kind: roleAccess, vrf: "RED", id: 1}}
+	ended, err := p.apply(want, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"swp11"}, dp.detached); diff != "" {
+		t.Errorf("detached (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"swp11"}, ended); diff != "" {
+		t.Errorf("ports ended (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]dataplane.FakePort{"swp1": {Uplink: true}, "swp10": {VRF: 1}}, dp.Ports()); diff != "" {
+		t.Errorf("attached after the restart (-want +got):\n%s", diff)
+	}
+}
