@@ -162,7 +162,8 @@ func (a *Agent) summary(ctx context.Context, sent bool) (show.Summary, error) {
 			up = time.Since(p.Since).Truncate(time.Second).String()
 		}
 		s.Peers = append(s.Peers, show.Peer{Neighbor: name, Address: p.Address, AS: p.ASN, State: p.State, Uptime: up,
-			Since: p.Changed, Failures: p.Failures, Received: p.Received, Sent: p.Sent})
+			Since: p.Changed, Failures: p.Failures, Received: p.Received, Sent: p.Sent,
+			GR: show.PeerGR{Mode: p.GR.Mode, Negotiated: p.GR.Negotiated, PeerRestarting: p.GR.PeerRestarting, PeerRestartTime: p.GR.PeerRestartTime}})
 	}
 	slices.SortFunc(s.Peers, func(x, y show.Peer) int { return strings.Compare(x.Neighbor, y.Neighbor) })
 	return s, nil

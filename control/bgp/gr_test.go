@@ -17,7 +17,7 @@ func grPeer(port int32, restartTime uint32, restarting bool) Peer {
 
 // grHelper starts borderleaf01 (AS 65110), passive, with graceful restart
 // towards borderleaf04, and watches what it keeps.
-func grHelper(t *testing.T, log *slog.Logger, restartTime uint32) (int32, <-chan Event) {
+func grHelper(t *testing.T, log *slog.Logger, restartTime uint32) (*Speaker, int32, <-chan Event) {
 	ctx := context.Background()
 	port := freePort(t)
 	helper := New(log)
@@ -31,7 +31,7 @@ func grHelper(t *testing.T, log *slog.Logger, restartTime uint32) (int32, <-chan
 		t.Fatal(err)
 	}
 	heard, _ := watch(t, helper)
-	return port, heard
+	return helper, port, heard
 }
 
 // restarter starts borderleaf04 (AS 65210) originating prefixes, peered
@@ -92,7 +92,7 @@ func heardUntil(t *testing.T, heard <-chan Event, timeout time.Duration, untilEO
 func TestGracefulRestart(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	port, heard := grHelper(t, log, 30)
+	helper, port, heard := grHelper(t, log, 30)
 	before := restarter(t, log, port, 30, false, "192.168.20.0/24", "192.168.21.0/24")
 	if got, _ := heardUntil(t, heard, 30*time.Second, true); len(got) != 2 {
 		t.Fatalf("before the restart the helper heard %v, want both prefixes", got)
@@ -104,6 +104,13 @@ func TestGracefulRestart(t *testing.T) {
 	}
 	if _, gone := heardUntil(t, heard, 2*time.Second, false); len(gone) > 0 {
 		t.Fatalf("routes withdrawn at a graceful stop: %v", gone)
+	}
+	peers, err := helper.Peers(context.Background(), false)
+	if err != nil || len(peers) != 1 {
+		t.Fatalf("helper's peers: %v %v", peers, err)
+	}
+	if want := (GRState{Mode: "full", Negotiated: true, PeerRestarting: true, PeerRestartTime: 30}); peers[0].GR != want {
+		t.Errorf("the helper shows graceful restart as %+v, want %+v", peers[0].GR, want)
 	}
 	after := restarter(t, log, port, 30, true, "192.168.20.0/24")
 	t.Cleanup(func() { after.Stop(false) })
@@ -129,7 +136,7 @@ func TestGracefulRestart(t *testing.T) {
 func TestGracefulRestartTimeout(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	port, heard := grHelper(t, log, 3)
+	_, port, heard := grHelper(t, log, 3)
 	sp := restarter(t, log, port, 3, false, "192.168.20.0/24")
 	heardUntil(t, heard, 30*time.Second, true)
 	stopped := time.Now()

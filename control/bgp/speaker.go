@@ -640,6 +640,15 @@ type PeerState struct {
 	Failures int       // failed attempts since it was last up for a while
 	Received uint64
 	Sent     uint64
+	GR       GRState
+}
+
+// GRState is a session's graceful restart as GoBGP has it.
+type GRState struct {
+	Mode            string // ours: full, helper-only, off
+	Negotiated      bool   // the peer's OPEN carried the capability
+	PeerRestarting  bool   // its routes are kept, stale, until it is back
+	PeerRestartTime uint32 // seconds it asked us to wait
 }
 
 // Peers lists the sessions. Counting what was sent walks the whole table
@@ -655,6 +664,17 @@ func (sp *Speaker) Peers(ctx context.Context, sent bool) ([]PeerState, error) {
 		for _, af := range p.GetAfiSafis() {
 			ps.Received += af.GetState().GetReceived()
 			ps.Sent += af.GetState().GetAdvertised()
+		}
+		gr := p.GetGracefulRestart()
+		ps.GR = GRState{Mode: "off", PeerRestarting: gr.GetPeerRestarting(), PeerRestartTime: gr.GetPeerRestartTime()}
+		switch {
+		case gr.GetEnabled() && gr.GetHelperOnly():
+			ps.GR.Mode = "helper-only"
+		case gr.GetEnabled():
+			ps.GR.Mode = "full"
+		}
+		for _, c := range p.GetState().GetRemoteCap() {
+			ps.GR.Negotiated = ps.GR.Negotiated || c.GetGracefulRestart() != nil
 		}
 		out = append(out, ps)
 	})

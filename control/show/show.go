@@ -208,6 +208,26 @@ type Peer struct {
 	Failures int       `json:"failures"` // failed attempts since it was last up for a while
 	Received uint64    `json:"prefixes-received"`
 	Sent     uint64    `json:"prefixes-sent"`
+	GR       PeerGR    `json:"graceful-restart"`
+}
+
+// PeerGR is a session's graceful restart (RFC 4724).
+type PeerGR struct {
+	Mode            string `json:"mode"`       // ours: full, helper-only, off
+	Negotiated      bool   `json:"negotiated"` // the peer has it too
+	PeerRestarting  bool   `json:"peer-restarting"`
+	PeerRestartTime uint32 `json:"peer-restart-time"` // seconds its routes are kept while it restarts
+}
+
+// text is the GR column: what happens to the peer's routes if it goes.
+func (g PeerGR) text() string {
+	switch {
+	case g.PeerRestarting:
+		return "restarting"
+	case g.Mode == "off" || !g.Negotiated:
+		return "-"
+	}
+	return fmt.Sprintf("%ds", g.PeerRestartTime)
 }
 
 // Summary is `show bgp summary`.
@@ -221,13 +241,13 @@ type Summary struct {
 func (s Summary) Text(w io.Writer) error {
 	fmt.Fprintf(w, "BGP router identifier %s, local AS number %d\n\n", s.RouterID, s.ASN)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "Neighbor\tV\tAS\tUp/Down\tState/PfxRcd\tPfxSnt")
+	fmt.Fprintln(tw, "Neighbor\tV\tAS\tUp/Down\tState/PfxRcd\tPfxSnt\tGR")
 	for _, p := range s.Peers {
 		state := p.State
 		if state == "established" {
 			state = fmt.Sprint(p.Received)
 		}
-		fmt.Fprintf(tw, "%s\t4\t%d\t%s\t%s\t%d\n", p.Neighbor, p.AS, p.Uptime, state, p.Sent)
+		fmt.Fprintf(tw, "%s\t4\t%d\t%s\t%s\t%d\t%s\n", p.Neighbor, p.AS, p.Uptime, state, p.Sent, p.GR.text())
 	}
 	if err := tw.Flush(); err != nil {
 		return err

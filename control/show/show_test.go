@@ -91,8 +91,11 @@ func TestShowBGPText(t *testing.T) {
 func TestShowSummaryAndCounters(t *testing.T) {
 	var b bytes.Buffer
 	s := Summary{RouterID: "10.10.10.10", ASN: 65110, Peers: []Peer{
-		{Neighbor: "swp1", Address: "fe80::1%swp1", AS: 65199, State: "established", Uptime: "45m4s", Received: 8, Sent: 2},
-		{Neighbor: "swp3", Address: "fe80::3%swp3", AS: 0, State: "active", Uptime: "never"},
+		{Neighbor: "swp1", Address: "fe80::1%swp1", AS: 65199, State: "established", Uptime: "45m4s", Received: 8, Sent: 2,
+			GR: PeerGR{Mode: "full", Negotiated: true, PeerRestartTime: 120}},
+		{Neighbor: "swp2", Address: "fe80::2%swp2", AS: 65199, State: "idle", Uptime: "never",
+			GR: PeerGR{Mode: "full", Negotiated: true, PeerRestarting: true, PeerRestartTime: 120}},
+		{Neighbor: "swp3", Address: "fe80::3%swp3", AS: 0, State: "active", Uptime: "never", GR: PeerGR{Mode: "full"}},
 	}}
 	if err := s.Text(&b); err != nil {
 		t.Fatal(err)
