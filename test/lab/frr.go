@@ -66,10 +66,16 @@ exit-vrf
 // leaf01 and leaf02 FRR hears first then black-holes until that VTEP sends
 // a new prefix. With one path per prefix a route never grows into a pair;
 // FRRRMACs checks that every VTEP FRR routes to has its router MAC.
+//
+// Graceful restart: full (restarting and helper), forwarding kept across a
+// bgpd restart (zebra stays). FRR 8.4 has it for IPv4 unicast only, not
+// l2vpn-evpn.
 const frrBGP = `hostname leaf05
 router bgp 65105
  bgp router-id 10.10.10.5
  no bgp ebgp-requires-policy
+ bgp graceful-restart
+ bgp graceful-restart preserve-fw-state
  neighbor swp1 interface remote-as external
  address-family ipv4 unicast
   network 10.10.10.5/32
@@ -215,6 +221,14 @@ done
 // RestartFRRBGP kills FRR's bgpd (as a crash would: no notification to
 // its peers) and starts it again at once, with zebra left running.
 func (l *Lab) RestartFRRBGP() error {
+	if err := l.KillFRRBGP(); err != nil {
+		return err
+	}
+	return l.StartFRRBGP()
+}
+
+// KillFRRBGP kills FRR's bgpd, as a crash would; zebra keeps running.
+func (l *Lab) KillFRRBGP() error {
 	dir := l.frrDir()
 	b, err := os.ReadFile(filepath.Join(dir, "bgpd.pid"))
 	if err != nil {
@@ -232,6 +246,12 @@ func (l *Lab) RestartFRRBGP() error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	os.Remove(filepath.Join(dir, "bgpd.pid"))
+	return nil
+}
+
+// StartFRRBGP starts FRR's bgpd again after KillFRRBGP.
+func (l *Lab) StartFRRBGP() error {
+	dir := l.frrDir()
 	blog := filepath.Join(l.LogDir(), FRRLeaf+"-bgpd.log")
 	cmd := exec.Command("ip", "netns", "exec", l.ns(FRRLeaf), filepath.Join(frrBin, "bgpd"), "-d", "-f", filepath.Join(dir, "bgpd.conf"),
 		"-i", filepath.Join(dir, "bgpd.pid"), "-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "--log", "file:"+blog)
