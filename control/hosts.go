@@ -180,7 +180,7 @@ func (h *hosts) advertise(ctx context.Context, v *tenantVRF, k hostKey, cur *hos
 		cur.advertised = nil
 	}
 	r := bgp.Host{RD: v.RD, MAC: cur.mac, IP: k.addr, VTEP: h.leaf.vtep, VNI: v.VNI, RouterMAC: h.leaf.rmac,
-		RTs: []bgp.RT{v.exportRT()}}
+		RTs: v.exportRTs()}
 	if err := h.speaker.AdvertiseHost(ctx, r); err != nil {
 		h.log.Warn("advertise host", "vrf", v.Name, "host", k.addr, "err", err)
 		return

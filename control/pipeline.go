@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,7 +122,7 @@ func (p *pipeline) received(ctx context.Context, e bgp.Event) {
 func ribPath(r *bgp.Route) *rib.Path {
 	rts := make([]rib.RT, len(r.RTs))
 	for i, rt := range r.RTs {
-		rts[i] = rib.RT{ASN: rt.ASN, Value: rt.Value}
+		rts[i] = rib.RT{Addr: rt.Addr, ASN: rt.ASN, Value: rt.Value}
 	}
 	return &rib.Path{Peer: r.Peer, RD: r.RD, Prefix: r.Prefix, VTEP: r.VTEP, VNI: r.VNI, RouterMAC: r.RouterMAC,
 		RTs: rts, ASPath: r.ASPath, Origin: rib.Origin(r.Origin), LocalPref: r.LocalPref, Type2: r.Type2, HostMAC: r.HostMAC}
@@ -182,12 +183,14 @@ func (p *pipeline) syncExports(ctx context.Context) {
 			continue
 		}
 		want[exportKey{e.VRF, e.Prefix.String()}] = bgp.Type5{RD: v.RD, Prefix: e.Prefix, VTEP: p.leaf.vtep, VNI: v.VNI,
-			RouterMAC: p.leaf.rmac, RTs: []bgp.RT{v.exportRT()}}
+			RouterMAC: p.leaf.rmac, RTs: v.exportRTs(), Incomplete: !e.Aggregate}
 	}
 	p.mu.Lock()
 	have := maps.Clone(p.exports)
 	p.mu.Unlock()
 	for k, t := range have {
+		// A new RD or VNI is a new NLRI: the old one goes. New attributes
+		// (targets, origin) replace the route in place, below.
 		if w, ok := want[k]; !ok || w.RD != t.RD || w.VNI != t.VNI {
 			if err := p.speaker.Withdraw(ctx, t); err != nil {
 				p.log.Warn("withdraw", "vrf", k.vrf, "prefix", k.prefix, "err", err)
@@ -196,7 +199,7 @@ func (p *pipeline) syncExports(ctx context.Context) {
 		}
 	}
 	for k, t := range want {
-		if _, ok := have[k]; ok && have[k].RD == t.RD && have[k].VNI == t.VNI {
+		if h, ok := have[k]; ok && h.RD == t.RD && h.VNI == t.VNI && h.Incomplete == t.Incomplete && slices.Equal(h.RTs, t.RTs) {
 			continue
 		}
 		if err := p.speaker.Advertise(ctx, t); err != nil {
@@ -217,14 +220,14 @@ func (p *pipeline) setExport(k exportKey, t *bgp.Type5) {
 	}
 }
 
-// exported is the set of prefixes vrf originates.
-func (p *pipeline) exported(vrf string) map[string]bool {
+// exported is what vrf originates, by prefix.
+func (p *pipeline) exported(vrf string) map[string]bgp.Type5 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := map[string]bool{}
-	for k := range p.exports {
+	out := map[string]bgp.Type5{}
+	for k, t := range p.exports {
 		if k.vrf == vrf {
-			out[k.prefix] = true
+			out[k.prefix] = t
 		}
 	}
 	return out

@@ -22,7 +22,10 @@ func (a *Agent) BGPInfo(vrf string) (show.BGPInfo, error) {
 	}
 	vtep, rmac := a.leaf.vtep.String(), a.leaf.rmac.String()
 	info := show.BGPInfo{VRF: vrf, VNI: v.VNI, LocalVTEP: vtep, RouterMAC: rmac, SystemIP: vtep, SystemMAC: rmac,
-		RD: v.RD, ExportRTs: []string{v.exportRT().String()}}
+		RD: v.RD}
+	for _, rt := range v.exportRTs() {
+		info.ExportRTs = append(info.ExportRTs, rt.String())
+	}
 	for _, rv := range vs.rib() {
 		if rv.Name == vrf {
 			for _, rt := range rv.ImportRTs() {
@@ -107,12 +110,20 @@ func (a *Agent) BGPTable(vrf string) (show.BGPTable, error) {
 	t := show.BGPTable{VRF: vrf, RouterID: v.RouterID.String(), ASN: v.ASN}
 	for _, e := range entries {
 		pfx := show.BGPPrefix{Prefix: e.Prefix.String()}
-		ownBest := own[e.Prefix.String()] && e.Source != rib.SourceBGP
-		if own[e.Prefix.String()] {
-			pfx.Paths = append(pfx.Paths, show.BGPPath{Best: ownBest, NextHop: "0.0.0.0", Weight: 32768, Origin: "i"})
+		t5, exported := own[e.Prefix.String()]
+		ownBest := exported && e.Source != rib.SourceBGP
+		if exported {
+			origin := "i"
+			if t5.Incomplete {
+				origin = "?"
+			}
+			pfx.Paths = append(pfx.Paths, show.BGPPath{Best: ownBest, NextHop: "0.0.0.0", Weight: 32768, Origin: origin})
 		}
 		for _, p := range e.All {
 			bp := show.BGPPath{NextHop: p.VTEP.String(), ASPath: p.ASPath, Origin: originCode(p.Origin), Label: p.VNI, RD: p.RD, Peer: p.Peer}
+			for _, rt := range p.RTs {
+				bp.RTs = append(bp.RTs, rt.String())
+			}
 			if !ownBest && e.Source == rib.SourceBGP {
 				bp.Best = len(e.Paths) > 0 && p == e.Paths[0]
 				bp.Multipath = !bp.Best && slices.Contains(e.Paths, p)

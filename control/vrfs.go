@@ -18,8 +18,18 @@ type tenantVRF struct {
 	RD string // router-id:id, stable across restarts
 }
 
-// exportRT is the route target the VRF's routes carry: ASN:VNI.
-func (v *tenantVRF) exportRT() bgp.RT { return bgp.RT{ASN: v.ASN, Value: v.VNI} }
+// exportRTs are the route targets the VRF's routes carry: those
+// configured, or ASN:VNI.
+func (v *tenantVRF) exportRTs() []bgp.RT {
+	if len(v.ExportRTs) == 0 {
+		return []bgp.RT{{ASN: v.ASN, Value: v.VNI}}
+	}
+	out := make([]bgp.RT, len(v.ExportRTs))
+	for i, rt := range v.ExportRTs {
+		out[i] = bgp.RT{Addr: rt.Addr, ASN: rt.ASN, Value: rt.Value}
+	}
+	return out
+}
 
 // vrfSet is the applied VRFs. It never changes once built: every apply
 // builds a new one, so a part reads it without anyone's lock.
@@ -61,7 +71,10 @@ func (s *vrfSet) rib() []rib.VRF {
 		v := s.byName[name]
 		rv := rib.VRF{Name: name, ID: v.ID, VNI: v.VNI, ASN: v.ASN, Aggregates: slices.Clone(v.Aggregates)}
 		for _, rt := range v.ImportRTs {
-			rv.Imports = append(rv.Imports, rib.RT{Any: rt.Any, ASN: rt.ASN, Value: rt.Value})
+			rv.Imports = append(rv.Imports, rib.RT{Any: rt.Any, Addr: rt.Addr, ASN: rt.ASN, Value: rt.Value})
+		}
+		for _, rt := range v.ExportRTs {
+			rv.Exports = append(rv.Exports, rib.RT{Addr: rt.Addr, ASN: rt.ASN, Value: rt.Value})
 		}
 		out = append(out, rv)
 	}

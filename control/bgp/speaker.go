@@ -305,6 +305,9 @@ type Type5 struct {
 	VNI       uint32     // label: the VRF's L3VNI
 	RouterMAC net.HardwareAddr
 	RTs       []RT // export targets
+	// Incomplete marks a redistributed route (ORIGIN incomplete, "?"),
+	// as FRR sends connected subnets; else IGP ("i"), as aggregates.
+	Incomplete bool
 }
 
 func (t Type5) path(asn uint32, withdraw bool) (*apiutil.Path, error) {
@@ -323,6 +326,9 @@ func (t Type5) path(asn uint32, withdraw bool) (*apiutil.Path, error) {
 	attrs, err := evpnAttrs(nlri, t.VTEP, t.RouterMAC, t.RTs)
 	if err != nil {
 		return nil, err
+	}
+	if t.Incomplete {
+		attrs[0] = bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_INCOMPLETE)
 	}
 	attrs = append(attrs, bgp.NewPathAttributeLargeCommunities([]*bgp.LargeCommunity{bgp.NewLargeCommunity(asn, markType5, markType5)}))
 	return localPath(bgp.RF_EVPN, nlri, attrs, withdraw), nil
@@ -354,6 +360,10 @@ func evpnAttrs(nlri bgp.NLRI, vtep netip.Addr, rmac net.HardwareAddr, rts []RT) 
 }
 
 func routeTarget(rt RT) bgp.ExtendedCommunityInterface {
+	if rt.Addr.Is4() {
+		c, _ := bgp.NewIPv4AddressSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, rt.Addr, uint16(rt.Value), true) // fails only for a non-IPv4 address
+		return c
+	}
 	if rt.ASN > 0xffff {
 		return bgp.NewFourOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, rt.ASN, uint16(rt.Value), true)
 	}
@@ -423,13 +433,20 @@ type EOR struct {
 }
 
 // RT is a route target as it travels in a route: ASN:value, a two-octet
-// AS with a four-octet value or a four-octet AS with a two-octet one.
+// AS with a four-octet value or a four-octet AS with a two-octet one; or
+// Addr:value, an IPv4 address with a two-octet value.
 type RT struct {
+	Addr  netip.Addr // the IPv4-address-specific form; ASN is 0
 	ASN   uint32
 	Value uint32
 }
 
-func (rt RT) String() string { return fmt.Sprintf("%d:%d", rt.ASN, rt.Value) }
+func (rt RT) String() string {
+	if rt.Addr.IsValid() {
+		return fmt.Sprintf("%s:%d", rt.Addr, rt.Value)
+	}
+	return fmt.Sprintf("%d:%d", rt.ASN, rt.Value)
+}
 
 // Route is an EVPN route from a peer as Watch decodes it: a Type-5 IP
 // prefix route, or a Type-2 MAC/IP route with an L3VNI as a /32 host route.
@@ -603,6 +620,10 @@ func decode(p *apiutil.Path) (*Route, error) {
 				case *bgp.FourOctetAsSpecificExtended:
 					if c.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET {
 						out.RTs = append(out.RTs, RT{ASN: c.AS, Value: uint32(c.LocalAdmin)})
+					}
+				case *bgp.IPv4AddressSpecificExtended:
+					if c.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET {
+						out.RTs = append(out.RTs, RT{Addr: c.IPv4, Value: uint32(c.LocalAdmin)})
 					}
 				case *bgp.RouterMacExtended:
 					out.RouterMAC = slices.Clone(c.Mac)

@@ -106,6 +106,30 @@ func TestType5RoundTrip(t *testing.T) {
 	}
 }
 
+// TestRouteTargetFormsAndOrigin: route targets of every form (two- and
+// four-octet AS, IPv4 address) and the origin of a redistributed route
+// arrive as they were sent.
+func TestRouteTargetFormsAndOrigin(t *testing.T) {
+	bl01, bl04 := pair(t)
+	events, _ := watch(t, bl04)
+	rts := []RT{{ASN: 65110, Value: 4001}, {ASN: 4200000000, Value: 4001}, {Addr: addr("10.10.10.5"), Value: 4001}}
+	t5 := Type5{RD: "10.10.10.10:3", Prefix: netip.MustParsePrefix("192.168.2.0/24"), VTEP: addr("10.10.10.10"),
+		VNI: 4001, RouterMAC: rmac6, RTs: rts, Incomplete: true}
+	if err := bl01.Advertise(context.Background(), t5); err != nil {
+		t.Fatal(err)
+	}
+	got := next(t, events).Route
+	if diff := cmp.Diff(rts, got.RTs, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("route targets (-sent +received):\n%s", diff)
+	}
+	if got.Origin != 2 {
+		t.Errorf("origin %d, want 2 (incomplete)", got.Origin)
+	}
+	if s := fmt.Sprint(got.RTs); s != "[65110:4001 4200000000:4001 10.10.10.5:4001]" {
+		t.Errorf("route targets print as %s", s)
+	}
+}
+
 // TestReceivedRouteKinds: a MAC/IP route with an L3VNI is a /32 host route;
 // one with only an L2VNI is layer 2 and skipped; a Type-5 route without a
 // router MAC is reported bad and the session keeps the others.

@@ -401,7 +401,7 @@ nv set vrf default router bgp peer-group fabric address-family ipv4-unicast enab
 		"10.0.0.2": {Name: "10.0.0.2", Type: Numbered, RemoteAS: RemoteAS{Kind: ASNumber, ASN: 65002}},
 		"swp1":     {Name: "swp1", Type: Unnumbered, PeerGroup: "fabric", RemoteAS: RemoteAS{Kind: ASInternal}},
 	}
-	if diff := cmp.Diff(wantNeighbors, c.Default.Neighbors); diff != "" {
+	if diff := cmp.Diff(wantNeighbors, c.Default.Neighbors, netipEqual); diff != "" {
 		t.Errorf("neighbors (-want +got):\n%s", diff)
 	}
 	if g := c.Default.PeerGroups["fabric"]; g == nil || g.IPv4Unicast {
@@ -503,7 +503,7 @@ nv set vrf RED router bgp route-import from-evpn route-target 0:4002
 		t.Errorf("commands vs YAML (-cmds +yaml):\n%s", diff)
 	}
 	want := []RouteTarget{rt(0, 4002), rt(65210, 5001), rt(65210, 5002), anyRT(4001)}
-	if diff := cmp.Diff(want, fromYAML.VRFs["RED"].ImportRTs); diff != "" {
+	if diff := cmp.Diff(want, fromYAML.VRFs["RED"].ImportRTs, netipEqual); diff != "" {
 		t.Errorf("route targets (-want +got):\n%s", diff)
 	}
 }
@@ -532,9 +532,12 @@ func TestParseRouteTarget(t *testing.T) {
 		{in: "65536:65536", wantErr: "four-octet ASN leaves two octets"},
 		{in: "65535:4294967296", wantErr: "N in 0..4294967295"},
 		{in: "4294967296:1", wantErr: "ASN in 0..4294967295"},
-		{in: "65210", wantErr: "expected ASN:N or ANY:N"},
+		{in: "65210", wantErr: "expected ASN:N, A.B.C.D:N or ANY:N"},
 		{in: "ANY:x", wantErr: "expected ANY:N"},
-		{in: "10.0.0.1:5", wantErr: "expected ASN:N or ANY:N"},
+		{in: "10.0.0.1:5", want: RouteTarget{Addr: netip.MustParseAddr("10.0.0.1"), Value: 5}},
+		{in: "10.10.10.5:65535", want: RouteTarget{Addr: netip.MustParseAddr("10.10.10.5"), Value: 65535}},
+		{in: "10.0.0.1:65536", wantErr: "an IPv4 address leaves two octets"},
+		{in: "2001:db8::1:5", wantErr: "expected ASN:N"},
 		{in: "-1:5", wantErr: "expected ASN:N"},
 	}
 	for _, tt := range tests {
@@ -632,7 +635,7 @@ func TestBadInputIsRefusedWithFileAndLine(t *testing.T) {
 			in: guideVRF +
 				"nv set vrf RED router bgp route-import from-evpn route-target 65536:65536\n" +
 				"nv set vrf RED router bgp route-import from-evpn route-target 4001\n",
-			want: []string{`x.cmds:3:`, `route-target "65536:65536"`, `x.cmds:4:`, `route-target "4001": expected ASN:N or ANY:N`},
+			want: []string{`x.cmds:3:`, `route-target "65536:65536"`, `x.cmds:4:`, `route-target "4001": expected ASN:N, A.B.C.D:N or ANY:N`},
 		},
 		{
 			name: "bad enums",
@@ -866,5 +869,31 @@ func TestGracefulRestart(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", in, err, want)
 		}
+	}
+}
+
+func TestExportRouteTargets(t *testing.T) {
+	const vrf = "nv set vrf RED evpn enable on\nnv set vrf RED evpn vni 4001\n"
+	c, err := Parse("t.cmds", []byte(vrf+
+		"nv set vrf RED router bgp route-export to-evpn route-target 10.10.10.5:4001\n"+
+		"nv set vrf RED router bgp route-export to-evpn route-target 4200000000:4001\n"+
+		"nv set vrf RED router bgp route-import from-evpn route-target 10.10.10.6:4001\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []RouteTarget{{Addr: netip.MustParseAddr("10.10.10.5"), Value: 4001}, rt(4200000000, 4001)}
+	if diff := cmp.Diff(want, c.VRFs["RED"].ExportRTs, netipEqual); diff != "" {
+		t.Errorf("export targets (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]RouteTarget{{Addr: netip.MustParseAddr("10.10.10.6"), Value: 4001}}, c.VRFs["RED"].ImportRTs, netipEqual); diff != "" {
+		t.Errorf("import targets (-want +got):\n%s", diff)
+	}
+	c, err = Parse("t.cmds", []byte(vrf+"nv set vrf RED router bgp route-export to-evpn route-target auto\n"))
+	if err != nil || len(c.VRFs["RED"].ExportRTs) != 0 {
+		t.Errorf("auto: %v %v, want no explicit target (ASN:VNI)", c.VRFs["RED"].ExportRTs, err)
+	}
+	_, err = Parse("t.cmds", []byte(vrf+"nv set vrf RED router bgp route-export to-evpn route-target ANY:4001\n"))
+	if err == nil || !strings.Contains(err.Error(), "ANY is for imports") {
+		t.Errorf("an ANY export target: error %v", err)
 	}
 }

@@ -79,10 +79,12 @@ type RouteMapRule struct {
 	MatchRouteType string // evpn-route-type: ip-prefix | macip | multicast | ""
 }
 
-// RouteTarget is an import route target: ASN:VALUE, or ANY:VALUE which
+// RouteTarget is a route target: ASN:VALUE (two- or four-octet AS),
+// A.B.C.D:VALUE (IPv4-address-specific), or, to import, ANY:VALUE which
 // matches any global administrator.
 type RouteTarget struct {
 	Any   bool
+	Addr  netip.Addr // the IPv4-address form; ASN is 0
 	ASN   uint32
 	Value uint32
 }
@@ -100,6 +102,7 @@ type VRF struct {
 	ExportToEVPN          bool // route-export to-evpn enable on
 	Aggregates            []netip.Prefix
 	ImportRTs             []RouteTarget // route-import from-evpn route-target; empty = auto (ANY:VNI)
+	ExportRTs             []RouteTarget // route-export to-evpn route-target; empty = auto (ASN:VNI)
 }
 
 // Default is the default VRF's BGP instance: the underlay and EVPN sessions.

@@ -272,6 +272,19 @@ var schema = []*rule{
 		}
 		return err
 	})),
+	many("vrf <vrf> router bgp route-export to-evpn route-target <rt>", m2vrf(func(v *VRF, m *match) error {
+		if m.value() == "auto" {
+			return nil // ASN:VNI, as without the key
+		}
+		rt, err := parseRouteTarget(m.value())
+		if err == nil && rt.Any {
+			err = fmt.Errorf("route-target %q: a route carries a target, not a wildcard: ANY is for imports", m.value())
+		}
+		if err == nil && !slices.Contains(v.ExportRTs, rt) {
+			v.ExportRTs = append(v.ExportRTs, rt)
+		}
+		return err
+	})),
 	one("vrf <vrf> router bgp router-id <id>", m2vrf(func(v *VRF, m *match) (err error) {
 		v.RouterID, err = parseRouterID(m.value())
 		return err

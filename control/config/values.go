@@ -62,7 +62,14 @@ func parseRouteTarget(s string) (RouteTarget, error) {
 	}
 	admin, local, ok := strings.Cut(s, ":")
 	if !ok {
-		return bad("expected ASN:N or ANY:N")
+		return bad("expected ASN:N, A.B.C.D:N or ANY:N")
+	}
+	if a, err := netip.ParseAddr(admin); err == nil {
+		v, err := strconv.ParseUint(local, 10, 16)
+		if !a.Is4() || err != nil {
+			return bad("an IPv4 address leaves two octets: expected A.B.C.D:N with N in 0..65535")
+		}
+		return RouteTarget{Addr: a, Value: uint32(v)}, nil
 	}
 	if strings.EqualFold(admin, "any") {
 		v, err := strconv.ParseUint(local, 10, 32)
@@ -73,7 +80,7 @@ func parseRouteTarget(s string) (RouteTarget, error) {
 	}
 	asn, err := strconv.ParseUint(admin, 10, 32)
 	if err != nil {
-		return bad("expected ASN:N or ANY:N with ASN in 0..4294967295")
+		return bad("expected ASN:N, A.B.C.D:N or ANY:N with ASN in 0..4294967295")
 	}
 	limit := uint64(1<<32 - 1)
 	if asn > 1<<16-1 {

@@ -23,23 +23,30 @@ type Dataplane interface {
 	DeleteRoute(vrf dataplane.VRFID, p netip.Prefix) error
 }
 
-// RT is a route target: ASN:Value, or with Any, *:Value.
+// RT is a route target: ASN:Value (two- or four-octet AS), Addr:Value
+// (IPv4-address-specific), or with Any, *:Value.
 type RT struct {
 	Any   bool
+	Addr  netip.Addr // the IPv4-address form's administrator; ASN is 0
 	ASN   uint32
 	Value uint32
 }
 
 func (rt RT) String() string {
-	if rt.Any {
+	switch {
+	case rt.Any:
 		return fmt.Sprintf("0:%d", rt.Value) // as NVUE shows ANY
+	case rt.Addr.IsValid():
+		return fmt.Sprintf("%s:%d", rt.Addr, rt.Value)
 	}
 	return fmt.Sprintf("%d:%d", rt.ASN, rt.Value)
 }
 
-// Matches says whether an import target accepts a route's target.
+// Matches says whether an import target accepts a route's target. ANY:N
+// accepts N under any administrator, the IPv4-address form's too, as FRR
+// does.
 func (imp RT) Matches(route RT) bool {
-	return imp.Value == route.Value && (imp.Any || imp.ASN == route.ASN)
+	return imp.Value == route.Value && (imp.Any || imp.ASN == route.ASN && imp.Addr == route.Addr)
 }
 
 // VRF is what the RIB needs of a tenant VRF.
@@ -49,11 +56,18 @@ type VRF struct {
 	VNI        uint32
 	ASN        uint32
 	Imports    []RT // empty: auto, ANY:VNI
+	Exports    []RT // empty: auto, ASN:VNI
 	Aggregates []netip.Prefix
 }
 
-// ExportRT is the VRF's route target, ASN:VNI as the guide shows it.
-func (v *VRF) ExportRT() RT { return RT{ASN: v.ASN, Value: v.VNI} }
+// ExportRTs are the VRF's route targets: the configured ones, or ASN:VNI
+// as the guide shows it (auto).
+func (v *VRF) ExportRTs() []RT {
+	if len(v.Exports) == 0 {
+		return []RT{{ASN: v.ASN, Value: v.VNI}}
+	}
+	return v.Exports
+}
 
 // ImportRTs are the explicit targets, or ANY:VNI when none are set.
 func (v *VRF) ImportRTs() []RT {
@@ -218,7 +232,7 @@ func (r *RIB) rebuild(t *table) {
 		}
 	}
 	for owner, prefixes := range r.connected {
-		if o := r.vrfs[owner]; o != nil && (owner == t.vrf.Name || t.vrf.imports([]RT{o.vrf.ExportRT()})) {
+		if o := r.vrfs[owner]; o != nil && (owner == t.vrf.Name || t.vrf.imports(o.vrf.ExportRTs())) {
 			for _, a := range prefixes {
 				t.connected[a.Masked()] = owner
 				if owner == t.vrf.Name {
@@ -228,7 +242,7 @@ func (r *RIB) rebuild(t *table) {
 		}
 	}
 	for owner, hosts := range r.hosts {
-		if o := r.vrfs[owner]; o != nil && (owner == t.vrf.Name || t.vrf.imports([]RT{o.vrf.ExportRT()})) {
+		if o := r.vrfs[owner]; o != nil && (owner == t.vrf.Name || t.vrf.imports(o.vrf.ExportRTs())) {
 			for p := range hosts {
 				t.connected[p] = owner
 			}
@@ -423,7 +437,7 @@ func (r *RIB) localImporters(owner string) []*table {
 	}
 	var out []*table
 	for _, t := range r.vrfs {
-		if t == o || t.vrf.imports([]RT{o.vrf.ExportRT()}) {
+		if t == o || t.vrf.imports(o.vrf.ExportRTs()) {
 			out = append(out, t)
 		}
 	}
@@ -679,8 +693,9 @@ func (r *RIB) Counts() map[string]int {
 
 // Export is a route this leaf advertises into EVPN for a VRF.
 type Export struct {
-	VRF    string
-	Prefix netip.Prefix
+	VRF       string
+	Prefix    netip.Prefix
+	Aggregate bool // else a connected subnet (redistributed: origin incomplete)
 }
 
 // Exports lists what each VRF advertises: its ports' subnets and the
@@ -695,7 +710,7 @@ func (r *RIB) Exports() []Export {
 		}
 		for agg, on := range t.aggActive {
 			if on {
-				out = append(out, Export{VRF: name, Prefix: agg})
+				out = append(out, Export{VRF: name, Prefix: agg, Aggregate: true})
 			}
 		}
 	}

@@ -142,14 +142,14 @@ func TestGuideTables(t *testing.T) {
 		t.Errorf("BLUE imported %v", dp.tables[3])
 	}
 	// What borderleaf04 shows from 10.10.10.10 in the guide.
-	wantExports := []Export{{VRF: "GREEN", Prefix: pfx("192.168.1.0/24")}, {VRF: "RED", Prefix: pfx("192.168.2.0/24")}}
+	wantExports := []Export{{VRF: "GREEN", Prefix: pfx("192.168.1.0/24"), Aggregate: true}, {VRF: "RED", Prefix: pfx("192.168.2.0/24"), Aggregate: true}}
 	if diff := cmp.Diff(wantExports, r.Exports(), cmpDP...); diff != "" {
 		t.Errorf("exports (-want +got):\n%s", diff)
 	}
 }
 
-// TestRouteTargetMatching: ASN:N matches exactly, ANY:N any ASN, and no
-// explicit list means ANY:own VNI.
+// TestRouteTargetMatching: ASN:N and A.B.C.D:N match exactly, ANY:N any
+// administrator, and no explicit list means ANY:own VNI.
 func TestRouteTargetMatching(t *testing.T) {
 	for _, tc := range []struct {
 		imp, route RT
@@ -161,13 +161,18 @@ func TestRouteTargetMatching(t *testing.T) {
 		{RT{Any: true, Value: 4001}, RT{ASN: 65101, Value: 4001}, true},
 		{RT{Any: true, Value: 4001}, RT{ASN: 4200000000, Value: 4001}, true},
 		{RT{Any: true, Value: 4001}, RT{ASN: 65101, Value: 4002}, false},
+		// The IPv4-address form: FRR matches it against wildcards too.
+		{RT{Any: true, Value: 4001}, RT{Addr: addr("10.10.10.5"), Value: 4001}, true},
+		{RT{Addr: addr("10.10.10.5"), Value: 4001}, RT{Addr: addr("10.10.10.5"), Value: 4001}, true},
+		{RT{Addr: addr("10.10.10.5"), Value: 4001}, RT{Addr: addr("10.10.10.6"), Value: 4001}, false},
+		{RT{ASN: 0, Value: 4001}, RT{Addr: addr("10.10.10.5"), Value: 4001}, false},
 	} {
 		if got := tc.imp.Matches(tc.route); got != tc.want {
 			t.Errorf("%v imports %v: %v, want %v", tc.imp, tc.route, got, tc.want)
 		}
 	}
 	auto := VRF{VNI: 4003}
-	if diff := cmp.Diff([]RT{{Any: true, Value: 4003}}, auto.ImportRTs()); diff != "" {
+	if diff := cmp.Diff([]RT{{Any: true, Value: 4003}}, auto.ImportRTs(), cmpDP...); diff != "" {
 		t.Errorf("auto import (-want +got):\n%s", diff)
 	}
 }
@@ -376,7 +381,7 @@ func TestStaleRoutesAfterARestart(t *testing.T) {
 	r.Adopt("RED", []dataplane.Route{changes, orphan})
 
 	exported := func(p string) bool {
-		return slices.Contains(r.Exports(), Export{VRF: "RED", Prefix: pfx(p)})
+		return slices.Contains(r.Exports(), Export{VRF: "RED", Prefix: pfx(p), Aggregate: true})
 	}
 	if !exported("192.168.2.0/24") || !exported("192.168.20.0/24") {
 		t.Fatalf("aggregates over adopted routes not exported before BGP converged: %v", r.Exports())

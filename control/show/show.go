@@ -139,6 +139,7 @@ type BGPPath struct {
 	Label     uint32   `json:"label,omitempty"`
 	RD        string   `json:"rd,omitempty"`
 	Peer      string   `json:"peer,omitempty"`
+	RTs       []string `json:"route-targets,omitempty"` // in JSON only, as FRR's table has no column for them
 }
 
 // BGPPrefix is one prefix of `show bgp vrf X` with its paths, best first.

@@ -67,6 +67,9 @@ exit-vrf
 // a new prefix. With one path per prefix a route never grows into a pair;
 // FRRRMACs checks that every VTEP FRR routes to has its router MAC.
 //
+// RED exports an IPv4-address-specific route target (10.10.10.5:4001),
+// which the xleaf leafs' ANY:4001 imports must take.
+//
 // Graceful restart: full (restarting and helper), forwarding kept across a
 // bgpd restart (zebra stays). FRR 8.4 has it for IPv4 unicast only, not
 // l2vpn-evpn.
@@ -95,6 +98,7 @@ router bgp 65105 vrf RED
  exit-address-family
  address-family l2vpn evpn
   advertise ipv4 unicast
+  route-target export 10.10.10.5:4001
   route-target import 65101:4001
   route-target import 65102:4001
   route-target import 65110:4001

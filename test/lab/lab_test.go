@@ -238,6 +238,49 @@ func testInterop(t *testing.T, l *Lab) {
 		})
 	})
 
+	t.Run("route targets and origins: FRR's IPv4-address target imported; redistributed subnets incomplete, as in the guide", func(t *testing.T) {
+		type path struct {
+			Origin string
+			Peer   string
+			RTs    []string `json:"route-targets"`
+			ASPath []uint32 `json:"as-path"`
+		}
+		paths := func(node, vrf, prefix string) []path {
+			var table struct {
+				Prefixes []struct {
+					Prefix string
+					Paths  []path
+				}
+			}
+			if err := l.Ctl(node, &table, "show", "bgp", "vrf", vrf); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range table.Prefixes {
+				if p.Prefix == prefix {
+					return p.Paths
+				}
+			}
+			return nil
+		}
+		frr := paths("leaf01", "RED", FRRSubnet)
+		if len(frr) == 0 || fmt.Sprint(frr[0].RTs) != "[10.10.10.5:4001]" {
+			t.Errorf("FRR's %s at leaf01: %+v, want it imported with route target 10.10.10.5:4001", FRRSubnet, frr)
+		}
+		// The guide, borderleaf01's GREEN: *= 192.168.2.0/24 10.10.10.2< ... 0 65199 65102 ?
+		found := false
+		for _, p := range paths("borderleaf01", "GREEN", "192.168.2.0/24") {
+			if len(p.ASPath) == 2 && p.ASPath[1] == 65102 {
+				found = true
+				if p.Origin != "?" {
+					t.Errorf("leaf02's connected 192.168.2.0/24 at borderleaf01 has origin %q, want ? (incomplete) as in the guide", p.Origin)
+				}
+			}
+		}
+		if !found {
+			t.Error("borderleaf01's GREEN has no path to 192.168.2.0/24 from leaf02")
+		}
+	})
+
 	t.Run("interop: traffic between FRR's and xleaf's hosts, also leaked through borderleaf01", func(t *testing.T) {
 		if err := l.ConvergeFRR(120 * time.Second); err != nil {
 			t.Fatal(err)
