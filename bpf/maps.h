@@ -84,12 +84,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } neighs SEC(".maps");
 
-/* (VRF * REASON_MAX + reason) -> {packets, bytes}, per CPU */
+/* (VRF * REASON_SLOTS + reason) -> {packets, bytes}, per CPU */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct counter);
-	__uint(max_entries, MAX_VRFS * REASON_MAX);
+	__uint(max_entries, MAX_VRFS * REASON_SLOTS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } stats SEC(".maps");
 

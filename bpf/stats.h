@@ -23,7 +23,7 @@ static __always_inline int decide(struct verdict *v, __u32 vrf, enum reason r,
 static __always_inline void count(const struct verdict *v)
 {
 	__u32 vrf = v->vrf < MAX_VRFS ? v->vrf : 0;
-	__u32 key = vrf * REASON_MAX + v->reason;
+	__u32 key = vrf * REASON_SLOTS + v->reason;
 	struct counter *c = bpf_map_lookup_elem(&stats, &key);
 
 	if (c) {

@@ -8,6 +8,9 @@
 
 /* VRF ids are 1..MAX_VRFS-1; 0 stands for "no VRF known yet" in counters. */
 #define MAX_VRFS 1024
+/* Counter slots per VRF: room for reasons to come, so that a new one does
+ * not change the pinned counters' map and an upgrade keeps it. */
+#define REASON_SLOTS 32
 /* Distinct nexthop groups; routes share groups, so a fabric needs few. */
 #define MAX_NHGS 8192
 /* Members of one ECMP group: more than any leaf pair or spine layer has. */
@@ -69,6 +72,7 @@ enum reason {
 	REASON_DROP_BAD_NEXTHOP,  /* route names an empty or unknown group */
 	REASON_DROP_NO_VRF,       /* access interface's VRF is not configured */
 	REASON_DROP_ERROR,        /* a helper failed */
+	REASON_DROP_BAD_CSUM,     /* inner IPv4 header checksum wrong (RFC 1812 5.2.2) */
 	REASON_MAX,
 };
 

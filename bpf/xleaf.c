@@ -84,6 +84,8 @@ static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 	f.ip = parse_ipv4(&c);
 	if (!f.ip)
 		return decide(v, f.vrf, REASON_DROP_MALFORMED, XDP_DROP);
+	if (!ipv4_csum_ok(ctx, f.ip))
+		return decide(v, f.vrf, REASON_DROP_BAD_CSUM, XDP_DROP);
 	return route(ctx, v, &f, vrf);
 }
 
@@ -109,6 +111,8 @@ static __always_inline int from_access(struct xdp_md *ctx, struct verdict *v,
 	f.ip = parse_ipv4(&c);
 	if (!f.ip)
 		return decide(v, f.vrf, REASON_DROP_MALFORMED, XDP_DROP);
+	if (!ipv4_csum_ok(ctx, f.ip))
+		return decide(v, f.vrf, REASON_DROP_BAD_CSUM, XDP_DROP);
 	return route(ctx, v, &f, vrf);
 }
 

@@ -125,6 +125,12 @@ func TestBadHeaders(t *testing.T) {
 			drop(fixture.RED, dataplane.ReasonMalformed)},
 		{"inner IHL past the frame", l.Swp3.Index, decap(edit(innerOK, 14, func(b []byte) { b[14] = 0x4f })),
 			drop(fixture.RED, dataplane.ReasonMalformed)},
+		{"inner IPv4 checksum wrong (RFC 1812 5.2.2)", l.Swp3.Index, decap(edit(innerOK, -1, func(b []byte) { b[14+ipv4Check] ^= 0x5a })),
+			drop(fixture.RED, dataplane.ReasonBadChecksum)},
+		{"inner IHL 15, checksum over the first 20 bytes only", l.Swp3.Index, decap(ihl15(t, innerOK)),
+			drop(fixture.RED, dataplane.ReasonBadChecksum)},
+		{"access IPv4 checksum wrong", l.Swp10.Index, edit(access, -1, func(b []byte) { b[accessIP+ipv4Check] ^= 0x5a }),
+			drop(fixture.RED, dataplane.ReasonBadChecksum)},
 		{"inner TTL 0", l.Swp3.Index, decap(edit(innerOK, 14, func(b []byte) { b[14+8] = 0 })), drop(fixture.RED, dataplane.ReasonTTL)},
 		{"access IPv4 options to a host behind BLUE's gateway: routed in RED, no route", l.Swp10.Index,
 			withOptions(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, fixture.Flow{Src: fixture.HostRed, Dst: fixture.HostBlue, TTL: 64}),
@@ -173,6 +179,23 @@ func TestForwardedOddities(t *testing.T) {
 	if dataplane.FlowHash(first[14:]) != dataplane.FlowHash(later[14:]) {
 		t.Error("fragments of one datagram hash differently")
 	}
+}
+
+// ihl15 makes an inner frame's IPv4 header claim 40 bytes of options (the
+// payload read as options), with a checksum that covers only the first 20
+// bytes, as a sender that ignores IHL would compute it.
+func ihl15(t *testing.T, frame []byte) []byte {
+	t.Helper()
+	c := append([]byte(nil), frame...)
+	for len(c) < 14+60+8 {
+		c = append(c, 0xa5)
+	}
+	ip := c[14:]
+	ip[0] = 0x4f
+	binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
+	ip[ipv4Check], ip[ipv4Check+1] = 0, 0
+	binary.BigEndian.PutUint16(ip[ipv4Check:], ^onesSum(ip[:20]))
+	return c
 }
 
 func fixIPv4Checksum(ip []byte) {

@@ -61,6 +61,9 @@ func Open(opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := renewCounters(opts.PinPath, spec.Maps[xleafMapStats]); err != nil {
+		return nil, err
+	}
 	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], tables: map[VRFID]*ebpf.Map{}, groups: newGroups(), tableGroups: tableGroups{}, links: map[string]link.Link{}, ifindex: map[string]uint32{}}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
@@ -75,6 +78,29 @@ func Open(opts Options) (*Dataplane, error) {
 		return nil, fmt.Errorf("read pinned state: %w", err)
 	}
 	return d, nil
+}
+
+// renewCounters unpins counters an earlier build left with another
+// layout (fewer counter slots): the only map whose layout changed across
+// builds, and one that forwarding does not need. The program still
+// attached keeps counting into the old map until the new one is swapped
+// in; the counters start again from zero. Any other incompatible map
+// still stops Open (ErrMapIncompatible).
+func renewCounters(pinPath string, spec *ebpf.MapSpec) error {
+	pin := filepath.Join(pinPath, xleafMapStats)
+	old, err := ebpf.LoadPinnedMap(pin, &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		return nil // none yet, or unreadable: LoadAndAssign decides
+	}
+	defer old.Close()
+	info, err := old.Info()
+	if err != nil || info.MaxEntries == spec.MaxEntries {
+		return nil
+	}
+	if err := os.Remove(pin); err != nil {
+		return fmt.Errorf("renew counters of an earlier build (%d entries, now %d): %w", info.MaxEntries, spec.MaxEntries, err)
+	}
+	return nil
 }
 
 // ErrPinsWouldDie is Open's answer when the pins would live on a bpf
@@ -535,7 +561,7 @@ func readCounters(stats *ebpf.Map) (map[CounterKey]Counter, error) {
 				c.Bytes += pc.Bytes
 			}
 			if c.Packets > 0 {
-				out[CounterKey{VRF: VRFID(keys[i] / uint32(reasonMax)), Reason: Reason(keys[i] % uint32(reasonMax))}] = c
+				out[CounterKey{VRF: VRFID(keys[i] / ReasonSlots), Reason: Reason(keys[i] % ReasonSlots)}] = c
 			}
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {

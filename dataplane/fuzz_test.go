@@ -762,7 +762,7 @@ type fuzzStatsValue struct{ Packets, Bytes uint64 }
 const fuzzMaxVRF = fixture.BLUE
 
 func newFuzzStats(tb testing.TB, l *fixture.Leaf) *fuzzStats {
-	s := &fuzzStats{dp: l.DP, reasons: uint32(len(dataplane.Reasons()))}
+	s := &fuzzStats{dp: l.DP, reasons: dataplane.ReasonSlots}
 	info, err := l.DP.Program().Info()
 	if err != nil {
 		tb.Fatalf("program info: %v", err)

@@ -47,10 +47,13 @@ func TestLayoutMatchesC(t *testing.T) {
 	if len(nhg.Member) != MaxECMP || len(nhg.Slot) != NHGSlots {
 		t.Errorf("nhg: %d members, %d slots; types.go says %d, %d", len(nhg.Member), len(nhg.Slot), MaxECMP, NHGSlots)
 	}
-	for name, want := range map[string]uint32{"vrf_tables": MaxVRFs, "vrfs": MaxVRFs, "nhgs": MaxNHGs, "stats": MaxVRFs * uint32(reasonMax)} {
+	for name, want := range map[string]uint32{"vrf_tables": MaxVRFs, "vrfs": MaxVRFs, "nhgs": MaxNHGs, "stats": MaxVRFs * ReasonSlots} {
 		if got := spec.Maps[name].MaxEntries; got != want {
 			t.Errorf("map %s: %d entries in C, Go expects %d", name, got, want)
 		}
+	}
+	if reasonMax > ReasonSlots {
+		t.Errorf("%d reasons do not fit %d counter slots per VRF", reasonMax, ReasonSlots)
 	}
 	if len(reasonNames) != int(reasonMax) {
 		t.Errorf("%d reason names for %d reasons", len(reasonNames), reasonMax)

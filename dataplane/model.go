@@ -134,6 +134,9 @@ func (m *Model) fromUplink(ingress int, ifc ModelIface, f []byte) Verdict {
 	if !validIPv4(inner[ethLen:]) {
 		return drop(vrf.ID, ReasonMalformed)
 	}
+	if !checksumOK(inner[ethLen:]) {
+		return drop(vrf.ID, ReasonBadChecksum)
+	}
 	return m.route(ingress, vrf, f, encapLen)
 }
 
@@ -155,6 +158,9 @@ func (m *Model) fromAccess(ingress int, ifc ModelIface, f []byte) Verdict {
 	ip := f[ethLen:]
 	if !validIPv4(ip) {
 		return drop(vrf.ID, ReasonMalformed)
+	}
+	if !checksumOK(ip) {
+		return drop(vrf.ID, ReasonBadChecksum)
 	}
 	return m.route(ingress, vrf, f, 0)
 }
@@ -291,6 +297,19 @@ func validIPv4(ip []byte) bool {
 	hlen := int(ip[0]&0x0f) * 4
 	tot := int(binary.BigEndian.Uint16(ip[2:]))
 	return tot >= hlen && tot <= len(ip)
+}
+
+// checksumOK says whether a valid IPv4 header, options included, carries
+// its own checksum (RFC 1812 5.2.2: a router verifies it).
+func checksumOK(ip []byte) bool {
+	var sum uint32
+	for i := 0; i < int(ip[0]&0x0f)*4; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(ip[i:])) // the checksum too: all ones when right
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return sum == 0xffff
 }
 
 func ipChecksum(h []byte) uint16 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/xleaf/xleaf/dataplane"
@@ -76,4 +77,37 @@ func TestPinsRefusedWhereTheyWouldDie(t *testing.T) {
 func isBPFFS(dir string) bool {
 	var st unix.Statfs_t
 	return unix.Statfs(dir, &st) == nil && st.Type == unix.BPF_FS_MAGIC
+}
+
+// TestUpgradeRenewsOldCounters: counters pinned by an earlier build with
+// fewer counter slots (a reason short) do not stop Open; they start again
+// in the new layout, and the other pinned state is kept.
+func TestUpgradeRenewsOldCounters(t *testing.T) {
+	netns.Root(t)
+	pin := netns.PinPath(t)
+	old, err := ebpf.NewMap(&ebpf.MapSpec{Name: "stats", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 16,
+		MaxEntries: dataplane.MaxVRFs * 19})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := old.Pin(filepath.Join(pin, "stats")); err != nil {
+		t.Fatal(err)
+	}
+	dp, err := dataplane.Open(dataplane.Options{PinPath: pin, RoutesPerVRF: 16})
+	if err != nil {
+		t.Fatalf("open over an earlier build's counters: %v", err)
+	}
+	defer dp.Close()
+	now, err := ebpf.LoadPinnedMap(filepath.Join(pin, "stats"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer now.Close()
+	if got, want := now.MaxEntries(), uint32(dataplane.MaxVRFs*dataplane.ReasonSlots); got != want {
+		t.Errorf("pinned counters have %d entries, want %d", got, want)
+	}
+	if _, err := dataplane.ReadCounters(pin); err != nil {
+		t.Errorf("read the renewed counters: %v", err)
+	}
 }

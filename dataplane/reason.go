@@ -25,8 +25,14 @@ const (
 	ReasonBadNexthop    = Reason(xleafReasonREASON_DROP_BAD_NEXTHOP)
 	ReasonNoVRF         = Reason(xleafReasonREASON_DROP_NO_VRF)
 	ReasonError         = Reason(xleafReasonREASON_DROP_ERROR)
+	ReasonBadChecksum   = Reason(xleafReasonREASON_DROP_BAD_CSUM)
 	reasonMax           = Reason(xleafReasonREASON_MAX)
 )
+
+// ReasonSlots is each VRF's share of the counters map (REASON_SLOTS; a
+// counter's key is VRF * ReasonSlots + reason):
+// room for reasons to come, so the pinned map survives their addition.
+const ReasonSlots = 32
 
 var reasonNames = [...]string{
 	ReasonPass:          "pass",
@@ -48,6 +54,7 @@ var reasonNames = [...]string{
 	ReasonBadNexthop:    "drop-bad-nexthop",
 	ReasonNoVRF:         "drop-no-vrf",
 	ReasonError:         "drop-error",
+	ReasonBadChecksum:   "drop-bad-checksum",
 }
 
 // Reasons lists every reason, in counter order.

@@ -108,7 +108,8 @@ const (
 	xleafReasonREASON_DROP_BAD_NEXTHOP    xleafReason = 16
 	xleafReasonREASON_DROP_NO_VRF         xleafReason = 17
 	xleafReasonREASON_DROP_ERROR          xleafReason = 18
-	xleafReasonREASON_MAX                 xleafReason = 19
+	xleafReasonREASON_DROP_BAD_CSUM       xleafReason = 19
+	xleafReasonREASON_MAX                 xleafReason = 20
 )
 
 type xleafRoute struct {
