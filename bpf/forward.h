@@ -22,9 +22,33 @@ struct flow {
 	void *end;
 };
 
+/* Takes one event from this CPU's budget; false when it is spent. */
+static __always_inline int event_allowed(void)
+{
+	__u32 zero = 0;
+	struct event_budget *b = bpf_map_lookup_elem(&event_budget, &zero);
+	__u64 now = bpf_ktime_get_ns(), tokens;
+
+	if (!b)
+		return 0;
+	tokens = b->tokens + (now - b->last) / EVENT_NS_PER_TOKEN;
+	if (tokens > EVENT_BURST)
+		tokens = EVENT_BURST;
+	if (tokens != b->tokens)
+		b->last = now;
+	if (!tokens) {
+		b->suppressed++;
+		return 0;
+	}
+	b->tokens = tokens - 1;
+	return 1;
+}
+
 static __always_inline void notify(__u32 kind, __u32 vrf, __u32 ifindex,
 				   __u32 family, const __be32 *addr)
 {
+	if (!event_allowed())
+		return;
 	struct event ev = {
 		.kind = kind,
 		.vrf = vrf,

@@ -93,6 +93,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } stats SEC(".maps");
 
+/* each CPU's budget of miss events (per CPU: no lock, no contention) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct event_budget);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} event_budget SEC(".maps");
+
 /* neighbour misses for the agent to resolve; full ring = event lost, the
  * drop is still counted */
 struct {

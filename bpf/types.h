@@ -140,6 +140,16 @@ struct counter {
 	__u64 bytes;
 };
 
+/* Miss events a CPU may send: a token bucket, so a flood of packets to one
+ * unresolved host cannot flood the agent's ring. */
+#define EVENT_BURST 64
+#define EVENT_NS_PER_TOKEN 1000000 /* 1000 events a second per CPU */
+struct event_budget {
+	__u64 tokens;     /* events it may send now, up to EVENT_BURST */
+	__u64 last;       /* bpf_ktime_get_ns() of the last refill */
+	__u64 suppressed; /* events not sent for want of tokens */
+};
+
 struct event {
 	__u32 kind; /* enum event_kind */
 	__u32 vrf;

@@ -46,6 +46,7 @@ type HostTable interface {
 // CounterTable is the per-VRF verdict counters: the views'.
 type CounterTable interface {
 	Counters() (map[dataplane.CounterKey]dataplane.Counter, error)
+	SuppressedEvents() (uint64, error)
 }
 
 // Dataplane is every role: what NewAgent takes.

@@ -32,6 +32,8 @@ var (
 	descRoutes  = prometheus.NewDesc("xleaf_vrf_routes", "Routes selected per VRF.", []string{"vrf"}, nil)
 	descPeerUp  = prometheus.NewDesc("xleaf_bgp_peer_up", "1 if the BGP session is established.", []string{"neighbor"}, nil)
 	descPeerRx  = prometheus.NewDesc("xleaf_bgp_peer_received_routes", "Routes received from a peer.", []string{"neighbor"}, nil)
+	descMissSup = prometheus.NewDesc("xleaf_miss_events_suppressed_total",
+		"Miss events the data path did not send to the agent (rate limit per CPU: 64 at once, 1000 a second).", nil, nil)
 )
 
 // Collector returns the agent's Prometheus collector.
@@ -40,7 +42,7 @@ func (a *Agent) Collector() prometheus.Collector { return agentCollector{a} }
 type agentCollector struct{ a *Agent }
 
 func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup} {
 		ch <- d
 	}
 	c.a.metrics.updates.Describe(ch)
@@ -58,6 +60,9 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descPackets, prometheus.CounterValue, float64(k.Packets), k.VRF, k.Reason)
 			ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(k.Bytes), k.VRF, k.Reason)
 		}
+	}
+	if n, err := a.dp.SuppressedEvents(); err == nil {
+		ch <- prometheus.MustNewConstMetric(descMissSup, prometheus.CounterValue, float64(n))
 	}
 	for vrf, n := range a.pipeline.rib.Counts() {
 		ch <- prometheus.MustNewConstMetric(descRoutes, prometheus.GaugeValue, float64(n), vrf)

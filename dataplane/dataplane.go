@@ -573,6 +573,21 @@ func readCounters(stats *ebpf.Map) (map[CounterKey]Counter, error) {
 	}
 }
 
+// SuppressedEvents is how many miss events the program did not send
+// because its CPU's budget (64 at once, 1000 a second) was spent; the
+// packets themselves are counted under their drop reason.
+func (d *Dataplane) SuppressedEvents() (uint64, error) {
+	var per []xleafEventBudget
+	if err := d.objs.EventBudget.Lookup(uint32(0), &per); err != nil {
+		return 0, fmt.Errorf("read event budget: %w", err)
+	}
+	var n uint64
+	for _, b := range per {
+		n += b.Suppressed
+	}
+	return n, nil
+}
+
 // ReadCounters reads the counters of a running data path from its pinned
 // map, without loading anything: for show commands and monitoring.
 func ReadCounters(pinPath string) (map[CounterKey]Counter, error) {

@@ -249,6 +249,9 @@ func (f *Fake) Neighbor(vrf VRFID, addr netip.Addr) (Neighbor, bool) {
 	return n, ok
 }
 
+// SuppressedEvents is always 0: the fake sends no events.
+func (f *Fake) SuppressedEvents() (uint64, error) { return 0, nil }
+
 func (f *Fake) Counters() (map[CounterKey]Counter, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

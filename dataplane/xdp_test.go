@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket/layers"
 
@@ -370,6 +372,59 @@ func TestMissesNotifyTheAgent(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+// TestMissEventsRateLimited: a flood of packets to one unresolved host
+// sends the agent a burst of events, not one per packet; the rest are
+// counted as suppressed, and every packet still as a drop.
+func TestMissEventsRateLimited(t *testing.T) {
+	l := fixture.New(t)
+	ev, err := l.DP.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	const flood = 2000
+	frame := fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.200.77"), TTL: 64})
+	start := time.Now()
+	opts := ebpf.RunOptions{Data: frame, Repeat: flood,
+		Context: struct{ Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32 }{
+			DataEnd: uint32(len(frame)), IngressIfindex: uint32(l.Swp10.Index)}}
+	ret, err := l.DP.Program().Run(&opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if int(ret) != dataplane.XDPDrop {
+		t.Fatalf("action %d, want drop", ret)
+	}
+	events := 0
+	for {
+		ev.(*dataplane.Events).SetDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := ev.Read(); err != nil {
+			break
+		}
+		events++
+	}
+	suppressed, err := l.DP.SuppressedEvents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d packets in %v: %d events, %d suppressed", flood, took.Round(time.Microsecond), events, suppressed)
+	// The burst, plus what the budget refills while the flood runs (1 a ms).
+	if most := 64 + int(took/time.Millisecond) + 1; events < 1 || events > most {
+		t.Errorf("%d packets to an unresolved host sent %d events in %v, want 1..%d", flood, events, took, most)
+	}
+	if int(suppressed)+events != flood {
+		t.Errorf("%d events sent and %d suppressed, want %d in all", events, suppressed, flood)
+	}
+	cs, err := l.DP.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cs[dataplane.CounterKey{VRF: fixture.RED, Reason: dataplane.ReasonNoNeighbor}].Packets; got != flood {
+		t.Errorf("drop-no-neighbor counted %d packets in RED (the ingress VRF), want %d: %v", got, flood, cs)
 	}
 }
 

@@ -28,6 +28,13 @@ type xleafEvent struct {
 	Addr    [4]uint32
 }
 
+type xleafEventBudget struct {
+	_          structs.HostLayout
+	Tokens     uint64
+	Last       uint64
+	Suppressed uint64
+}
+
 type xleafEventKind uint32
 
 const (
@@ -141,6 +148,7 @@ type xleafVrf struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	xleafMapEventBudget  = "event_budget"
 	xleafMapEvents       = "events"
 	xleafMapIfaces       = "ifaces"
 	xleafMapNeighs       = "neighs"
@@ -204,6 +212,7 @@ type xleafProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xleafMapSpecs struct {
+	EventBudget  *ebpf.MapSpec `ebpf:"event_budget"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
 	Neighs       *ebpf.MapSpec `ebpf:"neighs"`
@@ -243,6 +252,7 @@ func (o *xleafObjects) Close() error {
 //
 // It can be passed to loadXleafObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xleafMaps struct {
+	EventBudget  *ebpf.Map `ebpf:"event_budget"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Ifaces       *ebpf.Map `ebpf:"ifaces"`
 	Neighs       *ebpf.Map `ebpf:"neighs"`
@@ -257,6 +267,7 @@ type xleafMaps struct {
 
 func (m *xleafMaps) Close() error {
 	return _XleafClose(
+		m.EventBudget,
 		m.Events,
 		m.Ifaces,
 		m.Neighs,
