@@ -47,16 +47,23 @@ static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 	__u32 vni, *vrf_id;
 
 	/* Outer: only unfragmented, option-less IPv4/UDP to our VTEP port is
-	 * VXLAN for us; the kernel gets the rest (BGP, ARP, ND, ...). */
+	 * VXLAN for us; the kernel gets the rest (BGP, ARP, ND, ...). An IPv4
+	 * frame to us cut inside its IPv4 header, or a datagram to our VTEP
+	 * cut inside its UDP header, is garbage to the kernel too: counted
+	 * here, and dropped. */
 	if (!eth || eth->h_proto != bpf_htons(ETH_P_IP) || !mac_eq(eth->h_dest, ifc->mac))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
 	ip = cursor_take(&c, sizeof(*ip));
-	if (!ip || *(__u8 *)ip != 0x45 || ip->protocol != IPPROTO_UDP || ipv4_is_fragment(ip))
+	if (!ip)
+		return decide(v, 0, REASON_DROP_MALFORMED, XDP_DROP);
+	if (*(__u8 *)ip != 0x45 || ip->protocol != IPPROTO_UDP || ipv4_is_fragment(ip))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
 	if (!bpf_map_lookup_elem(&vteps, &ip->daddr))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
 	udp = parse_udp(&c);
-	if (!udp || udp->dest != bpf_htons(VXLAN_PORT))
+	if (!udp)
+		return decide(v, 0, REASON_DROP_MALFORMED, XDP_DROP);
+	if (udp->dest != bpf_htons(VXLAN_PORT))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
 
 	vx = parse_vxlan(&c);

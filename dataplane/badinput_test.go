@@ -45,9 +45,7 @@ func TestTruncated(t *testing.T) {
 		switch {
 		case n >= decapEnd:
 			return forwarded(l.Swp3.Index, decap[:n])
-		case n < vxlanHdr: // outer Ethernet, IPv4 or UDP cut: not recognisably ours
-			return want{action: dataplane.XDPPass, reason: dataplane.ReasonPass}
-		case n < innerEth: // VXLAN header cut: ours, VRF not known yet
+		case n < innerEth: // outer IPv4, UDP or VXLAN header cut: counted, VRF not known yet
 			return want{action: dataplane.XDPDrop, reason: dataplane.ReasonMalformed}
 		default: // inner Ethernet, IPv4 header or payload (shorter than its tot_len) cut
 			return want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonMalformed}
@@ -140,7 +138,7 @@ func TestBadHeaders(t *testing.T) {
 		{"access IPv6: the kernel's", l.Swp10.Index, ipv6Frame(t, l.Swp10.HardwareAddr), toKernel},
 		{"access IHL below 5", l.Swp10.Index, edit(access, accessIP, func(b []byte) { b[accessIP] = 0x44 }), drop(fixture.RED, dataplane.ReasonMalformed)},
 		{"runt: Ethernet header only, access", l.Swp10.Index, access[:14], drop(fixture.RED, dataplane.ReasonMalformed)},
-		{"runt: Ethernet header only, uplink", l.Swp3.Index, decap(innerOK)[:14], toKernel},
+		{"runt: IPv4 Ethernet header only, uplink: counted", l.Swp3.Index, decap(innerOK)[:14], drop(0, dataplane.ReasonMalformed)},
 		{"jumbo to a remote VTEP over a 1500 underlay", l.Swp10.Index,
 			fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.1.10"), TTL: 64, Payload: make([]byte, 3000)}),
 			drop(fixture.RED, dataplane.ReasonMTU)},

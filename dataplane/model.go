@@ -93,14 +93,20 @@ func (m *Model) fromUplink(ingress int, ifc ModelIface, f []byte) Verdict {
 		return pass()
 	}
 	ip := f[ethLen:]
-	if len(ip) < ipLen || ip[0] != 0x45 || ip[9] != 17 || isFragment(ip) {
+	if len(ip) < ipLen {
+		return drop(0, ReasonMalformed) // IPv4 to us, its header cut
+	}
+	if ip[0] != 0x45 || ip[9] != 17 || isFragment(ip) {
 		return pass()
 	}
 	if !m.VTEPs[netip.AddrFrom4([4]byte(ip[16:20]))] {
 		return pass()
 	}
 	udp := ip[ipLen:]
-	if len(udp) < udpLen || binary.BigEndian.Uint16(udp[2:]) != vxlanPort {
+	if len(udp) < udpLen {
+		return drop(0, ReasonMalformed) // to our VTEP, its UDP header cut
+	}
+	if binary.BigEndian.Uint16(udp[2:]) != vxlanPort {
 		return pass()
 	}
 	vx := udp[udpLen:]
