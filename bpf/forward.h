@@ -161,7 +161,11 @@ static __always_inline int route(struct xdp_md *ctx, struct verdict *v,
 	r = bpf_map_lookup_elem(table, &key);
 	if (!r)
 		return decide(v, f->vrf, REASON_DROP_NO_ROUTE, XDP_DROP);
-	/* Before the TTL check: a ping to the gateway with TTL 1 is valid. */
+	/* Before the TTL check: a ping to the gateway with TTL 1 is valid.
+	 * Only from an access port: in VXLAN the kernel would get the outer
+	 * datagram, which no device of its takes. */
+	if (r->kind == ROUTE_RECEIVE && f->encapped)
+		return decide(v, f->vrf, REASON_DROP_HOST_VXLAN, XDP_DROP);
 	if (r->kind == ROUTE_RECEIVE)
 		return decide(v, f->vrf, REASON_PASS_HOST, XDP_PASS);
 	if (r->kind == ROUTE_BLACKHOLE)

@@ -73,6 +73,7 @@ enum reason {
 	REASON_DROP_NO_VRF,       /* access interface's VRF is not configured */
 	REASON_DROP_ERROR,        /* a helper failed */
 	REASON_DROP_BAD_CSUM,     /* inner IPv4 header checksum wrong (RFC 1812 5.2.2) */
+	REASON_DROP_HOST_VXLAN,   /* for the router's own address, arrived in VXLAN: no kernel device takes it */
 	REASON_MAX,
 };
 

@@ -179,6 +179,8 @@ func (m *Model) route(ingress int, vrf VRF, f []byte, off int) Verdict {
 	switch {
 	case !ok:
 		return drop(vrf.ID, ReasonNoRoute)
+	case r.Kind == RouteReceive && off > 0:
+		return drop(vrf.ID, ReasonHostOverVXLAN) // the kernel has no device for the outer datagram
 	case r.Kind == RouteReceive:
 		return Verdict{Action: XDPPass, Reason: ReasonPassHost, VRF: vrf.ID}
 	case r.Kind == RouteBlackhole:

@@ -26,6 +26,7 @@ const (
 	ReasonNoVRF         = Reason(xleafReasonREASON_DROP_NO_VRF)
 	ReasonError         = Reason(xleafReasonREASON_DROP_ERROR)
 	ReasonBadChecksum   = Reason(xleafReasonREASON_DROP_BAD_CSUM)
+	ReasonHostOverVXLAN = Reason(xleafReasonREASON_DROP_HOST_VXLAN)
 	reasonMax           = Reason(xleafReasonREASON_MAX)
 )
 
@@ -55,6 +56,7 @@ var reasonNames = [...]string{
 	ReasonNoVRF:         "drop-no-vrf",
 	ReasonError:         "drop-error",
 	ReasonBadChecksum:   "drop-bad-checksum",
+	ReasonHostOverVXLAN: "drop-host-over-vxlan",
 }
 
 // Reasons lists every reason, in counter order.

@@ -238,6 +238,12 @@ func TestForwarding(t *testing.T) {
 			want:    want{action: dataplane.XDPPass, vrf: fixture.RED, reason: dataplane.ReasonPassHost},
 		},
 		{
+			name:    "the router's own address over VXLAN: a counted drop (no kernel device takes the outer datagram)",
+			ingress: l.Swp3.Index,
+			frame:   fromBorder04(t, l, fixture.RedVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, withDst(site2Red, "192.168.100.1"))),
+			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonHostOverVXLAN},
+		},
+		{
 			name:    "encapsulated size over the underlay MTU drops",
 			ingress: l.Swp10.Index,
 			frame:   fromHostRed(fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.1.10"), TTL: 64, Payload: make([]byte, 1500-28)}),

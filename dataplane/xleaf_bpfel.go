@@ -116,7 +116,8 @@ const (
 	xleafReasonREASON_DROP_NO_VRF         xleafReason = 17
 	xleafReasonREASON_DROP_ERROR          xleafReason = 18
 	xleafReasonREASON_DROP_BAD_CSUM       xleafReason = 19
-	xleafReasonREASON_MAX                 xleafReason = 20
+	xleafReasonREASON_DROP_HOST_VXLAN     xleafReason = 20
+	xleafReasonREASON_MAX                 xleafReason = 21
 )
 
 type xleafRoute struct {
