@@ -37,13 +37,19 @@ type speakerLog struct {
 	peers     map[netip.Addr]bgp.Peer
 	type5Only []netip.Addr
 	retried   []netip.Addr
+	watcher   func(bgp.Event) // what Watch was given
 }
 
 func newSpeakerLog() *speakerLog {
 	return &speakerLog{type5: map[string]bgp.Type5{}, hosts: map[netip.Addr]bgp.Host{}, peers: map[netip.Addr]bgp.Peer{}}
 }
 
-func (s *speakerLog) Watch(context.Context, func(bgp.Event), func(error)) error { return nil }
+func (s *speakerLog) Watch(_ context.Context, fn func(bgp.Event), _ func(error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watcher = fn
+	return nil
+}
 
 func (s *speakerLog) Advertise(_ context.Context, t bgp.Type5) error {
 	s.mu.Lock()
@@ -556,5 +562,36 @@ func TestRestartTakesPortsOverInPlace(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]dataplane.FakePort{"swp1": {Uplink: true}, "swp10": {VRF: 1}}, dp.Ports()); diff != "" {
 		t.Errorf("attached after the restart (-want +got):\n%s", diff)
+	}
+}
+
+// TestStoppingKeepsTheUnderlay: GoBGP's StopBgp hands its watchers a
+// withdrawal of every route received; once the agent is stopping they must
+// not reach the kernel (a graceful restart's peers still send traffic that
+// needs those routes), as they do while it runs.
+func TestStoppingKeepsTheUnderlay(t *testing.T) {
+	t.Parallel()
+	sp := newSpeakerLog()
+	var mu sync.Mutex
+	var seen []netip.Prefix
+	p := newPipeline(quiet, dataplane.NewFake(), sp, newMetrics(), testLeaf, func(e bgp.Event) {
+		mu.Lock()
+		seen = append(seen, e.Underlay.Prefix)
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := p.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	withdraw := func(p string) bgp.Event {
+		return bgp.Event{Underlay: &bgp.Underlay{Peer: "10.0.0.1", Prefix: pfx(p), NextHop: addr("10.0.0.1")}, Withdraw: true}
+	}
+	sp.watcher(withdraw("10.10.20.11/32"))
+	cancel()
+	sp.watcher(withdraw("10.10.20.1/32"))
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]netip.Prefix{pfx("10.10.20.11/32")}, seen, equateNet); diff != "" {
+		t.Errorf("underlay events handled (-want +got):\n%s", diff)
 	}
 }

@@ -81,6 +81,12 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 	}()
 	enqueue := func(e bgp.Event) {
+		if ctx.Err() != nil {
+			// Stopping: GoBGP's StopBgp hands its watchers a withdrawal
+			// of every received route. The data path and the kernel keep
+			// what they have: a graceful restart's peers still send here.
+			return
+		}
 		if e.Underlay != nil {
 			p.underlay(e)
 			return
