@@ -196,7 +196,7 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := a.pipeline.run(ctx); err != nil {
 		return err
 	}
-	a.restart.wait(a.opts.Grace)
+	a.restart.wait(ctx, a.opts.Grace)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -593,5 +594,53 @@ func TestStoppingKeepsTheUnderlay(t *testing.T) {
 	defer mu.Unlock()
 	if diff := cmp.Diff([]netip.Prefix{pfx("10.10.20.11/32")}, seen, equateNet); diff != "" {
 		t.Errorf("underlay events handled (-want +got):\n%s", diff)
+	}
+}
+
+// TestRestartEnds: the restart ends at every configured neighbour's
+// End-of-RIB for each of its families, or after grace; an agent that
+// stopped meanwhile sweeps nothing (its RIB would delete routes from the
+// pinned data path its successor uses).
+func TestRestartEnds(t *testing.T) {
+	t.Parallel()
+	cfg := &config.Config{Default: config.Default{IPv4Unicast: true, L2VPNEVPN: true, Neighbors: map[string]*config.Neighbor{
+		"swp1": {Name: "swp1", Type: config.Unnumbered}, "10.0.0.2": {Name: "10.0.0.2", Type: config.Numbered}}}}
+	ended := make(chan string, 1)
+	r := newRestart(quiet, true, func(why string) { ended <- why })
+	r.expect(cfg)
+	r.wait(context.Background(), time.Hour)
+	for _, e := range []struct {
+		neighbor string
+		evpn     bool
+	}{{"swp1", true}, {"swp1", false}, {"10.0.0.2", true}, {"nobody", false}} {
+		if r.isOver() {
+			t.Fatalf("over before %s's End-of-RIB (evpn %v)", e.neighbor, e.evpn)
+		}
+		r.eor(e.neighbor, e.evpn)
+	}
+	if r.isOver() {
+		t.Fatal("over without 10.0.0.2's IPv4 End-of-RIB")
+	}
+	r.eor("10.0.0.2", false)
+	if why := <-ended; !r.isOver() || why != "every neighbour's End-of-RIB" {
+		t.Errorf("ended: %q, over %v", why, r.isOver())
+	}
+
+	r = newRestart(quiet, true, func(why string) { ended <- why })
+	r.expect(cfg)
+	r.wait(context.Background(), 10*time.Millisecond)
+	if why := <-ended; !strings.Contains(why, "grace passed; no End-of-RIB from 10.0.0.2, swp1") {
+		t.Errorf("after grace: %q", why)
+	}
+
+	r = newRestart(quiet, true, func(why string) { ended <- why })
+	r.expect(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.wait(ctx, 10*time.Millisecond)
+	cancel()
+	select {
+	case why := <-ended:
+		t.Errorf("a stopped agent's restart ended: %q", why)
+	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -1,9 +1,11 @@
 package control
 
 import (
+	"context"
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,8 +56,9 @@ func (r *restart) expect(cfg *config.Config) {
 	}
 }
 
-// wait ends the restart after grace whatever has come.
-func (r *restart) wait(grace time.Duration) {
+// wait ends the restart after grace whatever has come, unless ctx (the
+// agent's life) ends first: a stopped agent sweeps nothing.
+func (r *restart) wait(ctx context.Context, grace time.Duration) {
 	r.mu.Lock()
 	empty := len(r.pending) == 0
 	r.mu.Unlock()
@@ -63,12 +66,16 @@ func (r *restart) wait(grace time.Duration) {
 		r.finish("no neighbours")
 		return
 	}
-	time.AfterFunc(grace, func() {
+	timer := time.AfterFunc(grace, func() {
+		if ctx.Err() != nil {
+			return
+		}
 		r.mu.Lock()
 		missing := slices.Sorted(maps.Keys(r.pending))
 		r.mu.Unlock()
-		r.finish("grace passed; no End-of-RIB from " + joinNames(missing))
+		r.finish("grace passed; no End-of-RIB from " + strings.Join(missing, ", "))
 	})
+	context.AfterFunc(ctx, func() { timer.Stop() })
 }
 
 // eor records a neighbour's End-of-RIB for a family.
@@ -106,15 +113,4 @@ func (r *restart) isOver() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.over
-}
-
-func joinNames(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	out := names[0]
-	for _, n := range names[1:] {
-		out += ", " + n
-	}
-	return out
 }
