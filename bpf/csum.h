@@ -34,7 +34,6 @@ static __always_inline int ipv4_csum_ok(struct xdp_md *ctx, const struct iphdr *
 {
 	const __u16 *w = (const __u16 *)ip;
 	__u32 len = ip->ihl * 4, sum = 0;
-	__u16 buf[30] = {};
 
 	if (len == sizeof(*ip)) {
 #pragma unroll
@@ -42,13 +41,19 @@ static __always_inline int ipv4_csum_ok(struct xdp_md *ctx, const struct iphdr *
 			sum += w[i];
 		return csum_fold(sum) == 0;
 	}
-	if (len < sizeof(*ip) || len > sizeof(buf))
-		return 0;
-	if (bpf_xdp_load_bytes(ctx, (void *)ip - (void *)(long)ctx->data, buf, len))
-		return 0;
+	{
+		/* Zeroed only here, off the usual path: the words past len add
+		 * nothing. */
+		__u16 buf[30] = {};
+
+		if (len < sizeof(*ip) || len > sizeof(buf))
+			return 0;
+		if (bpf_xdp_load_bytes(ctx, (void *)ip - (void *)(long)ctx->data, buf, len))
+			return 0;
 #pragma unroll
-	for (int i = 0; i < (int)(sizeof(buf) / 2); i++)
-		sum += buf[i];
+		for (int i = 0; i < (int)(sizeof(buf) / 2); i++)
+			sum += buf[i];
+	}
 	return csum_fold(sum) == 0;
 }
 

@@ -164,10 +164,11 @@ static __always_inline int route(struct xdp_md *ctx, struct verdict *v,
 	/* Before the TTL check: a ping to the gateway with TTL 1 is valid.
 	 * Only from an access port: in VXLAN the kernel would get the outer
 	 * datagram, which no device of its takes. */
-	if (r->kind == ROUTE_RECEIVE && f->encapped)
-		return decide(v, f->vrf, REASON_DROP_HOST_VXLAN, XDP_DROP);
-	if (r->kind == ROUTE_RECEIVE)
+	if (r->kind == ROUTE_RECEIVE) {
+		if (f->encapped)
+			return decide(v, f->vrf, REASON_DROP_HOST_VXLAN, XDP_DROP);
 		return decide(v, f->vrf, REASON_PASS_HOST, XDP_PASS);
+	}
 	if (r->kind == ROUTE_BLACKHOLE)
 		return decide(v, f->vrf, REASON_DROP_BLACKHOLE, XDP_DROP);
 	if (f->ip->ttl <= 1)

@@ -105,7 +105,7 @@ func (p *ports) apply(want map[string]portRole, ifcs map[string]*config.Interfac
 	p.ifcs = ifcs
 	p.mu.Unlock()
 	for port, role := range have {
-		if _, ok := want[port]; ok && (want[port] == role || role.kind == roleStale) {
+		if w, ok := want[port]; ok && (w == role || role.kind == roleStale) {
 			// Unchanged; or left attached by an earlier run and wanted:
 			// attach below takes it over in place (the new program swapped
 			// in, its entry rewritten), without a moment detached.

@@ -323,12 +323,13 @@ func (t Type5) path(asn uint32, withdraw bool) (*apiutil.Path, error) {
 	if err != nil {
 		return nil, fmt.Errorf("type-5 nlri: %w", err)
 	}
-	attrs, err := evpnAttrs(nlri, t.VTEP, t.RouterMAC, t.RTs)
+	origin := uint8(bgp.BGP_ORIGIN_ATTR_TYPE_IGP)
+	if t.Incomplete {
+		origin = bgp.BGP_ORIGIN_ATTR_TYPE_INCOMPLETE
+	}
+	attrs, err := evpnAttrs(nlri, origin, t.VTEP, t.RouterMAC, t.RTs)
 	if err != nil {
 		return nil, err
-	}
-	if t.Incomplete {
-		attrs[0] = bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_INCOMPLETE)
 	}
 	attrs = append(attrs, bgp.NewPathAttributeLargeCommunities([]*bgp.LargeCommunity{bgp.NewLargeCommunity(asn, markType5, markType5)}))
 	return localPath(bgp.RF_EVPN, nlri, attrs, withdraw), nil
@@ -342,7 +343,7 @@ func localPath(family bgp.Family, nlri bgp.NLRI, attrs []bgp.PathAttributeInterf
 
 // evpnAttrs are the attributes of a route this leaf originates: its VTEP
 // as next hop, the route targets, VXLAN encapsulation and the router MAC.
-func evpnAttrs(nlri bgp.NLRI, vtep netip.Addr, rmac net.HardwareAddr, rts []RT) ([]bgp.PathAttributeInterface, error) {
+func evpnAttrs(nlri bgp.NLRI, origin uint8, vtep netip.Addr, rmac net.HardwareAddr, rts []RT) ([]bgp.PathAttributeInterface, error) {
 	comms := []bgp.ExtendedCommunityInterface{}
 	for _, rt := range rts {
 		comms = append(comms, routeTarget(rt))
@@ -353,7 +354,7 @@ func evpnAttrs(nlri bgp.NLRI, vtep netip.Addr, rmac net.HardwareAddr, rts []RT) 
 		return nil, fmt.Errorf("next hop %v: %w", vtep, err)
 	}
 	return []bgp.PathAttributeInterface{
-		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
+		bgp.NewPathAttributeOrigin(origin),
 		reach,
 		bgp.NewPathAttributeExtendedCommunities(comms),
 	}, nil
@@ -736,7 +737,7 @@ func (h Host) path(withdraw bool) (*apiutil.Path, error) {
 	if err != nil {
 		return nil, fmt.Errorf("type-2 nlri: %w", err)
 	}
-	attrs, err := evpnAttrs(nlri, h.VTEP, h.RouterMAC, h.RTs)
+	attrs, err := evpnAttrs(nlri, bgp.BGP_ORIGIN_ATTR_TYPE_IGP, h.VTEP, h.RouterMAC, h.RTs)
 	if err != nil {
 		return nil, err
 	}

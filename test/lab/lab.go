@@ -417,12 +417,10 @@ func (l *Lab) start(sw Switch) error {
 
 // Stop kills a switch's xleafd (its data path keeps forwarding).
 func (l *Lab) Stop(node string) error {
-	b, err := os.ReadFile(filepath.Join(l.runDir(), node+".pid"))
-	if err != nil {
+	if _, err := os.Stat(filepath.Join(l.runDir(), node+".pid")); err != nil {
 		return err
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if pid > 0 {
+	if pid := l.pid(node); pid > 0 {
 		syscall.Kill(pid, syscall.SIGTERM)
 		for i := 0; i < 100 && processAlive(pid); i++ {
 			time.Sleep(50 * time.Millisecond)

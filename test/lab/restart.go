@@ -83,7 +83,5 @@ func (l *Lab) RestartUnderTraffic(ctx context.Context, o RestartOptions) Event {
 		up := time.Now()
 		return up, l.Restart(o.Node)
 	}}
-	e := l.event(ctx, ev, StressOptions{Rate: o.Rate, Recover: 30 * time.Second, Watch: o.Watch})
-	// Watched from the stop: the loss counts every datagram since.
-	return e
+	return l.event(ctx, ev, StressOptions{Rate: o.Rate, Recover: 30 * time.Second, Watch: o.Watch})
 }
