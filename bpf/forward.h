@@ -12,35 +12,18 @@
 #include "stats.h"
 #include "vxlan.h"
 
-/* The inner packet being routed. Everything the egress needs is read
- * before a head adjustment invalidates packet pointers. */
-struct flow {
-	__u32 vrf; /* where it is looked up (the ingress VRF) */
-	int encapped; /* arrived in VXLAN: outer headers are in front */
-	struct ethhdr *eth;
-	struct iphdr *ip;
-	void *end;
-};
-
 /* Takes one event from this CPU's budget; false when it is spent. */
 static __always_inline int event_allowed(void)
 {
 	__u32 zero = 0;
 	struct event_budget *b = bpf_map_lookup_elem(&event_budget, &zero);
-	__u64 now = bpf_ktime_get_ns(), tokens;
 
 	if (!b)
 		return 0;
-	tokens = b->tokens + (now - b->last) / EVENT_NS_PER_TOKEN;
-	if (tokens > EVENT_BURST)
-		tokens = EVENT_BURST;
-	if (tokens != b->tokens)
-		b->last = now;
-	if (!tokens) {
+	if (!bucket_take(&b->tokens, &b->last, EVENT_BURST, EVENT_NS_PER_TOKEN)) {
 		b->suppressed++;
 		return 0;
 	}
-	b->tokens = tokens - 1;
 	return 1;
 }
 
@@ -96,8 +79,15 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 	o.vni = nh->vni;
 
 	rc = underlay_lookup(ctx, &fib, &o);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
-		return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
+	/* Too big once encapsulated: the sender learns the inner packet's
+	 * limit, the underlay's MTU less the VXLAN overhead. No fragmenting
+	 * here: a packet without DF is dropped, counted. */
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		if (!(f->ip->frag_off & bpf_htons(IP_DF)) || fib.mtu_result <= VXLAN_ENCAP_LEN)
+			return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
+		return drop_answer(v, f->vrf, REASON_DROP_MTU, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED,
+				   fib.mtu_result - VXLAN_ENCAP_LEN);
+	}
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		notify(EVENT_UNDERLAY_MISS, f->vrf, fib.ifindex, fib.family, fib.ipv6_dst);
 		return decide(v, f->vrf, REASON_DROP_UNDERLAY_NEIGH, XDP_DROP);
@@ -136,8 +126,11 @@ static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,
 	rc = bpf_check_mtu(ctx, n->ifindex, &mtu, len_diff, 0);
 	if (rc < 0)
 		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
-	if (rc != BPF_MTU_CHK_RET_SUCCESS)
-		return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
+	if (rc != BPF_MTU_CHK_RET_SUCCESS) {
+		if (!(f->ip->frag_off & bpf_htons(IP_DF)))
+			return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
+		return drop_answer(v, f->vrf, REASON_DROP_MTU, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu);
+	}
 
 	mac_copy(f->eth->h_dest, n->mac);
 	mac_copy(f->eth->h_source, n->smac);
@@ -156,11 +149,13 @@ static __always_inline int route(struct xdp_md *ctx, struct verdict *v,
 	void *table = bpf_map_lookup_elem(&vrf_tables, &f->vrf);
 	struct route *r;
 
+	/* No route: the VRF's default is unreachable, as Linux and FRR
+	 * install it, which answers net unreachable. */
 	if (!table)
-		return decide(v, f->vrf, REASON_DROP_NO_ROUTE, XDP_DROP);
+		return drop_answer(v, f->vrf, REASON_DROP_NO_ROUTE, ICMP_DEST_UNREACH, ICMP_NET_UNREACH, 0);
 	r = bpf_map_lookup_elem(table, &key);
 	if (!r)
-		return decide(v, f->vrf, REASON_DROP_NO_ROUTE, XDP_DROP);
+		return drop_answer(v, f->vrf, REASON_DROP_NO_ROUTE, ICMP_DEST_UNREACH, ICMP_NET_UNREACH, 0);
 	/* Before the TTL check: a ping to the gateway with TTL 1 is valid.
 	 * Only from an access port: in VXLAN the kernel would get the outer
 	 * datagram, which no device of its takes. */
@@ -169,10 +164,11 @@ static __always_inline int route(struct xdp_md *ctx, struct verdict *v,
 			return decide(v, f->vrf, REASON_DROP_HOST_VXLAN, XDP_DROP);
 		return decide(v, f->vrf, REASON_PASS_HOST, XDP_PASS);
 	}
+	/* A blackhole (an aggregate's, as FRR installs it) drops silently. */
 	if (r->kind == ROUTE_BLACKHOLE)
 		return decide(v, f->vrf, REASON_DROP_BLACKHOLE, XDP_DROP);
 	if (f->ip->ttl <= 1)
-		return decide(v, f->vrf, REASON_DROP_TTL, XDP_DROP);
+		return drop_answer(v, f->vrf, REASON_DROP_TTL, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0);
 	if (r->kind == ROUTE_REMOTE)
 		return forward_remote(ctx, v, f, vrf, r->target);
 	if (r->kind == ROUTE_LOCAL)

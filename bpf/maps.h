@@ -102,6 +102,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } event_budget SEC(".maps");
 
+/* VRF id -> source and rate of its ICMP errors */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vrf_icmp);
+	__uint(max_entries, MAX_VRFS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vrf_icmp SEC(".maps");
+
+/* VRF id -> each CPU's ICMP error bucket and tallies */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct icmp_budget);
+	__uint(max_entries, MAX_VRFS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} icmp_budget SEC(".maps");
+
 /* neighbour misses for the agent to resolve; full ring = event lost, the
  * drop is still counted */
 struct {

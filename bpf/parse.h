@@ -24,6 +24,35 @@ struct vxlanhdr {
 	(sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr) + \
 	 sizeof(struct vxlanhdr))
 
+/* The inner packet being routed. Everything the egress needs is read
+ * before a head adjustment invalidates packet pointers. */
+struct flow {
+	__u32 vrf; /* where it is looked up (the ingress VRF) */
+	int encapped; /* arrived in VXLAN: outer headers are in front */
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	void *end;
+};
+
+/* ICMP (RFC 792): linux/icmp.h pulls in libc headers BPF cannot build. */
+struct icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 unused;
+	__be16 mtu; /* fragmentation needed: the next hop's (RFC 1191) */
+};
+
+#define ICMP_DEST_UNREACH 3
+#define ICMP_NET_UNREACH 0
+#define ICMP_FRAG_NEEDED 4
+#define ICMP_SOURCE_QUENCH 4
+#define ICMP_REDIRECT 5
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_EXC_TTL 0
+#define ICMP_PARAMETERPROB 12
+
+#define IP_DF 0x4000
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 

@@ -5,11 +5,41 @@
 
 #include "maps.h"
 
+/* Takes a token from a bucket that earns one every ns_per_token, holding
+ * at most burst; false when it is empty. The bucket is per CPU: no lock. */
+static __always_inline int bucket_take(__u64 *tokens, __u64 *last, __u64 burst,
+				       __u64 ns_per_token)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 earned = (now - *last) / ns_per_token;
+
+	if (earned) {
+		*tokens += earned;
+		*last += earned * ns_per_token; /* keeps the part of a token */
+		if (*tokens >= burst) {
+			*tokens = burst;
+			*last = now;
+		}
+	}
+	if (!*tokens)
+		return 0;
+	(*tokens)--;
+	return 1;
+}
+
+/* An ICMP error the packet's source should hear of (type 0: none). */
+struct icmp_err {
+	__u8 type;
+	__u8 code;
+	__u16 mtu; /* next-hop MTU, for fragmentation needed */
+};
+
 /* What the packet's path decided; counted once, at the exit. */
 struct verdict {
 	__u32 vrf;
 	__u32 reason;
 	__u64 bytes; /* frame length as received */
+	struct icmp_err icmp;
 };
 
 static __always_inline int decide(struct verdict *v, __u32 vrf, enum reason r,
@@ -18,6 +48,17 @@ static __always_inline int decide(struct verdict *v, __u32 vrf, enum reason r,
 	v->vrf = vrf;
 	v->reason = r;
 	return action;
+}
+
+/* A drop the packet's source is told of: the exit answers it with an
+ * ICMP error of type and code (and the next-hop MTU, when too big). */
+static __always_inline int drop_answer(struct verdict *v, __u32 vrf, enum reason r,
+				       __u8 type, __u8 code, __u16 mtu)
+{
+	v->icmp.type = type;
+	v->icmp.code = code;
+	v->icmp.mtu = mtu;
+	return decide(v, vrf, r, XDP_DROP);
 }
 
 static __always_inline void count(const struct verdict *v)

@@ -151,6 +151,25 @@ struct event_budget {
 	__u64 suppressed; /* events not sent for want of tokens */
 };
 
+/* How a VRF answers packets it cannot forward with ICMP errors (RFC 1812
+ * 4.3.2), from the agent: the VRF's own address they come from (0 = send
+ * none) and a token bucket per CPU and VRF, so a flood of expiring or
+ * unroutable packets costs the fabric a bounded trickle of errors. */
+struct vrf_icmp {
+	__be32 src;
+	__u32 burst;         /* errors a CPU may send at once in this VRF */
+	__u64 ns_per_token;  /* 1e9 / errors a second; 0 = none */
+};
+
+/* Per CPU and VRF: the bucket and what became of the errors. */
+struct icmp_budget {
+	__u64 tokens;
+	__u64 last;
+	__u64 sent;       /* built and forwarded towards the packet's source */
+	__u64 suppressed; /* not built: the bucket was empty */
+	__u64 unroutable; /* built, but the VRF could not forward it back */
+};
+
 struct event {
 	__u32 kind; /* enum event_kind */
 	__u32 vrf;

@@ -9,8 +9,6 @@
 #include "parse.h"
 #include "types.h"
 
-#define IP_DF 0x4000
-
 struct outer {
 	const __u8 *smac, *dmac; /* underlay, from the kernel's FIB */
 	__be32 saddr, daddr;     /* local and remote VTEP */

@@ -5,8 +5,10 @@
  * decapsulated into the VRF of its L3VNI. Access interfaces carry tenant
  * traffic of one VRF. Either way the inner IPv4 packet is routed in its VRF,
  * whose routes may lead into other VRFs (leaking), and leaves encapsulated
- * with the route's own VNI or delivered to a local host. Anything that is
- * not ours goes to the kernel untouched: the control plane must never break. */
+ * with the route's own VNI or delivered to a local host; a packet it cannot
+ * forward may be answered with an ICMP error, routed back the same way.
+ * Anything that is not ours goes to the kernel untouched: the control plane
+ * must never break. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -20,6 +22,7 @@
 #include "parse.h"
 #include "stats.h"
 #include "forward.h"
+#include "icmp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -34,17 +37,23 @@ struct go_types {
 };
 const struct go_types *go_types __attribute__((unused));
 
+/* Classifying returns this when the flow is ready to be routed. */
+#define ROUTE_IT -1
+
 static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
-				       const struct iface *ifc)
+				       const struct iface *ifc, struct flow *f,
+				       const struct vrf **vrfp)
 {
 	struct cursor c = { (void *)(long)ctx->data, (void *)(long)ctx->data_end };
 	struct ethhdr *eth = parse_eth(&c);
-	struct flow f = { .encapped = 1, .end = c.end };
 	struct vxlanhdr *vx;
 	struct udphdr *udp;
 	struct iphdr *ip;
 	struct vrf *vrf;
 	__u32 vni, *vrf_id;
+
+	f->encapped = 1;
+	f->end = c.end;
 
 	/* Outer: only unfragmented, option-less IPv4/UDP to our VTEP port is
 	 * VXLAN for us; the kernel gets the rest (BGP, ARP, ND, ...). An IPv4
@@ -75,52 +84,118 @@ static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 	vrf_id = bpf_map_lookup_elem(&vni_vrf, &vni);
 	if (!vrf_id)
 		return decide(v, 0, REASON_DROP_UNKNOWN_VNI, XDP_DROP);
-	f.vrf = *vrf_id;
-	vrf = bpf_map_lookup_elem(&vrfs, &f.vrf);
+	f->vrf = *vrf_id;
+	vrf = bpf_map_lookup_elem(&vrfs, &f->vrf);
 	if (!vrf || !vrf->vni)
-		return decide(v, f.vrf, REASON_DROP_UNKNOWN_VNI, XDP_DROP);
+		return decide(v, f->vrf, REASON_DROP_UNKNOWN_VNI, XDP_DROP);
 
-	f.eth = parse_eth(&c);
-	if (!f.eth)
-		return decide(v, f.vrf, REASON_DROP_MALFORMED, XDP_DROP);
+	f->eth = parse_eth(&c);
+	if (!f->eth)
+		return decide(v, f->vrf, REASON_DROP_MALFORMED, XDP_DROP);
 	/* Symmetric IRB: routed traffic is addressed to our router MAC. */
-	if (!mac_eq(f.eth->h_dest, vrf->rmac))
-		return decide(v, f.vrf, REASON_DROP_BAD_RMAC, XDP_DROP);
-	if (f.eth->h_proto != bpf_htons(ETH_P_IP))
-		return decide(v, f.vrf, REASON_DROP_UNSUPPORTED, XDP_DROP);
-	f.ip = parse_ipv4(&c);
-	if (!f.ip)
-		return decide(v, f.vrf, REASON_DROP_MALFORMED, XDP_DROP);
-	if (!ipv4_csum_ok(ctx, f.ip))
-		return decide(v, f.vrf, REASON_DROP_BAD_CSUM, XDP_DROP);
-	return route(ctx, v, &f, vrf);
+	if (!mac_eq(f->eth->h_dest, vrf->rmac))
+		return decide(v, f->vrf, REASON_DROP_BAD_RMAC, XDP_DROP);
+	if (f->eth->h_proto != bpf_htons(ETH_P_IP))
+		return decide(v, f->vrf, REASON_DROP_UNSUPPORTED, XDP_DROP);
+	f->ip = parse_ipv4(&c);
+	if (!f->ip)
+		return decide(v, f->vrf, REASON_DROP_MALFORMED, XDP_DROP);
+	if (!ipv4_csum_ok(ctx, f->ip))
+		return decide(v, f->vrf, REASON_DROP_BAD_CSUM, XDP_DROP);
+	*vrfp = vrf;
+	return ROUTE_IT;
 }
 
 static __always_inline int from_access(struct xdp_md *ctx, struct verdict *v,
-				       const struct iface *ifc)
+				       const struct iface *ifc, struct flow *f,
+				       const struct vrf **vrfp)
 {
 	struct cursor c = { (void *)(long)ctx->data, (void *)(long)ctx->data_end };
-	struct flow f = { .vrf = ifc->vrf, .encapped = 0, .end = c.end };
 	struct vrf *vrf;
 
+	f->vrf = ifc->vrf;
+	f->encapped = 0;
+	f->end = c.end;
+
 	/* ARP, ND, IPv6, tagged frames and frames for other MACs: the kernel's. */
-	f.eth = parse_eth(&c);
-	if (!f.eth || f.eth->h_proto != bpf_htons(ETH_P_IP))
+	f->eth = parse_eth(&c);
+	if (!f->eth || f->eth->h_proto != bpf_htons(ETH_P_IP))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
-	vrf = bpf_map_lookup_elem(&vrfs, &f.vrf);
-	if (!mac_eq(f.eth->h_dest, ifc->mac) && !(vrf && mac_eq(f.eth->h_dest, vrf->rmac)))
+	vrf = bpf_map_lookup_elem(&vrfs, &f->vrf);
+	if (!mac_eq(f->eth->h_dest, ifc->mac) && !(vrf && mac_eq(f->eth->h_dest, vrf->rmac)))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
 	if (!vrf || !vrf->vni)
-		return decide(v, f.vrf, REASON_DROP_NO_VRF, XDP_DROP);
+		return decide(v, f->vrf, REASON_DROP_NO_VRF, XDP_DROP);
 	/* Options are routed like any packet (and carried as they are, as
 	 * from VXLAN): passing them up would let a tenant reach the default
 	 * VRF's own addresses through the kernel. */
-	f.ip = parse_ipv4(&c);
-	if (!f.ip)
-		return decide(v, f.vrf, REASON_DROP_MALFORMED, XDP_DROP);
-	if (!ipv4_csum_ok(ctx, f.ip))
-		return decide(v, f.vrf, REASON_DROP_BAD_CSUM, XDP_DROP);
-	return route(ctx, v, &f, vrf);
+	f->ip = parse_ipv4(&c);
+	if (!f->ip)
+		return decide(v, f->vrf, REASON_DROP_MALFORMED, XDP_DROP);
+	if (!ipv4_csum_ok(ctx, f->ip))
+		return decide(v, f->vrf, REASON_DROP_BAD_CSUM, XDP_DROP);
+	*vrfp = vrf;
+	return ROUTE_IT;
+}
+
+/* The packet f describes was dropped for a reason its source should hear
+ * of: rewrite it into the ICMP error, if it may be answered, the VRF has an
+ * address to send from and a token in this CPU's bucket. Returns the VRF's
+ * tally for the error, or NULL when there is none to send. */
+static __always_inline struct icmp_budget *answer(struct xdp_md *ctx, const struct verdict *v,
+						  struct flow *f)
+{
+	struct vrf_icmp *cfg = bpf_map_lookup_elem(&vrf_icmp, &f->vrf);
+	struct icmp_budget *b;
+
+	if (!cfg || !cfg->src || !cfg->ns_per_token || !icmp_may_answer(f))
+		return NULL;
+	b = bpf_map_lookup_elem(&icmp_budget, &f->vrf);
+	if (!b)
+		return NULL;
+	if (!bucket_take(&b->tokens, &b->last, cfg->burst, cfg->ns_per_token)) {
+		b->suppressed++;
+		return NULL;
+	}
+	if (icmp_build(ctx, f, &v->icmp, cfg->src, v->bytes)) {
+		b->unroutable++;
+		return NULL;
+	}
+	return b;
+}
+
+/* Routes the flow; a packet dropped with an error to send comes round once
+ * more as that error, routed like any packet from its VRF. The packet stays
+ * counted under its drop reason, the error is tallied in icmp_budget. An
+ * error is never answered, and one that cannot be forwarded (no route back,
+ * its host not resolved, or back to ourselves) is dropped. A loop, not a
+ * second call: route() is inlined once. */
+static __always_inline int route_or_answer(struct xdp_md *ctx, struct verdict *v,
+					   struct flow *f, const struct vrf *vrf)
+{
+	struct icmp_budget *b = NULL;
+	struct verdict reply = {};
+	struct verdict *cur = v;
+	int action = XDP_DROP;
+
+#pragma clang loop unroll(disable)
+	for (int pass = 0; pass < 2; pass++) {
+		action = route(ctx, cur, f, vrf);
+		if (b || !v->icmp.type)
+			break;
+		b = answer(ctx, v, f);
+		if (!b)
+			return XDP_DROP;
+		cur = &reply;
+	}
+	if (!b)
+		return action;
+	if (reply.reason != REASON_FWD_REMOTE && reply.reason != REASON_FWD_LOCAL) {
+		b->unroutable++;
+		return XDP_DROP;
+	}
+	b->sent++;
+	return action;
 }
 
 SEC("xdp")
@@ -129,14 +204,19 @@ int xleaf(struct xdp_md *ctx)
 	struct verdict v = { .bytes = ctx->data_end - ctx->data };
 	__u32 ifindex = ctx->ingress_ifindex;
 	struct iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
+	const struct vrf *vrf = NULL;
+	struct flow f = {};
 	int action;
 
 	if (!ifc)
 		action = decide(&v, 0, REASON_PASS, XDP_PASS);
 	else if (ifc->role == IFACE_UPLINK)
-		action = from_uplink(ctx, &v, ifc);
+		action = from_uplink(ctx, &v, ifc, &f, &vrf);
 	else
-		action = from_access(ctx, &v, ifc);
+		action = from_access(ctx, &v, ifc, &f, &vrf);
+	if (action == ROUTE_IT && vrf) {
+		action = route_or_answer(ctx, &v, &f, vrf);
+	}
 	count(&v);
 	return action;
 }

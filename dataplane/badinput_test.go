@@ -96,6 +96,8 @@ func TestBadHeaders(t *testing.T) {
 		return want{action: dataplane.XDPDrop, vrf: vrf, reason: r}
 	}
 	toKernel := want{action: dataplane.XDPPass, reason: dataplane.ReasonPass}
+	ttl0 := decap(edit(innerOK, 14, func(b []byte) { b[14+8] = 0 }))
+	options := withOptions(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, fixture.Flow{Src: fixture.HostRed, Dst: fixture.HostBlue, TTL: 64})
 
 	tests := []struct {
 		name    string
@@ -129,10 +131,12 @@ func TestBadHeaders(t *testing.T) {
 			drop(fixture.RED, dataplane.ReasonBadChecksum)},
 		{"access IPv4 checksum wrong", l.Swp10.Index, edit(access, -1, func(b []byte) { b[accessIP+ipv4Check] ^= 0x5a }),
 			drop(fixture.RED, dataplane.ReasonBadChecksum)},
-		{"inner TTL 0", l.Swp3.Index, decap(edit(innerOK, 14, func(b []byte) { b[14+8] = 0 })), drop(fixture.RED, dataplane.ReasonTTL)},
-		{"access IPv4 options to a host behind BLUE's gateway: routed in RED, no route", l.Swp10.Index,
-			withOptions(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, fixture.Flow{Src: fixture.HostRed, Dst: fixture.HostBlue, TTL: 64}),
-			drop(fixture.RED, dataplane.ReasonNoRoute)},
+		{"inner TTL 0: time exceeded back in VXLAN", l.Swp3.Index, ttl0,
+			want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonTTL,
+				out: answerBorder04(t, l, fixture.RedGateway, fixture.ICMP{Type: 11}, ttl0[50:], fixture.Site2RedVNI)}},
+		{"access IPv4 options to a host behind BLUE's gateway: routed in RED, no route, the options quoted in the unreachable", l.Swp10.Index,
+			options, want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonNoRoute,
+				out: answerHost(t, l, fixture.RedGateway, fixture.ICMP{Type: 3}, options)}},
 		{"access VLAN tag: the kernel's", l.Swp10.Index, tagged(t, access), toKernel},
 		{"access ARP: the kernel's", l.Swp10.Index, arpFrame(t, l.Swp10.HardwareAddr), toKernel},
 		{"access IPv6: the kernel's", l.Swp10.Index, ipv6Frame(t, l.Swp10.HardwareAddr), toKernel},

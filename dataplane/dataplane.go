@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -279,6 +281,10 @@ func (d *Dataplane) SetVRF(v VRF) error {
 	if err != nil {
 		return fmt.Errorf("vrf %d: router %w", v.ID, err)
 	}
+	icmp, err := vrfICMP(v.ICMP)
+	if err != nil {
+		return fmt.Errorf("vrf %d: %w", v.ID, err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var owner uint32
@@ -291,6 +297,9 @@ func (d *Dataplane) SetVRF(v VRF) error {
 	}
 	if _, err := d.table(v.ID); err != nil {
 		return err
+	}
+	if err := d.objs.VrfIcmp.Put(uint32(v.ID), icmp); err != nil {
+		return fmt.Errorf("vrf %d: icmp errors: %w", v.ID, err)
 	}
 	if err := d.objs.Vrfs.Put(uint32(v.ID), xleafVrf{Vni: v.VNI, Vtep: be32(v.VTEP), Rmac: rmac}); err != nil {
 		return fmt.Errorf("vrf %d: %w", v.ID, err)
@@ -318,6 +327,9 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 	d.objs.VniVrf.Delete(old.Vni)
 	if err := d.objs.Vrfs.Put(uint32(id), xleafVrf{}); err != nil {
 		return fmt.Errorf("vrf %d: %w", id, err)
+	}
+	if err := d.objs.VrfIcmp.Put(uint32(id), xleafVrfIcmp{}); err != nil {
+		return fmt.Errorf("vrf %d: icmp errors: %w", id, err)
 	}
 	if t := d.tables[id]; t != nil {
 		if err := d.objs.VrfTables.Delete(uint32(id)); err != nil {
@@ -606,13 +618,61 @@ func ReadCounters(pinPath string) (map[CounterKey]Counter, error) {
 func (d *Dataplane) VRFs() ([]VRF, error) {
 	var out []VRF
 	var v xleafVrf
+	var icmp xleafVrfIcmp
 	for id := uint32(1); id < MaxVRFs; id++ {
 		if err := d.objs.Vrfs.Lookup(id, &v); err != nil {
 			return nil, fmt.Errorf("vrf %d: %w", id, err)
 		}
-		if v.Vni != 0 {
-			out = append(out, VRF{ID: VRFID(id), VNI: v.Vni, RouterMAC: net.HardwareAddr(bytes.Clone(v.Rmac[:])), VTEP: addrFromBe32(v.Vtep)})
+		if v.Vni == 0 {
+			continue
 		}
+		if err := d.objs.VrfIcmp.Lookup(id, &icmp); err != nil {
+			return nil, fmt.Errorf("vrf %d: icmp errors: %w", id, err)
+		}
+		out = append(out, VRF{ID: VRFID(id), VNI: v.Vni, RouterMAC: net.HardwareAddr(bytes.Clone(v.Rmac[:])),
+			VTEP: addrFromBe32(v.Vtep), ICMP: icmpErrors(icmp)})
+	}
+	return out, nil
+}
+
+// vrfICMP is e as the data path keeps it: a rate becomes the nanoseconds
+// a CPU waits for each token.
+func vrfICMP(e ICMPErrors) (xleafVrfIcmp, error) {
+	if !e.On() {
+		return xleafVrfIcmp{}, nil
+	}
+	if err := checkIPv4(e.Source, "icmp error source"); err != nil {
+		return xleafVrfIcmp{}, err
+	}
+	return xleafVrfIcmp{Src: be32(e.Source), Burst: e.Burst, NsPerToken: uint64(time.Second) / uint64(e.PerSecond)}, nil
+}
+
+func icmpErrors(v xleafVrfIcmp) ICMPErrors {
+	if v.Src == 0 || v.NsPerToken == 0 {
+		return ICMPErrors{}
+	}
+	return ICMPErrors{Source: addrFromBe32(v.Src), PerSecond: uint32(uint64(time.Second) / v.NsPerToken), Burst: v.Burst}
+}
+
+// ICMPStats tallies each configured VRF's ICMP errors since the data path
+// was created (the tallies are pinned with it).
+func (d *Dataplane) ICMPStats() (map[VRFID]ICMPStats, error) {
+	d.mu.Lock()
+	ids := slices.Sorted(maps.Keys(d.tables))
+	d.mu.Unlock()
+	out := map[VRFID]ICMPStats{}
+	var per []xleafIcmpBudget
+	for _, id := range ids {
+		if err := d.objs.IcmpBudget.Lookup(uint32(id), &per); err != nil {
+			return nil, fmt.Errorf("read icmp tallies of vrf %d: %w", id, err)
+		}
+		var s ICMPStats
+		for _, b := range per {
+			s.Sent += b.Sent
+			s.Suppressed += b.Suppressed
+			s.Unroutable += b.Unroutable
+		}
+		out[id] = s
 	}
 	return out, nil
 }

@@ -55,6 +55,9 @@ func (f *Fake) SetVRF(v VRF) error {
 	if _, err := mac6(v.RouterMAC); err != nil {
 		return fmt.Errorf("vrf %d: router %w", v.ID, err)
 	}
+	if _, err := vrfICMP(v.ICMP); err != nil {
+		return fmt.Errorf("vrf %d: %w", v.ID, err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for id, o := range f.vrfs {
@@ -251,6 +254,17 @@ func (f *Fake) Neighbor(vrf VRFID, addr netip.Addr) (Neighbor, bool) {
 
 // SuppressedEvents is always 0: the fake sends no events.
 func (f *Fake) SuppressedEvents() (uint64, error) { return 0, nil }
+
+// ICMPStats are all zero: the fake forwards nothing.
+func (f *Fake) ICMPStats() (map[VRFID]ICMPStats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[VRFID]ICMPStats{}
+	for id := range f.vrfs {
+		out[id] = ICMPStats{}
+	}
+	return out, nil
+}
 
 func (f *Fake) Counters() (map[CounterKey]Counter, error) {
 	f.mu.Lock()

@@ -280,9 +280,11 @@ func (h *fuzzHarness) check(t *testing.T, seed uint64, in fuzzInput) {
 		if msg := h.isolation(in, action, out); msg != "" {
 			bad("isolation: %s", msg)
 		}
-	default:
+	case action == dataplane.XDPPass:
+		// A dropped frame is freed; one rewritten into an ICMP error that
+		// could not be forwarded may keep the rewrite.
 		if !bytes.Equal(out, in.frame) {
-			bad("action %d but the frame was modified: %s", action, fuzzFirstDiff(in.frame, out))
+			bad("passed to the kernel but modified: %s", fuzzFirstDiff(in.frame, out))
 		}
 	}
 	if len(problems) > 0 {
@@ -431,7 +433,7 @@ type fuzzPacket struct {
 	proto   byte   // %6: UDP, TCP, ICMP, SCTP, GRE, the byte itself
 	ttl     byte   // 0 is sent as 1
 	tos     byte
-	sport   uint16
+	sport   uint16 // also the source address and DF: see decodePacket
 	dport   uint16
 	size    uint16 // payload: top two bits 0/1: size&63; 2: 1400+size&255; 3: (size&0x3fff)%2800
 	ipopt   byte   // the fuzzIP constants
@@ -607,8 +609,17 @@ func (e *fuzzEnv) decodePacket(t *testing.T, tables map[dataplane.VRFID][]datapl
 		dst = fuzzAddr4(p.addr)
 	}
 
-	flow := fixture.Flow{Src: fuzzAddr4(0xc0a81400 | uint32(p.sport&0xff)), Dst: dst, SrcPort: p.sport, DstPort: p.dport,
-		TTL: p.ttl, TOS: p.tos}
+	// The source: where an ICMP error goes back to. sport's high byte
+	// picks it (bits 0-1) and sets DF (bit 2).
+	src := fuzzAddr4(0xc0a81400 | uint32(p.sport&0xff))
+	switch p.sport >> 8 & 3 {
+	case 2:
+		src = fuzzHosts[int(p.sport&0xff)%len(fuzzHosts)]
+	case 3:
+		src = fuzzAddr4(p.addr ^ uint32(p.sport&0xff)<<24) // 0/8, 127/8, groups, ...
+	}
+	flow := fixture.Flow{Src: src, Dst: dst, SrcPort: p.sport, DstPort: p.dport,
+		TTL: p.ttl, TOS: p.tos, DF: p.sport&0x400 != 0}
 	if flow.TTL == 0 {
 		flow.TTL = 1 // Flow reads 0 as 64; 0 and 1 both expire
 	}
@@ -912,59 +923,64 @@ func fuzzSeeds() []fuzzSeed {
 	s := []fuzzSeed{
 		// The fixture's tables: every path of the guide.
 		{table: 0, pkt: decapLocal},
-		{table: 0, pkt: to(swp3, vni4001, "192.168.2.10")},                                                                    // DCI leak: RED in, re-encap with GREEN's VNI
-		{table: 0, pkt: to(swp3, vni4001, "192.168.20.7")},                                                                    // hairpin re-encap (XDP_TX)
-		{table: 0, pkt: to(swp1, vni4001, "192.168.1.10")},                                                                    // re-encap to the leafs (XDP_TX)
-		{table: 0, pkt: hostToRemote},                                                                                         // access encap
-		{table: 0, pkt: with(hostToRemote, func(p *fuzzPacket) { p.vni = fuzzVNIRouterMAC })},                                 // access to the router MAC
-		{table: 0, pkt: to(swp10, 0, "192.168.10.5")},                                                                         // access to site 2's GREEN (5002)
-		{table: 0, pkt: to(swp10, 0, "192.168.200.10")},                                                                       // local leak RED -> GREEN
-		{table: 0, pkt: to(swp3, vni4001, "192.168.200.10")},                                                                  // decap into a leaked VRF
-		{table: 0, pkt: to(swp20, 0, "192.168.100.10")},                                                                       // local leak GREEN -> RED
-		{table: 0, pkt: to(swp10, 0, "192.168.2.77")},                                                                         // blackhole
-		{table: 0, pkt: to(swp20, 0, "192.168.1.77")},                                                                         // GREEN's aggregate
-		{table: 0, pkt: to(swp10, 0, "172.31.0.1")},                                                                           // no route
-		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ttl = 1 })},                                // TTL 1 from a host
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.ttl = 1 })},                                                  // TTL 1 in VXLAN
-		{table: 0, pkt: with(to(swp10, 0, "192.168.100.1"), func(p *fuzzPacket) { p.ttl = 1 })},                               // TTL 1 to the gateway
-		{table: 0, pkt: to(swp20, 0, "192.168.200.1")},                                                                        // gateway: receive
-		{table: 0, pkt: to(swp10, 0, "192.168.100.77")},                                                                       // no neighbour
-		{table: 0, pkt: to(swp10, 0, "192.168.99.5")},                                                                         // unresolved underlay
-		{table: 0, pkt: to(swp10, 0, "192.168.98.5")},                                                                         // no underlay route
-		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.size = 0x8000 | 22 })},                     // encap exactly the MTU
-		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.size = 0x8000 | 23 })},                     // encap one over
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.size = 0x8000 | 72 })},                                       // decap exactly the access MTU
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.size = 0x8000 | 73 })},                                       // decap one over
-		{table: 0, pkt: with(to(swp3, vni4001, "192.168.20.7"), func(p *fuzzPacket) { p.size = 0x8000 | 22 })},                // re-encap exactly the MTU
-		{table: 0, pkt: with(to(swp3, vni4001, "192.168.20.7"), func(p *fuzzPacket) { p.size = 0x8000 | 23 })},                // re-encap one over
-		{table: 0, pkt: to(swp3, vni9999, "192.168.100.10")},                                                                  // unknown VNI
-		{table: 0, pkt: to(swp3, vni4003, "192.168.100.10")},                                                                  // BLUE's VNI to RED's host
-		{table: 0, pkt: with(to(swp30, 0, "192.168.100.10"), func(p *fuzzPacket) { p.dst = hostRed })},                        // BLUE to RED
-		{table: 0, pkt: to(swp30, 0, "192.168.30.10")},                                                                        // BLUE to itself: local, XDP_TX
-		{table: 0, pkt: to(swp10, 0, "192.168.30.10")},                                                                        // RED to BLUE
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagInnerMAC })},             // bad router MAC
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagVXLAN })},                // bad VXLAN flags
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags, p.route = fuzzFlagAnomalies|fuzzFlagVXLAN, 1 })},      // VXLAN reserved byte
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagOuterMAC })},             // not our MAC
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagOuterIP })},              // not our VTEP
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags, p.dst = fuzzFlagAnomalies, p.dst|fuzzDstOuterFrag })}, // outer fragment
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.trunc = 45 })},                                               // truncated VXLAN header
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.trunc = 60 })},                                               // truncated inner Ethernet
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.trunc = 80 })},                                               // truncated inner IPv4
-		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.trunc = 30 })},                             // truncated IPv4 on access
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.muts = []fuzzMutation{{64, 0xff}} })},                        // inner IPv4 version 15
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.muts = []fuzzMutation{{66, 0xff}} })},                        // inner total length too big
-		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.muts = []fuzzMutation{{16, 0xff}} })},      // access total length too big
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.muts = []fuzzMutation{{62, 0x08}, {63, 0x06}} })},            // inner ARP
-		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | 2 })},               // IP options from a host: kernel
-		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | 10 })},                                // IP options in VXLAN: routed
-		{table: 0, pkt: with(to(swp3, vni4001, "192.168.1.10"), func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | 3 })},          // options, hashed past them
-		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | fuzzIPMF })},        // fragment: 3-tuple hash
-		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.proto = sctp })},                           // SCTP ports
-		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.proto = icmp })},                           // no ports
-		{table: 0, pkt: with(to(host10, 0, "192.168.1.10"), func(p *fuzzPacket) {})},                                          // no program on the port
-		{table: 0, raw: append([]byte{swp3, fuzzModeRaw}, "raw bytes, not even Ethernet addressed to us"...)},                 // raw
-		{table: 0, raw: []byte{swp10, fuzzModeRawEth, 0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 1, 2, 3, 4, 192, 168, 1, 10}}, // raw IPv4
+		{table: 0, pkt: to(swp3, vni4001, "192.168.2.10")},                                                                     // DCI leak: RED in, re-encap with GREEN's VNI
+		{table: 0, pkt: to(swp3, vni4001, "192.168.20.7")},                                                                     // hairpin re-encap (XDP_TX)
+		{table: 0, pkt: to(swp1, vni4001, "192.168.1.10")},                                                                     // re-encap to the leafs (XDP_TX)
+		{table: 0, pkt: hostToRemote},                                                                                          // access encap
+		{table: 0, pkt: with(hostToRemote, func(p *fuzzPacket) { p.vni = fuzzVNIRouterMAC })},                                  // access to the router MAC
+		{table: 0, pkt: to(swp10, 0, "192.168.10.5")},                                                                          // access to site 2's GREEN (5002)
+		{table: 0, pkt: to(swp10, 0, "192.168.200.10")},                                                                        // local leak RED -> GREEN
+		{table: 0, pkt: to(swp3, vni4001, "192.168.200.10")},                                                                   // decap into a leaked VRF
+		{table: 0, pkt: to(swp20, 0, "192.168.100.10")},                                                                        // local leak GREEN -> RED
+		{table: 0, pkt: to(swp10, 0, "192.168.2.77")},                                                                          // blackhole
+		{table: 0, pkt: to(swp20, 0, "192.168.1.77")},                                                                          // GREEN's aggregate
+		{table: 0, pkt: to(swp10, 0, "172.31.0.1")},                                                                            // no route
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ttl = 1 })},                                 // TTL 1 from a host
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.ttl = 1 })},                                                   // TTL 1 in VXLAN
+		{table: 0, pkt: with(to(swp10, 0, "192.168.100.1"), func(p *fuzzPacket) { p.ttl = 1 })},                                // TTL 1 to the gateway
+		{table: 0, pkt: to(swp20, 0, "192.168.200.1")},                                                                         // gateway: receive
+		{table: 0, pkt: to(swp10, 0, "192.168.100.77")},                                                                        // no neighbour
+		{table: 0, pkt: to(swp10, 0, "192.168.99.5")},                                                                          // unresolved underlay
+		{table: 0, pkt: to(swp10, 0, "192.168.98.5")},                                                                          // no underlay route
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.size = 0x8000 | 22 })},                      // encap exactly the MTU
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.size = 0x8000 | 23 })},                      // encap one over
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.size = 0x8000 | 72 })},                                        // decap exactly the access MTU
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.size = 0x8000 | 73 })},                                        // decap one over
+		{table: 0, pkt: with(to(swp3, vni4001, "192.168.20.7"), func(p *fuzzPacket) { p.size = 0x8000 | 22 })},                 // re-encap exactly the MTU
+		{table: 0, pkt: with(to(swp3, vni4001, "192.168.20.7"), func(p *fuzzPacket) { p.size = 0x8000 | 23 })},                 // re-encap one over
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ttl, p.sport = 1, 0x0200 })},                // TTL 1 from RED's host: time exceeded back to it
+		{table: 0, pkt: with(to(swp10, 0, "172.31.0.1"), func(p *fuzzPacket) { p.sport = 0x0200 })},                            // no route: net unreachable back
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.size, p.sport = 0x8000|73, 0x00d2 })},                         // decap one over without DF: dropped
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ttl, p.sport, p.proto = 1, 0x0200, icmp })}, // an ICMP packet expiring
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ttl, p.sport = 1, 0x0300 })},                // from an address no error goes to
+		{table: 0, pkt: to(swp3, vni9999, "192.168.100.10")},                                                                   // unknown VNI
+		{table: 0, pkt: to(swp3, vni4003, "192.168.100.10")},                                                                   // BLUE's VNI to RED's host
+		{table: 0, pkt: with(to(swp30, 0, "192.168.100.10"), func(p *fuzzPacket) { p.dst = hostRed })},                         // BLUE to RED
+		{table: 0, pkt: to(swp30, 0, "192.168.30.10")},                                                                         // BLUE to itself: local, XDP_TX
+		{table: 0, pkt: to(swp10, 0, "192.168.30.10")},                                                                         // RED to BLUE
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagInnerMAC })},              // bad router MAC
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagVXLAN })},                 // bad VXLAN flags
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags, p.route = fuzzFlagAnomalies|fuzzFlagVXLAN, 1 })},       // VXLAN reserved byte
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagOuterMAC })},              // not our MAC
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags = fuzzFlagAnomalies | fuzzFlagOuterIP })},               // not our VTEP
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.flags, p.dst = fuzzFlagAnomalies, p.dst|fuzzDstOuterFrag })},  // outer fragment
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.trunc = 45 })},                                                // truncated VXLAN header
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.trunc = 60 })},                                                // truncated inner Ethernet
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.trunc = 80 })},                                                // truncated inner IPv4
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.trunc = 30 })},                              // truncated IPv4 on access
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.muts = []fuzzMutation{{64, 0xff}} })},                         // inner IPv4 version 15
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.muts = []fuzzMutation{{66, 0xff}} })},                         // inner total length too big
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.muts = []fuzzMutation{{16, 0xff}} })},       // access total length too big
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.muts = []fuzzMutation{{62, 0x08}, {63, 0x06}} })},             // inner ARP
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | 2 })},                // IP options from a host: kernel
+		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | 10 })},                                 // IP options in VXLAN: routed
+		{table: 0, pkt: with(to(swp3, vni4001, "192.168.1.10"), func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | 3 })},           // options, hashed past them
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.ipopt = fuzzIPEnable | fuzzIPMF })},         // fragment: 3-tuple hash
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.proto = sctp })},                            // SCTP ports
+		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.proto = icmp })},                            // no ports
+		{table: 0, pkt: with(to(host10, 0, "192.168.1.10"), func(p *fuzzPacket) {})},                                           // no program on the port
+		{table: 0, raw: append([]byte{swp3, fuzzModeRaw}, "raw bytes, not even Ethernet addressed to us"...)},                  // raw
+		{table: 0, raw: []byte{swp10, fuzzModeRawEth, 0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 1, 2, 3, 4, 192, 168, 1, 10}},  // raw IPv4
 		// Random tables.
 		{table: 1, pkt: fuzzPacket{ingress: swp10, dst: dstRoute, ttl: 64, size: 8}},
 		{table: 2, pkt: fuzzPacket{ingress: swp3, dst: dstRoute, route: 1, ttl: 64, size: 8}},

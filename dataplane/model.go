@@ -171,14 +171,27 @@ func (m *Model) fromAccess(ingress int, ifc ModelIface, f []byte) Verdict {
 	return m.route(ingress, vrf, f, 0)
 }
 
-// route looks the inner packet (at f[off:]) up in vrf.
+// route looks the inner packet (at f[off:]) up in vrf; a drop its source
+// should hear of is answered with an ICMP error.
 func (m *Model) route(ingress int, vrf VRF, f []byte, off int) Verdict {
+	return m.forward(ingress, vrf, f, off, true)
+}
+
+// forward routes the packet at f[off:]; answer says whether drops are
+// answered (not for an error of our own).
+func (m *Model) forward(ingress int, vrf VRF, f []byte, off int, answer bool) Verdict {
 	ip := f[off+ethLen:]
 	dst := netip.AddrFrom4([4]byte(ip[16:20]))
 	r, ok := m.lookup(vrf.ID, dst)
+	unanswered := func(r Reason, typ, code byte, mtu int) Verdict {
+		if !answer {
+			return drop(vrf.ID, r)
+		}
+		return m.answer(ingress, vrf, f, off, r, typ, code, mtu)
+	}
 	switch {
 	case !ok:
-		return drop(vrf.ID, ReasonNoRoute)
+		return unanswered(ReasonNoRoute, icmpDestUnreach, icmpNetUnreach, 0)
 	case r.Kind == RouteReceive && off > 0:
 		return drop(vrf.ID, ReasonHostOverVXLAN) // the kernel has no device for the outer datagram
 	case r.Kind == RouteReceive:
@@ -186,13 +199,104 @@ func (m *Model) route(ingress int, vrf VRF, f []byte, off int) Verdict {
 	case r.Kind == RouteBlackhole:
 		return drop(vrf.ID, ReasonBlackhole)
 	case ip[8] <= 1:
-		return drop(vrf.ID, ReasonTTL)
+		return unanswered(ReasonTTL, icmpTimeExceeded, icmpExcTTL, 0)
 	case r.Kind == RouteRemote:
-		return m.remote(ingress, vrf, r, f, off)
+		return m.remote(ingress, vrf, r, f, off, unanswered)
 	case r.Kind == RouteLocal:
-		return m.local(ingress, vrf, r, f, off, dst)
+		return m.local(ingress, vrf, r, f, off, dst, unanswered)
 	}
 	return drop(vrf.ID, ReasonBadNexthop)
+}
+
+// ICMP (RFC 792).
+const (
+	icmpDestUnreach  = 3
+	icmpNetUnreach   = 0
+	icmpFragNeeded   = 4
+	icmpTimeExceeded = 11
+	icmpExcTTL       = 0
+	icmpQuoteData    = 8 // octets of data quoted after the packet's header
+)
+
+// answer is the fate of a packet dropped for reason r that its source is
+// told of with an ICMP error (RFC 1812 4.3.2): the error, from the VRF's
+// own address, is routed back in the VRF like any packet; the packet is
+// still counted under r. No error when the VRF sends none, the packet may
+// not be answered, or the error cannot be forwarded. (The rate limit is
+// the program's; the model assumes a token.)
+func (m *Model) answer(ingress int, vrf VRF, f []byte, off int, r Reason, typ, code byte, mtu int) Verdict {
+	dropped := drop(vrf.ID, r)
+	inner := f[off:]
+	ip := inner[ethLen:]
+	if !vrf.ICMP.On() || !mayAnswer(ip) {
+		return dropped
+	}
+	hlen := int(ip[0]&0x0f) * 4
+	quote := ip[:hlen+min(int(binary.BigEndian.Uint16(ip[2:]))-hlen, icmpQuoteData)]
+
+	e := make([]byte, ethLen+ipLen+8, ethLen+ipLen+8+len(quote))
+	copy(e[0:6], inner[6:12])
+	copy(e[6:12], inner[0:6])
+	binary.BigEndian.PutUint16(e[12:], 0x0800)
+	eip := e[ethLen:]
+	eip[0] = 0x45
+	eip[1] = ip[1]&0x1e | 0xc0 // as Linux: its TOS, network control precedence
+	binary.BigEndian.PutUint16(eip[2:], uint16(ipLen+8+len(quote)))
+	eip[8] = 64
+	eip[9] = 1
+	copy(eip[12:16], vrf.ICMP.Source.AsSlice())
+	copy(eip[16:20], ip[12:16])
+	binary.BigEndian.PutUint16(eip[10:], ipChecksum(eip[:ipLen]))
+	icmp := eip[ipLen:]
+	icmp[0], icmp[1] = typ, code
+	binary.BigEndian.PutUint16(icmp[6:], uint16(mtu))
+	e = append(e, quote...)
+	binary.BigEndian.PutUint16(icmp[2:], ipChecksum2(e[ethLen+ipLen:]))
+
+	v := m.forward(ingress, vrf, e, 0, false)
+	if v.Reason != ReasonFwdRemote && v.Reason != ReasonFwdLocal {
+		return dropped
+	}
+	v.Reason = r
+	return v
+}
+
+// mayAnswer is RFC 1812 4.3.2.7: no error for a later fragment, a source
+// that names no single host, a group destination, or an ICMP error (or a
+// type unknown, as Linux has it).
+func mayAnswer(ip []byte) bool {
+	if binary.BigEndian.Uint16(ip[6:])&0x1fff != 0 {
+		return false
+	}
+	if src := ip[12]; src == 0 || src == 127 || src >= 224 || ip[16] >= 224 {
+		return false
+	}
+	if ip[9] == 1 {
+		hlen := int(ip[0]&0x0f) * 4
+		if int(binary.BigEndian.Uint16(ip[2:])) <= hlen { // no type: padding is not the packet
+			return false
+		}
+		switch t := ip[hlen]; {
+		case t > 18, t == 3, t == 4, t == 5, t == 11, t == 12:
+			return false
+		}
+	}
+	return true
+}
+
+// ipChecksum2 is the Internet checksum of b (its checksum field zero).
+func ipChecksum2(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
 }
 
 // lookup is a longest-prefix match over the VRF's routes.
@@ -207,7 +311,10 @@ func (m *Model) lookup(vrf VRFID, dst netip.Addr) (Route, bool) {
 	return best, found
 }
 
-func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int) Verdict {
+// unanswered is how a path drops a packet its source should hear of.
+type unanswered func(r Reason, typ, code byte, mtu int) Verdict
+
+func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int, tooBig unanswered) Verdict {
 	inner := f[off:]
 	ip := inner[ethLen:]
 	members, ok := canonicalRemotes(r.Remotes)
@@ -221,8 +328,10 @@ func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int) Verdict
 	switch {
 	case !routed:
 		return drop(vrf.ID, ReasonNoUnderlay)
+	case outerLen > u.MTU && dontFragment(ip) && u.MTU > encapLen:
+		return tooBig(ReasonMTU, icmpDestUnreach, icmpFragNeeded, u.MTU-encapLen) // the inner packet's limit
 	case outerLen > u.MTU:
-		return drop(vrf.ID, ReasonMTU)
+		return drop(vrf.ID, ReasonMTU) // no fragmenting here
 	case !u.Resolved:
 		return drop(vrf.ID, ReasonUnderlayNeigh)
 	}
@@ -253,7 +362,7 @@ func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int) Verdict
 	return out2(vrf.ID, ReasonFwdRemote, ingress, u.Ifindex, out)
 }
 
-func (m *Model) local(ingress int, vrf VRF, r Route, f []byte, off int, dst netip.Addr) Verdict {
+func (m *Model) local(ingress int, vrf VRF, r Route, f []byte, off int, dst netip.Addr, tooBig unanswered) Verdict {
 	n, ok := m.Neighbors[ModelNeighborKey{VRF: r.HostVRF, Addr: dst}]
 	if !ok {
 		return drop(vrf.ID, ReasonNoNeighbor)
@@ -263,6 +372,9 @@ func (m *Model) local(ingress int, vrf VRF, r Route, f []byte, off int, dst neti
 		return drop(vrf.ID, ReasonError)
 	}
 	out := bytes.Clone(f[off:])
+	if len(out) > egress.MTU+ethLen && dontFragment(out[ethLen:]) {
+		return tooBig(ReasonMTU, icmpDestUnreach, icmpFragNeeded, egress.MTU)
+	}
 	if len(out) > egress.MTU+ethLen {
 		return drop(vrf.ID, ReasonMTU)
 	}
@@ -291,6 +403,8 @@ func rewrite(frame []byte, dst, src net.HardwareAddr) {
 	binary.LittleEndian.PutUint16(ip[10:], uint16(check))
 	ip[8]--
 }
+
+func dontFragment(ip []byte) bool { return ip[6]&0x40 != 0 }
 
 func isFragment(ip []byte) bool {
 	return binary.BigEndian.Uint16(ip[6:])&0x3fff != 0

@@ -25,6 +25,28 @@ type VRF struct {
 	VNI       uint32           // L3VNI, 1..2^24-1
 	RouterMAC net.HardwareAddr // inner destination of routed VXLAN; inner source of ours
 	VTEP      netip.Addr       // local VTEP: outer source address
+	ICMP      ICMPErrors       // how it answers packets it cannot forward
+}
+
+// ICMPErrors is how a VRF answers the packets it cannot forward (TTL
+// expired, too big for the next hop with DF set, no route) with ICMP
+// errors: from its own address Source, routed back to the packet's source
+// in the VRF, at most PerSecond a second per CPU after a Burst. The zero
+// value sends none.
+type ICMPErrors struct {
+	Source    netip.Addr
+	PerSecond uint32
+	Burst     uint32
+}
+
+// On says whether the VRF sends errors at all.
+func (e ICMPErrors) On() bool { return e.Source.IsValid() && e.PerSecond > 0 && e.Burst > 0 }
+
+// ICMPStats tallies a VRF's ICMP errors, over all CPUs.
+type ICMPStats struct {
+	Sent       uint64 // forwarded towards the dropped packet's source
+	Suppressed uint64 // not sent: the rate limit
+	Unroutable uint64 // built, but the VRF had no way back to the source
 }
 
 // RouteKind says what a route does with a packet.

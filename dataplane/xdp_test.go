@@ -64,8 +64,10 @@ func expect(t *testing.T, l *fixture.Leaf, ingress int, frame []byte, w want) {
 			t.Errorf("frame out (-want +got):\n%s", diff)
 		}
 	}
-	if (action == dataplane.XDPPass || action == dataplane.XDPDrop) && !bytes.Equal(out, frame) {
-		t.Errorf("a frame that is not forwarded was modified:\n%s", cmp.Diff(frame, out))
+	// A dropped frame is freed (one rewritten into an ICMP error that could
+	// not be forwarded may keep the rewrite); the kernel's must be intact.
+	if action == dataplane.XDPPass && !bytes.Equal(out, frame) {
+		t.Errorf("a frame passed to the kernel was modified:\n%s", cmp.Diff(frame, out))
 	}
 	wantDelta := map[dataplane.CounterKey]dataplane.Counter{
 		{VRF: w.vrf, Reason: w.reason}: {Packets: 1, Bytes: uint64(len(frame))},
@@ -100,6 +102,23 @@ func fromBorder04(t *testing.T, l *fixture.Leaf, vni uint32, inner []byte) []byt
 		DstMAC: l.Swp3.HardwareAddr, SrcMAC: fixture.DCIMAC,
 		Src: fixture.Border04, Dst: fixture.VTEP, SrcPort: 50000, VNI: vni,
 	}, inner)
+}
+
+// answerHost is the ICMP error e about frame, from a host on swp10, back
+// to that host from address from.
+func answerHost(t *testing.T, l *fixture.Leaf, from netip.Addr, e fixture.ICMP, frame []byte) []byte {
+	return fixture.ICMPError(t, fixture.HostRedMAC, l.Swp10.HardwareAddr, from, 63, e, frame)
+}
+
+// answerBorder04 is the ICMP error e about inner (VXLAN from borderleaf04)
+// back to it in VXLAN with vni.
+func answerBorder04(t *testing.T, l *fixture.Leaf, from netip.Addr, e fixture.ICMP, inner []byte, vni uint32) []byte {
+	answer := fixture.ICMPError(t, fixture.Border04MAC, fixture.RouterMAC, from, 63, e, inner)
+	hash := dataplane.FlowHash(answer[14:])
+	return fixture.VXLAN(t, fixture.Outer{
+		DstMAC: fixture.DCIMAC, SrcMAC: l.Swp3.HardwareAddr, Src: fixture.VTEP, Dst: fixture.Border04,
+		SrcPort: uint16(49152 | (hash>>16)&0x3fff), VNI: vni, TOS: answer[15],
+	}, answer)
 }
 
 // encapTo is what xleaf sends towards a remote member for flow f.
@@ -142,6 +161,16 @@ func TestForwarding(t *testing.T) {
 		return fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, f)
 	}
 	withDst := func(f fixture.Flow, dst string) fixture.Flow { f.Dst = a(dst); return f }
+	df := func(f fixture.Flow) fixture.Flow { f.DF = true; return f }
+	noRoute := fromHostRed(withDst(hostRed, "172.31.0.1"))
+	expiring := fromHostRed(ttl(hostRed, 1))
+	expiringInVXLAN := fromBorder04(t, l, fixture.RedVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, ttl(site2Red, 1)))
+	blueToRed := fixture.Frame(t, l.Swp30.HardwareAddr, fixture.HostBlueMAC, fixture.Flow{Src: fixture.HostBlue, Dst: fixture.HostRed, TTL: 64})
+	redToBlue := fromHostRed(withDst(hostRed, fixture.HostBlue.String()))
+	bigDF := fromHostRed(fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.1.10"), TTL: 64, DF: true, Payload: make([]byte, 1500-28)})
+	jumboDF := fromBorder04(t, l, fixture.RedVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, df(fixture.Flow{Src: a("192.168.20.110"), Dst: fixture.HostRed, TTL: 64, Payload: make([]byte, 2000)})))
+	unreachable := fixture.ICMP{Type: 3, Code: 0}
+	timeExceeded := fixture.ICMP{Type: 11, Code: 0}
 
 	tests := []struct {
 		name    string
@@ -214,22 +243,27 @@ func TestForwarding(t *testing.T) {
 			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonBlackhole},
 		},
 		{
-			name:    "no route drops as unreachable",
+			name:    "no route: net unreachable back to the host, from RED's address",
 			ingress: l.Swp10.Index,
-			frame:   fromHostRed(withDst(hostRed, "172.31.0.1")),
-			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute},
+			frame:   noRoute,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonNoRoute,
+				out: answerHost(t, l, fixture.RedGateway, unreachable, noRoute)},
 		},
 		{
-			name:    "TTL 1 from a host drops",
+			name:    "TTL 1 from a host: time exceeded back to it",
 			ingress: l.Swp10.Index,
-			frame:   fromHostRed(ttl(hostRed, 1)),
-			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonTTL},
+			frame:   expiring,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonTTL,
+				out: answerHost(t, l, fixture.RedGateway, timeExceeded, expiring)},
 		},
 		{
-			name:    "TTL 1 inside VXLAN drops",
+			// Routed back in RED: to borderleaf04 with site 2's RED VNI
+			// (5001), not the 4001 it came in with.
+			name:    "TTL 1 inside VXLAN: time exceeded encapsulated back to the sender's VTEP",
 			ingress: l.Swp3.Index,
-			frame:   fromBorder04(t, l, fixture.RedVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, ttl(site2Red, 1))),
-			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonTTL},
+			frame:   expiringInVXLAN,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonTTL,
+				out: answerBorder04(t, l, fixture.RedGateway, timeExceeded, expiringInVXLAN[50:], fixture.Site2RedVNI)},
 		},
 		{
 			name:    "TTL 1 to the router's own address goes to the kernel",
@@ -244,7 +278,21 @@ func TestForwarding(t *testing.T) {
 			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonHostOverVXLAN},
 		},
 		{
-			name:    "encapsulated size over the underlay MTU drops",
+			name:    "encapsulated size over the underlay MTU with DF: fragmentation needed, MTU less the VXLAN overhead",
+			ingress: l.Swp10.Index,
+			frame:   bigDF,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonMTU,
+				out: answerHost(t, l, fixture.RedGateway, fixture.ICMP{Type: 3, Code: 4, MTU: fixture.UnderlayMTU - 50}, bigDF)},
+		},
+		{
+			name:    "jumbo inner frame with DF to a 1500 access port: fragmentation needed back in VXLAN",
+			ingress: l.Swp3.Index,
+			frame:   jumboDF,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonMTU,
+				out: answerBorder04(t, l, fixture.RedGateway, fixture.ICMP{Type: 3, Code: 4, MTU: 1500}, jumboDF[50:], fixture.Site2RedVNI)},
+		},
+		{
+			name:    "encapsulated size over the underlay MTU without DF drops (no fragmenting)",
 			ingress: l.Swp10.Index,
 			frame:   fromHostRed(fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.1.10"), TTL: 64, Payload: make([]byte, 1500-28)}),
 			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonMTU},
@@ -257,7 +305,7 @@ func TestForwarding(t *testing.T) {
 				out: encapTo(t, l, fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.1.10"), TTL: 64, Payload: make([]byte, 1500-50-28)}, leafs(fixture.RedVNI))},
 		},
 		{
-			name:    "jumbo inner frame to a 1500 access port drops",
+			name:    "jumbo inner frame without DF to a 1500 access port drops",
 			ingress: l.Swp3.Index,
 			frame:   fromBorder04(t, l, fixture.RedVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, fixture.Flow{Src: a("192.168.20.110"), Dst: fixture.HostRed, TTL: 64, Payload: make([]byte, 2000)})),
 			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonMTU},
@@ -293,19 +341,23 @@ func TestForwarding(t *testing.T) {
 			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoUnderlay},
 		},
 		{
-			name:    "BLUE cannot reach RED",
+			name:    "BLUE cannot reach RED: unreachable from BLUE's address",
 			ingress: l.Swp30.Index,
-			frame:   fixture.Frame(t, l.Swp30.HardwareAddr, fixture.HostBlueMAC, fixture.Flow{Src: fixture.HostBlue, Dst: fixture.HostRed, TTL: 64}),
-			want:    want{action: dataplane.XDPDrop, vrf: fixture.BLUE, reason: dataplane.ReasonNoRoute},
+			frame:   blueToRed,
+			want: want{action: dataplane.XDPTx, vrf: fixture.BLUE, reason: dataplane.ReasonNoRoute,
+				out: fixture.ICMPError(t, fixture.HostBlueMAC, l.Swp30.HardwareAddr, fixture.BlueGateway, 63, unreachable, blueToRed)},
 		},
 		{
 			name:    "RED cannot reach BLUE",
 			ingress: l.Swp10.Index,
-			frame:   fromHostRed(withDst(hostRed, fixture.HostBlue.String())),
-			want:    want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute},
+			frame:   redToBlue,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonNoRoute,
+				out: answerHost(t, l, fixture.RedGateway, unreachable, redToBlue)},
 		},
 		{
-			name:    "BLUE's VNI cannot reach RED's host",
+			// Its unreachable is routed in BLUE too, which has no way back
+			// to site 2: dropped, never leaked.
+			name:    "BLUE's VNI cannot reach RED's host, nor answer",
 			ingress: l.Swp3.Index,
 			frame:   fromBorder04(t, l, fixture.BlueVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, site2Red)),
 			want:    want{action: dataplane.XDPDrop, vrf: fixture.BLUE, reason: dataplane.ReasonNoRoute},

@@ -42,6 +42,15 @@ const (
 	xleafEventKindEVENT_UNDERLAY_MISS xleafEventKind = 2
 )
 
+type xleafIcmpBudget struct {
+	_          structs.HostLayout
+	Tokens     uint64
+	Last       uint64
+	Sent       uint64
+	Suppressed uint64
+	Unroutable uint64
+}
+
 type xleafIface struct {
 	_    structs.HostLayout
 	Vrf  uint32
@@ -145,17 +154,26 @@ type xleafVrf struct {
 	Pad  [2]uint8
 }
 
+type xleafVrfIcmp struct {
+	_          structs.HostLayout
+	Src        uint32
+	Burst      uint32
+	NsPerToken uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	xleafMapEventBudget  = "event_budget"
 	xleafMapEvents       = "events"
+	xleafMapIcmpBudget   = "icmp_budget"
 	xleafMapIfaces       = "ifaces"
 	xleafMapNeighs       = "neighs"
 	xleafMapNhgs         = "nhgs"
 	xleafMapStats        = "stats"
 	xleafMapVniVrf       = "vni_vrf"
+	xleafMapVrfIcmp      = "vrf_icmp"
 	xleafMapVrfTableTmpl = "vrf_table_tmpl"
 	xleafMapVrfTables    = "vrf_tables"
 	xleafMapVrfs         = "vrfs"
@@ -215,11 +233,13 @@ type xleafProgramSpecs struct {
 type xleafMapSpecs struct {
 	EventBudget  *ebpf.MapSpec `ebpf:"event_budget"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	IcmpBudget   *ebpf.MapSpec `ebpf:"icmp_budget"`
 	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
 	Neighs       *ebpf.MapSpec `ebpf:"neighs"`
 	Nhgs         *ebpf.MapSpec `ebpf:"nhgs"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	VniVrf       *ebpf.MapSpec `ebpf:"vni_vrf"`
+	VrfIcmp      *ebpf.MapSpec `ebpf:"vrf_icmp"`
 	VrfTableTmpl *ebpf.MapSpec `ebpf:"vrf_table_tmpl"`
 	VrfTables    *ebpf.MapSpec `ebpf:"vrf_tables"`
 	Vrfs         *ebpf.MapSpec `ebpf:"vrfs"`
@@ -255,11 +275,13 @@ func (o *xleafObjects) Close() error {
 type xleafMaps struct {
 	EventBudget  *ebpf.Map `ebpf:"event_budget"`
 	Events       *ebpf.Map `ebpf:"events"`
+	IcmpBudget   *ebpf.Map `ebpf:"icmp_budget"`
 	Ifaces       *ebpf.Map `ebpf:"ifaces"`
 	Neighs       *ebpf.Map `ebpf:"neighs"`
 	Nhgs         *ebpf.Map `ebpf:"nhgs"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	VniVrf       *ebpf.Map `ebpf:"vni_vrf"`
+	VrfIcmp      *ebpf.Map `ebpf:"vrf_icmp"`
 	VrfTableTmpl *ebpf.Map `ebpf:"vrf_table_tmpl"`
 	VrfTables    *ebpf.Map `ebpf:"vrf_tables"`
 	Vrfs         *ebpf.Map `ebpf:"vrfs"`
@@ -270,11 +292,13 @@ func (m *xleafMaps) Close() error {
 	return _XleafClose(
 		m.EventBudget,
 		m.Events,
+		m.IcmpBudget,
 		m.Ifaces,
 		m.Neighs,
 		m.Nhgs,
 		m.Stats,
 		m.VniVrf,
+		m.VrfIcmp,
 		m.VrfTableTmpl,
 		m.VrfTables,
 		m.Vrfs,
