@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +33,10 @@ type Options struct {
 	// speaker holds back its updates (GR selection deferral).
 	Grace time.Duration // default 60s
 	GRPC  string        // GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051); "" = off
-	Log   *slog.Logger
+	// ICMPErrorsPerSecond is each VRF's rate of ICMP errors per CPU, after
+	// a burst of icmpBurst; 0: 1000 (Linux's icmp_msgs_per_sec); < 0: none.
+	ICMPErrorsPerSecond int
+	Log                 *slog.Logger
 }
 
 // leaf is the switch's identity in the overlay; it never changes while
@@ -78,6 +83,9 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 	}
 	if opts.Grace == 0 {
 		opts.Grace = 60 * time.Second
+	}
+	if opts.ICMPErrorsPerSecond == 0 {
+		opts.ICMPErrorsPerSecond = 1000
 	}
 	vtep, err := vtepOf(cfg)
 	if err != nil {
@@ -239,6 +247,29 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 	return a.apply(ctx, cfg)
 }
 
+// icmpBurst is the ICMP errors a VRF may send at once per CPU (Linux's
+// icmp_msgs_burst).
+const icmpBurst = 50
+
+// icmpErrors is how VRF name answers packets it cannot forward: from its
+// first address on a port (ports in name order), as Linux picks the
+// address of an interface in the VRF; a VRF without ports (a border leaf's)
+// answers from the leaf's loopback, the router's own address.
+func (a *Agent) icmpErrors(cfg *config.Config, name string) dataplane.ICMPErrors {
+	if a.opts.ICMPErrorsPerSecond < 0 {
+		return dataplane.ICMPErrors{}
+	}
+	src := a.leaf.vtep
+	for _, port := range slices.Sorted(maps.Keys(cfg.Interfaces)) {
+		ifc := cfg.Interfaces[port]
+		if i := slices.IndexFunc(ifc.Addresses, func(p netip.Prefix) bool { return p.Addr().Is4() }); ifc.VRF == name && i >= 0 {
+			src = ifc.Addresses[i].Addr()
+			break
+		}
+	}
+	return dataplane.ICMPErrors{Source: src, PerSecond: uint32(a.opts.ICMPErrorsPerSecond), Burst: icmpBurst}
+}
+
 // apply takes cfg to every part. Called with applyMu held.
 func (a *Agent) apply(ctx context.Context, cfg *config.Config) error {
 	// New VRFs get ids no VRF holds now, removed ones included, so nothing
@@ -263,7 +294,8 @@ func (a *Agent) apply(ctx context.Context, cfg *config.Config) error {
 	vs := newVRFSet(cfg, a.ids)
 	for _, name := range vs.names() {
 		v := vs.byName[name]
-		if err := a.dp.SetVRF(dataplane.VRF{ID: v.ID, VNI: v.VNI, RouterMAC: a.leaf.rmac, VTEP: a.leaf.vtep}); err != nil {
+		dv := dataplane.VRF{ID: v.ID, VNI: v.VNI, RouterMAC: a.leaf.rmac, VTEP: a.leaf.vtep, ICMP: a.icmpErrors(cfg, name)}
+		if err := a.dp.SetVRF(dv); err != nil {
 			return fmt.Errorf("vrf %s: %w", name, err)
 		}
 	}

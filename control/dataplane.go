@@ -47,6 +47,7 @@ type HostTable interface {
 type CounterTable interface {
 	Counters() (map[dataplane.CounterKey]dataplane.Counter, error)
 	SuppressedEvents() (uint64, error)
+	ICMPStats() (map[dataplane.VRFID]dataplane.ICMPStats, error)
 }
 
 // Dataplane is every role: what NewAgent takes.

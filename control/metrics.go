@@ -34,6 +34,9 @@ var (
 	descPeerRx  = prometheus.NewDesc("xleaf_bgp_peer_received_routes", "Routes received from a peer.", []string{"neighbor"}, nil)
 	descMissSup = prometheus.NewDesc("xleaf_miss_events_suppressed_total",
 		"Miss events the data path did not send to the agent (rate limit per CPU: 64 at once, 1000 a second).", nil, nil)
+	descICMP = prometheus.NewDesc("xleaf_icmp_errors_total",
+		"ICMP errors the data path answered dropped packets with, by VRF and result: sent, suppressed (rate limit), unroutable (no way back to the source in the VRF).",
+		[]string{"vrf", "result"}, nil)
 )
 
 // Collector returns the agent's Prometheus collector.
@@ -42,7 +45,7 @@ func (a *Agent) Collector() prometheus.Collector { return agentCollector{a} }
 type agentCollector struct{ a *Agent }
 
 func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup, descICMP} {
 		ch <- d
 	}
 	c.a.metrics.updates.Describe(ch)
@@ -63,6 +66,19 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if n, err := a.dp.SuppressedEvents(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descMissSup, prometheus.CounterValue, float64(n))
+	}
+	if st, err := a.dp.ICMPStats(); err == nil {
+		if vs := a.vrfs.Load(); vs != nil {
+			for id, s := range st {
+				v := vs.byID[id]
+				if v == nil {
+					continue
+				}
+				ch <- prometheus.MustNewConstMetric(descICMP, prometheus.CounterValue, float64(s.Sent), v.Name, "sent")
+				ch <- prometheus.MustNewConstMetric(descICMP, prometheus.CounterValue, float64(s.Suppressed), v.Name, "suppressed")
+				ch <- prometheus.MustNewConstMetric(descICMP, prometheus.CounterValue, float64(s.Unroutable), v.Name, "unroutable")
+			}
+		}
 	}
 	for vrf, n := range a.pipeline.rib.Counts() {
 		ch <- prometheus.MustNewConstMetric(descRoutes, prometheus.GaugeValue, float64(n), vrf)

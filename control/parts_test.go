@@ -644,3 +644,32 @@ func TestRestartEnds(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// TestICMPErrorSource: a VRF answers from its first port address (ports in
+// name order), one without ports from the leaf's loopback; a negative rate
+// turns the errors off.
+func TestICMPErrorSource(t *testing.T) {
+	t.Parallel()
+	cfg := parse(t, `nv set router bgp autonomous-system 65110
+nv set router bgp router-id 10.10.10.10
+nv set interface swp20 ip address 10.1.20.1/24
+nv set interface swp20 ip vrf RED
+nv set interface swp10 ip address 10.1.10.1/24
+nv set interface swp10 ip vrf RED
+nv set vrf RED evpn vni 4001
+nv set vrf GREEN evpn vni 4002
+`)
+	a := &Agent{opts: Options{ICMPErrorsPerSecond: 1000}, leaf: leaf{vtep: addr("10.10.10.10")}}
+	for vrf, want := range map[string]dataplane.ICMPErrors{
+		"RED":   {Source: addr("10.1.10.1"), PerSecond: 1000, Burst: icmpBurst},
+		"GREEN": {Source: addr("10.10.10.10"), PerSecond: 1000, Burst: icmpBurst},
+	} {
+		if got := a.icmpErrors(cfg, vrf); got != want {
+			t.Errorf("%s: %+v, want %+v", vrf, got, want)
+		}
+	}
+	a.opts.ICMPErrorsPerSecond = -1
+	if got := a.icmpErrors(cfg, "RED"); got.On() {
+		t.Errorf("rate -1: %+v, want none", got)
+	}
+}

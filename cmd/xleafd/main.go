@@ -37,6 +37,7 @@ func main() {
 	metricsAddr := flag.String("metrics-listen", "127.0.0.1:9180", "Prometheus /metrics address; empty to disable")
 	grpcAddr := flag.String("grpc", "", "enable GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051) for the gobgp CLI")
 	grace := flag.Duration("grace", 60*time.Second, "after a start, the longest wait for every neighbour's End-of-RIB before routes an earlier run left in the data path and the kernel, and not re-learned, are removed; also how long a restarting xleafd's BGP holds back its updates")
+	icmpRate := flag.Int("icmp-errors-per-second", 1000, "ICMP errors (time exceeded, fragmentation needed, net unreachable) each VRF may send a second per CPU, after a burst of 50; 0 sends none")
 	debug := flag.Bool("debug", false, "debug logs")
 	pprofOn := flag.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	flag.Parse()
@@ -69,13 +70,18 @@ func main() {
 		}
 		log.Info("data path removed", "pin-path", *pinPath)
 	default:
-		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, int32(*bgpPort), *metricsAddr, *grpcAddr, *grace, *pprofOn); err != nil {
+		icmp := *icmpRate
+		if icmp == 0 {
+			icmp = -1 // Options' 0 is the default
+		}
+		opts := control.Options{BGPPort: int32(*bgpPort), GRPC: *grpcAddr, Grace: *grace, ICMPErrorsPerSecond: icmp, Log: log}
+		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, opts, *metricsAddr, *pprofOn); err != nil {
 			fail(err)
 		}
 	}
 }
 
-func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort int32, metricsAddr, grpcAddr string, grace time.Duration, pprofOn bool) error {
+func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, opts control.Options, metricsAddr string, pprofOn bool) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -83,7 +89,6 @@ func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, bgpPort i
 	for _, ig := range cfg.Ignored {
 		log.Info("configuration key accepted and ignored", "at", ig.Pos.String(), "key", ig.Key, "reason", ig.Reason)
 	}
-	opts := control.Options{BGPPort: bgpPort, GRPC: grpcAddr, Grace: grace, Log: log}
 	if routerMAC != "" {
 		if opts.RouterMAC, err = net.ParseMAC(routerMAC); err != nil {
 			return fmt.Errorf("--router-mac: %w", err)

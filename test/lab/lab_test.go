@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,9 +41,9 @@ func TestLab(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, XDP): run 'make test' as root; CI does")
 	}
-	for _, tool := range []string{"ping", "iperf3", "sysctl", "ethtool"} {
+	for _, tool := range []string{"ping", "iperf3", "sysctl", "ethtool", "traceroute"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: .ci/run installs it (apt-get install iputils-ping iperf3 procps ethtool)", tool)
+			t.Fatalf("%s is missing: .ci/run installs it (apt-get install iputils-ping iperf3 procps ethtool traceroute)", tool)
 		}
 	}
 	bin := t.TempDir()
@@ -98,6 +99,32 @@ func TestLab(t *testing.T) {
 					t.Errorf("iperf3 %v %s -> %s: nothing received", mode, pair[0], pair[1])
 				}
 			}
+		}
+	})
+
+	t.Run("traceroute across the DCI leak shows every routed hop; BLUE gets net unreachable", func(t *testing.T) {
+		for _, want := range Traces {
+			tr, err := l.Traceroute(want.From, want.To)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tr.Hops, want.Want) {
+				t.Errorf("traceroute %s -> %s: hops %q, want %q\n%s", want.From, want.To, tr.Hops, want.Want, tr.Output)
+			}
+		}
+	})
+
+	t.Run("path MTU discovery: TCP across a narrower host link learns its MTU from xleaf and moves", func(t *testing.T) {
+		r, err := l.PathMTU()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, tailLines(r.Output, 10))
+		}
+		t.Logf("red1 -> green2 across a %d-byte link: %.0f bytes received, %d retransmits, red1 learned mtu %d", NarrowMTU, r.Bytes, r.Retransmits, r.LearnedMTU)
+		if r.LearnedMTU != NarrowMTU {
+			t.Errorf("red1's route to green2 has mtu %d, want %d from xleaf's fragmentation-needed", r.LearnedMTU, NarrowMTU)
+		}
+		if r.Bytes < 1e6 {
+			t.Errorf("%.0f bytes received in 3 s: the flow did not move", r.Bytes)
 		}
 	})
 

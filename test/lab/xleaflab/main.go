@@ -152,6 +152,20 @@ func up(l *lab.Lab) error {
 		}
 	}
 	fmt.Print(lab.Summary(results))
+	fmt.Println("\n== traceroute across the DCI leak (xleaf's ICMP errors: every routed hop answers)")
+	for _, want := range lab.Traces {
+		tr, err := l.Traceroute(want.From, want.To)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s$ traceroute -n %s\n%s", want.From, lab.HostAddr(want.To), tr.Output)
+	}
+	fmt.Printf("\n== path MTU discovery: TCP red1 -> green2 with site 2's ports to green2 at %d bytes\n", lab.NarrowMTU)
+	pm, err := l.PathMTU()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   iperf3 3 s: %.0f bytes received, %d retransmits; red1 learned mtu %d towards green2\n", pm.Bytes, pm.Retransmits, pm.LearnedMTU)
 	fmt.Printf("\nThe lab stays up. Explore:  sudo %s --socket %s show route vrf RED\n", filepath.Join(l.Bin, "xleafctl"), l.Socket("borderleaf01"))
 	fmt.Println("Hosts: sudo ip netns exec xl-red1 ping 192.168.20.110    Remove: make lab-down")
 	fmt.Printf("The agents' logs: %s (the run before: previous/)\n", l.LogDir())
