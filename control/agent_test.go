@@ -272,6 +272,11 @@ func TestAgentEVPN(t *testing.T) {
 	if metric["xleaf_vrf_routes/GREEN"] < 2 || metric["xleaf_bgp_peer_up/127.0.0.2"] != 1 || metric["xleaf_bgp_evpn_updates_total/update"] < 1 {
 		t.Errorf("metrics: %v", metric)
 	}
+	for _, result := range []string{"sent", "suppressed", "unroutable"} {
+		if _, ok := metric["xleaf_icmp_errors_total/"+result+"/RED"]; !ok {
+			t.Errorf("metrics: no xleaf_icmp_errors_total for RED, %s: %v", result, metric)
+		}
+	}
 
 	// A GREEN host route makes RED's aggregate appear as a blackhole.
 	if err := tb.fabric.Advertise(ctx, fromLeaf01("192.168.2.10/32", 4002)); err != nil {
