@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -152,5 +153,76 @@ func TestGracefulRestartTimeout(t *testing.T) {
 	}
 	if waited := time.Since(stopped); waited < 3*time.Second {
 		t.Errorf("withdrawn after %v, before the restart time (3 s)", waited)
+	}
+}
+
+// TestGracefulStopWithdrawsNothing: a speaker between two peers (the
+// guide's borderleaf01 between borderleaf04 and its spine) stops
+// gracefully; the spine must hear no withdrawal of what came from the
+// other side. GoBGP's StopBgp deletes peers one by one, and each deletion
+// withdrew that peer's routes from the peers not yet deleted: the lab lost
+// the DCI's routes at the spine now and then, and 10 s of traffic with them.
+// Several trios, since GoBGP deletes its peers in map order.
+func TestGracefulStopWithdrawsNothing(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	for i := range 6 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			port := freePort(t)
+			middle := New(log)
+			if err := middle.Start(ctx, Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: port, ListenAddr: []string{"127.0.0.1"}}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []Peer{
+				{Address: addr("127.0.0.2"), ASN: 65210, Passive: true, EVPN: true, GR: GR{Enabled: true, RestartTime: 30}},
+				{Address: addr("127.0.0.3"), ASN: 65199, Passive: true, EVPN: true, GR: GR{Enabled: true, RestartTime: 30}},
+			} {
+				if err := middle.AddPeer(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dci := New(log)
+			spine := New(log)
+			t.Cleanup(func() { middle.Stop(false); dci.Stop(false); spine.Stop(false) })
+			for _, end := range []struct {
+				sp    *Speaker
+				asn   uint32
+				local string
+			}{{dci, 65210, "127.0.0.2"}, {spine, 65199, "127.0.0.3"}} {
+				if err := end.sp.Start(ctx, Global{ASN: end.asn, RouterID: addr(end.local), ListenPort: -1}); err != nil {
+					t.Fatal(err)
+				}
+				if err := end.sp.AddPeer(ctx, Peer{Address: addr("127.0.0.1"), LocalAddr: addr(end.local), ASN: 65110, Port: uint32(port),
+					EVPN: true, ConnectRetry: 1, GR: GR{Enabled: true, RestartTime: 30}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			heard, _ := watch(t, spine)
+			for j := range 8 {
+				if err := dci.Advertise(ctx, Type5{RD: "10.10.20.11:2", Prefix: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", 20+j)),
+					VTEP: addr("10.10.20.11"), VNI: 5001, RouterMAC: rmac6, RTs: []RT{{ASN: 65210, Value: 5001}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for deadline := time.After(30 * time.Second); len(got) < 8; {
+				select {
+				case e := <-heard:
+					if e.Route != nil && !e.Withdraw {
+						got = append(got, e.Route.Prefix.String())
+					}
+				case <-deadline:
+					t.Fatalf("the spine heard %v of the DCI's 8 routes", got)
+				}
+			}
+			if err := middle.Stop(true); err != nil {
+				t.Fatal(err)
+			}
+			if _, gone := heardUntil(t, heard, 2*time.Second, false); len(gone) > 0 {
+				t.Errorf("the spine was told to withdraw %v at a graceful stop", gone)
+			}
+		})
 	}
 }

@@ -29,6 +29,7 @@ type Speaker struct {
 	s    *server.BgpServer
 	log  *slog.Logger
 	asn  uint32
+	port uint16             // listening port (0: none)
 	stop context.CancelFunc // ends the session keeper
 
 	policySet bool            // the export policy is in place; only its neighbour set changes
@@ -70,6 +71,9 @@ func (sp *Speaker) Start(ctx context.Context, g Global) error {
 		return fmt.Errorf("start bgp: %w", err)
 	}
 	sp.asn = g.ASN
+	if g.ListenPort > 0 {
+		sp.port = uint16(g.ListenPort)
+	}
 	if err := sp.SetType5Only(ctx, nil); err != nil {
 		return fmt.Errorf("start bgp: export policy: %w", err)
 	}
@@ -90,8 +94,20 @@ func (sp *Speaker) Start(ctx context.Context, g Global) error {
 func (sp *Speaker) Stop(graceful bool) error {
 	sp.stop()
 	sp.mu.Lock()
+	peers := map[endpoint]bool{}
+	for _, s := range sp.sessions {
+		port := uint16(179)
+		if s.peer.Port != 0 {
+			port = uint16(s.peer.Port)
+		}
+		peers[endpoint{s.peer.Address.WithZone("").Unmap(), port}] = true
+	}
 	clear(sp.sessions) // nothing is re-added from here on
 	sp.mu.Unlock()
+	if graceful {
+		n := cutSessions(peers, sp.port)
+		sp.log.Debug("graceful stop: sessions cut before GoBGP stops", "sessions", n)
+	}
 	return sp.s.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: graceful})
 }
 
