@@ -310,7 +310,9 @@ var regions = []netip.Prefix{
 
 func newBed(tb testing.TB, routes int) *bed {
 	tb.Helper()
-	l := fixture.New(tb)
+	// A route longer than /24 takes a chunk of its own at worst, and the
+	// regions span 208 /16s per VRF.
+	l := fixture.NewWithFIB(tb, uint32(routes+numVRFs*256+4096))
 	b := &bed{l: l, rng: rand.New(rand.NewPCG(seed, uint64(routes))), groups: remoteGroups(fixture.RED),
 		red: map[netip.Prefix]target{}}
 	for v := dataplane.VRFID(4); v <= numVRFs; v++ {

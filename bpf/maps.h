@@ -66,6 +66,37 @@ struct {
 	__array(values, struct vrf_table);
 } vrf_tables SEC(".maps");
 
+/* The compiled FIB the program looks routes up in (built by Go from the
+ * tables above, which stay the record of routes): not pinned, since every
+ * start builds its own before its program takes over. A VRF's first level
+ * is a fixed-size array (so its lookups are inlined), mmapped by Go: 256
+ * rows of 256 entries, by the address's first byte, then its second (rows,
+ * since an mmapped array spaces its values 8 bytes apart). */
+struct fib_l1 {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fib_chunk);
+	__uint(max_entries, FIB_L1_SIZE / FIB_CHUNK_LEN);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} fib_l1_tmpl SEC(".maps");
+
+/* VRF id -> that VRF's first level */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, MAX_VRFS);
+	__array(values, struct fib_l1);
+} fib_vrfs SEC(".maps");
+
+/* chunk index -> 256 entries, shared by every VRF; mmapped by Go */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fib_chunk);
+	__uint(max_entries, FIB_CHUNKS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} fib_chunks SEC(".maps");
+
 /* nexthop group id -> members and resilient slot table */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

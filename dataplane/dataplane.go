@@ -27,6 +27,10 @@ const DefaultPinPath = "/sys/fs/bpf/xleaf"
 type Options struct {
 	PinPath      string // default DefaultPinPath; must be on a bpf filesystem
 	RoutesPerVRF uint32 // capacity of each VRF's table; default 1<<20
+	// FIBChunks sizes the compiled FIB's chunk pool (1 KiB each, shared
+	// by every VRF): one per /16 holding longer routes, one more per /24
+	// holding routes longer than /24. Default 16384 (16 MiB).
+	FIBChunks uint32
 }
 
 // Dataplane is the loaded XDP program and its maps. It is safe for
@@ -37,7 +41,8 @@ type Dataplane struct {
 	tableSpec *ebpf.MapSpec // template of a VRF's LPM trie
 
 	mu          sync.Mutex
-	tables      map[VRFID]*ebpf.Map // each VRF's LPM trie (inner map)
+	tables      map[VRFID]*ebpf.Map // each VRF's LPM trie (inner map): the record of its routes
+	fib         *fib                // what the program looks them up in
 	groups      *groups
 	tableGroups tableGroups
 	links       map[string]link.Link
@@ -53,6 +58,9 @@ func Open(opts Options) (*Dataplane, error) {
 	if opts.RoutesPerVRF == 0 {
 		opts.RoutesPerVRF = 1 << 20
 	}
+	if opts.FIBChunks == 0 {
+		opts.FIBChunks = 16384
+	}
 	if err := ensureBPFFS(filepath.Dir(opts.PinPath)); err != nil {
 		return nil, err
 	}
@@ -66,6 +74,7 @@ func Open(opts Options) (*Dataplane, error) {
 	if err := renewCounters(opts.PinPath, spec.Maps[xleafMapStats]); err != nil {
 		return nil, err
 	}
+	spec.Maps[xleafMapFibChunks].MaxEntries = opts.FIBChunks
 	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], tables: map[VRFID]*ebpf.Map{}, groups: newGroups(), tableGroups: tableGroups{}, links: map[string]link.Link{}, ifindex: map[string]uint32{}}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
@@ -74,6 +83,10 @@ func Open(opts Options) (*Dataplane, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	if d.fib, err = newFIB(d.objs.FibVrfs, d.objs.FibChunks, spec.Maps[xleafMapFibL1Tmpl]); err != nil {
+		d.objs.Close()
+		return nil, err
 	}
 	if err := d.adopt(); err != nil {
 		d.Close()
@@ -215,15 +228,21 @@ func (d *Dataplane) adopt() error {
 		d.tables[id] = m
 		var k xleafLpmKey
 		var r xleafRoute
+		var keys []xleafLpmKey
+		var vals []xleafRoute
 		it := m.Iterate()
 		for it.Next(&k, &r) {
 			if RouteKind(r.Kind) == RouteRemote {
 				d.groups.refs[r.Target]++
 				d.tableGroups.add(id, r, 1)
 			}
+			keys, vals = append(keys, k), append(vals, r)
 		}
 		if err := it.Err(); err != nil {
 			return fmt.Errorf("vrf %d table: %w", id, err)
+		}
+		if err := d.compile(id, keys, vals); err != nil {
+			return err
 		}
 	}
 	for id := uint32(1); id < d.groups.next; id++ {
@@ -247,6 +266,9 @@ func (d *Dataplane) Close() error {
 	}
 	for _, t := range d.tables {
 		t.Close()
+	}
+	if d.fib != nil {
+		d.fib.close()
 	}
 	return d.objs.Close()
 }
@@ -338,6 +360,7 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 		d.releaseTable(id, t)
 		delete(d.tables, id)
 	}
+	d.fib.remove(id)
 	// Its hosts too: a later VRF with this id must not inherit them.
 	var k xleafNeighKey
 	var n xleafNeigh

@@ -19,12 +19,64 @@ func (d *Dataplane) table(vrf VRFID) (*ebpf.Map, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.compile(vrf, nil, nil); err != nil {
+		t.Close()
+		return nil, err
+	}
 	if err := d.objs.VrfTables.Put(uint32(vrf), t); err != nil {
 		t.Close()
+		d.fib.remove(vrf)
 		return nil, fmt.Errorf("vrf %d: install table: %w", vrf, err)
 	}
 	d.tables[vrf] = t
 	return t, nil
+}
+
+// compile builds vrf's FIB from its routes and puts it in place of the
+// one it has, in one step. Called with d.mu held.
+func (d *Dataplane) compile(vrf VRFID, keys []xleafLpmKey, vals []xleafRoute) error {
+	t, err := d.build(vrf, keys, vals)
+	if err != nil {
+		return err
+	}
+	if err := d.fib.install(vrf, t); err != nil {
+		d.fib.releaseAll(t)
+		return err
+	}
+	return nil
+}
+
+// build makes a FIB of the routes, not yet in use.
+func (d *Dataplane) build(vrf VRFID, keys []xleafLpmKey, vals []xleafRoute) (*fibVRF, error) {
+	t, err := d.fib.newVRF(vrf)
+	if err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		if err := d.fib.set(t, prefixOfKey(keys[i]), fibEntry(vals[i])); err != nil {
+			d.fib.releaseAll(t)
+			return nil, fmt.Errorf("vrf %d: fib: %w", vrf, err)
+		}
+	}
+	return t, nil
+}
+
+func prefixOfKey(k xleafLpmKey) netip.Prefix {
+	return netip.PrefixFrom(addrFromBe32(k.Addr), int(k.Prefixlen))
+}
+
+// cover is what the FIB holds for p's addresses once p is gone: the
+// longest route of t shorter than p (its LPM match at p's length less
+// one), entry 0 if none.
+func cover(t *ebpf.Map, p netip.Prefix) (uint32, uint8) {
+	if p.Bits() == 0 {
+		return 0, 0
+	}
+	var v xleafRoute
+	if err := t.Lookup(xleafLpmKey{Prefixlen: uint32(p.Bits() - 1), Addr: be32(p.Addr())}, &v); err != nil {
+		return 0, 0
+	}
+	return fibEntry(v), v.Prefixlen
 }
 
 func (d *Dataplane) newTable(vrf VRFID, size uint32) (*ebpf.Map, error) {
@@ -155,6 +207,16 @@ func (d *Dataplane) SetRoute(vrf VRFID, r Route) error {
 		d.releaseValue(val)
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, r.Prefix, err)
 	}
+	if err := d.fib.set(d.fib.tables[vrf], r.Prefix, fibEntry(val)); err != nil {
+		// The record goes back to what the FIB still forwards.
+		if hadOld {
+			t.Update(key, old, ebpf.UpdateAny)
+		} else {
+			t.Delete(key)
+		}
+		d.releaseValue(val)
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, r.Prefix, err)
+	}
 	d.tableGroups.add(vrf, val, 1)
 	if hadOld {
 		d.dropRoute(vrf, old)
@@ -181,6 +243,8 @@ func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 	if err := t.Delete(key); err != nil {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, err)
 	}
+	e, l := cover(t, p)
+	d.fib.del(d.fib.tables[vrf], p, e, l)
 	d.dropRoute(vrf, old)
 	return nil
 }
@@ -218,10 +282,22 @@ func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
 		undo()
 		return fmt.Errorf("vrf %d: fill table: %w", vrf, err)
 	}
-	if err := d.objs.VrfTables.Put(uint32(vrf), t); err != nil {
+	ft, err := d.build(vrf, keys, vals)
+	if err != nil {
 		t.Close()
 		undo()
+		return err
+	}
+	if err := d.objs.VrfTables.Put(uint32(vrf), t); err != nil {
+		t.Close()
+		d.fib.releaseAll(ft)
+		undo()
 		return fmt.Errorf("vrf %d: install table: %w", vrf, err)
+	}
+	if err := d.fib.install(vrf, ft); err != nil {
+		d.fib.releaseAll(ft)
+		// The record is the new table; the FIB the old one: say so.
+		return fmt.Errorf("vrf %d: %w (the data path still forwards by the table before)", vrf, err)
 	}
 	if old := d.tables[vrf]; old != nil {
 		d.releaseTable(vrf, old)

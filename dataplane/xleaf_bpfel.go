@@ -42,6 +42,11 @@ const (
 	xleafEventKindEVENT_UNDERLAY_MISS xleafEventKind = 2
 )
 
+type xleafFibChunk struct {
+	_ structs.HostLayout
+	E [256]uint32
+}
+
 type xleafIcmpBudget struct {
 	_          structs.HostLayout
 	Tokens     uint64
@@ -167,6 +172,9 @@ type xleafVrfIcmp struct {
 const (
 	xleafMapEventBudget  = "event_budget"
 	xleafMapEvents       = "events"
+	xleafMapFibChunks    = "fib_chunks"
+	xleafMapFibL1Tmpl    = "fib_l1_tmpl"
+	xleafMapFibVrfs      = "fib_vrfs"
 	xleafMapIcmpBudget   = "icmp_budget"
 	xleafMapIfaces       = "ifaces"
 	xleafMapNeighs       = "neighs"
@@ -233,6 +241,9 @@ type xleafProgramSpecs struct {
 type xleafMapSpecs struct {
 	EventBudget  *ebpf.MapSpec `ebpf:"event_budget"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	FibChunks    *ebpf.MapSpec `ebpf:"fib_chunks"`
+	FibL1Tmpl    *ebpf.MapSpec `ebpf:"fib_l1_tmpl"`
+	FibVrfs      *ebpf.MapSpec `ebpf:"fib_vrfs"`
 	IcmpBudget   *ebpf.MapSpec `ebpf:"icmp_budget"`
 	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
 	Neighs       *ebpf.MapSpec `ebpf:"neighs"`
@@ -275,6 +286,9 @@ func (o *xleafObjects) Close() error {
 type xleafMaps struct {
 	EventBudget  *ebpf.Map `ebpf:"event_budget"`
 	Events       *ebpf.Map `ebpf:"events"`
+	FibChunks    *ebpf.Map `ebpf:"fib_chunks"`
+	FibL1Tmpl    *ebpf.Map `ebpf:"fib_l1_tmpl"`
+	FibVrfs      *ebpf.Map `ebpf:"fib_vrfs"`
 	IcmpBudget   *ebpf.Map `ebpf:"icmp_budget"`
 	Ifaces       *ebpf.Map `ebpf:"ifaces"`
 	Neighs       *ebpf.Map `ebpf:"neighs"`
@@ -292,6 +306,9 @@ func (m *xleafMaps) Close() error {
 	return _XleafClose(
 		m.EventBudget,
 		m.Events,
+		m.FibChunks,
+		m.FibL1Tmpl,
+		m.FibVrfs,
 		m.IcmpBudget,
 		m.Ifaces,
 		m.Neighs,

@@ -37,6 +37,7 @@ func main() {
 	metricsAddr := flag.String("metrics-listen", "127.0.0.1:9180", "Prometheus /metrics address; empty to disable")
 	grpcAddr := flag.String("grpc", "", "enable GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051) for the gobgp CLI")
 	grace := flag.Duration("grace", 60*time.Second, "after a start, the longest wait for every neighbour's End-of-RIB before routes an earlier run left in the data path and the kernel, and not re-learned, are removed; also how long a restarting xleafd's BGP holds back its updates")
+	fibChunks := flag.Uint("fib-chunks", 16384, "the compiled FIB's pool of 1 KiB chunks, preallocated: one per /16 holding routes longer than /16, one more per /24 holding routes longer than /24")
 	icmpRate := flag.Int("icmp-errors-per-second", 1000, "ICMP errors (time exceeded, fragmentation needed, net unreachable) each VRF may send a second per CPU, after a burst of 50; 0 sends none")
 	debug := flag.Bool("debug", false, "debug logs")
 	pprofOn := flag.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
@@ -75,13 +76,14 @@ func main() {
 			icmp = -1 // Options' 0 is the default
 		}
 		opts := control.Options{BGPPort: int32(*bgpPort), GRPC: *grpcAddr, Grace: *grace, ICMPErrorsPerSecond: icmp, Log: log}
-		if err := run(log, *cfgPath, *pinPath, *socket, *routerMAC, opts, *metricsAddr, *pprofOn); err != nil {
+		dpOpts := dataplane.Options{PinPath: *pinPath, FIBChunks: uint32(*fibChunks)}
+		if err := run(log, *cfgPath, dpOpts, *socket, *routerMAC, opts, *metricsAddr, *pprofOn); err != nil {
 			fail(err)
 		}
 	}
 }
 
-func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, opts control.Options, metricsAddr string, pprofOn bool) error {
+func run(log *slog.Logger, cfgPath string, dpOpts dataplane.Options, socket, routerMAC string, opts control.Options, metricsAddr string, pprofOn bool) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -94,7 +96,7 @@ func run(log *slog.Logger, cfgPath, pinPath, socket, routerMAC string, opts cont
 			return fmt.Errorf("--router-mac: %w", err)
 		}
 	}
-	dp, err := dataplane.Open(dataplane.Options{PinPath: pinPath})
+	dp, err := dataplane.Open(dpOpts)
 	if err != nil {
 		return err
 	}

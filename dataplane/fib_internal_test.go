@@ -1,0 +1,99 @@
+package dataplane
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/xleaf/xleaf/test/netns"
+)
+
+// TestFIBMatchesLPM: the compiled FIB finds, for any address, the longest
+// route of its VRF, through route churn (adds, replacements, deletes, in
+// any order), and gives back every chunk once the routes are gone.
+func TestFIBMatchesLPM(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (BPF maps)")
+	}
+	d, err := Open(Options{PinPath: netns.PinPath(t), RoutesPerVRF: 1 << 14, FIBChunks: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.SetVRF(VRF{ID: 1, VNI: 4001, RouterMAC: []byte{2, 0, 0, 0, 0, 1}, VTEP: netip.MustParseAddr("10.0.0.1")}); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	// Routes crowd into a few /8s so that they nest and share chunks.
+	randPrefix := func() netip.Prefix {
+		bits := []int{0, 8, 12, 16, 17, 20, 23, 24, 25, 28, 30, 31, 32}[r.IntN(13)]
+		a := [4]byte{byte(10 + r.IntN(3)), byte(r.IntN(4)), byte(r.IntN(8)), byte(r.IntN(256))}
+		return netip.PrefixFrom(netip.AddrFrom4(a), bits).Masked()
+	}
+	routes := map[netip.Prefix]Route{}
+	lpm := func(a netip.Addr) uint32 {
+		best := -1
+		var e uint32
+		for p, rt := range routes {
+			if p.Contains(a) && p.Bits() > best {
+				best, e = p.Bits(), uint32(rt.Kind)<<fibKindBits|uint32(rt.HostVRF)
+			}
+		}
+		return e
+	}
+	check := func(round int) {
+		t.Helper()
+		probes := []netip.Addr{}
+		for p := range routes {
+			last := p.Addr().As4()
+			h := be32host(p.Addr()) | (1<<(32-p.Bits()) - 1)
+			if p.Bits() == 0 {
+				h = 0xffffffff
+			}
+			last = [4]byte{byte(h >> 24), byte(h >> 16), byte(h >> 8), byte(h)}
+			probes = append(probes, p.Addr(), netip.AddrFrom4(last), p.Addr().Prev(), netip.AddrFrom4(last).Next())
+		}
+		for range 200 {
+			probes = append(probes, netip.AddrFrom4([4]byte{byte(9 + r.IntN(5)), byte(r.IntN(5)), byte(r.IntN(9)), byte(r.IntN(256))}))
+		}
+		for _, a := range probes {
+			if !a.IsValid() {
+				continue
+			}
+			if got, want := d.fib.lookup(1, a), lpm(a); got != want {
+				t.Fatalf("round %d: %v finds %#x, the longest match is %#x (%d routes)", round, a, got, want, len(routes))
+			}
+		}
+	}
+	for round := range 60 {
+		for range 20 {
+			p := randPrefix()
+			if _, ok := routes[p]; ok && r.IntN(2) == 0 {
+				if err := d.DeleteRoute(1, p); err != nil {
+					t.Fatal(err)
+				}
+				delete(routes, p)
+				continue
+			}
+			// Local routes to VRF 1..7: distinct entries to tell apart.
+			rt := Route{Prefix: p, Kind: RouteLocal, HostVRF: VRFID(1 + r.IntN(7))}
+			if err := d.SetRoute(1, rt); err != nil {
+				t.Fatal(err)
+			}
+			routes[p] = rt
+		}
+		check(round)
+	}
+	t.Logf("%d routes use %d chunks", len(routes), d.fib.chunksInUse())
+	for p := range routes {
+		if err := d.DeleteRoute(1, p); err != nil {
+			t.Fatal(err)
+		}
+		delete(routes, p)
+	}
+	check(-1)
+	if n := d.fib.chunksInUse(); n != 0 {
+		t.Errorf("%d chunks still in use with no route left", n)
+	}
+}
