@@ -34,6 +34,9 @@ var (
 	descPeerRx  = prometheus.NewDesc("xleaf_bgp_peer_received_routes", "Routes received from a peer.", []string{"neighbor"}, nil)
 	descMissSup = prometheus.NewDesc("xleaf_miss_events_suppressed_total",
 		"Miss events the data path did not send to the agent (rate limit per CPU: 64 at once, 1000 a second).", nil, nil)
+	descFIB = prometheus.NewDesc("xleaf_fib_chunks",
+		"The compiled FIB's chunks (1 KiB each) by state: used, or total (the pool, --fib-chunks; a full pool refuses routes).",
+		[]string{"state"}, nil)
 	descICMP = prometheus.NewDesc("xleaf_icmp_errors_total",
 		"ICMP errors the data path answered dropped packets with, by VRF and result: sent, suppressed (rate limit), unroutable (no way back to the source in the VRF).",
 		[]string{"vrf", "result"}, nil)
@@ -45,7 +48,7 @@ func (a *Agent) Collector() prometheus.Collector { return agentCollector{a} }
 type agentCollector struct{ a *Agent }
 
 func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup, descICMP} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup, descICMP, descFIB} {
 		ch <- d
 	}
 	c.a.metrics.updates.Describe(ch)
@@ -67,6 +70,9 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	if n, err := a.dp.SuppressedEvents(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descMissSup, prometheus.CounterValue, float64(n))
 	}
+	used, total := a.dp.FIBChunks()
+	ch <- prometheus.MustNewConstMetric(descFIB, prometheus.GaugeValue, float64(used), "used")
+	ch <- prometheus.MustNewConstMetric(descFIB, prometheus.GaugeValue, float64(total), "total")
 	if st, err := a.dp.ICMPStats(); err == nil {
 		if vs := a.vrfs.Load(); vs != nil {
 			for id, s := range st {

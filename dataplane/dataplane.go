@@ -677,6 +677,14 @@ func icmpErrors(v xleafVrfIcmp) ICMPErrors {
 	return ICMPErrors{Source: addrFromBe32(v.Src), PerSecond: uint32(uint64(time.Second) / v.NsPerToken), Burst: v.Burst}
 }
 
+// FIBChunks is how many of the compiled FIB's chunks are in use, and the
+// pool's size (--fib-chunks): a full pool refuses new routes.
+func (d *Dataplane) FIBChunks() (used, total int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fib.chunksInUse(), int(d.fib.chunks.MaxEntries())
+}
+
 // ICMPStats tallies each configured VRF's ICMP errors since the data path
 // was created (the tallies are pinned with it).
 func (d *Dataplane) ICMPStats() (map[VRFID]ICMPStats, error) {
