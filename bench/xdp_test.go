@@ -308,11 +308,14 @@ var regions = []netip.Prefix{
 	netip.MustParsePrefix("100.64.0.0/10"),
 }
 
-func newBed(tb testing.TB, routes int) *bed {
+func newBed(tb testing.TB, routes int) *bed { tb.Helper(); return newBedIn(tb, routes, numVRFs) }
+
+// newBedIn spreads the routes over the first vrfs VRFs (RED is the first).
+func newBedIn(tb testing.TB, routes, vrfs int) *bed {
 	tb.Helper()
-	// A route longer than /24 takes a chunk of its own at worst, and the
-	// regions span 208 /16s per VRF.
-	l := fixture.NewWithFIB(tb, uint32(routes+numVRFs*256+4096))
+	// The regions span 208 /16s per VRF; a route longer than /24 takes two
+	// small chunks of its own at worst.
+	l := fixture.NewWithFIB(tb, numVRFs*256+4096, uint32(2*routes+4096))
 	b := &bed{l: l, rng: rand.New(rand.NewPCG(seed, uint64(routes))), groups: remoteGroups(fixture.RED),
 		red: map[netip.Prefix]target{}}
 	for v := dataplane.VRFID(4); v <= numVRFs; v++ {
@@ -340,9 +343,12 @@ func newBed(tb testing.TB, routes int) *bed {
 	start := time.Now()
 	base := fixture.Routes()
 	for v := dataplane.VRFID(1); v <= numVRFs; v++ {
-		n := routes / numVRFs
-		if int(v-1) < routes%numVRFs {
-			n++
+		n := 0
+		if int(v) <= vrfs {
+			n = routes / vrfs
+			if int(v-1) < routes%vrfs {
+				n++
+			}
 		}
 		table := append([]dataplane.Route(nil), base[v]...)
 		if v == fixture.RED || v == fixture.GREEN {
@@ -389,7 +395,13 @@ func newBed(tb testing.TB, routes int) *bed {
 		}
 	}
 	tb.Logf("%d routes over %d VRFs installed in %v (RED: %d generated), %d neighbours in %v",
-		routes, numVRFs, tables.Round(time.Millisecond), len(b.redRemote), neighbours, time.Since(start).Round(time.Millisecond))
+		routes, vrfs, tables.Round(time.Millisecond), len(b.redRemote), neighbours, time.Since(start).Round(time.Millisecond))
+	fibBytes := numVRFs * 1 << 16 * 4 // first levels
+	for _, p := range l.DP.FIBPools() {
+		fibBytes += p.Used * p.ChunkBytes
+		tb.Logf("FIB: %d chunks of %d bytes", p.Used, p.ChunkBytes)
+	}
+	tb.Logf("FIB: %.1f MiB in all, %.0f bytes per route", float64(fibBytes)/(1<<20), float64(fibBytes)/float64(routes))
 	return b
 }
 

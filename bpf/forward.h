@@ -141,14 +141,15 @@ static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,
 	return decide(v, f->vrf, REASON_FWD_LOCAL, redirect(ctx, n->ifindex));
 }
 
-/* Longest-prefix match in a VRF's compiled FIB: at most three dependent
- * array loads (16, 8 and 8 bits of the address). Returns the entry: 0 for
- * no route. */
+/* Longest-prefix match in a VRF's compiled FIB: at most four dependent
+ * array loads (16, 8, 4 and 4 bits of the address). Returns the entry: 0
+ * for no route. */
 static __always_inline __u32 fib_lookup(__u32 vrf, __be32 daddr)
 {
 	__u32 a = bpf_ntohl(daddr), idx = a >> 24, e;
 	void *l1 = bpf_map_lookup_elem(&fib_vrfs, &vrf);
 	struct fib_chunk *c;
+	struct fib_small *s;
 
 	if (!l1)
 		return 0;
@@ -166,11 +167,18 @@ static __always_inline __u32 fib_lookup(__u32 vrf, __be32 daddr)
 	if (!(e & FIB_CHUNK))
 		return e;
 	idx = e & ~FIB_CHUNK;
-	c = bpf_map_lookup_elem(&fib_chunks, &idx);
-	if (!c)
+	s = bpf_map_lookup_elem(&fib_small, &idx);
+	if (!s)
 		return 0;
-	e = c->e[a & 0xff];
-	return e & FIB_CHUNK ? 0 : e; /* no fourth level */
+	e = s->e[(a >> 4) & 0xf];
+	if (!(e & FIB_CHUNK))
+		return e;
+	idx = e & ~FIB_CHUNK;
+	s = bpf_map_lookup_elem(&fib_small, &idx);
+	if (!s)
+		return 0;
+	e = s->e[a & 0xf];
+	return e & FIB_CHUNK ? 0 : e; /* no fifth level */
 }
 
 /* Longest-prefix match in the flow's VRF, then by the route's kind. */

@@ -97,6 +97,16 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 } fib_chunks SEC(".maps");
 
+/* chunk index -> 16 entries (bits 24-27 or 28-31), shared by every VRF;
+ * mmapped by Go */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fib_small);
+	__uint(max_entries, FIB_SMALL_CHUNKS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} fib_small SEC(".maps");
+
 /* nexthop group id -> members and resilient slot table */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -22,20 +22,28 @@
 #define MAX_NEIGHS 65536
 #define MAX_IFACES 1024
 #define MAX_VTEPS 64
-/* The compiled FIB (DIR-16-8-8): per VRF a first level indexed by the top
- * 16 bits of the address, then 256-entry chunks for the next 8 bits and
- * the last 8, from one pool. An entry is 0 (no route), FIB_CHUNK | the
- * chunk's index, or a route: kind << FIB_KIND_SHIFT | target. */
+/* The compiled FIB (DIR-16-8-4-4): per VRF a first level indexed by the
+ * top 16 bits of the address, then 256-entry chunks for the next 8 bits,
+ * then 16-entry ones for 4 bits and for the last 4, from two pools. An
+ * entry is 0 (no route), FIB_CHUNK | the index of a chunk of the next
+ * level, or a route: kind << FIB_KIND_SHIFT | target. */
 #define FIB_L1_SIZE 65536
 #define FIB_CHUNK_LEN 256
 #define FIB_CHUNK 0x80000000u
 #define FIB_KIND_SHIFT 24
 #define FIB_TARGET_MASK 0x00ffffffu
-/* Template size of the chunk pool; Go sizes it at load (Options.FIBChunks). */
-#define FIB_CHUNKS 16384
+#define FIB_SMALL_LEN 16
+/* Template sizes of the pools; Go sizes them at load (Options.FIBChunks,
+ * Options.FIBSmallChunks). */
+#define FIB_CHUNKS 4096
+#define FIB_SMALL_CHUNKS 262144
 
 struct fib_chunk {
 	__u32 e[FIB_CHUNK_LEN];
+};
+
+struct fib_small {
+	__u32 e[FIB_SMALL_LEN];
 };
 
 /* Template size of a VRF's LPM trie; Go creates each VRF's own trie with

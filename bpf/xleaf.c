@@ -24,6 +24,7 @@
 #include "forward.h"
 #include "icmp.h"
 
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Types that only Go reads (events, enums) reach BTF, and so bpf2go, only
@@ -220,3 +221,4 @@ int xleaf(struct xdp_md *ctx)
 	count(&v);
 	return action;
 }
+#include "lookup.h"

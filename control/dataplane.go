@@ -48,7 +48,7 @@ type CounterTable interface {
 	Counters() (map[dataplane.CounterKey]dataplane.Counter, error)
 	SuppressedEvents() (uint64, error)
 	ICMPStats() (map[dataplane.VRFID]dataplane.ICMPStats, error)
-	FIBChunks() (used, total int)
+	FIBPools() []dataplane.FIBPool
 }
 
 // Dataplane is every role: what NewAgent takes.

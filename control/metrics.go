@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,8 +36,8 @@ var (
 	descMissSup = prometheus.NewDesc("xleaf_miss_events_suppressed_total",
 		"Miss events the data path did not send to the agent (rate limit per CPU: 64 at once, 1000 a second).", nil, nil)
 	descFIB = prometheus.NewDesc("xleaf_fib_chunks",
-		"The compiled FIB's chunks (1 KiB each) by state: used, or total (the pool, --fib-chunks; a full pool refuses routes).",
-		[]string{"state"}, nil)
+		"The compiled FIB's chunks by size in bytes (1024: --fib-chunks, 64: --fib-small-chunks) and state: used, or total (the pool; a full pool refuses routes).",
+		[]string{"bytes", "state"}, nil)
 	descICMP = prometheus.NewDesc("xleaf_icmp_errors_total",
 		"ICMP errors the data path answered dropped packets with, by VRF and result: sent, suppressed (rate limit), unroutable (no way back to the source in the VRF).",
 		[]string{"vrf", "result"}, nil)
@@ -70,9 +71,11 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	if n, err := a.dp.SuppressedEvents(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descMissSup, prometheus.CounterValue, float64(n))
 	}
-	used, total := a.dp.FIBChunks()
-	ch <- prometheus.MustNewConstMetric(descFIB, prometheus.GaugeValue, float64(used), "used")
-	ch <- prometheus.MustNewConstMetric(descFIB, prometheus.GaugeValue, float64(total), "total")
+	for _, p := range a.dp.FIBPools() {
+		size := strconv.Itoa(p.ChunkBytes)
+		ch <- prometheus.MustNewConstMetric(descFIB, prometheus.GaugeValue, float64(p.Used), size, "used")
+		ch <- prometheus.MustNewConstMetric(descFIB, prometheus.GaugeValue, float64(p.Total), size, "total")
+	}
 	if st, err := a.dp.ICMPStats(); err == nil {
 		if vs := a.vrfs.Load(); vs != nil {
 			for id, s := range st {

@@ -27,17 +27,34 @@ const DefaultPinPath = "/sys/fs/bpf/xleaf"
 type Options struct {
 	PinPath      string // default DefaultPinPath; must be on a bpf filesystem
 	RoutesPerVRF uint32 // capacity of each VRF's table; default 1<<20
-	// FIBChunks sizes the compiled FIB's chunk pool (1 KiB each, shared
-	// by every VRF): one per /16 holding longer routes, one more per /24
-	// holding routes longer than /24. Default 16384 (16 MiB).
+	// FIBChunks sizes the compiled FIB's pool of 256-entry chunks (1 KiB
+	// each, shared by every VRF): one per /16 holding longer routes.
+	// Default 4096 (4 MiB).
 	FIBChunks uint32
+	// FIBSmallChunks sizes its pool of 16-entry chunks (64 bytes each):
+	// one per /24 holding routes longer than /24, one more per /28
+	// holding routes longer than /28 (a /32 alone in its /24 takes two).
+	// Default 262144 (16 MiB).
+	FIBSmallChunks uint32
+}
+
+// xleafCore is what Open loads: the forwarding program and the maps (the
+// object's lookup programs load only when asked for: LookupPrograms).
+type xleafCore struct {
+	xleafMaps
+	Xleaf *ebpf.Program `ebpf:"xleaf"`
+}
+
+func (o *xleafCore) Close() error {
+	o.Xleaf.Close()
+	return o.xleafMaps.Close()
 }
 
 // Dataplane is the loaded XDP program and its maps. It is safe for
 // concurrent use; nothing else in xleaf touches the maps.
 type Dataplane struct {
 	opts      Options
-	objs      xleafObjects
+	objs      xleafCore
 	tableSpec *ebpf.MapSpec // template of a VRF's LPM trie
 
 	mu          sync.Mutex
@@ -59,7 +76,10 @@ func Open(opts Options) (*Dataplane, error) {
 		opts.RoutesPerVRF = 1 << 20
 	}
 	if opts.FIBChunks == 0 {
-		opts.FIBChunks = 16384
+		opts.FIBChunks = 4096
+	}
+	if opts.FIBSmallChunks == 0 {
+		opts.FIBSmallChunks = 262144
 	}
 	if err := ensureBPFFS(filepath.Dir(opts.PinPath)); err != nil {
 		return nil, err
@@ -75,6 +95,7 @@ func Open(opts Options) (*Dataplane, error) {
 		return nil, err
 	}
 	spec.Maps[xleafMapFibChunks].MaxEntries = opts.FIBChunks
+	spec.Maps[xleafMapFibSmall].MaxEntries = opts.FIBSmallChunks
 	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], tables: map[VRFID]*ebpf.Map{}, groups: newGroups(), tableGroups: tableGroups{}, links: map[string]link.Link{}, ifindex: map[string]uint32{}}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
@@ -84,7 +105,7 @@ func Open(opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
-	if d.fib, err = newFIB(d.objs.FibVrfs, d.objs.FibChunks, spec.Maps[xleafMapFibL1Tmpl]); err != nil {
+	if d.fib, err = newFIB(d.objs.FibVrfs, d.objs.FibChunks, d.objs.FibSmall, spec.Maps[xleafMapFibL1Tmpl]); err != nil {
 		d.objs.Close()
 		return nil, err
 	}
@@ -677,12 +698,23 @@ func icmpErrors(v xleafVrfIcmp) ICMPErrors {
 	return ICMPErrors{Source: addrFromBe32(v.Src), PerSecond: uint32(uint64(time.Second) / v.NsPerToken), Burst: v.Burst}
 }
 
-// FIBChunks is how many of the compiled FIB's chunks are in use, and the
-// pool's size (--fib-chunks): a full pool refuses new routes.
-func (d *Dataplane) FIBChunks() (used, total int) {
+// FIBPool is one of the compiled FIB's chunk pools: its chunks' size,
+// how many are in use, and how many it has (--fib-chunks,
+// --fib-small-chunks). A full pool refuses new routes.
+type FIBPool struct {
+	ChunkBytes  int
+	Used, Total int
+}
+
+// FIBPools are the 1 KiB pool and the 64-byte one.
+func (d *Dataplane) FIBPools() []FIBPool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.fib.chunksInUse(), int(d.fib.chunks.MaxEntries())
+	var ps []FIBPool
+	for _, p := range d.fib.pools[1:3] {
+		ps = append(ps, FIBPool{ChunkBytes: p.size * 4, Used: p.inUse(), Total: int(p.m.MaxEntries())})
+	}
+	return ps
 }
 
 // ICMPStats tallies each configured VRF's ICMP errors since the data path
@@ -706,4 +738,38 @@ func (d *Dataplane) ICMPStats() (map[VRFID]ICMPStats, error) {
 		out[id] = s
 	}
 	return out, nil
+}
+
+// LookupPrograms loads programs that do route lookups alone on vrf's live
+// maps, for benchmarks and tests: fib looks addresses up in the compiled
+// FIB, lpm in the LPM trie it is built from. A run's packet is the VRF id,
+// then 64 IPv4 addresses (all as 32-bit words in network order); each
+// address comes back replaced by the FIB entry found for it (0: none).
+// The caller closes them.
+func (d *Dataplane) LookupPrograms(vrf VRFID) (fib, lpm *ebpf.Program, err error) {
+	spec, err := loadXleaf()
+	if err != nil {
+		return nil, nil, err
+	}
+	var progs struct {
+		FIB *ebpf.Program `ebpf:"xleaf_lookup_fib"`
+		LPM *ebpf.Program `ebpf:"xleaf_lookup_lpm"`
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	table := d.tables[vrf]
+	if table == nil {
+		return nil, nil, fmt.Errorf("vrf %d: no table", vrf)
+	}
+	spec.Maps[xleafMapFibChunks].MaxEntries = d.opts.FIBChunks
+	spec.Maps[xleafMapFibSmall].MaxEntries = d.opts.FIBSmallChunks
+	spec.Maps[xleafMapVrfTableTmpl].MaxEntries = table.MaxEntries()
+	err = spec.LoadAndAssign(&progs, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+		xleafMapFibVrfs: d.objs.FibVrfs, xleafMapFibChunks: d.objs.FibChunks, xleafMapFibSmall: d.objs.FibSmall,
+		xleafMapVrfTableTmpl: table,
+	}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load lookup programs: %w", err)
+	}
+	return progs.FIB, progs.LPM, nil
 }

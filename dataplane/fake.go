@@ -255,8 +255,8 @@ func (f *Fake) Neighbor(vrf VRFID, addr netip.Addr) (Neighbor, bool) {
 // SuppressedEvents is always 0: the fake sends no events.
 func (f *Fake) SuppressedEvents() (uint64, error) { return 0, nil }
 
-// FIBChunks is 0 of 0: the fake compiles no FIB.
-func (f *Fake) FIBChunks() (used, total int) { return 0, 0 }
+// FIBPools are none: the fake compiles no FIB.
+func (f *Fake) FIBPools() []FIBPool { return nil }
 
 // ICMPStats are all zero: the fake forwards nothing.
 func (f *Fake) ICMPStats() (map[VRFID]ICMPStats, error) {

@@ -13,29 +13,39 @@ import (
 
 // The compiled FIB: what the XDP program looks routes up in. Per VRF a
 // first level of 2^16 entries indexed by the address's top 16 bits, then
-// chunks of 256 entries for bits 16-23 and 24-31 (DIR-16-8-8), from one
-// pool shared by every VRF: three dependent array loads at most, where the
-// kernel's LPM trie walks up to 32 nodes. The LPM tries stay the record of
-// routes (what Routes lists and a restarted agent reads); the FIB is built
-// from them at Open and kept in step by every route change.
+// chunks: 256 entries for bits 16-23, then 16 entries for bits 24-27 and
+// 16 for bits 28-31 (DIR-16-8-4-4), from two pools shared by every VRF.
+// Four dependent array loads at most, where the kernel's LPM trie walks
+// up to 32 nodes. The last two levels are small because routes longer
+// than /24 are sparse (host routes): a /32 costs two 64-byte chunks, not
+// a 1 KiB one. The LPM tries stay the record of routes (what Routes lists
+// and a restarted agent reads); the FIB is built from them at Open and
+// kept in step by every route change.
 //
-// An entry is 0 (no route), fibChunk|index (a chunk), or a route:
-// kind<<24 | target. Go writes entries straight into the maps' memory
-// (mmapped), each as one aligned 32-bit store, and a chunk is filled before
-// the entry that points to it: a packet sees each entry old or new, so it
-// finds the old route for its address or the new one, never a half-built
-// level. A freed chunk is reused only after an RCU grace period (any
-// update of an array of maps waits for every running program), so no packet
-// still walking it sees it change.
+// An entry is 0 (no route), fibChunk|index (a chunk of the next level's
+// pool), or a route: kind<<24 | target. Go writes entries straight into
+// the maps' memory (mmapped), each as one aligned 32-bit store, and a
+// chunk is filled before the entry that points to it: a packet sees each
+// entry old or new, so it finds the old route for its address or the new
+// one, never a half-built level. A freed chunk is reused only after an RCU
+// grace period (any update of an array of maps waits for every running
+// program), so no packet still walking it sees it change.
 const (
 	fibL1Size   = 1 << 16
-	fibChunkLen = 256
 	fibChunk    = uint32(0x80000000)
 	fibKindBits = 24
+	fibDepths   = 4
 )
 
-// ErrFIBFull is returned when the FIB's chunk pool is spent
-// (Options.FIBChunks).
+// fibEnd[d] is the prefix length an entry of a level at depth d covers
+// (depth 0 is the first level), and fibStride[d] the bits it indexes.
+var (
+	fibEnd    = [fibDepths]int{16, 24, 28, 32}
+	fibStride = [fibDepths]int{16, 8, 4, 4}
+)
+
+// ErrFIBFull is returned when one of the FIB's chunk pools is spent
+// (Options.FIBChunks, Options.FIBSmallChunks).
 var ErrFIBFull = errors.New("fib chunk pool full")
 
 // fibEntry is a route's entry.
@@ -66,31 +76,53 @@ type fibVRF struct {
 	plen [fibL1Size]uint8
 }
 
-// fib is every VRF's first level and the chunk pool.
-type fib struct {
-	vrfs   *ebpf.Map // fib_vrfs: VRF id -> first level
-	l1Spec *ebpf.MapSpec
-	tables map[VRFID]*fibVRF
-
-	chunks  *ebpf.Map
+// fibPool is a map of fixed-size chunks and which of them are free.
+type fibPool struct {
+	m       *ebpf.Map
 	mem     words
-	plen    []uint8  // per chunk entry
+	size    int      // entries per chunk
+	plen    []uint8  // per entry
 	free    []uint32 // reusable now
 	pending []uint32 // freed, reusable after the next grace period
 }
 
-func newFIB(vrfs, chunks *ebpf.Map, l1Spec *ebpf.MapSpec) (*fib, error) {
-	n := int(chunks.MaxEntries())
-	mem, err := mmapMap(chunks, n*fibChunkLen*4)
+func newPool(m *ebpf.Map, size int) (*fibPool, error) {
+	n := int(m.MaxEntries())
+	mem, err := mmapMap(m, n*size*4)
 	if err != nil {
 		return nil, err
 	}
-	f := &fib{vrfs: vrfs, l1Spec: l1Spec, tables: map[VRFID]*fibVRF{}, chunks: chunks, mem: mem, plen: make([]uint8, n*fibChunkLen)}
+	p := &fibPool{m: m, mem: mem, size: size, plen: make([]uint8, n*size), free: make([]uint32, 0, n)}
 	for i := n - 1; i >= 0; i-- { // lower indexes first
-
-		f.free = append(f.free, uint32(i))
+		p.free = append(p.free, uint32(i))
 	}
-	return f, nil
+	return p, nil
+}
+
+// inUse is how many chunks the pool has given out.
+func (p *fibPool) inUse() int { return int(p.m.MaxEntries()) - len(p.free) - len(p.pending) }
+
+// fib is every VRF's first level and the chunk pools.
+type fib struct {
+	vrfs   *ebpf.Map // fib_vrfs: VRF id -> first level
+	l1Spec *ebpf.MapSpec
+	tables map[VRFID]*fibVRF
+	pools  [fibDepths]*fibPool // the pool of each depth's chunks (none for 0)
+}
+
+// newFIB takes the pools of 256-entry chunks (depth 1) and of 16-entry
+// ones (depths 2 and 3).
+func newFIB(vrfs, chunks, small *ebpf.Map, l1Spec *ebpf.MapSpec) (*fib, error) {
+	big, err := newPool(chunks, 1<<fibStride[1])
+	if err != nil {
+		return nil, err
+	}
+	sm, err := newPool(small, 1<<fibStride[2])
+	if err != nil {
+		unix.Munmap(big.mem)
+		return nil, err
+	}
+	return &fib{vrfs: vrfs, l1Spec: l1Spec, tables: map[VRFID]*fibVRF{}, pools: [fibDepths]*fibPool{nil, big, sm, sm}}, nil
 }
 
 func (f *fib) close() {
@@ -98,7 +130,8 @@ func (f *fib) close() {
 		unix.Munmap(t.mem)
 		t.m.Close()
 	}
-	unix.Munmap(f.mem)
+	unix.Munmap(f.pools[1].mem)
+	unix.Munmap(f.pools[2].mem)
 }
 
 // newVRF makes an empty first level.
@@ -126,8 +159,7 @@ func (f *fib) install(vrf VRFID, t *fibVRF) error {
 	}
 	if old := f.tables[vrf]; old != nil {
 		f.releaseAll(old)
-		f.free = append(f.free, f.pending...) // the Put was a grace period
-		f.pending = f.pending[:0]
+		f.graceDone() // the Put was a grace period
 	}
 	f.tables[vrf] = t
 	return nil
@@ -141,29 +173,32 @@ func (f *fib) remove(vrf VRFID) {
 	}
 	f.vrfs.Delete(uint32(vrf))
 	f.releaseAll(t)
-	f.free = append(f.free, f.pending...)
-	f.pending = f.pending[:0]
+	f.graceDone()
 	delete(f.tables, vrf)
 }
 
-// releaseAll returns every chunk under t to the pending list and closes t.
+// releaseAll returns every chunk under t to the pending lists and closes t.
 func (f *fib) releaseAll(t *fibVRF) {
 	for i := range fibL1Size {
 		if e := t.mem.load(i); e&fibChunk != 0 {
-			f.releaseChunk(e &^ fibChunk)
+			f.release(1, e&^fibChunk)
 		}
 	}
 	unix.Munmap(t.mem)
 	t.m.Close()
 }
 
-func (f *fib) releaseChunk(c uint32) {
-	for i := range fibChunkLen {
-		if e := f.mem.load(int(c)*fibChunkLen + i); e&fibChunk != 0 {
-			f.releaseChunk(e &^ fibChunk)
+// release frees chunk c of depth d and every chunk below it.
+func (f *fib) release(d int, c uint32) {
+	p := f.pools[d]
+	if d+1 < fibDepths {
+		for i := range p.size {
+			if e := p.mem.load(int(c)*p.size + i); e&fibChunk != 0 {
+				f.release(d+1, e&^fibChunk)
+			}
 		}
 	}
-	f.pending = append(f.pending, c)
+	p.pending = append(p.pending, c)
 }
 
 // grace waits for every program run that may still read a chunk freed so
@@ -175,57 +210,71 @@ func (f *fib) grace() error {
 		}
 		break
 	}
-	f.free = append(f.free, f.pending...)
-	f.pending = f.pending[:0]
+	f.graceDone()
 	return nil
 }
 
-// alloc takes a chunk and fills it with entry e of prefix length plen.
-func (f *fib) alloc(e uint32, plen uint8) (uint32, error) {
-	if len(f.free) == 0 && len(f.pending) > 0 {
+// graceDone makes the chunks freed before a grace period reusable.
+func (f *fib) graceDone() {
+	for _, p := range f.pools[1:3] {
+		p.free = append(p.free, p.pending...)
+		p.pending = p.pending[:0]
+	}
+}
+
+// alloc takes a chunk of depth d and fills it with entry e of prefix
+// length plen.
+func (f *fib) alloc(d int, e uint32, plen uint8) (uint32, error) {
+	p := f.pools[d]
+	if len(p.free) == 0 && len(p.pending) > 0 {
 		if err := f.grace(); err != nil {
 			return 0, err
 		}
 	}
-	if len(f.free) == 0 {
-		return 0, fmt.Errorf("%w (%d chunks)", ErrFIBFull, f.chunks.MaxEntries())
+	if len(p.free) == 0 {
+		return 0, fmt.Errorf("%w (%d chunks of %d entries)", ErrFIBFull, p.m.MaxEntries(), p.size)
 	}
-	c := f.free[len(f.free)-1]
-	f.free = f.free[:len(f.free)-1]
-	base := int(c) * fibChunkLen
-	for i := range fibChunkLen {
-		f.mem.store(base+i, e)
-		f.plen[base+i] = plen
+	c := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	base := int(c) * p.size
+	for i := range p.size {
+		p.mem.store(base+i, e)
+		p.plen[base+i] = plen
 	}
 	return c, nil
 }
 
 // level is an array of entries: a VRF's first level or a chunk.
 type level struct {
-	mem  words
-	plen []uint8
-	base int // index of entry 0 in mem and plen
-	size int
+	mem   words
+	plen  []uint8
+	base  int // index of entry 0 in mem and plen
+	size  int
+	depth int
 }
 
 func (f *fib) first(t *fibVRF) level { return level{mem: t.mem, plen: t.plen[:], size: fibL1Size} }
-func (f *fib) chunk(c uint32) level {
-	return level{mem: f.mem, plen: f.plen, base: int(c) * fibChunkLen, size: fibChunkLen}
+func (f *fib) chunk(d int, c uint32) level {
+	p := f.pools[d]
+	return level{mem: p.mem, plen: p.plen, base: int(c) * p.size, size: p.size, depth: d}
 }
+
+// below is the chunk entry e of l points to.
+func (f *fib) below(l level, e uint32) level { return f.chunk(l.depth+1, e&^fibChunk) }
 
 // descend returns the chunk below entry i of l, making one from the route
 // entry there when there is none.
 func (f *fib) descend(l level, i int) (level, error) {
 	e := l.mem.load(l.base + i)
 	if e&fibChunk != 0 {
-		return f.chunk(e &^ fibChunk), nil
+		return f.below(l, e), nil
 	}
-	c, err := f.alloc(e, l.plen[l.base+i])
+	c, err := f.alloc(l.depth+1, e, l.plen[l.base+i])
 	if err != nil {
 		return level{}, err
 	}
 	l.mem.store(l.base+i, fibChunk|c) // published filled
-	return f.chunk(c), nil
+	return f.chunk(l.depth+1, c), nil
 }
 
 // paint sets entries [lo, hi) of l, and everything under them, to e of
@@ -234,7 +283,8 @@ func (f *fib) paint(l level, lo, hi int, e uint32, plen uint8, match func(uint8)
 	for i := lo; i < hi; i++ {
 		cur := l.mem.load(l.base + i)
 		if cur&fibChunk != 0 {
-			f.paint(f.chunk(cur&^fibChunk), 0, fibChunkLen, e, plen, match)
+			c := f.below(l, cur)
+			f.paint(c, 0, c.size, e, plen, match)
 			continue
 		}
 		if match(l.plen[l.base+i]) {
@@ -246,26 +296,26 @@ func (f *fib) paint(l level, lo, hi int, e uint32, plen uint8, match func(uint8)
 
 // span is the levels a prefix reaches down to, and its entries in the last.
 type span struct {
-	index  [2]int // its entry in the first level, then in the second
-	depth  int    // 0, 1 or 2: the level its entries are in
+	index  [fibDepths - 1]int // its entry in each level above the last
+	depth  int                // the level its entries are in
 	lo, hi int
+}
+
+// fibIndex is a's entry in a level of depth d.
+func fibIndex(a uint32, d int) int {
+	return int(a>>(32-fibEnd[d])) & (1<<fibStride[d] - 1)
 }
 
 func spanOf(p netip.Prefix) span {
 	a := be32host(p.Addr())
 	bits := p.Bits()
-	s := span{index: [2]int{int(a >> 16), int(a>>8) & 0xff}}
-	switch {
-	case bits <= 16:
-		s.lo = int(a >> 16)
-		s.hi = s.lo + 1<<(16-bits)
-	case bits <= 24:
-		s.depth, s.lo = 1, int(a>>8)&0xff
-		s.hi = s.lo + 1<<(24-bits)
-	default:
-		s.depth, s.lo = 2, int(a)&0xff
-		s.hi = s.lo + 1<<(32-bits)
+	var s span
+	for bits > fibEnd[s.depth] {
+		s.index[s.depth] = fibIndex(a, s.depth)
+		s.depth++
 	}
+	s.lo = fibIndex(a, s.depth)
+	s.hi = s.lo + 1<<(fibEnd[s.depth]-bits)
 	return s
 }
 
@@ -302,7 +352,7 @@ func (f *fib) del(t *fibVRF, p netip.Prefix, cover uint32, coverLen uint8) {
 		if e&fibChunk == 0 {
 			return // p was never below here
 		}
-		path = append(path, f.chunk(e&^fibChunk))
+		path = append(path, f.below(l, e))
 	}
 	plen := uint8(p.Bits())
 	f.paint(path[s.depth], s.lo, s.hi, cover, coverLen, func(cur uint8) bool { return cur == plen })
@@ -311,15 +361,14 @@ func (f *fib) del(t *fibVRF, p netip.Prefix, cover uint32, coverLen uint8) {
 	for d := s.depth; d > 0; d-- {
 		c, parent := path[d], path[d-1]
 		e, l, ok := uniform(c)
-		if !ok || int(l) > 8+8*d { // a /16's chunk holds /16s or shorter; a /24's, /24s
-
+		if !ok || int(l) > fibEnd[d-1] {
 			return
 		}
 		i := parent.base + s.index[d-1]
 		parent.plen[i] = l
 		chunk := parent.mem.load(i) &^ fibChunk
 		parent.mem.store(i, e)
-		f.pending = append(f.pending, chunk)
+		f.pools[d].pending = append(f.pools[d].pending, chunk)
 	}
 }
 
@@ -345,20 +394,19 @@ func (f *fib) lookup(vrf VRFID, a netip.Addr) uint32 {
 		return 0
 	}
 	h := be32host(a)
-	e := t.mem.load(int(h >> 16))
-	for _, i := range []uint32{(h >> 8) & 0xff, h & 0xff} {
+	l := f.first(t)
+	for d := 0; ; d++ {
+		e := l.mem.load(l.base + fibIndex(h, d))
 		if e&fibChunk == 0 {
 			return e
 		}
-		e = f.mem.load(int(e&^fibChunk)*fibChunkLen + int(i))
+		if d+1 == fibDepths {
+			return 0
+		}
+		l = f.below(l, e)
 	}
-	if e&fibChunk != 0 {
-		return 0
-	}
-	return e
 }
 
-// chunksInUse is how many chunks the FIB holds.
-func (f *fib) chunksInUse() int {
-	return int(f.chunks.MaxEntries()) - len(f.free) - len(f.pending)
-}
+// chunksInUse is how many chunks of each size the FIB holds: 256-entry
+// (1 KiB) ones and 16-entry (64-byte) ones.
+func (f *fib) chunksInUse() (big, small int) { return f.pools[1].inUse(), f.pools[2].inUse() }

@@ -1,22 +1,27 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/xleaf/xleaf/test/netns"
 )
 
 // TestFIBMatchesLPM: the compiled FIB finds, for any address, the longest
 // route of its VRF, through route churn (adds, replacements, deletes, in
-// any order), and gives back every chunk once the routes are gone.
+// any order), and gives back every chunk once the routes are gone. The
+// program's own lookup (run through BPF_PROG_TEST_RUN) and the LPM trie
+// find the same as Go's walk of the FIB.
 func TestFIBMatchesLPM(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (BPF maps)")
 	}
-	d, err := Open(Options{PinPath: netns.PinPath(t), RoutesPerVRF: 1 << 14, FIBChunks: 4096})
+	d, err := Open(Options{PinPath: netns.PinPath(t), RoutesPerVRF: 1 << 14, FIBChunks: 4096, FIBSmallChunks: 16384})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,10 +32,17 @@ func TestFIBMatchesLPM(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	// Routes crowd into a few /8s so that they nest and share chunks.
 	randPrefix := func() netip.Prefix {
-		bits := []int{0, 8, 12, 16, 17, 20, 23, 24, 25, 28, 30, 31, 32}[r.IntN(13)]
+		lens := []int{0, 8, 12, 16, 17, 20, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}
+		bits := lens[r.IntN(len(lens))]
 		a := [4]byte{byte(10 + r.IntN(3)), byte(r.IntN(4)), byte(r.IntN(8)), byte(r.IntN(256))}
 		return netip.PrefixFrom(netip.AddrFrom4(a), bits).Masked()
 	}
+	fibProg, lpmProg, err := d.LookupPrograms(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fibProg.Close()
+	defer lpmProg.Close()
 	routes := map[netip.Prefix]Route{}
 	lpm := func(a netip.Addr) uint32 {
 		best := -1
@@ -57,12 +69,24 @@ func TestFIBMatchesLPM(t *testing.T) {
 		for range 200 {
 			probes = append(probes, netip.AddrFrom4([4]byte{byte(9 + r.IntN(5)), byte(r.IntN(5)), byte(r.IntN(9)), byte(r.IntN(256))}))
 		}
+		valid := probes[:0]
 		for _, a := range probes {
 			if !a.IsValid() {
 				continue
 			}
+			valid = append(valid, a)
 			if got, want := d.fib.lookup(1, a), lpm(a); got != want {
 				t.Fatalf("round %d: %v finds %#x, the longest match is %#x (%d routes)", round, a, got, want, len(routes))
+			}
+		}
+		for i := 0; i < len(valid); i += lookupKeys {
+			batch := valid[i:min(i+lookupKeys, len(valid))]
+			for name, prog := range map[string]*ebpf.Program{"program": fibProg, "trie": lpmProg} {
+				for k, got := range runLookups(t, prog, 1, batch) {
+					if want := lpm(batch[k]); got != want {
+						t.Fatalf("round %d: the %s finds %#x for %v, the longest match is %#x", round, name, got, batch[k], want)
+					}
+				}
 			}
 		}
 	}
@@ -85,7 +109,8 @@ func TestFIBMatchesLPM(t *testing.T) {
 		}
 		check(round)
 	}
-	t.Logf("%d routes use %d chunks", len(routes), d.fib.chunksInUse())
+	big, small := d.fib.chunksInUse()
+	t.Logf("%d routes use %d chunks of 256 entries and %d of 16", len(routes), big, small)
 	for p := range routes {
 		if err := d.DeleteRoute(1, p); err != nil {
 			t.Fatal(err)
@@ -93,7 +118,29 @@ func TestFIBMatchesLPM(t *testing.T) {
 		delete(routes, p)
 	}
 	check(-1)
-	if n := d.fib.chunksInUse(); n != 0 {
-		t.Errorf("%d chunks still in use with no route left", n)
+	if big, small := d.fib.chunksInUse(); big != 0 || small != 0 {
+		t.Errorf("%d big and %d small chunks still in use with no route left", big, small)
 	}
+}
+
+const lookupKeys = 64
+
+// runLookups runs a lookup program (LookupPrograms) on up to 64 addresses
+// of vrf and returns the entries it finds.
+func runLookups(t *testing.T, p *ebpf.Program, vrf VRFID, addrs []netip.Addr) []uint32 {
+	t.Helper()
+	in := make([]byte, 4*(1+lookupKeys))
+	binary.NativeEndian.PutUint32(in, uint32(vrf))
+	for k, a := range addrs {
+		copy(in[4*(1+k):], a.AsSlice())
+	}
+	out := make([]byte, len(in))
+	if ret, err := p.Run(&ebpf.RunOptions{Data: in, DataOut: out}); err != nil || ret != XDPPass {
+		t.Fatalf("lookup program: verdict %d, %v", ret, err)
+	}
+	got := make([]uint32, len(addrs))
+	for k := range got {
+		got[k] = binary.NativeEndian.Uint32(out[4*(1+k):])
+	}
+	return got
 }

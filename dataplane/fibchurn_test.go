@@ -17,7 +17,7 @@ import (
 func TestFIBUpdatesUnderTraffic(t *testing.T) {
 	// A small pool: freed chunks come round again within the run, after
 	// their grace periods.
-	l := fixture.NewWithFIB(t, 32)
+	l := fixture.NewWithFIB(t, 32, 32)
 	pfx := netip.MustParsePrefix
 	must := func(err error) {
 		if err != nil {

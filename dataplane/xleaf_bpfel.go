@@ -47,6 +47,11 @@ type xleafFibChunk struct {
 	E [256]uint32
 }
 
+type xleafFibSmall struct {
+	_ structs.HostLayout
+	E [16]uint32
+}
+
 type xleafIcmpBudget struct {
 	_          structs.HostLayout
 	Tokens     uint64
@@ -170,24 +175,27 @@ type xleafVrfIcmp struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xleafMapEventBudget  = "event_budget"
-	xleafMapEvents       = "events"
-	xleafMapFibChunks    = "fib_chunks"
-	xleafMapFibL1Tmpl    = "fib_l1_tmpl"
-	xleafMapFibVrfs      = "fib_vrfs"
-	xleafMapIcmpBudget   = "icmp_budget"
-	xleafMapIfaces       = "ifaces"
-	xleafMapNeighs       = "neighs"
-	xleafMapNhgs         = "nhgs"
-	xleafMapStats        = "stats"
-	xleafMapVniVrf       = "vni_vrf"
-	xleafMapVrfIcmp      = "vrf_icmp"
-	xleafMapVrfTableTmpl = "vrf_table_tmpl"
-	xleafMapVrfTables    = "vrf_tables"
-	xleafMapVrfs         = "vrfs"
-	xleafMapVteps        = "vteps"
-	xleafProgXleaf       = "xleaf"
-	xleafVarGoTypes      = "go_types"
+	xleafMapEventBudget     = "event_budget"
+	xleafMapEvents          = "events"
+	xleafMapFibChunks       = "fib_chunks"
+	xleafMapFibL1Tmpl       = "fib_l1_tmpl"
+	xleafMapFibSmall        = "fib_small"
+	xleafMapFibVrfs         = "fib_vrfs"
+	xleafMapIcmpBudget      = "icmp_budget"
+	xleafMapIfaces          = "ifaces"
+	xleafMapNeighs          = "neighs"
+	xleafMapNhgs            = "nhgs"
+	xleafMapStats           = "stats"
+	xleafMapVniVrf          = "vni_vrf"
+	xleafMapVrfIcmp         = "vrf_icmp"
+	xleafMapVrfTableTmpl    = "vrf_table_tmpl"
+	xleafMapVrfTables       = "vrf_tables"
+	xleafMapVrfs            = "vrfs"
+	xleafMapVteps           = "vteps"
+	xleafProgXleaf          = "xleaf"
+	xleafProgXleafLookupFib = "xleaf_lookup_fib"
+	xleafProgXleafLookupLpm = "xleaf_lookup_lpm"
+	xleafVarGoTypes         = "go_types"
 )
 
 // loadXleaf returns the embedded CollectionSpec for xleaf.
@@ -232,7 +240,9 @@ type xleafSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xleafProgramSpecs struct {
-	Xleaf *ebpf.ProgramSpec `ebpf:"xleaf"`
+	Xleaf          *ebpf.ProgramSpec `ebpf:"xleaf"`
+	XleafLookupFib *ebpf.ProgramSpec `ebpf:"xleaf_lookup_fib"`
+	XleafLookupLpm *ebpf.ProgramSpec `ebpf:"xleaf_lookup_lpm"`
 }
 
 // xleafMapSpecs contains maps before they are loaded into the kernel.
@@ -243,6 +253,7 @@ type xleafMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	FibChunks    *ebpf.MapSpec `ebpf:"fib_chunks"`
 	FibL1Tmpl    *ebpf.MapSpec `ebpf:"fib_l1_tmpl"`
+	FibSmall     *ebpf.MapSpec `ebpf:"fib_small"`
 	FibVrfs      *ebpf.MapSpec `ebpf:"fib_vrfs"`
 	IcmpBudget   *ebpf.MapSpec `ebpf:"icmp_budget"`
 	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
@@ -288,6 +299,7 @@ type xleafMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	FibChunks    *ebpf.Map `ebpf:"fib_chunks"`
 	FibL1Tmpl    *ebpf.Map `ebpf:"fib_l1_tmpl"`
+	FibSmall     *ebpf.Map `ebpf:"fib_small"`
 	FibVrfs      *ebpf.Map `ebpf:"fib_vrfs"`
 	IcmpBudget   *ebpf.Map `ebpf:"icmp_budget"`
 	Ifaces       *ebpf.Map `ebpf:"ifaces"`
@@ -308,6 +320,7 @@ func (m *xleafMaps) Close() error {
 		m.Events,
 		m.FibChunks,
 		m.FibL1Tmpl,
+		m.FibSmall,
 		m.FibVrfs,
 		m.IcmpBudget,
 		m.Ifaces,
@@ -334,12 +347,16 @@ type xleafVariables struct {
 //
 // It can be passed to loadXleafObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xleafPrograms struct {
-	Xleaf *ebpf.Program `ebpf:"xleaf"`
+	Xleaf          *ebpf.Program `ebpf:"xleaf"`
+	XleafLookupFib *ebpf.Program `ebpf:"xleaf_lookup_fib"`
+	XleafLookupLpm *ebpf.Program `ebpf:"xleaf_lookup_lpm"`
 }
 
 func (p *xleafPrograms) Close() error {
 	return _XleafClose(
 		p.Xleaf,
+		p.XleafLookupFib,
+		p.XleafLookupLpm,
 	)
 }
 

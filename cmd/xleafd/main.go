@@ -37,7 +37,8 @@ func main() {
 	metricsAddr := flag.String("metrics-listen", "127.0.0.1:9180", "Prometheus /metrics address; empty to disable")
 	grpcAddr := flag.String("grpc", "", "enable GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051) for the gobgp CLI")
 	grace := flag.Duration("grace", 60*time.Second, "after a start, the longest wait for every neighbour's End-of-RIB before routes an earlier run left in the data path and the kernel, and not re-learned, are removed; also how long a restarting xleafd's BGP holds back its updates")
-	fibChunks := flag.Uint("fib-chunks", 16384, "the compiled FIB's pool of 1 KiB chunks, preallocated: one per /16 holding routes longer than /16, one more per /24 holding routes longer than /24")
+	fibChunks := flag.Uint("fib-chunks", 4096, "the compiled FIB's pool of 1 KiB chunks, preallocated: one per /16 holding routes longer than /16")
+	fibSmall := flag.Uint("fib-small-chunks", 262144, "the compiled FIB's pool of 64-byte chunks, preallocated: one per /24 holding routes longer than /24, one more per /28 holding routes longer than /28")
 	icmpRate := flag.Int("icmp-errors-per-second", 1000, "ICMP errors (time exceeded, fragmentation needed, net unreachable) each VRF may send a second per CPU, after a burst of 50; 0 sends none")
 	debug := flag.Bool("debug", false, "debug logs")
 	pprofOn := flag.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
@@ -76,7 +77,7 @@ func main() {
 			icmp = -1 // Options' 0 is the default
 		}
 		opts := control.Options{BGPPort: int32(*bgpPort), GRPC: *grpcAddr, Grace: *grace, ICMPErrorsPerSecond: icmp, Log: log}
-		dpOpts := dataplane.Options{PinPath: *pinPath, FIBChunks: uint32(*fibChunks)}
+		dpOpts := dataplane.Options{PinPath: *pinPath, FIBChunks: uint32(*fibChunks), FIBSmallChunks: uint32(*fibSmall)}
 		if err := run(log, *cfgPath, dpOpts, *socket, *routerMAC, opts, *metricsAddr, *pprofOn); err != nil {
 			fail(err)
 		}
