@@ -313,9 +313,10 @@ func newBed(tb testing.TB, routes int) *bed { tb.Helper(); return newBedIn(tb, r
 // newBedIn spreads the routes over the first vrfs VRFs (RED is the first).
 func newBedIn(tb testing.TB, routes, vrfs int) *bed {
 	tb.Helper()
-	// The regions span 208 /16s per VRF; a route longer than /24 takes two
-	// small chunks of its own at worst.
-	l := fixture.NewWithFIB(tb, numVRFs*256+4096, uint32(2*routes+4096))
+	// The regions span 208 /16s per VRF: a 1 KiB chunk each, and one more
+	// per /24 whose routes make more than 12 runs (crowded: they hold 6
+	// routes or more); a range chunk per /24 holding longer routes.
+	l := fixture.NewWithFIB(tb, uint32(numVRFs*256+routes/6+4096), uint32(routes+4096))
 	b := &bed{l: l, rng: rand.New(rand.NewPCG(seed, uint64(routes))), groups: remoteGroups(fixture.RED),
 		red: map[netip.Prefix]target{}}
 	for v := dataplane.VRFID(4); v <= numVRFs; v++ {

@@ -141,15 +141,16 @@ static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,
 	return decide(v, f->vrf, REASON_FWD_LOCAL, redirect(ctx, n->ifindex));
 }
 
-/* Longest-prefix match in a VRF's compiled FIB: at most four dependent
- * array loads (16, 8, 4 and 4 bits of the address). Returns the entry: 0
- * for no route. */
+/* Longest-prefix match in a VRF's compiled FIB: at most three dependent
+ * array loads (16 and 8 bits of the address, then the last 8 bits in a
+ * 256-entry chunk or a range chunk). Returns the entry: 0 for no route. */
 static __always_inline __u32 fib_lookup(__u32 vrf, __be32 daddr)
 {
-	__u32 a = bpf_ntohl(daddr), idx = a >> 24, e;
+	__u32 a = bpf_ntohl(daddr), idx = a >> 24, e, b, n = 0;
 	void *l1 = bpf_map_lookup_elem(&fib_vrfs, &vrf);
 	struct fib_chunk *c;
 	struct fib_small *s;
+	__u8 *start;
 
 	if (!l1)
 		return 0;
@@ -166,19 +167,27 @@ static __always_inline __u32 fib_lookup(__u32 vrf, __be32 daddr)
 	e = c->e[(a >> 8) & 0xff];
 	if (!(e & FIB_CHUNK))
 		return e;
-	idx = e & ~FIB_CHUNK;
-	s = bpf_map_lookup_elem(&fib_small, &idx);
-	if (!s)
+	idx = e & ~(FIB_CHUNK | FIB_RANGES);
+	b = a & 0xff;
+	if (e & FIB_RANGES) {
+		/* The address's run: how many of starts 1..11 are at or below
+		 * it (unused slots repeat the last run). Counted without a
+		 * branch (b - start is negative, as 32 bits, when start > b),
+		 * so the verifier walks one path, not 2^11. */
+		s = bpf_map_lookup_elem(&fib_small, &idx);
+		if (!s)
+			return 0;
+		start = (__u8 *)s->e;
+#pragma unroll
+		for (int i = 1; i < FIB_MAX_RANGES; i++)
+			n += 1 - ((b - start[i]) >> 31);
+		return s->e[FIB_RANGE_BASE + n];
+	}
+	c = bpf_map_lookup_elem(&fib_chunks, &idx);
+	if (!c)
 		return 0;
-	e = s->e[(a >> 4) & 0xf];
-	if (!(e & FIB_CHUNK))
-		return e;
-	idx = e & ~FIB_CHUNK;
-	s = bpf_map_lookup_elem(&fib_small, &idx);
-	if (!s)
-		return 0;
-	e = s->e[a & 0xf];
-	return e & FIB_CHUNK ? 0 : e; /* no fifth level */
+	e = c->e[b];
+	return e & FIB_CHUNK ? 0 : e; /* no fourth level */
 }
 
 /* Longest-prefix match in the flow's VRF, then by the route's kind. */

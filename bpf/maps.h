@@ -97,7 +97,7 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 } fib_chunks SEC(".maps");
 
-/* chunk index -> 16 entries (bits 24-27 or 28-31), shared by every VRF;
+/* chunk index -> a range chunk (a /24's runs), shared by every VRF;
  * mmapped by Go */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -22,14 +22,19 @@
 #define MAX_NEIGHS 65536
 #define MAX_IFACES 1024
 #define MAX_VTEPS 64
-/* The compiled FIB (DIR-16-8-4-4): per VRF a first level indexed by the
- * top 16 bits of the address, then 256-entry chunks for the next 8 bits,
- * then 16-entry ones for 4 bits and for the last 4, from two pools. An
- * entry is 0 (no route), FIB_CHUNK | the index of a chunk of the next
- * level, or a route: kind << FIB_KIND_SHIFT | target. */
+/* The compiled FIB: per VRF a first level indexed by the top 16 bits of
+ * the address, then 256-entry chunks for the next 8 bits, then for the last
+ * 8 either a 256-entry chunk or a range chunk (struct fib_small: the first
+ * addresses of up to FIB_MAX_RANGES runs in its first bytes, their routes
+ * from word FIB_RANGE_BASE). An entry is 0 (no route), FIB_CHUNK | the
+ * index of a 256-entry chunk, FIB_CHUNK | FIB_RANGES | the index of a range
+ * chunk, or a route: kind << FIB_KIND_SHIFT | target. */
 #define FIB_L1_SIZE 65536
 #define FIB_CHUNK_LEN 256
 #define FIB_CHUNK 0x80000000u
+#define FIB_RANGES 0x40000000u
+#define FIB_MAX_RANGES 12
+#define FIB_RANGE_BASE 4
 #define FIB_KIND_SHIFT 24
 #define FIB_TARGET_MASK 0x00ffffffu
 #define FIB_SMALL_LEN 16

@@ -28,13 +28,13 @@ type Options struct {
 	PinPath      string // default DefaultPinPath; must be on a bpf filesystem
 	RoutesPerVRF uint32 // capacity of each VRF's table; default 1<<20
 	// FIBChunks sizes the compiled FIB's pool of 256-entry chunks (1 KiB
-	// each, shared by every VRF): one per /16 holding longer routes.
-	// Default 4096 (4 MiB).
+	// each, shared by every VRF): one per /16 holding longer routes, one
+	// per /24 whose routes make more than 12 runs (which takes 6 routes or more
+	// inside it). Default 4096 (4 MiB).
 	FIBChunks uint32
-	// FIBSmallChunks sizes its pool of 16-entry chunks (64 bytes each):
-	// one per /24 holding routes longer than /24, one more per /28
-	// holding routes longer than /28 (a /32 alone in its /24 takes two).
-	// Default 262144 (16 MiB).
+	// FIBSmallChunks sizes its pool of range chunks (64 bytes each): one
+	// per other /24 holding routes longer than /24. Default 262144
+	// (16 MiB).
 	FIBSmallChunks uint32
 }
 
@@ -711,7 +711,7 @@ func (d *Dataplane) FIBPools() []FIBPool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var ps []FIBPool
-	for _, p := range d.fib.pools[1:3] {
+	for _, p := range []*fibPool{d.fib.big, d.fib.small} {
 		ps = append(ps, FIBPool{ChunkBytes: p.size * 4, Used: p.inUse(), Total: int(p.m.MaxEntries())})
 	}
 	return ps

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -13,35 +14,42 @@ import (
 
 // The compiled FIB: what the XDP program looks routes up in. Per VRF a
 // first level of 2^16 entries indexed by the address's top 16 bits, then
-// chunks: 256 entries for bits 16-23, then 16 entries for bits 24-27 and
-// 16 for bits 28-31 (DIR-16-8-4-4), from two pools shared by every VRF.
-// Four dependent array loads at most, where the kernel's LPM trie walks
-// up to 32 nodes. The last two levels are small because routes longer
-// than /24 are sparse (host routes): a /32 costs two 64-byte chunks, not
-// a 1 KiB one. The LPM tries stay the record of routes (what Routes lists
-// and a restarted agent reads); the FIB is built from them at Open and
-// kept in step by every route change.
+// 256-entry chunks for bits 16-23, then for the last 8 bits either a
+// 256-entry chunk again or, when the /24 holds at most 12 runs of one
+// route, a 64-byte range chunk: the runs' first addresses and their
+// routes, searched by counting starts (DXR's idea, in one cache line).
+// Three dependent array loads at most, where the kernel's LPM trie walks up
+// to 32 nodes. Host routes are sparse, so most /24s that hold longer routes
+// cost 64 bytes, not 1 KiB, and their lookups touch one small line. The
+// LPM tries stay the record of routes (what Routes lists and a restarted
+// agent reads); the FIB is built from them at Open and kept in step by
+// every route change.
 //
-// An entry is 0 (no route), fibChunk|index (a chunk of the next level's
-// pool), or a route: kind<<24 | target. Go writes entries straight into
-// the maps' memory (mmapped), each as one aligned 32-bit store, and a
-// chunk is filled before the entry that points to it: a packet sees each
-// entry old or new, so it finds the old route for its address or the new
-// one, never a half-built level. A freed chunk is reused only after an RCU
-// grace period (any update of an array of maps waits for every running
-// program), so no packet still walking it sees it change.
+// An entry is 0 (no route), fibChunk|index (a 256-entry chunk),
+// fibChunk|fibRanges|index (a range chunk), or a route: kind<<24 | target.
+// Go writes entries straight into the maps' memory (mmapped), each as one
+// aligned 32-bit store; a chunk is filled before the entry that points to
+// it, and a range chunk is changed in place only where its runs stay
+// (their routes are single words), otherwise replaced by a new one: a
+// packet sees each entry old or new, so it finds the old route for its
+// address or the new one, never a half-built level. A freed chunk is
+// reused only after an RCU grace period (any update of an array of maps
+// waits for every running program), so no packet still walking it sees it
+// change.
+//
+// A range chunk: bytes 0-11 are the runs' first addresses (the first is
+// 0), in order, the last repeated to fill; words 4-15 their routes, the
+// last likewise repeated. The run of address b is the number of starts
+// 1-11 at or below b.
 const (
-	fibL1Size   = 1 << 16
-	fibChunk    = uint32(0x80000000)
-	fibKindBits = 24
-	fibDepths   = 4
-)
-
-// fibEnd[d] is the prefix length an entry of a level at depth d covers
-// (depth 0 is the first level), and fibStride[d] the bits it indexes.
-var (
-	fibEnd    = [fibDepths]int{16, 24, 28, 32}
-	fibStride = [fibDepths]int{16, 8, 4, 4}
+	fibL1Size    = 1 << 16
+	fibChunkLen  = 256
+	fibSmallLen  = 16
+	fibChunk     = uint32(0x80000000)
+	fibRanges    = uint32(0x40000000)
+	fibKindBits  = 24
+	fibMaxRanges = 12
+	fibRangeBase = 4 // the word of the first run's route
 )
 
 // ErrFIBFull is returned when one of the FIB's chunk pools is spent
@@ -69,11 +77,13 @@ func mmapMap(m *ebpf.Map, size int) (words, error) {
 }
 
 // fibVRF is one VRF's first level, and the prefix length of the route in
-// each of its route entries (a chunk entry's is unused).
+// each of its route entries (a chunk entry's is unused). live: installed,
+// so packets may be reading it.
 type fibVRF struct {
 	m    *ebpf.Map
 	mem  words
 	plen [fibL1Size]uint8
+	live bool
 }
 
 // fibPool is a map of fixed-size chunks and which of them are free.
@@ -81,7 +91,7 @@ type fibPool struct {
 	m       *ebpf.Map
 	mem     words
 	size    int      // entries per chunk
-	plen    []uint8  // per entry
+	plen    []uint8  // per entry (a range chunk's: per run, at its route's word)
 	free    []uint32 // reusable now
 	pending []uint32 // freed, reusable after the next grace period
 }
@@ -107,22 +117,23 @@ type fib struct {
 	vrfs   *ebpf.Map // fib_vrfs: VRF id -> first level
 	l1Spec *ebpf.MapSpec
 	tables map[VRFID]*fibVRF
-	pools  [fibDepths]*fibPool // the pool of each depth's chunks (none for 0)
+	big    *fibPool // 256-entry chunks
+	small  *fibPool // range chunks
+
+	runs, oldRuns []run // update24's, reused
 }
 
-// newFIB takes the pools of 256-entry chunks (depth 1) and of 16-entry
-// ones (depths 2 and 3).
 func newFIB(vrfs, chunks, small *ebpf.Map, l1Spec *ebpf.MapSpec) (*fib, error) {
-	big, err := newPool(chunks, 1<<fibStride[1])
+	big, err := newPool(chunks, fibChunkLen)
 	if err != nil {
 		return nil, err
 	}
-	sm, err := newPool(small, 1<<fibStride[2])
+	sm, err := newPool(small, fibSmallLen)
 	if err != nil {
 		unix.Munmap(big.mem)
 		return nil, err
 	}
-	return &fib{vrfs: vrfs, l1Spec: l1Spec, tables: map[VRFID]*fibVRF{}, pools: [fibDepths]*fibPool{nil, big, sm, sm}}, nil
+	return &fib{vrfs: vrfs, l1Spec: l1Spec, tables: map[VRFID]*fibVRF{}, big: big, small: sm}, nil
 }
 
 func (f *fib) close() {
@@ -130,8 +141,8 @@ func (f *fib) close() {
 		unix.Munmap(t.mem)
 		t.m.Close()
 	}
-	unix.Munmap(f.pools[1].mem)
-	unix.Munmap(f.pools[2].mem)
+	unix.Munmap(f.big.mem)
+	unix.Munmap(f.small.mem)
 }
 
 // newVRF makes an empty first level.
@@ -157,6 +168,7 @@ func (f *fib) install(vrf VRFID, t *fibVRF) error {
 	if err := f.vrfs.Put(uint32(vrf), t.m); err != nil {
 		return fmt.Errorf("vrf %d: install fib: %w", vrf, err)
 	}
+	t.live = true
 	if old := f.tables[vrf]; old != nil {
 		f.releaseAll(old)
 		f.graceDone() // the Put was a grace period
@@ -181,24 +193,32 @@ func (f *fib) remove(vrf VRFID) {
 func (f *fib) releaseAll(t *fibVRF) {
 	for i := range fibL1Size {
 		if e := t.mem.load(i); e&fibChunk != 0 {
-			f.release(1, e&^fibChunk)
+			c := f.chunk(e, true)
+			for j := range fibChunkLen {
+				if e := c.mem.load(c.base + j); e&fibChunk != 0 {
+					f.release(e, true)
+				}
+			}
+			f.release(e, true)
 		}
 	}
 	unix.Munmap(t.mem)
 	t.m.Close()
 }
 
-// release frees chunk c of depth d and every chunk below it.
-func (f *fib) release(d int, c uint32) {
-	p := f.pools[d]
-	if d+1 < fibDepths {
-		for i := range p.size {
-			if e := p.mem.load(int(c)*p.size + i); e&fibChunk != 0 {
-				f.release(d+1, e&^fibChunk)
-			}
-		}
+// release frees the chunk entry e points to: reusable at once if no
+// packet can have seen it (live false), else after a grace period.
+func (f *fib) release(e uint32, live bool) {
+	p := f.big
+	if e&fibRanges != 0 {
+		p = f.small
 	}
-	p.pending = append(p.pending, c)
+	c := e &^ (fibChunk | fibRanges)
+	if live {
+		p.pending = append(p.pending, c)
+	} else {
+		p.free = append(p.free, c)
+	}
 }
 
 // grace waits for every program run that may still read a chunk freed so
@@ -216,75 +236,258 @@ func (f *fib) grace() error {
 
 // graceDone makes the chunks freed before a grace period reusable.
 func (f *fib) graceDone() {
-	for _, p := range f.pools[1:3] {
+	for _, p := range []*fibPool{f.big, f.small} {
 		p.free = append(p.free, p.pending...)
 		p.pending = p.pending[:0]
 	}
 }
 
-// alloc takes a chunk of depth d and fills it with entry e of prefix
-// length plen.
-func (f *fib) alloc(d int, e uint32, plen uint8) (uint32, error) {
-	p := f.pools[d]
+// alloc takes a chunk of p, waiting out a grace period if only freed
+// chunks are left.
+func (f *fib) alloc(p *fibPool) (uint32, error) {
 	if len(p.free) == 0 && len(p.pending) > 0 {
 		if err := f.grace(); err != nil {
 			return 0, err
 		}
 	}
 	if len(p.free) == 0 {
-		return 0, fmt.Errorf("%w (%d chunks of %d entries)", ErrFIBFull, p.m.MaxEntries(), p.size)
+		return 0, fmt.Errorf("%w (%d chunks of %d bytes)", ErrFIBFull, p.m.MaxEntries(), 4*p.size)
 	}
 	c := p.free[len(p.free)-1]
 	p.free = p.free[:len(p.free)-1]
-	base := int(c) * p.size
-	for i := range p.size {
-		p.mem.store(base+i, e)
-		p.plen[base+i] = plen
-	}
 	return c, nil
 }
 
-// level is an array of entries: a VRF's first level or a chunk.
+// level is an array of route and chunk entries: a VRF's first level or a
+// 256-entry chunk.
 type level struct {
 	mem   words
 	plen  []uint8
 	base  int // index of entry 0 in mem and plen
 	size  int
 	depth int
+	live  bool
 }
 
-func (f *fib) first(t *fibVRF) level { return level{mem: t.mem, plen: t.plen[:], size: fibL1Size} }
-func (f *fib) chunk(d int, c uint32) level {
-	p := f.pools[d]
-	return level{mem: p.mem, plen: p.plen, base: int(c) * p.size, size: p.size, depth: d}
+func (f *fib) first(t *fibVRF) level {
+	return level{mem: t.mem, plen: t.plen[:], size: fibL1Size, live: t.live}
 }
 
-// below is the chunk entry e of l points to.
-func (f *fib) below(l level, e uint32) level { return f.chunk(l.depth+1, e&^fibChunk) }
+// chunk is the 256-entry chunk entry e points to.
+func (f *fib) chunk(e uint32, live bool) level {
+	c := int(e &^ fibChunk)
+	return level{mem: f.big.mem, plen: f.big.plen, base: c * fibChunkLen, size: fibChunkLen, depth: 1, live: live}
+}
 
-// descend returns the chunk below entry i of l, making one from the route
-// entry there when there is none.
+// descend returns the chunk below entry i of the first level l, making
+// one from the route entry there when there is none.
 func (f *fib) descend(l level, i int) (level, error) {
 	e := l.mem.load(l.base + i)
 	if e&fibChunk != 0 {
-		return f.below(l, e), nil
+		return f.chunk(e, l.live), nil
 	}
-	c, err := f.alloc(l.depth+1, e, l.plen[l.base+i])
+	c, err := f.alloc(f.big)
 	if err != nil {
 		return level{}, err
 	}
+	plen := l.plen[l.base+i]
+	for j := range fibChunkLen {
+		f.big.mem.store(int(c)*fibChunkLen+j, e)
+		f.big.plen[int(c)*fibChunkLen+j] = plen
+	}
 	l.mem.store(l.base+i, fibChunk|c) // published filled
-	return f.chunk(l.depth+1, c), nil
+	return f.chunk(fibChunk|c, l.live), nil
+}
+
+// slot is one address's route in a /24 being rewritten.
+type slot struct {
+	e    uint32
+	plen uint8
+}
+
+// run is a range of a /24's addresses with one route, from start on.
+type run struct {
+	start int
+	slot
+}
+
+// runsOf appends a range chunk's runs (repeats dropped) to rs.
+func (f *fib) runsOf(rs []run, c uint32) []run {
+	base := int(c) * fibSmallLen
+	b := f.small.mem[base*4:]
+	rs = append(rs, run{0, slot{f.small.mem.load(base + fibRangeBase), f.small.plen[base+fibRangeBase]}})
+	for i := 1; i < fibMaxRanges; i++ {
+		if int(b[i]) == rs[len(rs)-1].start {
+			break
+		}
+		w := base + fibRangeBase + i
+		rs = append(rs, run{int(b[i]), slot{f.small.mem.load(w), f.small.plen[w]}})
+	}
+	return rs
+}
+
+// expand writes the route of each of a /24's addresses, as entry e (of
+// prefix length plen) of a level above gives them, into x.
+func (f *fib) expand(e uint32, plen uint8, x *[fibChunkLen]slot) {
+	switch {
+	case e&fibChunk == 0:
+		for i := range x {
+			x[i] = slot{e, plen}
+		}
+	case e&fibRanges != 0:
+		rs := f.runsOf(f.oldRuns[:0], e&^(fibChunk|fibRanges))
+		for k, r := range rs {
+			end := fibChunkLen
+			if k+1 < len(rs) {
+				end = rs[k+1].start
+			}
+			for i := r.start; i < end; i++ {
+				x[i] = r.slot
+			}
+		}
+	default:
+		c := f.chunk(e, false)
+		for i := range x {
+			x[i] = slot{c.mem.load(c.base + i), c.plen[c.base+i]}
+		}
+	}
+}
+
+// runs appends x's runs to rs.
+func runs(rs []run, x *[fibChunkLen]slot) []run {
+	rs = append(rs, run{0, x[0]})
+	for i := 1; i < fibChunkLen; i++ {
+		if x[i] != x[i-1] {
+			rs = append(rs, run{i, x[i]})
+		}
+	}
+	return rs
+}
+
+// update24 rewrites the /24 under entry i of l (a 256-entry chunk): mutate
+// changes its addresses' routes, and the /24 then takes the smallest form
+// that holds them (one route entry, a range chunk, or a 256-entry chunk).
+// It fails only when that needs a chunk and the pool has none, and then
+// changes nothing; a change that keeps every run of a range chunk (what
+// deletes and shorter routes do) never fails, since it can be made in
+// place.
+func (f *fib) update24(l level, i int, mutate func(x *[fibChunkLen]slot)) error {
+	at := l.base + i
+	old := l.mem.load(at)
+	var x [fibChunkLen]slot
+	f.expand(old, l.plen[at], &x)
+	mutate(&x)
+	rs := runs(f.runs[:0], &x)
+	f.runs = rs
+	if len(rs) == 1 && int(rs[0].plen) <= 24 { // one route no longer than the /24
+		l.plen[at] = rs[0].plen
+		l.mem.store(at, rs[0].e)
+		if old&fibChunk != 0 {
+			f.release(old, l.live)
+		}
+		return nil
+	}
+	// In place: a 256-entry chunk entry by entry; a range chunk run by run,
+	// if each of its runs still has one route.
+	direct := old&fibChunk != 0 && old&fibRanges == 0
+	var oldRuns []run
+	inPlace := direct
+	if old&fibRanges != 0 {
+		oldRuns = f.runsOf(f.oldRuns[:0], old&^(fibChunk|fibRanges))
+		f.oldRuns = oldRuns
+		inPlace = true
+		for k, r := range oldRuns {
+			end := fibChunkLen
+			if k+1 < len(oldRuns) {
+				end = oldRuns[k+1].start
+			}
+			for j := r.start; j < end; j++ {
+				if x[j] != x[r.start] {
+					inPlace = false
+				}
+			}
+		}
+	}
+	compact := len(rs) <= fibMaxRanges
+	if !(inPlace && (direct && !compact || len(oldRuns) == len(rs))) {
+		// A new chunk in the best form, filled before it is linked.
+		var c uint32
+		var err error
+		if compact {
+			if c, err = f.alloc(f.small); err == nil {
+				f.writeRuns(c, rs)
+				l.mem.store(at, fibChunk|fibRanges|c)
+			}
+		} else if c, err = f.alloc(f.big); err == nil {
+			n := f.chunk(fibChunk|c, l.live)
+			for j := range x {
+				n.mem.store(n.base+j, x[j].e)
+				n.plen[n.base+j] = x[j].plen
+			}
+			l.mem.store(at, fibChunk|c)
+		}
+		if err == nil {
+			if old&fibChunk != 0 {
+				f.release(old, l.live)
+			}
+			return nil
+		}
+		if !inPlace {
+			return err
+		}
+	}
+	if direct {
+		n := f.chunk(old, l.live)
+		for j := range x {
+			if n.mem.load(n.base+j) != x[j].e {
+				n.mem.store(n.base+j, x[j].e)
+			}
+			n.plen[n.base+j] = x[j].plen
+		}
+		return nil
+	}
+	base := int(old&^(fibChunk|fibRanges)) * fibSmallLen
+	for k := range fibMaxRanges {
+		r := oldRuns[min(k, len(oldRuns)-1)]
+		w := base + fibRangeBase + k
+		f.small.mem.store(w, x[r.start].e)
+		f.small.plen[w] = x[r.start].plen
+	}
+	return nil
+}
+
+// writeRuns fills range chunk c with rs (at most fibMaxRanges of them).
+func (f *fib) writeRuns(c uint32, rs []run) {
+	base := int(c) * fibSmallLen
+	for k := range fibMaxRanges {
+		r := rs[min(k, len(rs)-1)]
+		f.small.mem[base*4+k] = byte(r.start)
+		f.small.mem.store(base+fibRangeBase+k, r.e)
+		f.small.plen[base+fibRangeBase+k] = r.plen
+	}
+	for k := fibMaxRanges; k < fibRangeBase*4; k++ {
+		f.small.mem[base*4+k] = 0
+	}
 }
 
 // paint sets entries [lo, hi) of l, and everything under them, to e of
 // prefix length plen wherever the route there has a length match accepts.
+// (Below, a /24's runs each keep one route: no chunk is needed.)
 func (f *fib) paint(l level, lo, hi int, e uint32, plen uint8, match func(uint8) bool) {
 	for i := lo; i < hi; i++ {
 		cur := l.mem.load(l.base + i)
 		if cur&fibChunk != 0 {
-			c := f.below(l, cur)
-			f.paint(c, 0, c.size, e, plen, match)
+			if l.depth == 0 {
+				f.paint(f.chunk(cur, l.live), 0, fibChunkLen, e, plen, match)
+				continue
+			}
+			f.update24(l, i, func(x *[fibChunkLen]slot) {
+				for j := range x {
+					if match(x[j].plen) {
+						x[j] = slot{e, plen}
+					}
+				}
+			})
 			continue
 		}
 		if match(l.plen[l.base+i]) {
@@ -296,26 +499,26 @@ func (f *fib) paint(l level, lo, hi int, e uint32, plen uint8, match func(uint8)
 
 // span is the levels a prefix reaches down to, and its entries in the last.
 type span struct {
-	index  [fibDepths - 1]int // its entry in each level above the last
-	depth  int                // the level its entries are in
+	index  [2]int // its entry in the first level, then in the second
+	depth  int    // 0, 1 or 2: the level its entries are in
 	lo, hi int
-}
-
-// fibIndex is a's entry in a level of depth d.
-func fibIndex(a uint32, d int) int {
-	return int(a>>(32-fibEnd[d])) & (1<<fibStride[d] - 1)
 }
 
 func spanOf(p netip.Prefix) span {
 	a := be32host(p.Addr())
 	bits := p.Bits()
-	var s span
-	for bits > fibEnd[s.depth] {
-		s.index[s.depth] = fibIndex(a, s.depth)
-		s.depth++
+	s := span{index: [2]int{int(a >> 16), int(a>>8) & 0xff}}
+	switch {
+	case bits <= 16:
+		s.lo = int(a >> 16)
+		s.hi = s.lo + 1<<(16-bits)
+	case bits <= 24:
+		s.depth, s.lo = 1, int(a>>8)&0xff
+		s.hi = s.lo + 1<<(24-bits)
+	default:
+		s.depth, s.lo = 2, int(a)&0xff
+		s.hi = s.lo + 1<<(32-bits)
 	}
-	s.lo = fibIndex(a, s.depth)
-	s.hi = s.lo + 1<<(fibEnd[s.depth]-bits)
 	return s
 }
 
@@ -328,15 +531,72 @@ func be32host(a netip.Addr) uint32 {
 // longer than p now finds e.
 func (f *fib) set(t *fibVRF, p netip.Prefix, e uint32) error {
 	s := spanOf(p)
+	plen := uint8(p.Bits())
+	match := func(cur uint8) bool { return cur <= plen }
 	l := f.first(t)
-	for d := 0; d < s.depth; d++ {
-		var err error
-		if l, err = f.descend(l, s.index[d]); err != nil {
+	if s.depth == 0 {
+		f.paint(l, s.lo, s.hi, e, plen, match)
+		return nil
+	}
+	l, err := f.descend(l, s.index[0])
+	if err != nil {
+		return err
+	}
+	if s.depth == 1 {
+		f.paint(l, s.lo, s.hi, e, plen, match)
+		return nil
+	}
+	return f.update24(l, s.index[1], func(x *[fibChunkLen]slot) {
+		for j := s.lo; j < s.hi; j++ {
+			if match(x[j].plen) {
+				x[j] = slot{e, plen}
+			}
+		}
+	})
+}
+
+// setAll puts routes into t, which no packet reads yet (a new VRF's FIB):
+// the routes of /24 and shorter first, then the longer ones a /24 at a
+// time, so each /24 takes its final form once.
+func (f *fib) setAll(t *fibVRF, ps []netip.Prefix, es []uint32) error {
+	var long []uint64 // the /24 << 32 | the route's index, to sort
+	for i, p := range ps {
+		if p.Bits() > 24 {
+			long = append(long, uint64(be32host(p.Addr())>>8)<<32|uint64(i))
+			continue
+		}
+		if err := f.set(t, p, es[i]); err != nil {
 			return err
 		}
 	}
-	plen := uint8(p.Bits())
-	f.paint(l, s.lo, s.hi, e, plen, func(cur uint8) bool { return cur <= plen })
+	slices.Sort(long)
+	for len(long) > 0 {
+		n := 1
+		for n < len(long) && long[n]>>32 == long[0]>>32 {
+			n++
+		}
+		group := long[:n]
+		long = long[n:]
+		s := spanOf(ps[uint32(group[0])])
+		l, err := f.descend(f.first(t), s.index[0])
+		if err != nil {
+			return err
+		}
+		err = f.update24(l, s.index[1], func(x *[fibChunkLen]slot) {
+			for _, g := range group {
+				i := uint32(g)
+				s, plen := spanOf(ps[i]), uint8(ps[i].Bits())
+				for j := s.lo; j < s.hi; j++ {
+					if x[j].plen <= plen {
+						x[j] = slot{es[i], plen}
+					}
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -345,30 +605,35 @@ func (f *fib) set(t *fibVRF, p netip.Prefix, e uint32) error {
 // holding one route no longer than their parent's entry go.
 func (f *fib) del(t *fibVRF, p netip.Prefix, cover uint32, coverLen uint8) {
 	s := spanOf(p)
-	path := []level{f.first(t)}
-	for d := 0; d < s.depth; d++ {
-		l := path[d]
-		e := l.mem.load(l.base + s.index[d])
-		if e&fibChunk == 0 {
-			return // p was never below here
-		}
-		path = append(path, f.below(l, e))
-	}
 	plen := uint8(p.Bits())
-	f.paint(path[s.depth], s.lo, s.hi, cover, coverLen, func(cur uint8) bool { return cur == plen })
-	// Collapse from the bottom: a chunk whose entries are all one route
-	// no longer than its parent entry's span goes back into that entry.
-	for d := s.depth; d > 0; d-- {
-		c, parent := path[d], path[d-1]
-		e, l, ok := uniform(c)
-		if !ok || int(l) > fibEnd[d-1] {
-			return
-		}
-		i := parent.base + s.index[d-1]
-		parent.plen[i] = l
-		chunk := parent.mem.load(i) &^ fibChunk
-		parent.mem.store(i, e)
-		f.pools[d].pending = append(f.pools[d].pending, chunk)
+	match := func(cur uint8) bool { return cur == plen }
+	l0 := f.first(t)
+	if s.depth == 0 {
+		f.paint(l0, s.lo, s.hi, cover, coverLen, match)
+		return
+	}
+	e := l0.mem.load(s.index[0])
+	if e&fibChunk == 0 {
+		return // p was never below here
+	}
+	l1 := f.chunk(e, t.live)
+	if s.depth == 1 {
+		f.paint(l1, s.lo, s.hi, cover, coverLen, match)
+	} else if l1.mem.load(l1.base+s.index[1])&fibChunk != 0 {
+		f.update24(l1, s.index[1], func(x *[fibChunkLen]slot) {
+			for j := s.lo; j < s.hi; j++ {
+				if match(x[j].plen) {
+					x[j] = slot{cover, coverLen}
+				}
+			}
+		})
+	}
+	// A /16's chunk left holding one route of /16 or shorter goes back
+	// into the first level.
+	if e1, l, ok := uniform(l1); ok && l <= 16 {
+		l0.plen[s.index[0]] = l
+		l0.mem.store(s.index[0], e1)
+		f.release(e, t.live)
 	}
 }
 
@@ -394,19 +659,30 @@ func (f *fib) lookup(vrf VRFID, a netip.Addr) uint32 {
 		return 0
 	}
 	h := be32host(a)
-	l := f.first(t)
-	for d := 0; ; d++ {
-		e := l.mem.load(l.base + fibIndex(h, d))
-		if e&fibChunk == 0 {
-			return e
+	e := t.mem.load(int(h >> 16))
+	if e&fibChunk == 0 {
+		return e
+	}
+	c := f.chunk(e, true)
+	e = c.mem.load(c.base + int(h>>8)&0xff)
+	switch {
+	case e&fibChunk == 0:
+		return e
+	case e&fibRanges != 0:
+		base := int(e&^(fibChunk|fibRanges)) * fibSmallLen
+		n := 0
+		for i := 1; i < fibMaxRanges; i++ {
+			if uint32(f.small.mem[base*4+i]) <= h&0xff {
+				n++
+			}
 		}
-		if d+1 == fibDepths {
-			return 0
-		}
-		l = f.below(l, e)
+		return f.small.mem.load(base + fibRangeBase + n)
+	default:
+		c = f.chunk(e, true)
+		return c.mem.load(c.base + int(h)&0xff)
 	}
 }
 
 // chunksInUse is how many chunks of each size the FIB holds: 256-entry
-// (1 KiB) ones and 16-entry (64-byte) ones.
-func (f *fib) chunksInUse() (big, small int) { return f.pools[1].inUse(), f.pools[2].inUse() }
+// (1 KiB) ones and range chunks (64 bytes).
+func (f *fib) chunksInUse() (big, small int) { return f.big.inUse(), f.small.inUse() }

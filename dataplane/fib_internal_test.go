@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -109,15 +110,29 @@ func TestFIBMatchesLPM(t *testing.T) {
 		}
 		check(round)
 	}
+	// A whole table at once (how Open and ReplaceTable build a FIB).
+	var table []Route
+	for _, rt := range routes {
+		table = append(table, rt)
+	}
+	if err := d.ReplaceTable(1, table); err != nil {
+		t.Fatal(err)
+	}
+	fibProg.Close()
+	lpmProg.Close()
+	if fibProg, lpmProg, err = d.LookupPrograms(1); err != nil { // the new trie
+		t.Fatal(err)
+	}
+	check(-1)
 	big, small := d.fib.chunksInUse()
-	t.Logf("%d routes use %d chunks of 256 entries and %d of 16", len(routes), big, small)
+	t.Logf("%d routes use %d chunks of 256 entries and %d range chunks", len(routes), big, small)
 	for p := range routes {
 		if err := d.DeleteRoute(1, p); err != nil {
 			t.Fatal(err)
 		}
 		delete(routes, p)
 	}
-	check(-1)
+	check(-2)
 	if big, small := d.fib.chunksInUse(); big != 0 || small != 0 {
 		t.Errorf("%d big and %d small chunks still in use with no route left", big, small)
 	}
@@ -143,4 +158,50 @@ func runLookups(t *testing.T, p *ebpf.Program, vrf VRFID, addrs []netip.Addr) []
 		got[k] = binary.NativeEndian.Uint32(out[4*(1+k):])
 	}
 	return got
+}
+
+// BenchmarkFIBBuild: compiling a 1M-route table into a new FIB (what Open
+// and ReplaceTable do, the LPM trie aside): random /24-/32 routes over 128
+// /16s (crowded /24s: 256-entry chunks) and over 4096 /16s (sparse: range
+// chunks).
+func BenchmarkFIBBuild(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root (BPF maps)")
+	}
+	d, err := Open(Options{PinPath: netns.PinPath(b), FIBChunks: 1 << 17, FIBSmallChunks: 1 << 21})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	for _, span := range []int{128, 4096} {
+		b.Run(fmt.Sprintf("routes=1M/16s=%d", span), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			seen := map[netip.Prefix]bool{}
+			var ps []netip.Prefix
+			var es []uint32
+			for len(ps) < 1_000_000 {
+				x := r.IntN(span << 16)
+				a := netip.AddrFrom4([4]byte{byte(10 + x>>24), byte(x >> 16), byte(x >> 8), byte(r.IntN(256))})
+				p := netip.PrefixFrom(a, 24+r.IntN(9)).Masked()
+				if !seen[p] {
+					seen[p] = true
+					ps, es = append(ps, p), append(es, uint32(RouteRemote)<<fibKindBits|5)
+				}
+			}
+			for b.Loop() {
+				t, err := d.fib.newVRF(1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := d.fib.setAll(t, ps, es); err != nil {
+					b.Fatal(err)
+				}
+				big, small := d.fib.chunksInUse()
+				b.ReportMetric(float64(big), "chunks")
+				b.ReportMetric(float64(small), "range-chunks")
+				d.fib.releaseAll(t)
+				d.fib.graceDone()
+			}
+		})
+	}
 }

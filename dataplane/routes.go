@@ -52,11 +52,14 @@ func (d *Dataplane) build(vrf VRFID, keys []xleafLpmKey, vals []xleafRoute) (*fi
 	if err != nil {
 		return nil, err
 	}
+	ps := make([]netip.Prefix, len(keys))
+	es := make([]uint32, len(keys))
 	for i := range keys {
-		if err := d.fib.set(t, prefixOfKey(keys[i]), fibEntry(vals[i])); err != nil {
-			d.fib.releaseAll(t)
-			return nil, fmt.Errorf("vrf %d: fib: %w", vrf, err)
-		}
+		ps[i], es[i] = prefixOfKey(keys[i]), fibEntry(vals[i])
+	}
+	if err := d.fib.setAll(t, ps, es); err != nil {
+		d.fib.releaseAll(t)
+		return nil, fmt.Errorf("vrf %d: fib: %w", vrf, err)
 	}
 	return t, nil
 }
