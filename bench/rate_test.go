@@ -3,6 +3,7 @@ package bench_test
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -41,8 +42,10 @@ type rateBed struct {
 	in0, out0      *net.Interface // in dut
 	sinkMAC        net.HardwareAddr
 	gen0           int
+	genMAC         net.HardwareAddr
 	counter        *ebpf.Map
 	frame          []byte
+	table          []dataplane.Route // RED's routes beyond the guide's (the 1M case)
 }
 
 const sinkNextHop = "169.254.9.2"
@@ -82,7 +85,8 @@ func newRateBed(b *testing.B, tag string) *rateBed {
 		r.in0, _ = net.InterfaceByName("in0")
 		r.out0, _ = net.InterfaceByName("out0")
 	})
-	r.frame = dciFrame(b, genMAC, r.in0.HardwareAddr)
+	r.genMAC = genMAC
+	r.frame = dciFrame(b, genMAC, r.in0.HardwareAddr, netip.MustParseAddr("192.168.2.10"))
 	ip := func(args ...string) { netns.IP(b, append([]string{"-n", r.dut}, args...)...) }
 	ip("link", "set", "lo", "up")
 	ip("addr", "add", fixture.VTEP.String()+"/32", "dev", "lo")
@@ -98,10 +102,11 @@ func newRateBed(b *testing.B, tag string) *rateBed {
 }
 
 // dciFrame is what borderleaf04 sends borderleaf01: VXLAN VNI 4001 (RED)
-// with a packet for 192.168.2.10 (GREEN, leaked into RED with label 4002).
-func dciFrame(b *testing.B, src, dst net.HardwareAddr) []byte {
+// with a packet for to (192.168.2.10: GREEN, leaked into RED with label
+// 4002).
+func dciFrame(b *testing.B, src, dst net.HardwareAddr, to netip.Addr) []byte {
 	inner := fixture.Frame(b, fixture.RouterMAC, fixture.Border04MAC, fixture.Flow{
-		Src: netip.MustParseAddr("192.168.20.110"), Dst: netip.MustParseAddr("192.168.2.10"),
+		Src: netip.MustParseAddr("192.168.20.110"), Dst: to,
 		SrcPort: 4000, DstPort: 5000, TTL: 64, Payload: make([]byte, 18)})
 	return fixture.VXLAN(b, fixture.Outer{DstMAC: dst, SrcMAC: src, Src: fixture.Border04, Dst: fixture.VTEP,
 		SrcPort: 50000, VNI: fixture.RedVNI}, inner)
@@ -155,24 +160,33 @@ func passAll(b *testing.B) *ebpf.Program {
 	return load(b, asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()})
 }
 
-// generator writes frame into every live page (the kernel recycles pages
-// without restoring them, and the device under test rewrites headers in
-// place) and sends it out of ifindex.
-func generator(b *testing.B, frame []byte, ifindex int) *ebpf.Program {
+// generator writes one of frames (a power of two of them, all of one
+// length), picked at random, into every live page (the kernel recycles
+// pages without restoring them, and the device under test rewrites headers
+// in place) and sends it out of ifindex.
+func generator(b *testing.B, frames [][]byte, ifindex int) *ebpf.Program {
+	frame := frames[0]
 	size := (len(frame) + 7) &^ 7
-	tmpl, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: uint32(size), MaxEntries: 1})
+	tmpl, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: uint32(size), MaxEntries: uint32(len(frames))})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { tmpl.Close() })
-	padded := make([]byte, size)
-	copy(padded, frame)
-	if err := tmpl.Put(uint32(0), padded); err != nil {
-		b.Fatal(err)
+	for i, f := range frames {
+		if len(f) != len(frame) || len(frames)&(len(frames)-1) != 0 {
+			b.Fatalf("generator: %d frames, frame %d of %d bytes, frame 0 of %d", len(frames), i, len(f), len(frame))
+		}
+		padded := make([]byte, size)
+		copy(padded, f)
+		if err := tmpl.Put(uint32(i), padded); err != nil {
+			b.Fatal(err)
+		}
 	}
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.FnGetPrandomU32.Call(),
+		asm.And.Imm(asm.R0, int32(len(frames)-1)),
+		asm.StoreMem(asm.RFP, -4, asm.R0, asm.Word),
 		asm.LoadMapPtr(asm.R1, tmpl.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -4),
@@ -325,25 +339,40 @@ func threadNAPI(b *testing.B, ns, dev string, cpu int) {
 // Each round measures the three paths back to back, so a round's ratios
 // share the machine's state; the figures are the median over the rounds,
 // with min and max.
+//
+// routes=1M: RED holds 1M more routes (random /24-/32, as BenchmarkXDP's,
+// all to leaf01 with GREEN's label) and the generator sends 4096 frames to
+// random addresses inside them, picked at random per frame, so the lookups
+// miss the caches as a big table's do. Only xleaf and the ceiling: the
+// kernel bed has the guide's routes only.
 func BenchmarkPacketRate(b *testing.B) {
 	for _, cores := range []int{1, 2} {
-		b.Run(fmt.Sprintf("cores=%d", cores), func(b *testing.B) { packetRate(b, cores) })
+		b.Run(fmt.Sprintf("cores=%d", cores), func(b *testing.B) { packetRate(b, cores, 0) })
 	}
+	b.Run("routes=1M/cores=1", func(b *testing.B) { packetRate(b, 1, 1_000_000) })
 }
 
 var ratePaths = flag.String("rate-paths", "xleaf,ceiling,kernel", "BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf)")
 
-func packetRate(b *testing.B, cores int) {
+func packetRate(b *testing.B, cores, routes int) {
 	if cores > runtime.NumCPU() {
 		b.Skipf("needs %d CPUs", cores)
 	}
 	// The kernel path gets a bed of its own: its ip rule slows every FIB
 	// lookup in its namespace for good, xleaf's bpf_fib_lookup included.
 	// It is set up once; xleaf and the ceiling take turns on the other bed.
-	r, k := newRateBed(b, "x"), newRateBed(b, "k")
-	k.kernel(b)
+	r := newRateBed(b, "x")
 	const frames, rounds = 1 << 21, 5
-	gen, kgen := generator(b, r.frame, r.gen0), generator(b, k.frame, k.gen0)
+	gen := generator(b, [][]byte{r.frame}, r.gen0)
+	var k *rateBed
+	var kgen *ebpf.Program
+	if routes == 0 {
+		k = newRateBed(b, "k")
+		k.kernel(b)
+		kgen = generator(b, [][]byte{k.frame}, k.gen0)
+	} else {
+		gen = generator(b, r.bigTable(b, routes, 4096), r.gen0)
+	}
 	type variant struct {
 		name  string
 		bed   *rateBed
@@ -355,7 +384,9 @@ func packetRate(b *testing.B, cores int) {
 		{"ceiling", r, gen, func() func() { return r.onIn0(b, redirectTo(b, r.out0.Index)) }},
 		{"kernel", k, kgen, func() func() { return func() {} }},
 	}
-	variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(strings.Split(*ratePaths, ","), v.name) })
+	variants = slices.DeleteFunc(variants, func(v variant) bool {
+		return !slices.Contains(strings.Split(*ratePaths, ","), v.name) || v.bed == nil
+	})
 	samples := map[string][]float64{}
 	for range rounds {
 		round := map[string]float64{}
@@ -384,8 +415,10 @@ func packetRate(b *testing.B, cores int) {
 			round[v.name] = mpps
 			samples[v.name+"-Mpps"] = append(samples[v.name+"-Mpps"], mpps)
 		}
-		if round["ceiling"] > 0 && round["kernel"] > 0 {
+		if round["ceiling"] > 0 {
 			samples["xleaf/ceiling"] = append(samples["xleaf/ceiling"], round["xleaf"]/round["ceiling"])
+		}
+		if round["kernel"] > 0 {
 			samples["xleaf/kernel"] = append(samples["xleaf/kernel"], round["xleaf"]/round["kernel"])
 		}
 		b.Logf("round: xleaf %.2f ceiling %.2f kernel %.2f Mpps", round["xleaf"], round["ceiling"], round["kernel"])
@@ -416,20 +449,48 @@ func (r *rateBed) xleaf(b *testing.B) func() {
 	var dp *dataplane.Dataplane
 	netns.Do(b, r.dut, func() {
 		var err error
-		dp, err = dataplane.Open(dataplane.Options{PinPath: netns.PinPath(b), RoutesPerVRF: 1024})
+		n := uint32(len(r.table))
+		dp, err = dataplane.Open(dataplane.Options{PinPath: netns.PinPath(b), RoutesPerVRF: 1024, FIBChunks: 4096 + n/6, FIBSmallChunks: 4096 + n})
 		if err != nil {
 			b.Fatal(err)
 		}
 		must(b, dp.AddVTEP(fixture.VTEP))
 		must(b, dp.SetVRF(dataplane.VRF{ID: fixture.RED, VNI: fixture.RedVNI, RouterMAC: fixture.RouterMAC, VTEP: fixture.VTEP}))
-		must(b, dp.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("192.168.2.0/24"), Kind: dataplane.RouteRemote,
-			Remotes: []dataplane.Remote{{VTEP: fixture.Leaf01, VNI: fixture.GreenVNI, RouterMAC: fixture.Leaf01MAC}}}))
+		must(b, dp.ReplaceTable(fixture.RED, append([]dataplane.Route{{Prefix: netip.MustParsePrefix("192.168.2.0/24"), Kind: dataplane.RouteRemote,
+			Remotes: toLeaf01}}, r.table...)))
 		must(b, dp.AttachUplink("in0"))
 	})
 	return func() {
 		netns.Do(b, r.dut, func() { dp.Detach("in0") })
 		dp.Close()
 	}
+}
+
+// toLeaf01 is the remote of every route of the bed: leaf01, with GREEN's
+// label, out of out0.
+var toLeaf01 = []dataplane.Remote{{VTEP: fixture.Leaf01, VNI: fixture.GreenVNI, RouterMAC: fixture.Leaf01MAC}}
+
+// bigTable gives the bed n more routes for RED, random /24-/32 prefixes in
+// BenchmarkXDP's regions, and returns frames DCI frames to random
+// addresses inside random ones of them.
+func (r *rateBed) bigTable(b *testing.B, n, frames int) [][]byte {
+	rng := rand.New(rand.NewPCG(seed, uint64(n)))
+	bed := &bed{rng: rng}
+	seen := make(map[netip.Prefix]bool, n)
+	r.table = make([]dataplane.Route, 0, n)
+	for len(r.table) < n {
+		p := netip.PrefixFrom(bed.randomAddr(), 24+rng.IntN(9)).Masked()
+		if !seen[p] {
+			seen[p] = true
+			r.table = append(r.table, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: toLeaf01})
+		}
+	}
+	var out [][]byte
+	for range frames {
+		p := r.table[rng.IntN(n)].Prefix
+		out = append(out, dciFrame(b, r.genMAC, r.in0.HardwareAddr, bed.randomIn([]netip.Prefix{p})))
+	}
+	return out
 }
 
 // kernel is the same job in the kernel: VXLAN devices for VNI 4001 and
