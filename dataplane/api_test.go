@@ -102,6 +102,33 @@ func TestReplaceTable(t *testing.T) {
 	}
 }
 
+// TestReplaceTableLeavesRoom: a table bigger than RoutesPerVRF still takes
+// routes after it (the trie was sized to the table exactly, and the next
+// SetRoute failed with ENOSPC).
+func TestReplaceTableLeavesRoom(t *testing.T) {
+	netns.Root(t)
+	d, err := dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	route := func(i int) dataplane.Route {
+		return dataplane.Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 9, byte(i), 0}), 24), Kind: dataplane.RouteBlackhole}
+	}
+	var rs []dataplane.Route
+	for i := range 100 {
+		rs = append(rs, route(i))
+	}
+	if err := d.ReplaceTable(1, rs); err != nil {
+		t.Fatal(err)
+	}
+	for i := 100; i < 110; i++ {
+		if err := d.SetRoute(1, route(i)); err != nil {
+			t.Fatalf("route %d after a table of 100: %v", i, err)
+		}
+	}
+}
+
 // TestBadAPIInput: each bad call is refused with an error and changes
 // nothing.
 func TestBadAPIInput(t *testing.T) {

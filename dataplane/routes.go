@@ -275,7 +275,10 @@ func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
 		}
 		keys, vals = append(keys, k), append(vals, v)
 	}
-	t, err := d.newTable(vrf, max(d.opts.RoutesPerVRF, uint32(len(routes))))
+	// Room for the routes and half as many again: a table sized to its
+	// routes exactly would refuse the next SetRoute (the trie is not
+	// preallocated, so the room costs nothing until used).
+	t, err := d.newTable(vrf, max(d.opts.RoutesPerVRF, uint32(len(routes)+len(routes)/2)))
 	if err != nil {
 		undo()
 		return err
