@@ -63,6 +63,8 @@ type Dataplane struct {
 	groups      *groups
 	tableGroups tableGroups
 	links       map[string]link.Link
+	stopReclaim chan struct{} // ends reclaim, which closes reclaimDone
+	reclaimDone chan struct{}
 	ifindex     map[string]uint32 // attached port -> the index its Ifaces entry is under
 }
 
@@ -109,12 +111,41 @@ func Open(opts Options) (*Dataplane, error) {
 		d.objs.Close()
 		return nil, err
 	}
+	d.stopReclaim, d.reclaimDone = make(chan struct{}), make(chan struct{})
+	go d.reclaim()
 	if err := d.adopt(); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("read pinned state: %w", err)
 	}
 	return d, nil
 }
+
+// reclaim makes freed FIB chunks reusable in the background, a grace
+// period (about 9 ms) every reclaimInterval while there are any, so that a
+// route change seldom has to wait for one itself.
+func (d *Dataplane) reclaim() {
+	defer close(d.reclaimDone)
+	tick := time.NewTicker(reclaimInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.stopReclaim:
+			return
+		case <-tick.C:
+		}
+		d.mu.Lock()
+		big, small, gen := d.fib.pendingNow()
+		d.mu.Unlock()
+		if big+small == 0 || d.fib.waitGrace() != nil {
+			continue
+		}
+		d.mu.Lock()
+		d.fib.reclaimed(big, small, gen)
+		d.mu.Unlock()
+	}
+}
+
+const reclaimInterval = 100 * time.Millisecond
 
 // renewCounters unpins counters an earlier build left with another
 // layout (fewer counter slots): the only map whose layout changed across
@@ -280,6 +311,11 @@ func (d *Dataplane) adopt() error {
 // Close releases the program and map handles. Pinned maps and attached
 // interfaces stay: packets keep flowing until the next Open takes over.
 func (d *Dataplane) Close() error {
+	if d.stopReclaim != nil {
+		close(d.stopReclaim)
+		<-d.reclaimDone
+		d.stopReclaim = nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, l := range d.links {

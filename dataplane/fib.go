@@ -119,6 +119,10 @@ type fib struct {
 	tables map[VRFID]*fibVRF
 	big    *fibPool // 256-entry chunks
 	small  *fibPool // range chunks
+	// graceMap is an empty first level that grace periods put under VRF 0
+	// (no VRF's id); graceGen counts the grace periods that freed chunks.
+	graceMap *ebpf.Map
+	graceGen uint64
 
 	runs, oldRuns []run // update24's, reused
 }
@@ -133,7 +137,15 @@ func newFIB(vrfs, chunks, small *ebpf.Map, l1Spec *ebpf.MapSpec) (*fib, error) {
 		unix.Munmap(big.mem)
 		return nil, err
 	}
-	return &fib{vrfs: vrfs, l1Spec: l1Spec, tables: map[VRFID]*fibVRF{}, big: big, small: sm}, nil
+	spec := l1Spec.Copy()
+	spec.Name = "fib_grace"
+	gm, err := ebpf.NewMap(spec)
+	if err != nil {
+		unix.Munmap(big.mem)
+		unix.Munmap(sm.mem)
+		return nil, fmt.Errorf("create fib grace map: %w", err)
+	}
+	return &fib{vrfs: vrfs, l1Spec: l1Spec, tables: map[VRFID]*fibVRF{}, big: big, small: sm, graceMap: gm}, nil
 }
 
 func (f *fib) close() {
@@ -143,6 +155,7 @@ func (f *fib) close() {
 	}
 	unix.Munmap(f.big.mem)
 	unix.Munmap(f.small.mem)
+	f.graceMap.Close()
 }
 
 // newVRF makes an empty first level.
@@ -224,13 +237,19 @@ func (f *fib) release(e uint32, live bool) {
 // grace waits for every program run that may still read a chunk freed so
 // far: an update of the array of maps waits for them all.
 func (f *fib) grace() error {
-	for vrf, t := range f.tables {
-		if err := f.vrfs.Put(uint32(vrf), t.m); err != nil {
-			return fmt.Errorf("fib grace period: %w", err)
-		}
-		break
+	if err := f.waitGrace(); err != nil {
+		return err
 	}
 	f.graceDone()
+	return nil
+}
+
+// waitGrace is a grace period: it touches no VRF's entry, so it may run
+// without the caller's lock (reclaim).
+func (f *fib) waitGrace() error {
+	if err := f.vrfs.Put(uint32(0), f.graceMap); err != nil {
+		return fmt.Errorf("fib grace period: %w", err)
+	}
 	return nil
 }
 
@@ -239,6 +258,29 @@ func (f *fib) graceDone() {
 	for _, p := range []*fibPool{f.big, f.small} {
 		p.free = append(p.free, p.pending...)
 		p.pending = p.pending[:0]
+	}
+	f.graceGen++
+}
+
+// pendingNow is how many chunks await a grace period, per pool, and which
+// grace period came last.
+func (f *fib) pendingNow() (big, small int, gen uint64) {
+	return len(f.big.pending), len(f.small.pending), f.graceGen
+}
+
+// reclaimed makes the first big and small pending chunks reusable after a
+// grace period that started when they were all there, unless a grace
+// period since (gen moved on) already did.
+func (f *fib) reclaimed(big, small int, gen uint64) {
+	if gen != f.graceGen {
+		return
+	}
+	for _, x := range []struct {
+		p *fibPool
+		n int
+	}{{f.big, big}, {f.small, small}} {
+		x.p.free = append(x.p.free, x.p.pending[:x.n]...)
+		x.p.pending = append(x.p.pending[:0], x.p.pending[x.n:]...)
 	}
 }
 

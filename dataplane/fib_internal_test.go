@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -203,5 +204,44 @@ func BenchmarkFIBBuild(b *testing.B) {
 				d.fib.graceDone()
 			}
 		})
+	}
+}
+
+// TestFIBReclaimsInBackground: chunks freed by route changes become
+// reusable without a route change waiting for a grace period.
+func TestFIBReclaimsInBackground(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (BPF maps)")
+	}
+	d, err := Open(Options{PinPath: netns.PinPath(t), FIBChunks: 64, FIBSmallChunks: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p := netip.MustParsePrefix("10.1.2.3/32")
+	if err := d.SetRoute(1, Route{Prefix: p, Kind: RouteBlackhole}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteRoute(1, p); err != nil {
+		t.Fatal(err)
+	}
+	pending := func() int {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		big, small, _ := d.fib.pendingNow()
+		return big + small
+	}
+	if n := pending(); n != 2 {
+		t.Fatalf("%d chunks pending after a /32 came and went, want 2 (its /16's and its /24's)", n)
+	}
+	deadline := time.Now().Add(10 * reclaimInterval)
+	for pending() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d chunks still pending after %v", pending(), 10*reclaimInterval)
+		}
+		time.Sleep(reclaimInterval / 10)
+	}
+	if big, small := d.fib.chunksInUse(); big != 0 || small != 0 || len(d.fib.big.free) != 64 || len(d.fib.small.free) != 64 {
+		t.Errorf("after reclaim: %d+%d in use, %d+%d free", big, small, len(d.fib.big.free), len(d.fib.small.free))
 	}
 }
