@@ -55,9 +55,10 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 					  const struct flow *f, const struct vrf *vrf,
 					  __u32 nhg_id)
 {
-	struct bpf_fib_lookup fib = {};
+	struct bpf_fib_lookup fib;
 	struct nhg *g = bpf_map_lookup_elem(&nhgs, &nhg_id);
 	struct nexthop *nh;
+	struct egress e;
 	struct outer o;
 	__u32 hash;
 	__u8 idx;
@@ -78,15 +79,15 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 	o.daddr = nh->vtep;
 	o.vni = nh->vni;
 
-	rc = underlay_lookup(ctx, &fib, &o);
+	rc = underlay_egress(ctx, &fib, &o, &e);
 	/* Too big once encapsulated: the sender learns the inner packet's
 	 * limit, the underlay's MTU less the VXLAN overhead. No fragmenting
 	 * here: a packet without DF is dropped, counted. */
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		if (!(f->ip->frag_off & bpf_htons(IP_DF)) || fib.mtu_result <= VXLAN_ENCAP_LEN)
+		if (!(f->ip->frag_off & bpf_htons(IP_DF)) || e.mtu <= VXLAN_ENCAP_LEN)
 			return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
 		return drop_answer(v, f->vrf, REASON_DROP_MTU, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED,
-				   fib.mtu_result - VXLAN_ENCAP_LEN);
+				   e.mtu - VXLAN_ENCAP_LEN);
 	}
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		notify(EVENT_UNDERLAY_MISS, f->vrf, fib.ifindex, fib.family, fib.ipv6_dst);
@@ -94,8 +95,8 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return decide(v, f->vrf, REASON_DROP_NO_UNDERLAY, XDP_DROP);
-	o.smac = fib.smac;
-	o.dmac = fib.dmac;
+	o.smac = e.smac;
+	o.dmac = e.dmac;
 
 	mac_copy(f->eth->h_dest, nh->rmac);
 	mac_copy(f->eth->h_source, vrf->rmac);
@@ -107,7 +108,7 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
 	if (vxlan_write_outer(ctx, &o))
 		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
-	return decide(v, f->vrf, REASON_FWD_REMOTE, redirect(ctx, fib.ifindex));
+	return decide(v, f->vrf, REASON_FWD_REMOTE, redirect(ctx, e.ifindex));
 }
 
 static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,

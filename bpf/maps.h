@@ -116,6 +116,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nhgs SEC(".maps");
 
+/* remote VTEP -> its underlay next hops, resolved by the agent from the
+ * kernel's routes and neighbours; a VTEP not here is looked up with
+ * bpf_fib_lookup. Not pinned: a starting agent resolves its own, and its
+ * program asks the kernel until then. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __be32);
+	__type(value, struct underlay_hop);
+	__uint(max_entries, MAX_UNDERLAY_HOPS);
+} underlay_hops SEC(".maps");
+
+/* packets whose underlay next hop was not in underlay_hops (asked of the
+ * kernel instead), per CPU */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} underlay_fallbacks SEC(".maps");
+
 /* (VRF, host address) -> access interface and MACs, kept by the agent */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

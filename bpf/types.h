@@ -22,6 +22,10 @@
 #define MAX_NEIGHS 65536
 #define MAX_IFACES 1024
 #define MAX_VTEPS 64
+/* The underlay next hops the agent resolved: remote VTEPs it can hold, and
+ * the kernel's ECMP paths it keeps per VTEP (more than a spine layer has). */
+#define MAX_UNDERLAY_HOPS 4096
+#define UNDERLAY_ECMP 8
 /* The compiled FIB: per VRF a first level indexed by the top 16 bits of
  * the address, then 256-entry chunks for the next 8 bits, then for the last
  * 8 either a 256-entry chunk or a range chunk (struct fib_small: the first
@@ -151,6 +155,23 @@ struct nhg {
 	__u32 pad;
 	struct nexthop member[MAX_ECMP];
 	__u8 slot[NHG_SLOTS]; /* member index per hash slot */
+};
+
+/* One path of the kernel's route to a remote VTEP, resolved by the agent:
+ * egress interface, its MTU (the route's, if it sets one), our MAC on it and
+ * the next hop's. */
+struct underlay_member {
+	__u32 ifindex;
+	__u16 mtu;
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u8 pad[2];
+};
+
+/* Remote VTEP -> its underlay paths; a flow takes one by its hash. */
+struct underlay_hop {
+	__u32 members; /* 1..UNDERLAY_ECMP; 0 = ask the kernel */
+	struct underlay_member member[UNDERLAY_ECMP];
 };
 
 struct neigh_key {

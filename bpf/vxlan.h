@@ -10,7 +10,7 @@
 #include "types.h"
 
 struct outer {
-	const __u8 *smac, *dmac; /* underlay, from the kernel's FIB */
+	const __u8 *smac, *dmac; /* underlay next hop */
 	__be32 saddr, daddr;     /* local and remote VTEP */
 	__u32 vni;
 	__u32 hash;

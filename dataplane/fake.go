@@ -25,6 +25,8 @@ type Fake struct {
 	attached map[string]FakePort
 	counters map[CounterKey]Counter
 	events   chan Event
+	hops     map[netip.Addr]UnderlayHop
+	changed  chan struct{} // RemoteVTEPsChanged
 	// RouteLimit makes SetRoute fail as a full table does (0: no limit).
 	RouteLimit int
 }
@@ -39,7 +41,7 @@ type FakePort struct {
 func NewFake() *Fake {
 	return &Fake{vteps: map[netip.Addr]bool{}, vrfs: map[VRFID]VRF{}, routes: map[VRFID]map[netip.Prefix]Route{},
 		neigh: map[ModelNeighborKey]Neighbor{}, attached: map[string]FakePort{}, counters: map[CounterKey]Counter{},
-		events: make(chan Event, 64)}
+		events: make(chan Event, 64), hops: map[netip.Addr]UnderlayHop{}, changed: make(chan struct{}, 1)}
 }
 
 func (f *Fake) SetVRF(v VRF) error {
@@ -134,6 +136,7 @@ func (f *Fake) SetRoute(vrf VRFID, r Route) error {
 	}
 	r.Remotes = slices.Clone(r.Remotes)
 	t[r.Prefix] = r
+	f.routesChanged()
 	return nil
 }
 
@@ -147,6 +150,7 @@ func (f *Fake) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
 	}
 	delete(f.routes[vrf], p)
+	f.routesChanged()
 	return nil
 }
 
@@ -318,9 +322,66 @@ func (f *Fake) Model() *Model {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m := &Model{VTEPs: maps.Clone(f.vteps), VRFs: maps.Clone(f.vrfs), Routes: map[VRFID][]Route{},
-		Neighbors: maps.Clone(f.neigh), Ifaces: map[int]ModelIface{}, Underlay: map[netip.Addr]ModelUnderlay{}}
+		Neighbors: maps.Clone(f.neigh), Ifaces: map[int]ModelIface{}, Underlay: map[netip.Addr]ModelUnderlay{},
+		Hops: maps.Clone(f.hops)}
 	for id, t := range f.routes {
 		m.Routes[id] = slices.Collect(maps.Values(t))
 	}
 	return m
+}
+
+// SetUnderlayHop checks and keeps h as the real one does.
+func (f *Fake) SetUnderlayHop(vtep netip.Addr, h UnderlayHop) error {
+	if _, err := encodeHop(vtep, h); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hops[vtep] = h
+	return nil
+}
+
+// DeleteUnderlayHop forgets vtep's paths.
+func (f *Fake) DeleteUnderlayHop(vtep netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.hops, vtep)
+	return nil
+}
+
+// UnderlayHops is what SetUnderlayHop kept.
+func (f *Fake) UnderlayHops() (map[netip.Addr]UnderlayHop, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.hops), nil
+}
+
+// UnderlayFallbacks is always 0: the fake forwards nothing.
+func (f *Fake) UnderlayFallbacks() (uint64, error) { return 0, nil }
+
+// RemoteVTEPs is every VTEP the routes name.
+func (f *Fake) RemoteVTEPs() []netip.Addr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[netip.Addr]bool{}
+	for _, t := range f.routes {
+		for _, r := range t {
+			for _, m := range r.Remotes {
+				seen[m.VTEP] = true
+			}
+		}
+	}
+	out := slices.Collect(maps.Keys(seen))
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// RemoteVTEPsChanged is signalled on every route change.
+func (f *Fake) RemoteVTEPsChanged() <-chan struct{} { return f.changed }
+
+func (f *Fake) routesChanged() {
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
 }

@@ -119,9 +119,53 @@ func (h *fuzzHarness) install(t *testing.T, seed uint64) {
 			}
 		}
 	}
+	h.installHops(t, seed)
 	h.m.Routes = tables
 	h.tables, h.installed = tables, seed
 	h.reach = fuzzReachability(tables)
+}
+
+// fuzzHopsMask: a table seed's bits that pick the tables; the top two pick
+// the underlay next hops (installHops), so 0, 1<<62, 2<<62 and 3<<62 are
+// the fixture's tables under each.
+const fuzzHopsMask = 1<<62 - 1
+
+// installHops gives some VTEPs resolved underlay next hops, by the seed:
+// none (all asked of the kernel), the kernel's own, two paths for leaf01
+// and leaf02, or one for the VTEP whose next hop the kernel has not
+// resolved, with a smaller MTU. The model holds the same.
+func (h *fuzzHarness) installHops(t *testing.T, seed uint64) {
+	l := h.l
+	spine := dataplane.UnderlayMember{Ifindex: l.Swp1.Index, SrcMAC: l.Swp1.HardwareAddr, DstMAC: fixture.SpineMAC, MTU: fixture.UnderlayMTU}
+	dci := dataplane.UnderlayMember{Ifindex: l.Swp3.Index, SrcMAC: l.Swp3.HardwareAddr, DstMAC: fixture.DCIMAC, MTU: fixture.UnderlayMTU}
+	small := dci
+	small.MTU = 1400
+	one := func(m dataplane.UnderlayMember) dataplane.UnderlayHop {
+		return dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{m}}
+	}
+	var hops map[netip.Addr]dataplane.UnderlayHop
+	switch seed >> 62 {
+	case 0:
+	case 1:
+		hops = map[netip.Addr]dataplane.UnderlayHop{fixture.Leaf01: one(spine), fixture.Leaf02: one(spine), fixture.Border04: one(dci)}
+	case 2:
+		two := dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{spine, small}}
+		hops = map[netip.Addr]dataplane.UnderlayHop{fixture.Leaf01: two, fixture.Leaf02: two}
+	case 3:
+		hops = map[netip.Addr]dataplane.UnderlayHop{fixture.Unresolved: one(small), fixture.Border04: one(small)}
+	}
+	for _, vtep := range []netip.Addr{fixture.Leaf01, fixture.Leaf02, fixture.Border04, fixture.Unresolved} {
+		var err error
+		if hop, ok := hops[vtep]; ok {
+			err = l.DP.SetUnderlayHop(vtep, hop)
+		} else {
+			err = l.DP.DeleteUnderlayHop(vtep)
+		}
+		if err != nil {
+			t.Fatalf("table seed %d: underlay hop %v: %v", seed, vtep, err)
+		}
+	}
+	h.m.Hops = hops
 }
 
 // fuzzReachability is the leak graph of tables: for each VRF, the domains
@@ -148,7 +192,7 @@ func fuzzReachability(tables map[dataplane.VRFID][]dataplane.Route) map[dataplan
 // fuzzTables returns the tables of a seed: the fixture's for 0, small
 // random ones otherwise.
 func fuzzTables(seed uint64) map[dataplane.VRFID][]dataplane.Route {
-	if seed == 0 {
+	if seed&fuzzHopsMask == 0 {
 		return fixture.Routes()
 	}
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
@@ -943,6 +987,13 @@ func fuzzSeeds() []fuzzSeed {
 		{table: 0, pkt: to(swp10, 0, "192.168.99.5")},                                                                          // unresolved underlay
 		{table: 0, pkt: to(swp10, 0, "192.168.98.5")},                                                                          // no underlay route
 		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.size = 0x8000 | 22 })},                      // encap exactly the MTU
+		{table: 1 << 62, pkt: hostToRemote},                                                                                    // resolved next hops: access encap
+		{table: 1 << 62, pkt: to(swp3, vni4001, "192.168.2.10")},                                                               // and the DCI leak
+		{table: 2 << 62, pkt: hostToRemote},                                                                                    // two underlay paths per leaf
+		{table: 2 << 62, pkt: with(hostToRemote, func(p *fuzzPacket) { p.sport = 4001 })},                                      // (another flow)
+		{table: 2 << 62, pkt: to(swp1, vni4001, "192.168.1.10")},                                                               // re-encap to the leafs
+		{table: 3 << 62, pkt: to(swp10, 0, "192.168.99.5")},                                                                    // resolved where the kernel is not
+		{table: 3 << 62, pkt: with(to(swp3, vni4001, "192.168.20.7"), func(p *fuzzPacket) { p.size = 0x8000 | 22 })},           // re-encap over a smaller MTU
 		{table: 0, pkt: with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.size = 0x8000 | 23 })},                      // encap one over
 		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.size = 0x8000 | 72 })},                                        // decap exactly the access MTU
 		{table: 0, pkt: with(decapLocal, func(p *fuzzPacket) { p.size = 0x8000 | 73 })},                                        // decap one over

@@ -18,7 +18,7 @@ func TestLayoutMatchesC(t *testing.T) {
 	for name, goType := range map[string]any{
 		"iface": xleafIface{}, "vrf": xleafVrf{}, "lpm_key": xleafLpmKey{}, "route": xleafRoute{},
 		"nexthop": xleafNexthop{}, "nhg": xleafNhg{}, "neigh_key": xleafNeighKey{}, "neigh": xleafNeigh{},
-		"counter": xleafCounter{}, "event": xleafEvent{},
+		"counter": xleafCounter{}, "event": xleafEvent{}, "underlay_hop": xleafUnderlayHop{},
 	} {
 		var s *btf.Struct
 		if err := spec.Types.TypeByName(name, &s); err != nil {
@@ -43,6 +43,10 @@ func TestLayoutMatchesC(t *testing.T) {
 		}
 	}
 
+	var hop xleafUnderlayHop
+	if len(hop.Member) != MaxUnderlayECMP {
+		t.Errorf("underlay_hop: %d members; underlay.go says %d", len(hop.Member), MaxUnderlayECMP)
+	}
 	var nhg xleafNhg
 	if len(nhg.Member) != MaxECMP || len(nhg.Slot) != NHGSlots {
 		t.Errorf("nhg: %d members, %d slots; types.go says %d, %d", len(nhg.Member), len(nhg.Slot), MaxECMP, NHGSlots)

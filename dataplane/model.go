@@ -20,6 +20,9 @@ type Model struct {
 	// Underlay is the kernel's view towards each remote VTEP; a VTEP that
 	// is missing has no underlay route.
 	Underlay map[netip.Addr]ModelUnderlay
+	// Hops are the underlay next hops the agent resolved, which the
+	// program takes before asking the kernel (Underlay).
+	Hops map[netip.Addr]UnderlayHop
 }
 
 // ModelIface is an attached interface.
@@ -324,6 +327,10 @@ func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int, tooBig 
 	hash := FlowHash(ip)
 	nh := PickRemote(members, hash)
 	u, routed := m.Underlay[nh.VTEP]
+	if h, ok := m.Hops[nh.VTEP]; ok && len(h.Members) > 0 {
+		p := h.Members[UnderlayPick(hash, len(h.Members))]
+		u, routed = ModelUnderlay{Ifindex: p.Ifindex, SrcMAC: p.SrcMAC, DstMAC: p.DstMAC, MTU: p.MTU, Resolved: true}, true
+	}
 	outerLen := len(inner) + ipLen + udpLen + vxlanLen
 	switch {
 	case !routed:

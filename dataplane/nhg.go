@@ -22,10 +22,12 @@ type groups struct {
 	refs map[uint32]int
 	next uint32
 	free []uint32
+	// vteps counts the VTEPs the groups in use name.
+	vteps *vtepSet
 }
 
 func newGroups() *groups {
-	return &groups{ids: map[string]uint32{}, keys: map[uint32]string{}, refs: map[uint32]int{}, next: 1}
+	return &groups{ids: map[string]uint32{}, keys: map[uint32]string{}, refs: map[uint32]int{}, next: 1, vteps: newVTEPSet()}
 }
 
 // canonical validates members and returns them deduplicated and sorted,
@@ -59,9 +61,13 @@ func canonical(members []Remote) ([]xleafNexthop, string, error) {
 	return nhs, nexthopsKey(nhs), nil
 }
 
+// nexthopKeyLen is a member's share of an interning key: VTEP (first),
+// VNI, router MAC.
+const nexthopKeyLen = 14
+
 // nexthopsKey is the interning key: the members' bytes.
 func nexthopsKey(nhs []xleafNexthop) string {
-	key := make([]byte, 0, len(nhs)*14)
+	key := make([]byte, 0, len(nhs)*nexthopKeyLen)
 	for _, nh := range nhs {
 		key = binary.LittleEndian.AppendUint32(key, nh.Vtep)
 		key = binary.LittleEndian.AppendUint32(key, nh.Vni)
@@ -123,6 +129,7 @@ func (gs *groups) acquire(key string) (id uint32, isNew bool, err error) {
 		return 0, false, ErrNoGroupSpace
 	}
 	gs.ids[key], gs.keys[id], gs.refs[id] = id, key, 1
+	gs.vteps.add(key, 1)
 	return id, true, nil
 }
 
@@ -154,6 +161,7 @@ func (gs *groups) release(id uint32, n int) bool {
 	if gs.refs[id] > 0 {
 		return false
 	}
+	gs.vteps.add(gs.keys[id], -1)
 	delete(gs.ids, gs.keys[id])
 	delete(gs.keys, id)
 	delete(gs.refs, id)
@@ -164,6 +172,7 @@ func (gs *groups) release(id uint32, n int) bool {
 // adopt records a group found in a pinned map after a restart.
 func (gs *groups) adopt(id uint32, key string) {
 	gs.ids[key], gs.keys[id], gs.refs[id] = id, key, 0
+	gs.vteps.add(key, 1)
 	if id >= gs.next {
 		gs.next = id + 1
 	}

@@ -156,6 +156,19 @@ const (
 	xleafRouteKindROUTE_RECEIVE   xleafRouteKind = 4
 )
 
+type xleafUnderlayHop struct {
+	_       structs.HostLayout
+	Members uint32
+	Member  [8]struct {
+		_       structs.HostLayout
+		Ifindex uint32
+		Mtu     uint16
+		Smac    [6]uint8
+		Dmac    [6]uint8
+		Pad     [2]uint8
+	}
+}
+
 type xleafVrf struct {
 	_    structs.HostLayout
 	Vni  uint32
@@ -175,27 +188,29 @@ type xleafVrfIcmp struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xleafMapEventBudget     = "event_budget"
-	xleafMapEvents          = "events"
-	xleafMapFibChunks       = "fib_chunks"
-	xleafMapFibL1Tmpl       = "fib_l1_tmpl"
-	xleafMapFibSmall        = "fib_small"
-	xleafMapFibVrfs         = "fib_vrfs"
-	xleafMapIcmpBudget      = "icmp_budget"
-	xleafMapIfaces          = "ifaces"
-	xleafMapNeighs          = "neighs"
-	xleafMapNhgs            = "nhgs"
-	xleafMapStats           = "stats"
-	xleafMapVniVrf          = "vni_vrf"
-	xleafMapVrfIcmp         = "vrf_icmp"
-	xleafMapVrfTableTmpl    = "vrf_table_tmpl"
-	xleafMapVrfTables       = "vrf_tables"
-	xleafMapVrfs            = "vrfs"
-	xleafMapVteps           = "vteps"
-	xleafProgXleaf          = "xleaf"
-	xleafProgXleafLookupFib = "xleaf_lookup_fib"
-	xleafProgXleafLookupLpm = "xleaf_lookup_lpm"
-	xleafVarGoTypes         = "go_types"
+	xleafMapEventBudget       = "event_budget"
+	xleafMapEvents            = "events"
+	xleafMapFibChunks         = "fib_chunks"
+	xleafMapFibL1Tmpl         = "fib_l1_tmpl"
+	xleafMapFibSmall          = "fib_small"
+	xleafMapFibVrfs           = "fib_vrfs"
+	xleafMapIcmpBudget        = "icmp_budget"
+	xleafMapIfaces            = "ifaces"
+	xleafMapNeighs            = "neighs"
+	xleafMapNhgs              = "nhgs"
+	xleafMapStats             = "stats"
+	xleafMapUnderlayFallbacks = "underlay_fallbacks"
+	xleafMapUnderlayHops      = "underlay_hops"
+	xleafMapVniVrf            = "vni_vrf"
+	xleafMapVrfIcmp           = "vrf_icmp"
+	xleafMapVrfTableTmpl      = "vrf_table_tmpl"
+	xleafMapVrfTables         = "vrf_tables"
+	xleafMapVrfs              = "vrfs"
+	xleafMapVteps             = "vteps"
+	xleafProgXleaf            = "xleaf"
+	xleafProgXleafLookupFib   = "xleaf_lookup_fib"
+	xleafProgXleafLookupLpm   = "xleaf_lookup_lpm"
+	xleafVarGoTypes           = "go_types"
 )
 
 // loadXleaf returns the embedded CollectionSpec for xleaf.
@@ -249,23 +264,25 @@ type xleafProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xleafMapSpecs struct {
-	EventBudget  *ebpf.MapSpec `ebpf:"event_budget"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	FibChunks    *ebpf.MapSpec `ebpf:"fib_chunks"`
-	FibL1Tmpl    *ebpf.MapSpec `ebpf:"fib_l1_tmpl"`
-	FibSmall     *ebpf.MapSpec `ebpf:"fib_small"`
-	FibVrfs      *ebpf.MapSpec `ebpf:"fib_vrfs"`
-	IcmpBudget   *ebpf.MapSpec `ebpf:"icmp_budget"`
-	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
-	Neighs       *ebpf.MapSpec `ebpf:"neighs"`
-	Nhgs         *ebpf.MapSpec `ebpf:"nhgs"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
-	VniVrf       *ebpf.MapSpec `ebpf:"vni_vrf"`
-	VrfIcmp      *ebpf.MapSpec `ebpf:"vrf_icmp"`
-	VrfTableTmpl *ebpf.MapSpec `ebpf:"vrf_table_tmpl"`
-	VrfTables    *ebpf.MapSpec `ebpf:"vrf_tables"`
-	Vrfs         *ebpf.MapSpec `ebpf:"vrfs"`
-	Vteps        *ebpf.MapSpec `ebpf:"vteps"`
+	EventBudget       *ebpf.MapSpec `ebpf:"event_budget"`
+	Events            *ebpf.MapSpec `ebpf:"events"`
+	FibChunks         *ebpf.MapSpec `ebpf:"fib_chunks"`
+	FibL1Tmpl         *ebpf.MapSpec `ebpf:"fib_l1_tmpl"`
+	FibSmall          *ebpf.MapSpec `ebpf:"fib_small"`
+	FibVrfs           *ebpf.MapSpec `ebpf:"fib_vrfs"`
+	IcmpBudget        *ebpf.MapSpec `ebpf:"icmp_budget"`
+	Ifaces            *ebpf.MapSpec `ebpf:"ifaces"`
+	Neighs            *ebpf.MapSpec `ebpf:"neighs"`
+	Nhgs              *ebpf.MapSpec `ebpf:"nhgs"`
+	Stats             *ebpf.MapSpec `ebpf:"stats"`
+	UnderlayFallbacks *ebpf.MapSpec `ebpf:"underlay_fallbacks"`
+	UnderlayHops      *ebpf.MapSpec `ebpf:"underlay_hops"`
+	VniVrf            *ebpf.MapSpec `ebpf:"vni_vrf"`
+	VrfIcmp           *ebpf.MapSpec `ebpf:"vrf_icmp"`
+	VrfTableTmpl      *ebpf.MapSpec `ebpf:"vrf_table_tmpl"`
+	VrfTables         *ebpf.MapSpec `ebpf:"vrf_tables"`
+	Vrfs              *ebpf.MapSpec `ebpf:"vrfs"`
+	Vteps             *ebpf.MapSpec `ebpf:"vteps"`
 }
 
 // xleafVariableSpecs contains global variables before they are loaded into the kernel.
@@ -295,23 +312,25 @@ func (o *xleafObjects) Close() error {
 //
 // It can be passed to loadXleafObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xleafMaps struct {
-	EventBudget  *ebpf.Map `ebpf:"event_budget"`
-	Events       *ebpf.Map `ebpf:"events"`
-	FibChunks    *ebpf.Map `ebpf:"fib_chunks"`
-	FibL1Tmpl    *ebpf.Map `ebpf:"fib_l1_tmpl"`
-	FibSmall     *ebpf.Map `ebpf:"fib_small"`
-	FibVrfs      *ebpf.Map `ebpf:"fib_vrfs"`
-	IcmpBudget   *ebpf.Map `ebpf:"icmp_budget"`
-	Ifaces       *ebpf.Map `ebpf:"ifaces"`
-	Neighs       *ebpf.Map `ebpf:"neighs"`
-	Nhgs         *ebpf.Map `ebpf:"nhgs"`
-	Stats        *ebpf.Map `ebpf:"stats"`
-	VniVrf       *ebpf.Map `ebpf:"vni_vrf"`
-	VrfIcmp      *ebpf.Map `ebpf:"vrf_icmp"`
-	VrfTableTmpl *ebpf.Map `ebpf:"vrf_table_tmpl"`
-	VrfTables    *ebpf.Map `ebpf:"vrf_tables"`
-	Vrfs         *ebpf.Map `ebpf:"vrfs"`
-	Vteps        *ebpf.Map `ebpf:"vteps"`
+	EventBudget       *ebpf.Map `ebpf:"event_budget"`
+	Events            *ebpf.Map `ebpf:"events"`
+	FibChunks         *ebpf.Map `ebpf:"fib_chunks"`
+	FibL1Tmpl         *ebpf.Map `ebpf:"fib_l1_tmpl"`
+	FibSmall          *ebpf.Map `ebpf:"fib_small"`
+	FibVrfs           *ebpf.Map `ebpf:"fib_vrfs"`
+	IcmpBudget        *ebpf.Map `ebpf:"icmp_budget"`
+	Ifaces            *ebpf.Map `ebpf:"ifaces"`
+	Neighs            *ebpf.Map `ebpf:"neighs"`
+	Nhgs              *ebpf.Map `ebpf:"nhgs"`
+	Stats             *ebpf.Map `ebpf:"stats"`
+	UnderlayFallbacks *ebpf.Map `ebpf:"underlay_fallbacks"`
+	UnderlayHops      *ebpf.Map `ebpf:"underlay_hops"`
+	VniVrf            *ebpf.Map `ebpf:"vni_vrf"`
+	VrfIcmp           *ebpf.Map `ebpf:"vrf_icmp"`
+	VrfTableTmpl      *ebpf.Map `ebpf:"vrf_table_tmpl"`
+	VrfTables         *ebpf.Map `ebpf:"vrf_tables"`
+	Vrfs              *ebpf.Map `ebpf:"vrfs"`
+	Vteps             *ebpf.Map `ebpf:"vteps"`
 }
 
 func (m *xleafMaps) Close() error {
@@ -327,6 +346,8 @@ func (m *xleafMaps) Close() error {
 		m.Neighs,
 		m.Nhgs,
 		m.Stats,
+		m.UnderlayFallbacks,
+		m.UnderlayHops,
 		m.VniVrf,
 		m.VrfIcmp,
 		m.VrfTableTmpl,

@@ -1,0 +1,196 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/cilium/ebpf"
+)
+
+// The underlay next hops: for each remote VTEP, the egress interface and
+// MACs of each path of the kernel's route towards it, resolved by the agent
+// from the kernel's routes and neighbours (control/hops.go) and kept up to
+// date on their changes. The program reads them with one hash lookup; a VTEP
+// that is not here is asked of the kernel (bpf_fib_lookup) per packet, and
+// counted (UnderlayFallbacks).
+
+// MaxUnderlayECMP is how many underlay paths a VTEP's entry holds.
+const MaxUnderlayECMP = 8
+
+// UnderlayHop is a remote VTEP's underlay paths; a flow takes one by its
+// hash (UnderlayPick).
+type UnderlayHop struct {
+	Members []UnderlayMember
+}
+
+// UnderlayMember is one path: out of Ifindex, from SrcMAC to DstMAC (the
+// next hop's), with the path's MTU.
+type UnderlayMember struct {
+	Ifindex int
+	SrcMAC  net.HardwareAddr
+	DstMAC  net.HardwareAddr
+	MTU     int
+}
+
+// Equal says whether h and o are the same paths in the same order.
+func (h UnderlayHop) Equal(o UnderlayHop) bool {
+	return slices.EqualFunc(h.Members, o.Members, func(a, b UnderlayMember) bool {
+		return a.Ifindex == b.Ifindex && a.MTU == b.MTU &&
+			slices.Equal(a.SrcMAC, b.SrcMAC) && slices.Equal(a.DstMAC, b.DstMAC)
+	})
+}
+
+// UnderlayPick is the member a flow of hash takes among n, as the program
+// picks it (bpf/fib.h): bits 8..15 of the hash.
+func UnderlayPick(hash uint32, n int) int { return int((hash>>8)&0xff) % n }
+
+func encodeHop(vtep netip.Addr, h UnderlayHop) (xleafUnderlayHop, error) {
+	var v xleafUnderlayHop
+	if err := checkIPv4(vtep, "vtep"); err != nil {
+		return v, err
+	}
+	if len(h.Members) == 0 || len(h.Members) > MaxUnderlayECMP {
+		return v, fmt.Errorf("underlay hop %v: %d members, want 1..%d", vtep, len(h.Members), MaxUnderlayECMP)
+	}
+	v.Members = uint32(len(h.Members))
+	for i, m := range h.Members {
+		if m.Ifindex <= 0 {
+			return v, fmt.Errorf("underlay hop %v: bad ifindex %d", vtep, m.Ifindex)
+		}
+		if m.MTU < 68 || m.MTU > 65535 {
+			return v, fmt.Errorf("underlay hop %v: mtu %d out of range 68..65535", vtep, m.MTU)
+		}
+		smac, err := mac6(m.SrcMAC)
+		if err != nil {
+			return v, fmt.Errorf("underlay hop %v: source %w", vtep, err)
+		}
+		dmac, err := mac6(m.DstMAC)
+		if err != nil {
+			return v, fmt.Errorf("underlay hop %v: %w", vtep, err)
+		}
+		v.Member[i].Ifindex, v.Member[i].Mtu = uint32(m.Ifindex), uint16(m.MTU)
+		v.Member[i].Smac, v.Member[i].Dmac = smac, dmac
+	}
+	return v, nil
+}
+
+func decodeHop(v *xleafUnderlayHop) UnderlayHop {
+	var h UnderlayHop
+	for i := range min(int(v.Members), MaxUnderlayECMP) {
+		m := v.Member[i]
+		h.Members = append(h.Members, UnderlayMember{Ifindex: int(m.Ifindex), MTU: int(m.Mtu),
+			SrcMAC: slices.Clone(m.Smac[:]), DstMAC: slices.Clone(m.Dmac[:])})
+	}
+	return h
+}
+
+// SetUnderlayHop installs or replaces vtep's underlay paths, in one update:
+// a packet sees the old paths or the new ones.
+func (d *Dataplane) SetUnderlayHop(vtep netip.Addr, h UnderlayHop) error {
+	v, err := encodeHop(vtep, h)
+	if err != nil {
+		return err
+	}
+	if err := d.objs.UnderlayHops.Put(be32(vtep), &v); err != nil {
+		return fmt.Errorf("underlay hop %v: %w", vtep, err)
+	}
+	return nil
+}
+
+// DeleteUnderlayHop takes vtep's paths out: its packets ask the kernel.
+// Deleting one that is not there is not an error.
+func (d *Dataplane) DeleteUnderlayHop(vtep netip.Addr) error {
+	if err := checkIPv4(vtep, "vtep"); err != nil {
+		return err
+	}
+	if err := d.objs.UnderlayHops.Delete(be32(vtep)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete underlay hop %v: %w", vtep, err)
+	}
+	return nil
+}
+
+// UnderlayHops is every VTEP's paths the program holds.
+func (d *Dataplane) UnderlayHops() (map[netip.Addr]UnderlayHop, error) {
+	out := map[netip.Addr]UnderlayHop{}
+	var k uint32
+	var v xleafUnderlayHop
+	it := d.objs.UnderlayHops.Iterate()
+	for it.Next(&k, &v) {
+		out[addrFromBe32(k)] = decodeHop(&v)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("underlay hops: %w", err)
+	}
+	return out, nil
+}
+
+// UnderlayFallbacks is how many packets, over all CPUs, found no resolved
+// next hop for their VTEP and were looked up in the kernel's FIB instead.
+func (d *Dataplane) UnderlayFallbacks() (uint64, error) {
+	var per []uint64
+	if err := d.objs.UnderlayFallbacks.Lookup(uint32(0), &per); err != nil {
+		return 0, fmt.Errorf("underlay fallbacks: %w", err)
+	}
+	var n uint64
+	for _, c := range per {
+		n += c
+	}
+	return n, nil
+}
+
+// RemoteVTEPs is every VTEP a route's nexthop group names now: the ones
+// whose underlay next hops are worth resolving. It does not wait for a
+// table being loaded.
+func (d *Dataplane) RemoteVTEPs() []netip.Addr { return d.groups.vteps.list() }
+
+// RemoteVTEPsChanged is signalled (never blocking, coalesced) when the
+// set RemoteVTEPs returns changes.
+func (d *Dataplane) RemoteVTEPsChanged() <-chan struct{} { return d.groups.vteps.changed }
+
+// vtepSet counts the groups that name each VTEP. Written under the
+// dataplane's lock with the groups; read under its own.
+type vtepSet struct {
+	mu      sync.Mutex
+	refs    map[uint32]int // be32 VTEP -> groups naming it
+	changed chan struct{}
+}
+
+func newVTEPSet() *vtepSet {
+	return &vtepSet{refs: map[uint32]int{}, changed: make(chan struct{}, 1)}
+}
+
+// add counts the VTEPs of a group's interning key (n = +1 or -1).
+func (s *vtepSet) add(key string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	moved := false
+	for i := 0; i+nexthopKeyLen <= len(key); i += nexthopKeyLen {
+		vtep := uint32(key[i]) | uint32(key[i+1])<<8 | uint32(key[i+2])<<16 | uint32(key[i+3])<<24
+		before := s.refs[vtep]
+		if s.refs[vtep] += n; s.refs[vtep] <= 0 {
+			delete(s.refs, vtep)
+		}
+		moved = moved || (before == 0) != (s.refs[vtep] == 0)
+	}
+	if moved {
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *vtepSet) list() []netip.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]netip.Addr, 0, len(s.refs))
+	for v := range s.refs {
+		out = append(out, addrFromBe32(v))
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
