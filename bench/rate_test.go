@@ -352,7 +352,7 @@ func BenchmarkPacketRate(b *testing.B) {
 	b.Run("routes=1M/cores=1", func(b *testing.B) { packetRate(b, 1, 1_000_000) })
 }
 
-var ratePaths = flag.String("rate-paths", "xleaf,ceiling,kernel", "BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf)")
+var ratePaths = flag.String("rate-paths", "xleaf,xleaf-fib,ceiling,kernel", "BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf)")
 
 func packetRate(b *testing.B, cores, routes int) {
 	if cores > runtime.NumCPU() {
@@ -380,7 +380,8 @@ func packetRate(b *testing.B, cores, routes int) {
 		setup func() func()
 	}
 	variants := []variant{
-		{"xleaf", r, gen, func() func() { return r.xleaf(b) }},
+		{"xleaf", r, gen, func() func() { return r.xleaf(b, true) }},
+		{"xleaf-fib", r, gen, func() func() { return r.xleaf(b, false) }},
 		{"ceiling", r, gen, func() func() { return r.onIn0(b, redirectTo(b, r.out0.Index)) }},
 		{"kernel", k, kgen, func() func() { return func() {} }},
 	}
@@ -417,11 +418,14 @@ func packetRate(b *testing.B, cores, routes int) {
 		}
 		if round["ceiling"] > 0 {
 			samples["xleaf/ceiling"] = append(samples["xleaf/ceiling"], round["xleaf"]/round["ceiling"])
+			if round["xleaf-fib"] > 0 {
+				samples["xleaf-fib/ceiling"] = append(samples["xleaf-fib/ceiling"], round["xleaf-fib"]/round["ceiling"])
+			}
 		}
 		if round["kernel"] > 0 {
 			samples["xleaf/kernel"] = append(samples["xleaf/kernel"], round["xleaf"]/round["kernel"])
 		}
-		b.Logf("round: xleaf %.2f ceiling %.2f kernel %.2f Mpps", round["xleaf"], round["ceiling"], round["kernel"])
+		b.Logf("round: xleaf %.2f xleaf-fib %.2f ceiling %.2f kernel %.2f Mpps", round["xleaf"], round["xleaf-fib"], round["ceiling"], round["kernel"])
 	}
 	for name, xs := range samples {
 		slices.Sort(xs)
@@ -444,8 +448,10 @@ func (r *rateBed) onIn0(b *testing.B, prog *ebpf.Program) func() {
 	return func() { l.Close() }
 }
 
-// xleaf puts xleaf's data path on in0 with borderleaf01's RED route.
-func (r *rateBed) xleaf(b *testing.B) func() {
+// xleaf puts xleaf's data path on in0 with borderleaf01's RED route, with
+// the underlay next hops resolved as xleafd does (hops) or asked of the
+// kernel per packet.
+func (r *rateBed) xleaf(b *testing.B, hops bool) func() {
 	var dp *dataplane.Dataplane
 	netns.Do(b, r.dut, func() {
 		var err error
@@ -459,6 +465,12 @@ func (r *rateBed) xleaf(b *testing.B) func() {
 		must(b, dp.ReplaceTable(fixture.RED, append([]dataplane.Route{{Prefix: netip.MustParsePrefix("192.168.2.0/24"), Kind: dataplane.RouteRemote,
 			Remotes: toLeaf01}}, r.table...)))
 		must(b, dp.AttachUplink("in0"))
+		if hops {
+			resolveHops(b, dp)
+			if h, _ := dp.UnderlayHops(); len(h) != 1 {
+				b.Fatalf("underlay next hops resolved: %v, want leaf01's", h)
+			}
+		}
 	})
 	return func() {
 		netns.Do(b, r.dut, func() { dp.Detach("in0") })

@@ -395,6 +395,7 @@ func newBedIn(tb testing.TB, routes, vrfs int) *bed {
 			}
 		}
 	}
+	resolveHops(tb, l.DP) // as xleafd does: no per-packet underlay lookup in the kernel
 	tb.Logf("%d routes over %d VRFs installed in %v (RED: %d generated), %d neighbours in %v",
 		routes, vrfs, tables.Round(time.Millisecond), len(b.redRemote), neighbours, time.Since(start).Round(time.Millisecond))
 	fibBytes := numVRFs * 1 << 16 * 4 // first levels

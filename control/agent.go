@@ -59,6 +59,7 @@ type Agent struct {
 	peers    *peers
 	hosts    *hosts
 	ports    *ports
+	hops     *hops
 	underlay *underlay
 	restart  *restart // set by start
 
@@ -116,6 +117,7 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 	a.underlay = newUnderlay(a.log, a.speaker, a.peers.portOf)
 	a.pipeline = newPipeline(a.log, dp, a.speaker, a.metrics, a.leaf, a.underlay.received)
 	a.ports = newPorts(a.log, dp)
+	a.hops = newHops(a.log, dp)
 	a.hosts = newHosts(a.log, dp, a.pipeline.rib, a.speaker, a.ports, a.leaf)
 	a.peers.deferral = uint32(opts.Grace / time.Second)
 	return a, nil
@@ -196,6 +198,9 @@ func (a *Agent) start(ctx context.Context) error {
 	a.pipeline.adopt(ctx)
 	if err := a.hosts.watch(ctx); err != nil {
 		return fmt.Errorf("watch neighbours: %w", err)
+	}
+	if err := a.hops.run(ctx); err != nil {
+		return fmt.Errorf("resolve underlay next hops: %w", err)
 	}
 	go a.watchKernel(ctx)
 	if err := a.hosts.resolveMisses(ctx); err != nil {

@@ -51,6 +51,16 @@ type CounterTable interface {
 	FIBPools() []dataplane.FIBPool
 }
 
+// HopTable is the underlay next hops in the data path: the hops part's.
+type HopTable interface {
+	RemoteVTEPs() []netip.Addr
+	RemoteVTEPsChanged() <-chan struct{}
+	SetUnderlayHop(netip.Addr, dataplane.UnderlayHop) error
+	DeleteUnderlayHop(netip.Addr) error
+	UnderlayHops() (map[netip.Addr]dataplane.UnderlayHop, error)
+	UnderlayFallbacks() (uint64, error)
+}
+
 // Dataplane is every role: what NewAgent takes.
 type Dataplane interface {
 	VRFTable
@@ -58,6 +68,7 @@ type Dataplane interface {
 	PortTable
 	HostTable
 	CounterTable
+	HopTable
 }
 
 var (

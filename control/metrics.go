@@ -38,6 +38,9 @@ var (
 	descFIB = prometheus.NewDesc("xleaf_fib_chunks",
 		"The compiled FIB's chunks by size in bytes (1024: --fib-chunks, 64: --fib-small-chunks) and state: used, or total (the pool; a full pool refuses routes).",
 		[]string{"bytes", "state"}, nil)
+	descHops     = prometheus.NewDesc("xleaf_underlay_hops", "Remote VTEPs whose underlay next hops the data path holds (resolved from the kernel's routes and neighbours).", nil, nil)
+	descFallback = prometheus.NewDesc("xleaf_underlay_fallback_packets_total",
+		"Packets whose remote VTEP had no resolved underlay next hop: looked up in the kernel's FIB per packet instead.", nil, nil)
 	descICMP = prometheus.NewDesc("xleaf_icmp_errors_total",
 		"ICMP errors the data path answered dropped packets with, by VRF and result: sent, suppressed (rate limit), unroutable (no way back to the source in the VRF).",
 		[]string{"vrf", "result"}, nil)
@@ -49,7 +52,7 @@ func (a *Agent) Collector() prometheus.Collector { return agentCollector{a} }
 type agentCollector struct{ a *Agent }
 
 func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup, descICMP, descFIB} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup, descICMP, descFIB, descHops, descFallback} {
 		ch <- d
 	}
 	c.a.metrics.updates.Describe(ch)
@@ -70,6 +73,10 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if n, err := a.dp.SuppressedEvents(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descMissSup, prometheus.CounterValue, float64(n))
+	}
+	ch <- prometheus.MustNewConstMetric(descHops, prometheus.GaugeValue, float64(a.hops.resolved()))
+	if n, err := a.dp.UnderlayFallbacks(); err == nil {
+		ch <- prometheus.MustNewConstMetric(descFallback, prometheus.CounterValue, float64(n))
 	}
 	for _, p := range a.dp.FIBPools() {
 		size := strconv.Itoa(p.ChunkBytes)

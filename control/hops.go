@@ -1,0 +1,422 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/xleaf/xleaf/dataplane"
+)
+
+// The hops part: each remote VTEP's underlay next hops, resolved from the
+// kernel's routes, neighbours and links, kept in the data path so that its
+// packets need no FIB lookup in the kernel (bpf/fib.h). The kernel stays the
+// authority: a VTEP is resolved again on every change of a route, a link or
+// a neighbour it could depend on (netlink events), when the VTEPs routes
+// name change, and every hopsInterval in case an event was lost. A VTEP that
+// cannot be resolved (no route, a next hop without a valid neighbour, every
+// path's link down) has no entry, so its packets ask the kernel, which
+// answers as it would for any packet (and reports an unresolved neighbour
+// to the hosts part, which probes it).
+//
+// Between a change in the kernel and the next resolution (a millisecond or
+// two, TestHopsFollowTheKernel measures it) packets still take the old
+// paths, as a hardware router's do until its FIB is reprogrammed.
+
+// hopsInterval is how often every VTEP is resolved again without an event;
+// hopsSettle how long a burst of events is let settle before resolving.
+var (
+	hopsInterval = time.Second
+	hopsSettle   = time.Millisecond
+)
+
+// hops owns the data path's underlay next hops.
+type hops struct {
+	log *slog.Logger
+	dp  HopTable
+
+	mu       sync.Mutex
+	have     map[netip.Addr]dataplane.UnderlayHop // what the data path holds
+	failing  map[netip.Addr]string                // why a VTEP is not resolved, logged once
+	watching map[netip.Addr]bool                  // next hops (and VTEPs) whose neighbours matter
+	syncs    uint64
+}
+
+func newHops(log *slog.Logger, dp HopTable) *hops {
+	return &hops{log: log, dp: dp, have: map[netip.Addr]dataplane.UnderlayHop{}, failing: map[netip.Addr]string{},
+		watching: map[netip.Addr]bool{}}
+}
+
+// run resolves until ctx ends. The first subscriptions are made before it
+// returns, so no change after it is missed.
+func (h *hops) run(ctx context.Context) error {
+	sub, err := subscribe()
+	if err != nil {
+		return err
+	}
+	h.sync()
+	go func() {
+		for {
+			h.follow(ctx, sub)
+			close(sub.done)
+			if ctx.Err() != nil {
+				return
+			}
+			// A subscription ended (the socket overran, most likely):
+			// without events the entries could go stale, so they go,
+			// and packets ask the kernel until a new subscription is
+			// in place and has resolved everything again.
+			h.log.Warn("underlay next hops: netlink events lost; asking the kernel until resubscribed")
+			h.flush()
+			for sub = nil; sub == nil; {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(hopsInterval):
+				}
+				if sub, err = subscribe(); err != nil {
+					h.log.Warn("underlay next hops: resubscribing", "err", err)
+				}
+			}
+			h.sync()
+		}
+	}()
+	return nil
+}
+
+// subscription is the netlink events resolving follows.
+type subscription struct {
+	done   chan struct{}
+	routes chan netlink.RouteUpdate
+	neighs chan netlink.NeighUpdate
+	links  chan netlink.LinkUpdate
+}
+
+func subscribe() (*subscription, error) {
+	s := &subscription{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 256),
+		neighs: make(chan netlink.NeighUpdate, 1024), links: make(chan netlink.LinkUpdate, 256)}
+	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{}); err != nil {
+		close(s.done)
+		return nil, fmt.Errorf("watch routes: %w", err)
+	}
+	if err := netlink.NeighSubscribeWithOptions(s.neighs, s.done, netlink.NeighSubscribeOptions{}); err != nil {
+		close(s.done)
+		return nil, fmt.Errorf("watch neighbours: %w", err)
+	}
+	if err := netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{}); err != nil {
+		close(s.done)
+		return nil, fmt.Errorf("watch links: %w", err)
+	}
+	return s, nil
+}
+
+// follow resolves on sub's events, on a change of the VTEPs routes name,
+// and every hopsInterval, until ctx ends or a subscription does.
+func (h *hops) follow(ctx context.Context, sub *subscription) {
+	tick := time.NewTicker(hopsInterval)
+	defer tick.Stop()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	pending := false
+	kick := func() {
+		if !pending {
+			pending = true
+			settle.Reset(hopsSettle)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u, ok := <-sub.routes:
+			if !ok {
+				return
+			}
+			if u.Family == unix.AF_INET {
+				kick()
+			}
+		case u, ok := <-sub.neighs:
+			if !ok {
+				return
+			}
+			if h.matters(u.Neigh) {
+				kick()
+			}
+		case _, ok := <-sub.links:
+			if !ok {
+				return
+			}
+			kick()
+		case <-h.dp.RemoteVTEPsChanged():
+			kick()
+		case <-settle.C:
+			pending = false
+			h.sync()
+		case <-tick.C:
+			h.sync()
+		}
+	}
+}
+
+// flush takes every entry out of the data path.
+func (h *hops) flush() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for vtep := range h.have {
+		h.drop(vtep)
+	}
+}
+
+// matters says whether a neighbour's change can change a VTEP's paths: it
+// is a next hop (or a directly connected VTEP) some resolution looked for.
+func (h *hops) matters(n netlink.Neigh) bool {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.watching[a.Unmap()]
+}
+
+// sync resolves every VTEP routes name and brings the data path in line.
+func (h *hops) sync() {
+	vteps := h.dp.RemoteVTEPs()
+	k, err := readKernel()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.syncs++
+	if err != nil {
+		h.log.Warn("underlay next hops: reading the kernel's tables", "err", err)
+		return // keep what the data path has; the next pass tries again
+	}
+	want := map[netip.Addr]bool{}
+	h.watching = map[netip.Addr]bool{}
+	for _, vtep := range vteps {
+		want[vtep] = true
+		hop, err := k.resolve(vtep, h.watching)
+		if err != nil {
+			if why := err.Error(); h.failing[vtep] != why {
+				h.log.Info("underlay next hop not resolved; its packets ask the kernel", "vtep", vtep, "why", why)
+				h.failing[vtep] = why
+			}
+			h.drop(vtep)
+			continue
+		}
+		if _, was := h.failing[vtep]; was {
+			h.log.Info("underlay next hop resolved", "vtep", vtep, "paths", len(hop.Members))
+			delete(h.failing, vtep)
+		}
+		if old, ok := h.have[vtep]; ok && old.Equal(hop) {
+			continue
+		}
+		if err := h.dp.SetUnderlayHop(vtep, hop); err != nil {
+			h.log.Warn("underlay next hop", "vtep", vtep, "err", err)
+			h.drop(vtep)
+			continue
+		}
+		h.have[vtep] = hop
+	}
+	for vtep := range h.have {
+		if !want[vtep] {
+			h.drop(vtep)
+		}
+	}
+	for vtep := range h.failing {
+		if !want[vtep] {
+			delete(h.failing, vtep)
+		}
+	}
+}
+
+// drop takes vtep's paths out of the data path. Called with h.mu held.
+func (h *hops) drop(vtep netip.Addr) {
+	if _, ok := h.have[vtep]; !ok {
+		return
+	}
+	if err := h.dp.DeleteUnderlayHop(vtep); err != nil {
+		h.log.Warn("underlay next hop", "vtep", vtep, "err", err)
+		return
+	}
+	delete(h.have, vtep)
+}
+
+// resolved is how many VTEPs have paths in the data path.
+func (h *hops) resolved() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.have)
+}
+
+// kernelState is one reading of what resolving needs besides the routes:
+// the valid neighbours and the links.
+type kernelState struct {
+	neighs map[neighKey]net.HardwareAddr
+	links  map[int]netlink.Link
+}
+
+type neighKey struct {
+	ifindex int
+	addr    netip.Addr
+}
+
+// readKernel takes the reading: a neighbour dump and a link dump per pass,
+// whatever the number of VTEPs.
+func readKernel() (*kernelState, error) {
+	k := &kernelState{neighs: map[neighKey]net.HardwareAddr{}, links: map[int]netlink.Link{}}
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		ns, err := netlink.NeighList(0, family)
+		if err != nil {
+			return nil, fmt.Errorf("list neighbours: %w", err)
+		}
+		for _, n := range ns {
+			a, ok := netip.AddrFromSlice(n.IP)
+			if !ok || n.State&nudValid == 0 || len(n.HardwareAddr) != 6 {
+				continue
+			}
+			k.neighs[neighKey{n.LinkIndex, a.Unmap()}] = n.HardwareAddr
+		}
+	}
+	ls, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	for _, l := range ls {
+		k.links[l.Attrs().Index] = l
+	}
+	return k, nil
+}
+
+// nudValid are the neighbour states the kernel forwards with (NUD_VALID):
+// bpf_fib_lookup answers "no neighbour" for any other.
+const nudValid = unix.NUD_PERMANENT | unix.NUD_NOARP | unix.NUD_REACHABLE | unix.NUD_PROBE | unix.NUD_STALE | unix.NUD_DELAY
+
+// rtnhFlagsDown are a multipath member's flags that take it out of use.
+const rtnhFlagsDown = unix.RTNH_F_DEAD | unix.RTNH_F_LINKDOWN
+
+// ResolveUnderlay is vtep's underlay paths as the kernel has them now: what
+// the agent puts in the data path.
+func ResolveUnderlay(vtep netip.Addr) (dataplane.UnderlayHop, error) {
+	k, err := readKernel()
+	if err != nil {
+		return dataplane.UnderlayHop{}, err
+	}
+	return k.resolve(vtep, map[netip.Addr]bool{})
+}
+
+// resolve finds vtep's paths with the kernel's own route lookup (policy
+// rules and tables are the kernel's business): the route it matches
+// ('ip route get fibmatch') gives every path of a multipath route and the
+// route's MTU; a route whose paths are not spelled out in it (a next-hop
+// object) gives the path the kernel's lookup takes. Every next hop it
+// looked for goes in watch.
+func (k *kernelState) resolve(vtep netip.Addr, watch map[netip.Addr]bool) (dataplane.UnderlayHop, error) {
+	var hop dataplane.UnderlayHop
+	got, err := netlink.RouteGetWithOptions(vtep.AsSlice(), &netlink.RouteGetOptions{FIBMatch: true})
+	if err != nil || len(got) == 0 {
+		return hop, fmt.Errorf("no route: %v", err)
+	}
+	r := got[0]
+	if r.Type != unix.RTN_UNICAST {
+		return hop, fmt.Errorf("route %v of type %d", r.Dst, r.Type)
+	}
+	var paths []path
+	for _, nh := range r.MultiPath {
+		if nh.Flags&rtnhFlagsDown == 0 {
+			paths = append(paths, path{ifindex: nh.LinkIndex, via: nextHop(nh.Gw, nh.Via, vtep)})
+		}
+	}
+	if len(r.MultiPath) == 0 && r.LinkIndex > 0 {
+		paths = []path{{ifindex: r.LinkIndex, via: nextHop(r.Gw, r.Via, vtep)}}
+	}
+	if len(r.MultiPath) == 0 && r.LinkIndex == 0 {
+		taken, err := netlink.RouteGet(vtep.AsSlice())
+		if err != nil || len(taken) == 0 {
+			return hop, fmt.Errorf("no route: %v", err)
+		}
+		paths = []path{{ifindex: taken[0].LinkIndex, via: nextHop(taken[0].Gw, taken[0].Via, vtep)}}
+	}
+	var why []string
+	for _, p := range paths {
+		watch[p.via] = true
+		m, err := k.member(p, r.MTU)
+		if err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		if len(hop.Members) < dataplane.MaxUnderlayECMP {
+			hop.Members = append(hop.Members, m)
+		}
+	}
+	if len(hop.Members) == 0 {
+		if len(why) == 0 {
+			return hop, fmt.Errorf("route %v has no usable path", r.Dst)
+		}
+		return hop, errors.New(strings.Join(why, "; "))
+	}
+	// One order for the same paths, whatever order the kernel lists them
+	// in: a flow keeps its path across resolutions.
+	slices.SortFunc(hop.Members, func(a, b dataplane.UnderlayMember) int {
+		if a.Ifindex != b.Ifindex {
+			return a.Ifindex - b.Ifindex
+		}
+		return slices.Compare(a.DstMAC, b.DstMAC)
+	})
+	return hop, nil
+}
+
+// path is one way towards a VTEP: out of ifindex, to the neighbour via.
+type path struct {
+	ifindex int
+	via     netip.Addr
+}
+
+// nextHop is the neighbour a path leads to: its gateway (IPv4, or IPv6
+// link-local for an RFC 5549 route), or the VTEP itself when connected.
+func nextHop(gw net.IP, via netlink.Destination, vtep netip.Addr) netip.Addr {
+	if a, ok := netip.AddrFromSlice(gw); ok && !a.IsUnspecified() {
+		return a.Unmap()
+	}
+	if v, ok := via.(*netlink.Via); ok {
+		if a, ok := netip.AddrFromSlice(v.Addr); ok {
+			return a.Unmap()
+		}
+	}
+	return vtep
+}
+
+// member is one path as the data path takes it; an error if its link is
+// down or its next hop has no valid neighbour entry.
+func (k *kernelState) member(p path, routeMTU int) (dataplane.UnderlayMember, error) {
+	var m dataplane.UnderlayMember
+	l, ok := k.links[p.ifindex]
+	if !ok {
+		return m, fmt.Errorf("no link %d", p.ifindex)
+	}
+	a := l.Attrs()
+	if a.Flags&net.FlagUp == 0 || (a.OperState != netlink.OperUp && a.OperState != netlink.OperUnknown) {
+		return m, fmt.Errorf("%s is down", a.Name)
+	}
+	if len(a.HardwareAddr) != 6 {
+		return m, fmt.Errorf("%s has no Ethernet address", a.Name)
+	}
+	dmac, ok := k.neighs[neighKey{p.ifindex, p.via}]
+	if !ok {
+		return m, fmt.Errorf("next hop %v on %s not resolved", p.via, a.Name)
+	}
+	mtu := a.MTU
+	if routeMTU > 0 && routeMTU < mtu {
+		mtu = routeMTU
+	}
+	return dataplane.UnderlayMember{Ifindex: p.ifindex, SrcMAC: a.HardwareAddr, DstMAC: dmac, MTU: mtu}, nil
+}
