@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/xleaf/xleaf/control"
 	"github.com/xleaf/xleaf/dataplane"
@@ -20,6 +21,7 @@ func resolveHops(tb testing.TB, dp *dataplane.Dataplane) {
 		}
 		must(tb, dp.SetUnderlayHop(vtep, hop))
 	}
+	must(tb, dp.RenewUnderlayHops(time.Hour))
 }
 
 // dropHops takes them all out: every packet asks the kernel.

@@ -18,6 +18,12 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef CLOCK_MONOTONIC
+#define CLOCK_MONOTONIC 1
+#endif
+#ifndef EBUSY
+#define EBUSY 16
+#endif
 
 /* Where an encapsulated packet leaves, and from which MAC to which. */
 struct egress {
@@ -38,7 +44,8 @@ static __always_inline __u32 underlay_pick(__u32 hash, __u32 members)
 /* Finds the egress towards o's remote VTEP; returns a BPF_FIB_LKUP_RET_*
  * code. The agent's resolved next hops come first (a hash lookup, no FIB
  * walk, and the kernel's ECMP paths spread by the inner flow); a VTEP it has
- * not resolved is asked of the kernel with bpf_fib_lookup, which fills fib
+ * not resolved, or any when it has stopped renewing them (hops_watchdog), is
+ * asked of the kernel with bpf_fib_lookup, which fills fib
  * (and so must outlive e), counted in underlay_fallbacks. Either way the
  * encapsulated size is checked against the path's MTU. */
 static __always_inline int underlay_egress(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
@@ -48,10 +55,11 @@ static __always_inline int underlay_egress(struct xdp_md *ctx, struct bpf_fib_lo
 			sizeof(struct vxlanhdr);
 	struct underlay_hop *h = bpf_map_lookup_elem(&underlay_hops, &o->daddr);
 	__u32 zero = 0;
+	struct hops_watchdog *w = bpf_map_lookup_elem(&hops_watchdog, &zero);
 	__u64 *fallbacks;
 	int rc;
 
-	if (h && h->members) {
+	if (h && h->members && w && w->live) {
 		__u32 i = underlay_pick(o->hash, h->members);
 
 		if (i < UNDERLAY_ECMP) {
@@ -82,6 +90,45 @@ static __always_inline int underlay_egress(struct xdp_md *ctx, struct bpf_fib_lo
 	e->dmac = fib->dmac;
 	e->mtu = fib->mtu_result;
 	return rc;
+}
+
+/* The watchdog's timer fired: the agent did not renew it in time. */
+static int hops_expired(void *map, __u32 *key, struct hops_watchdog *w)
+{
+	w->live = 0;
+	return 0;
+}
+
+/* Run by the agent (BPF_PROG_TEST_RUN) to renew the watchdog: the packet
+ * is the time the next hops stay live for, in ns (8 bytes, host order,
+ * then padding to a frame's minimum). Returns XDP_PASS once renewed,
+ * XDP_ABORTED if it could not be. */
+SEC("xdp")
+int xleaf_hops_renew(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	struct hops_watchdog *w = bpf_map_lookup_elem(&hops_watchdog, &zero);
+	__u64 ns;
+	long err;
+
+	if (!w || data + sizeof(ns) > data_end)
+		return XDP_ABORTED;
+	ns = *(__u64 *)data;
+	err = bpf_timer_init(&w->timer, &hops_watchdog, CLOCK_MONOTONIC);
+	if (err && err != -EBUSY) /* -EBUSY: initialised by an earlier renewal */
+		return XDP_ABORTED;
+	if (bpf_timer_set_callback(&w->timer, hops_expired))
+		return XDP_ABORTED;
+	if (ns == 0) {
+		w->live = 0;
+		return XDP_PASS;
+	}
+	w->live = 1;
+	if (bpf_timer_start(&w->timer, ns, 0))
+		return XDP_ABORTED;
+	return XDP_PASS;
 }
 
 #endif

@@ -127,6 +127,27 @@ struct {
 	__uint(max_entries, MAX_UNDERLAY_HOPS);
 } underlay_hops SEC(".maps");
 
+/* The underlay next hops are used only while the agent keeps them in step
+ * with the kernel: it renews this watchdog every pass (a program it runs,
+ * xleaf_hops_renew: live = 1, and the timer restarted); if it stops (killed,
+ * hung), the timer fires and clears live, and packets ask the kernel again.
+ * One flag read per packet, where a clock read costs ~25 ns. Pinned: a
+ * timer dies with the last user reference to its map, and must outlive the
+ * agent that armed it. */
+struct hops_watchdog {
+	struct bpf_timer timer;
+	__u32 live;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct hops_watchdog);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hops_watchdog SEC(".maps");
+
 /* packets whose underlay next hop was not in underlay_hops (asked of the
  * kernel instead), per CPU */
 struct {

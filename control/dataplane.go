@@ -2,6 +2,7 @@ package control
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/dataplane"
@@ -56,6 +57,7 @@ type HopTable interface {
 	RemoteVTEPs() []netip.Addr
 	RemoteVTEPsChanged() <-chan struct{}
 	SetUnderlayHop(netip.Addr, dataplane.UnderlayHop) error
+	RenewUnderlayHops(valid time.Duration) error
 	DeleteUnderlayHop(netip.Addr) error
 	UnderlayHops() (map[netip.Addr]dataplane.UnderlayHop, error)
 	UnderlayFallbacks() (uint64, error)

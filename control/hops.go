@@ -33,12 +33,18 @@ import (
 // two, TestHopsFollowTheKernel measures it) packets still take the old
 // paths, as a hardware router's do until its FIB is reprogrammed.
 
-// hopsInterval is how often every VTEP is resolved again without an event;
-// hopsSettle how long a burst of events is let settle before resolving.
+// hopsInterval is how often every VTEP is resolved again without an event,
+// and its entry renewed; hopsSettle how long a burst of events is let
+// settle before resolving.
 var (
 	hopsInterval = time.Second
 	hopsSettle   = time.Millisecond
 )
+
+// hopsValid is how long the entries are used without being renewed: a
+// few passes, so that an agent that stops (killed, hung, restarting)
+// leaves its packets to the kernel's lookup within a few seconds.
+func hopsValid() time.Duration { return max(5*time.Second, 3*hopsInterval) }
 
 // hops owns the data path's underlay next hops.
 type hops struct {
@@ -64,7 +70,7 @@ func (h *hops) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.sync()
+	h.sync(true)
 	go func() {
 		for {
 			h.follow(ctx, sub)
@@ -88,7 +94,7 @@ func (h *hops) run(ctx context.Context) error {
 					h.log.Warn("underlay next hops: resubscribing", "err", err)
 				}
 			}
-			h.sync()
+			h.sync(true)
 		}
 	}()
 	return nil
@@ -161,9 +167,9 @@ func (h *hops) follow(ctx context.Context, sub *subscription) {
 			kick()
 		case <-settle.C:
 			pending = false
-			h.sync()
+			h.sync(false)
 		case <-tick.C:
-			h.sync()
+			h.sync(true)
 		}
 	}
 }
@@ -189,16 +195,20 @@ func (h *hops) matters(n netlink.Neigh) bool {
 	return h.watching[a.Unmap()]
 }
 
-// sync resolves every VTEP routes name and brings the data path in line.
-func (h *hops) sync() {
+// sync resolves every VTEP routes name and brings the data path in line;
+// with renew, it renews the data path's watchdog: the entries stay in use
+// for hopsValid.
+func (h *hops) sync(renew bool) {
 	vteps := h.dp.RemoteVTEPs()
 	k, err := readKernel()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.syncs++
 	if err != nil {
+		// Keep what the data path has, unrenewed: the next pass tries
+		// again, and if none succeeds they expire.
 		h.log.Warn("underlay next hops: reading the kernel's tables", "err", err)
-		return // keep what the data path has; the next pass tries again
+		return
 	}
 	want := map[netip.Addr]bool{}
 	h.watching = map[netip.Addr]bool{}
@@ -235,6 +245,11 @@ func (h *hops) sync() {
 	for vtep := range h.failing {
 		if !want[vtep] {
 			delete(h.failing, vtep)
+		}
+	}
+	if renew {
+		if err := h.dp.RenewUnderlayHops(hopsValid()); err != nil {
+			h.log.Warn("underlay next hops: renewing; packets ask the kernel", "err", err)
 		}
 	}
 }

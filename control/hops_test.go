@@ -102,6 +102,9 @@ func TestResolvedHopsForwardAsTheKernel(t *testing.T) {
 			}
 		}
 	}
+	if err := l.DP.RenewUnderlayHops(time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	before, err := l.DP.UnderlayFallbacks()
 	if err != nil {
 		t.Fatal(err)

@@ -38,15 +38,18 @@ type Options struct {
 	FIBSmallChunks uint32
 }
 
-// xleafCore is what Open loads: the forwarding program and the maps (the
-// object's lookup programs load only when asked for: LookupPrograms).
+// xleafCore is what Open loads: the forwarding program, the maps and the
+// program that renews the underlay next hops (the object's lookup programs
+// load only when asked for: LookupPrograms).
 type xleafCore struct {
 	xleafMaps
-	Xleaf *ebpf.Program `ebpf:"xleaf"`
+	Xleaf     *ebpf.Program `ebpf:"xleaf"`
+	HopsRenew *ebpf.Program `ebpf:"xleaf_hops_renew"`
 }
 
 func (o *xleafCore) Close() error {
 	o.Xleaf.Close()
+	o.HopsRenew.Close()
 	return o.xleafMaps.Close()
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -17,16 +18,17 @@ import (
 // and in parallel; the real program, loaded and attached, stays the proof
 // (dataplane and test/).
 type Fake struct {
-	mu       sync.Mutex
-	vteps    map[netip.Addr]bool
-	vrfs     map[VRFID]VRF
-	routes   map[VRFID]map[netip.Prefix]Route
-	neigh    map[ModelNeighborKey]Neighbor
-	attached map[string]FakePort
-	counters map[CounterKey]Counter
-	events   chan Event
-	hops     map[netip.Addr]UnderlayHop
-	changed  chan struct{} // RemoteVTEPsChanged
+	mu        sync.Mutex
+	vteps     map[netip.Addr]bool
+	vrfs      map[VRFID]VRF
+	routes    map[VRFID]map[netip.Prefix]Route
+	neigh     map[ModelNeighborKey]Neighbor
+	attached  map[string]FakePort
+	counters  map[CounterKey]Counter
+	events    chan Event
+	hops      map[netip.Addr]UnderlayHop
+	hopsUntil time.Time     // RenewUnderlayHops
+	changed   chan struct{} // RemoteVTEPsChanged
 	// RouteLimit makes SetRoute fail as a full table does (0: no limit).
 	RouteLimit int
 }
@@ -324,6 +326,9 @@ func (f *Fake) Model() *Model {
 	m := &Model{VTEPs: maps.Clone(f.vteps), VRFs: maps.Clone(f.vrfs), Routes: map[VRFID][]Route{},
 		Neighbors: maps.Clone(f.neigh), Ifaces: map[int]ModelIface{}, Underlay: map[netip.Addr]ModelUnderlay{},
 		Hops: maps.Clone(f.hops)}
+	if !time.Now().Before(f.hopsUntil) {
+		m.Hops = nil
+	}
 	for id, t := range f.routes {
 		m.Routes[id] = slices.Collect(maps.Values(t))
 	}
@@ -339,6 +344,21 @@ func (f *Fake) SetUnderlayHop(vtep netip.Addr, h UnderlayHop) error {
 	defer f.mu.Unlock()
 	f.hops[vtep] = h
 	return nil
+}
+
+// RenewUnderlayHops keeps them live for valid.
+func (f *Fake) RenewUnderlayHops(valid time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hopsUntil = time.Now().Add(valid)
+	return nil
+}
+
+// UnderlayHopsLive says whether they were renewed in time.
+func (f *Fake) UnderlayHopsLive() (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return time.Now().Before(f.hopsUntil), nil
 }
 
 // DeleteUnderlayHop forgets vtep's paths.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket/layers"
@@ -164,6 +165,9 @@ func (h *fuzzHarness) installHops(t *testing.T, seed uint64) {
 		if err != nil {
 			t.Fatalf("table seed %d: underlay hop %v: %v", seed, vtep, err)
 		}
+	}
+	if err := l.DP.RenewUnderlayHops(time.Hour); err != nil {
+		t.Fatal(err)
 	}
 	h.m.Hops = hops
 }

@@ -21,7 +21,8 @@ type Model struct {
 	// is missing has no underlay route.
 	Underlay map[netip.Addr]ModelUnderlay
 	// Hops are the underlay next hops the agent resolved, which the
-	// program takes before asking the kernel (Underlay).
+	// program takes before asking the kernel (Underlay), while they are
+	// live (nil when they are not).
 	Hops map[netip.Addr]UnderlayHop
 }
 

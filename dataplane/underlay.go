@@ -1,12 +1,14 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -89,7 +91,8 @@ func decodeHop(v *xleafUnderlayHop) UnderlayHop {
 }
 
 // SetUnderlayHop installs or replaces vtep's underlay paths, in one update:
-// a packet sees the old paths or the new ones.
+// a packet sees the old paths or the new ones. They are used while
+// RenewUnderlayHops keeps them live.
 func (d *Dataplane) SetUnderlayHop(vtep netip.Addr, h UnderlayHop) error {
 	v, err := encodeHop(vtep, h)
 	if err != nil {
@@ -111,6 +114,36 @@ func (d *Dataplane) DeleteUnderlayHop(vtep netip.Addr) error {
 		return fmt.Errorf("delete underlay hop %v: %w", vtep, err)
 	}
 	return nil
+}
+
+// RenewUnderlayHops keeps the underlay next hops in use for valid from now
+// (0: stop using them now). Whoever keeps them in step with the kernel
+// renews them; if it stops (it died), the program's watchdog timer fires
+// when valid has passed, and packets ask the kernel again.
+func (d *Dataplane) RenewUnderlayHops(valid time.Duration) error {
+	if valid < 0 {
+		return fmt.Errorf("renew underlay hops: valid for %v", valid)
+	}
+	data := make([]byte, 64)
+	binary.NativeEndian.PutUint64(data, uint64(valid))
+	ret, err := d.objs.HopsRenew.Run(&ebpf.RunOptions{Data: data})
+	if err != nil {
+		return fmt.Errorf("renew underlay hops: %w", err)
+	}
+	if ret != XDPPass {
+		return fmt.Errorf("renew underlay hops: the watchdog refused (%d)", ret)
+	}
+	return nil
+}
+
+// UnderlayHopsLive says whether the program uses the underlay next hops
+// now (renewed, and not expired since).
+func (d *Dataplane) UnderlayHopsLive() (bool, error) {
+	var w xleafHopsWatchdog
+	if err := d.objs.HopsWatchdog.Lookup(uint32(0), &w); err != nil {
+		return false, fmt.Errorf("underlay hops watchdog: %w", err)
+	}
+	return w.Live != 0, nil
 }
 
 // UnderlayHops is every VTEP's paths the program holds.

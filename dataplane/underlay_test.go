@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -24,6 +25,14 @@ func spineHop(l *fixture.Leaf) dataplane.UnderlayMember {
 
 func dciHop(l *fixture.Leaf) dataplane.UnderlayMember {
 	return dataplane.UnderlayMember{Ifindex: l.Swp3.Index, SrcMAC: l.Swp3.HardwareAddr, DstMAC: fixture.DCIMAC, MTU: fixture.UnderlayMTU}
+}
+
+// live keeps the hops a test sets in use for the test.
+func live(t *testing.T, l *fixture.Leaf) {
+	t.Helper()
+	if err := l.DP.RenewUnderlayHops(time.Hour); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func fallbacks(t *testing.T, l *fixture.Leaf) uint64 {
@@ -84,6 +93,7 @@ func TestUnderlayHopsMatchKernel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	live(t, l)
 	before = fallbacks(t, l)
 	cached := run()
 	if n := fallbacks(t, l) - before; n != 0 {
@@ -120,6 +130,7 @@ func TestUnderlayHopECMP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	live(t, l)
 	type choice struct {
 		vtep   netip.Addr
 		egress int
@@ -181,6 +192,7 @@ func TestUnderlayHopMTU(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	live(t, l)
 	// 1350 bytes of inner IPv4 fit 1400 with VXLAN's 50; one more does not.
 	fits := fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.1.10"), SrcPort: 1, DstPort: 2, TTL: 64, DF: true, Payload: make([]byte, 1350-28)}
 	big := fits
@@ -273,5 +285,68 @@ func TestRemoteVTEPs(t *testing.T) {
 	want = slices.DeleteFunc(want, func(a netip.Addr) bool { return a == fixture.Unrouted })
 	if got := l.DP.RemoteVTEPs(); !slices.Equal(got, want) {
 		t.Errorf("RemoteVTEPs = %v, want %v", got, want)
+	}
+}
+
+// TestUnderlayHopsGoStale: next hops not renewed in time are not used
+// (whoever kept them in step with the kernel is gone): packets ask the
+// kernel again. Renewing for 0 stops their use at once.
+func TestUnderlayHopsGoStale(t *testing.T) {
+	l := fixture.New(t)
+	// Paths the kernel does not have: where a frame goes shows whether
+	// they were used.
+	other := dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{dciHop(l)}}
+	for _, vtep := range []netip.Addr{fixture.Leaf01, fixture.Leaf02} {
+		if err := l.DP.SetUnderlayHop(vtep, other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frame := fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC,
+		fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.1.10"), SrcPort: 7, DstPort: 80, TTL: 64})
+	sentTo := func() net.HardwareAddr {
+		_, out := fixture.Run(t, l.DP.Program(), l.Swp10.Index, frame)
+		return out[0:6]
+	}
+	isLive := func() bool {
+		ok, err := l.DP.UnderlayHopsLive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if got := sentTo(); !bytes.Equal(got, fixture.SpineMAC) || isLive() {
+		t.Fatalf("never renewed: sent to %v (live %v), want the kernel's next hop", got, isLive())
+	}
+
+	const valid = 300 * time.Millisecond
+	renewed := time.Now()
+	if err := l.DP.RenewUnderlayHops(valid); err != nil {
+		t.Fatal(err)
+	}
+	got := sentTo()
+	if time.Since(renewed) > valid/2 {
+		t.Skip("the machine is too slow to check them while they are live")
+	}
+	if !bytes.Equal(got, fixture.DCIMAC) || !isLive() {
+		t.Fatalf("renewed: sent to %v (live %v), want the resolved next hop %v", got, isLive(), fixture.DCIMAC)
+	}
+	time.Sleep(time.Until(renewed.Add(valid + 100*time.Millisecond)))
+	before := fallbacks(t, l)
+	if got := sentTo(); !bytes.Equal(got, fixture.SpineMAC) || isLive() {
+		t.Errorf("expired: sent to %v (live %v), want the kernel's next hop %v", got, isLive(), fixture.SpineMAC)
+	}
+	if n := fallbacks(t, l) - before; n != 1 {
+		t.Errorf("%d fallbacks, want 1", n)
+	}
+
+	live(t, l)
+	if got := sentTo(); !bytes.Equal(got, fixture.DCIMAC) {
+		t.Errorf("renewed again: sent to %v, want %v", got, fixture.DCIMAC)
+	}
+	if err := l.DP.RenewUnderlayHops(0); err != nil {
+		t.Fatal(err)
+	}
+	if got := sentTo(); !bytes.Equal(got, fixture.SpineMAC) || isLive() {
+		t.Errorf("renewed for 0: sent to %v (live %v), want the kernel's next hop", got, isLive())
 	}
 }

@@ -52,6 +52,16 @@ type xleafFibSmall struct {
 	E [16]uint32
 }
 
+type xleafHopsWatchdog struct {
+	_     structs.HostLayout
+	Timer struct {
+		_ structs.HostLayout
+		_ [16]byte
+	}
+	Live uint32
+	Pad  uint32
+}
+
 type xleafIcmpBudget struct {
 	_          structs.HostLayout
 	Tokens     uint64
@@ -194,6 +204,7 @@ const (
 	xleafMapFibL1Tmpl         = "fib_l1_tmpl"
 	xleafMapFibSmall          = "fib_small"
 	xleafMapFibVrfs           = "fib_vrfs"
+	xleafMapHopsWatchdog      = "hops_watchdog"
 	xleafMapIcmpBudget        = "icmp_budget"
 	xleafMapIfaces            = "ifaces"
 	xleafMapNeighs            = "neighs"
@@ -208,6 +219,7 @@ const (
 	xleafMapVrfs              = "vrfs"
 	xleafMapVteps             = "vteps"
 	xleafProgXleaf            = "xleaf"
+	xleafProgXleafHopsRenew   = "xleaf_hops_renew"
 	xleafProgXleafLookupFib   = "xleaf_lookup_fib"
 	xleafProgXleafLookupLpm   = "xleaf_lookup_lpm"
 	xleafVarGoTypes           = "go_types"
@@ -256,6 +268,7 @@ type xleafSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xleafProgramSpecs struct {
 	Xleaf          *ebpf.ProgramSpec `ebpf:"xleaf"`
+	XleafHopsRenew *ebpf.ProgramSpec `ebpf:"xleaf_hops_renew"`
 	XleafLookupFib *ebpf.ProgramSpec `ebpf:"xleaf_lookup_fib"`
 	XleafLookupLpm *ebpf.ProgramSpec `ebpf:"xleaf_lookup_lpm"`
 }
@@ -270,6 +283,7 @@ type xleafMapSpecs struct {
 	FibL1Tmpl         *ebpf.MapSpec `ebpf:"fib_l1_tmpl"`
 	FibSmall          *ebpf.MapSpec `ebpf:"fib_small"`
 	FibVrfs           *ebpf.MapSpec `ebpf:"fib_vrfs"`
+	HopsWatchdog      *ebpf.MapSpec `ebpf:"hops_watchdog"`
 	IcmpBudget        *ebpf.MapSpec `ebpf:"icmp_budget"`
 	Ifaces            *ebpf.MapSpec `ebpf:"ifaces"`
 	Neighs            *ebpf.MapSpec `ebpf:"neighs"`
@@ -318,6 +332,7 @@ type xleafMaps struct {
 	FibL1Tmpl         *ebpf.Map `ebpf:"fib_l1_tmpl"`
 	FibSmall          *ebpf.Map `ebpf:"fib_small"`
 	FibVrfs           *ebpf.Map `ebpf:"fib_vrfs"`
+	HopsWatchdog      *ebpf.Map `ebpf:"hops_watchdog"`
 	IcmpBudget        *ebpf.Map `ebpf:"icmp_budget"`
 	Ifaces            *ebpf.Map `ebpf:"ifaces"`
 	Neighs            *ebpf.Map `ebpf:"neighs"`
@@ -341,6 +356,7 @@ func (m *xleafMaps) Close() error {
 		m.FibL1Tmpl,
 		m.FibSmall,
 		m.FibVrfs,
+		m.HopsWatchdog,
 		m.IcmpBudget,
 		m.Ifaces,
 		m.Neighs,
@@ -369,6 +385,7 @@ type xleafVariables struct {
 // It can be passed to loadXleafObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xleafPrograms struct {
 	Xleaf          *ebpf.Program `ebpf:"xleaf"`
+	XleafHopsRenew *ebpf.Program `ebpf:"xleaf_hops_renew"`
 	XleafLookupFib *ebpf.Program `ebpf:"xleaf_lookup_fib"`
 	XleafLookupLpm *ebpf.Program `ebpf:"xleaf_lookup_lpm"`
 }
@@ -376,6 +393,7 @@ type xleafPrograms struct {
 func (p *xleafPrograms) Close() error {
 	return _XleafClose(
 		p.Xleaf,
+		p.XleafHopsRenew,
 		p.XleafLookupFib,
 		p.XleafLookupLpm,
 	)
