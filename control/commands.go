@@ -70,6 +70,14 @@ var Commands = []Command{
 		Text: textOf(show.Counters.Text),
 	},
 	{
+		Words: "show underlay",
+		Help:  "each remote VTEP's underlay next hops, as the data path uses them",
+		Run: func(_ context.Context, a *Agent, _ Args, _ Reloader) (any, error) {
+			return a.Underlay()
+		},
+		Text: textOf(show.Underlay.Text),
+	},
+	{
 		Words: "shutdown",
 		Help:  "stop xleafd for good: sessions end with a NOTIFICATION and peers drop its routes now (SIGTERM stops it gracefully)",
 		Run: func(_ context.Context, a *Agent, _ Args, _ Reloader) (any, error) {

@@ -122,6 +122,10 @@ func TestCommandText(t *testing.T) {
 			"Total number of neighbors 1"},
 		"show counters": {show.Counters{{VRF: "RED", Reason: "forward", Packets: 3, Bytes: 300}},
 			"RED  forward  3"},
+		"show underlay": {show.Underlay{Live: true, VTEPs: []show.UnderlayVTEP{
+			{VTEP: "10.10.10.1", Resolved: true, Paths: []show.UnderlayPath{{Interface: "swp1", NextHopMAC: "02:00:00:00:01:02", MTU: 9216}}},
+			{VTEP: "10.10.99.1", Reason: "next hop 169.254.3.5 on swp3 not resolved"}}},
+			"10.10.99.1  -          (kernel lookup: next hop 169.254.3.5 on swp3 not resolved)"},
 		"config apply": {"applied", "applied"},
 		"shutdown":     {"xleafd stopping", "xleafd stopping"},
 	}

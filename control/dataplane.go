@@ -58,6 +58,7 @@ type HopTable interface {
 	RemoteVTEPsChanged() <-chan struct{}
 	SetUnderlayHop(netip.Addr, dataplane.UnderlayHop) error
 	RenewUnderlayHops(valid time.Duration) error
+	UnderlayHopsLive() (bool, error)
 	DeleteUnderlayHop(netip.Addr) error
 	UnderlayHops() (map[netip.Addr]dataplane.UnderlayHop, error)
 	UnderlayFallbacks() (uint64, error)

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/xleaf/xleaf/control/show"
 	"github.com/xleaf/xleaf/dataplane"
 )
 
@@ -264,6 +265,39 @@ func (h *hops) drop(vtep netip.Addr) {
 		return
 	}
 	delete(h.have, vtep)
+}
+
+// view is show underlay: the VTEPs routes name, resolved or why not.
+func (h *hops) view() (show.Underlay, error) {
+	var u show.Underlay
+	var err error
+	if u.Live, err = h.dp.UnderlayHopsLive(); err != nil {
+		return u, err
+	}
+	if u.FallbackPackets, err = h.dp.UnderlayFallbacks(); err != nil {
+		return u, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, vtep := range h.dp.RemoteVTEPs() {
+		v := show.UnderlayVTEP{VTEP: vtep.String()}
+		if hop, ok := h.have[vtep]; ok {
+			v.Resolved = true
+			for _, m := range hop.Members {
+				name := fmt.Sprint(m.Ifindex)
+				if ifc, err := net.InterfaceByIndex(m.Ifindex); err == nil {
+					name = ifc.Name
+				}
+				v.Paths = append(v.Paths, show.UnderlayPath{Interface: name, NextHopMAC: m.DstMAC.String(), MTU: m.MTU})
+			}
+		} else if why, ok := h.failing[vtep]; ok {
+			v.Reason = why
+		} else {
+			v.Reason = "not resolved yet"
+		}
+		u.VTEPs = append(u.VTEPs, v)
+	}
+	return u, nil
 }
 
 // resolved is how many VTEPs have paths in the data path.

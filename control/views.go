@@ -208,3 +208,6 @@ func (a *Agent) Counters() (show.Counters, error) {
 	})
 	return out, nil
 }
+
+// Underlay is show underlay.
+func (a *Agent) Underlay() (show.Underlay, error) { return a.hops.view() }

@@ -278,3 +278,56 @@ func (cs Counters) Text(w io.Writer) error {
 	}
 	return tw.Flush()
 }
+
+// Underlay is `show underlay`: each remote VTEP's underlay next hops as the
+// data path holds them.
+type Underlay struct {
+	// Live: the data path uses them (xleafd renews them); otherwise every
+	// packet looks its VTEP up in the kernel's FIB.
+	Live bool `json:"live"`
+	// FallbackPackets looked their VTEP up in the kernel's FIB: it had no
+	// resolved next hop, or they were not live.
+	FallbackPackets uint64         `json:"fallbackPackets"`
+	VTEPs           []UnderlayVTEP `json:"vteps"`
+}
+
+// UnderlayVTEP is one remote VTEP.
+type UnderlayVTEP struct {
+	VTEP     string         `json:"vtep"`
+	Resolved bool           `json:"resolved"`
+	Reason   string         `json:"reason,omitempty"` // why not
+	Paths    []UnderlayPath `json:"paths,omitempty"`
+}
+
+// UnderlayPath is one way to a VTEP: a flow takes one by its hash.
+type UnderlayPath struct {
+	Interface  string `json:"interface"`
+	NextHopMAC string `json:"nextHopMac"`
+	MTU        int    `json:"mtu"`
+}
+
+// Text prints one line per path.
+func (u Underlay) Text(w io.Writer) error {
+	if u.Live {
+		fmt.Fprintln(w, "Underlay next hops: in use, resolved from the kernel's routes and neighbours")
+	} else {
+		fmt.Fprintln(w, "Underlay next hops: NOT in use (not renewed): every packet looks up the kernel's FIB")
+	}
+	fmt.Fprintf(w, "Packets that looked up the kernel's FIB instead: %d\n\n", u.FallbackPackets)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VTEP\tInterface\tNext-hop MAC\tMTU")
+	for _, v := range u.VTEPs {
+		if !v.Resolved {
+			fmt.Fprintf(tw, "%s\t-\t(kernel lookup: %s)\t\n", v.VTEP, v.Reason)
+			continue
+		}
+		for i, p := range v.Paths {
+			vtep := v.VTEP
+			if i > 0 {
+				vtep = ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", vtep, p.Interface, p.NextHopMAC, p.MTU)
+		}
+	}
+	return tw.Flush()
+}

@@ -92,6 +92,42 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	t.Run("underlay next hops: every remote VTEP resolved, and no packet looks up the kernel's FIB", func(t *testing.T) {
+		before, err := l.Underlays()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vteps := 0
+		for sw, u := range before {
+			if !u.Live {
+				t.Errorf("%s: underlay next hops not in use", sw)
+			}
+			for _, v := range u.VTEPs {
+				vteps++
+				if !v.Resolved {
+					t.Errorf("%s: VTEP %s not resolved: %s", sw, v.VTEP, v.Reason)
+				}
+			}
+		}
+		if vteps == 0 {
+			t.Fatal("no agent has a remote VTEP")
+		}
+		r, err := l.RunFlow(Flows[0])
+		if err != nil || !r.OK() {
+			t.Fatalf("%s: %v %+v", Flows[0].Path, err, r)
+		}
+		after, err := l.Underlays()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for sw, u := range after {
+			if n := u.FallbackPackets - before[sw].FallbackPackets; n != 0 {
+				t.Errorf("%s: %d packets looked up the kernel's FIB during %s", sw, n, Flows[0].Path)
+			}
+		}
+		t.Logf("%d remote VTEPs resolved on %d agents; %d packets forwarded by XDP without a kernel lookup", vteps, len(after), r.Forwarded)
+	})
+
 	t.Run("TCP and UDP with iperf3 across sites", func(t *testing.T) {
 		for _, mode := range [][]string{{}, {"-u", "-b", "20M"}} {
 			for _, pair := range [][2]string{{"red1", "green2"}, {"green2", "red1"}} {

@@ -101,6 +101,22 @@ func (l *Lab) RunFlow(f Flow) (Result, error) {
 	return r, nil
 }
 
+// Underlays is every running agent's show underlay, by switch.
+func (l *Lab) Underlays() (map[string]show.Underlay, error) {
+	out := map[string]show.Underlay{}
+	for _, sw := range Switches {
+		if _, err := os.Stat(filepath.Join(l.runDir(), sw.Name+".pid")); err != nil {
+			continue
+		}
+		var u show.Underlay
+		if err := l.Ctl(sw.Name, &u, "show", "underlay"); err != nil {
+			return nil, err
+		}
+		out[sw.Name] = u
+	}
+	return out, nil
+}
+
 // forwarded sums the XDP forward counters of every switch whose agent
 // runs (a stopped one's data path still forwards, unseen).
 func (l *Lab) forwarded() (uint64, error) {
