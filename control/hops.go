@@ -469,3 +469,11 @@ func (k *kernelState) member(p path, routeMTU int) (dataplane.UnderlayMember, er
 	}
 	return dataplane.UnderlayMember{Ifindex: p.ifindex, SrcMAC: a.HardwareAddr, DstMAC: dmac, MTU: mtu}, nil
 }
+
+// FollowUnderlay keeps dp's underlay next hops in step with the kernel of
+// the calling goroutine's network namespace until ctx ends, as xleafd's
+// hops part does: for tests and tools that run a data path without the
+// agent. Its first resolution is done when it returns.
+func FollowUnderlay(ctx context.Context, log *slog.Logger, dp HopTable) error {
+	return newHops(log, dp).run(ctx)
+}
