@@ -35,6 +35,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vni_vrf SEC(".maps");
 
+/* (local VTEP, L3VNI) -> VRF id: vteps and vni_vrf folded into the one
+ * lookup a VXLAN packet needs. Not pinned: Go builds it from those two at
+ * every start, before its program takes over; a packet it does not answer
+ * takes the two lookups, so it is only ever a shortcut. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct vxlan_key);
+	__type(value, __u32);
+	__uint(max_entries, MAX_VTEPS * MAX_VRFS);
+} vxlan_vrfs SEC(".maps");
+
 /* VRF id -> L3VNI, local VTEP, router MAC */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

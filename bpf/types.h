@@ -129,6 +129,13 @@ struct vrf {
 	__u8 pad[2];
 };
 
+/* A VXLAN packet's outer destination and VNI: the VRF it goes into, in one
+ * lookup (vxlan_vrfs). */
+struct vxlan_key {
+	__be32 vtep;
+	__u32 vni;
+};
+
 struct lpm_key {
 	__u32 prefixlen;
 	__be32 addr;

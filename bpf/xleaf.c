@@ -68,15 +68,27 @@ static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 		return decide(v, 0, REASON_DROP_MALFORMED, XDP_DROP);
 	if (*(__u8 *)ip != 0x45 || ip->protocol != IPPROTO_UDP || ipv4_is_fragment(ip))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
+	udp = parse_udp(&c);
+	vx = udp ? parse_vxlan(&c) : NULL;
+
+	/* The usual packet, well-formed VXLAN to one of our VTEPs with a VNI
+	 * of ours, is known in one lookup; anything else takes the checks
+	 * below, in their order, to learn whether it is ours at all and why
+	 * it is dropped. */
+	if (vx && udp->dest == bpf_htons(VXLAN_PORT) && vx->flags == bpf_htonl(VXLAN_FLAGS_I) &&
+	    !(vx->vni & bpf_htonl(0xff))) {
+		struct vxlan_key key = { .vtep = ip->daddr, .vni = bpf_ntohl(vx->vni) >> 8 };
+
+		vrf_id = bpf_map_lookup_elem(&vxlan_vrfs, &key);
+		if (vrf_id)
+			goto known;
+	}
 	if (!bpf_map_lookup_elem(&vteps, &ip->daddr))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
-	udp = parse_udp(&c);
 	if (!udp)
 		return decide(v, 0, REASON_DROP_MALFORMED, XDP_DROP);
 	if (udp->dest != bpf_htons(VXLAN_PORT))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
-
-	vx = parse_vxlan(&c);
 	if (!vx)
 		return decide(v, 0, REASON_DROP_MALFORMED, XDP_DROP);
 	if (vx->flags != bpf_htonl(VXLAN_FLAGS_I) || (vx->vni & bpf_htonl(0xff)))
@@ -85,6 +97,7 @@ static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 	vrf_id = bpf_map_lookup_elem(&vni_vrf, &vni);
 	if (!vrf_id)
 		return decide(v, 0, REASON_DROP_UNKNOWN_VNI, XDP_DROP);
+known:
 	f->vrf = *vrf_id;
 	vrf = bpf_map_lookup_elem(&vrfs, &f->vrf);
 	if (!vrf || !vrf->vni)

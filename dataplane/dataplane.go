@@ -262,6 +262,15 @@ func mountShared(dir string) (bool, error) {
 // the VRF tables and the groups' reference counts. Groups that no route
 // uses any more are cleared.
 func (d *Dataplane) adopt() error {
+	vteps, err := d.localVTEPs()
+	if err != nil {
+		return fmt.Errorf("local vteps: %w", err)
+	}
+	for _, vtep := range vteps {
+		if err := d.foldVTEP(vtep, true); err != nil {
+			return err
+		}
+	}
 	var nhg xleafNhg
 	for id := uint32(1); id < MaxNHGs; id++ {
 		if err := d.objs.Nhgs.Lookup(id, &nhg); err != nil {
@@ -389,7 +398,11 @@ func (d *Dataplane) SetVRF(v VRF) error {
 	if err := d.objs.VniVrf.Put(v.VNI, uint32(v.ID)); err != nil {
 		return fmt.Errorf("vrf %d: map vni %d: %w", v.ID, v.VNI, err)
 	}
+	if err := d.foldVNI(v.VNI, uint32(v.ID)); err != nil {
+		return fmt.Errorf("vrf %d: %w", v.ID, err)
+	}
 	if old.Vni != 0 && old.Vni != v.VNI {
+		d.foldVNI(old.Vni, 0)
 		d.objs.VniVrf.Delete(old.Vni)
 	}
 	return nil
@@ -406,6 +419,7 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 	if err := d.objs.Vrfs.Lookup(uint32(id), &old); err != nil || old.Vni == 0 {
 		return fmt.Errorf("vrf %d: %w", id, ErrUnknownVRF)
 	}
+	d.foldVNI(old.Vni, 0)
 	d.objs.VniVrf.Delete(old.Vni)
 	if err := d.objs.Vrfs.Put(uint32(id), xleafVrf{}); err != nil {
 		return fmt.Errorf("vrf %d: %w", id, err)
@@ -442,7 +456,12 @@ func (d *Dataplane) AddVTEP(addr netip.Addr) error {
 	if err := checkIPv4(addr, "vtep"); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if err := d.objs.Vteps.Put(be32(addr), uint32(1)); err != nil {
+		return fmt.Errorf("add vtep %v: %w", addr, err)
+	}
+	if err := d.foldVTEP(be32(addr), true); err != nil {
 		return fmt.Errorf("add vtep %v: %w", addr, err)
 	}
 	return nil
@@ -453,10 +472,61 @@ func (d *Dataplane) DeleteVTEP(addr netip.Addr) error {
 	if err := checkIPv4(addr, "vtep"); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.foldVTEP(be32(addr), false); err != nil {
+		return fmt.Errorf("delete vtep %v: %w", addr, err)
+	}
 	if err := d.objs.Vteps.Delete(be32(addr)); err != nil {
 		return fmt.Errorf("delete vtep %v: %w", addr, err)
 	}
 	return nil
+}
+
+// The fold of vteps and vni_vrf into vxlan_vrfs, kept by every change of
+// either under d.mu, and built whole at Open.
+
+// localVTEPs is the vteps map's addresses.
+func (d *Dataplane) localVTEPs() ([]uint32, error) {
+	var out []uint32
+	var k, v uint32
+	it := d.objs.Vteps.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, k)
+	}
+	return out, it.Err()
+}
+
+// foldVNI maps vni to vrf (0: unmaps it) at every local VTEP.
+func (d *Dataplane) foldVNI(vni, vrf uint32) error {
+	vteps, err := d.localVTEPs()
+	if err != nil {
+		return fmt.Errorf("fold vni %d: %w", vni, err)
+	}
+	for _, vtep := range vteps {
+		key := xleafVxlanKey{Vtep: vtep, Vni: vni}
+		if vrf == 0 {
+			d.objs.VxlanVrfs.Delete(key)
+		} else if err := d.objs.VxlanVrfs.Put(key, vrf); err != nil {
+			return fmt.Errorf("fold vni %d: %w", vni, err)
+		}
+	}
+	return nil
+}
+
+// foldVTEP maps every VNI at vtep (add), or unmaps them.
+func (d *Dataplane) foldVTEP(vtep uint32, add bool) error {
+	var vni, vrf uint32
+	it := d.objs.VniVrf.Iterate()
+	for it.Next(&vni, &vrf) {
+		key := xleafVxlanKey{Vtep: vtep, Vni: vni}
+		if !add {
+			d.objs.VxlanVrfs.Delete(key)
+		} else if err := d.objs.VxlanVrfs.Put(key, vrf); err != nil {
+			return fmt.Errorf("fold vni %d: %w", vni, err)
+		}
+	}
+	return it.Err()
 }
 
 // SetNeighbor installs or updates a host on an access interface.

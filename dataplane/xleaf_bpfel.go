@@ -194,6 +194,12 @@ type xleafVrfIcmp struct {
 	NsPerToken uint64
 }
 
+type xleafVxlanKey struct {
+	_    structs.HostLayout
+	Vtep uint32
+	Vni  uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -218,6 +224,7 @@ const (
 	xleafMapVrfTables         = "vrf_tables"
 	xleafMapVrfs              = "vrfs"
 	xleafMapVteps             = "vteps"
+	xleafMapVxlanVrfs         = "vxlan_vrfs"
 	xleafProgXleaf            = "xleaf"
 	xleafProgXleafHopsRenew   = "xleaf_hops_renew"
 	xleafProgXleafLookupFib   = "xleaf_lookup_fib"
@@ -297,6 +304,7 @@ type xleafMapSpecs struct {
 	VrfTables         *ebpf.MapSpec `ebpf:"vrf_tables"`
 	Vrfs              *ebpf.MapSpec `ebpf:"vrfs"`
 	Vteps             *ebpf.MapSpec `ebpf:"vteps"`
+	VxlanVrfs         *ebpf.MapSpec `ebpf:"vxlan_vrfs"`
 }
 
 // xleafVariableSpecs contains global variables before they are loaded into the kernel.
@@ -346,6 +354,7 @@ type xleafMaps struct {
 	VrfTables         *ebpf.Map `ebpf:"vrf_tables"`
 	Vrfs              *ebpf.Map `ebpf:"vrfs"`
 	Vteps             *ebpf.Map `ebpf:"vteps"`
+	VxlanVrfs         *ebpf.Map `ebpf:"vxlan_vrfs"`
 }
 
 func (m *xleafMaps) Close() error {
@@ -370,6 +379,7 @@ func (m *xleafMaps) Close() error {
 		m.VrfTables,
 		m.Vrfs,
 		m.Vteps,
+		m.VxlanVrfs,
 	)
 }
 
