@@ -17,6 +17,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ifaces SEC(".maps");
 
+/* ifindex -> the same as ifaces, for indexes below IFACE_INDEX_MAX (a
+ * leaf's): an array lookup where the hash costs a hash. role 0 = not
+ * there (ask ifaces). Not pinned: Go builds it from ifaces at every start
+ * and keeps it with every change of ifaces. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct iface);
+	__uint(max_entries, IFACE_INDEX_MAX);
+} iface_index SEC(".maps");
+
 /* local VTEP addresses: VXLAN to any other address is not ours */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

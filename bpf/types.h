@@ -21,6 +21,9 @@
 #define NHG_SLOTS 256
 #define MAX_NEIGHS 65536
 #define MAX_IFACES 1024
+/* Interfaces whose index is below this are found in an array (iface_index)
+ * before the hash (ifaces). */
+#define IFACE_INDEX_MAX 4096
 #define MAX_VTEPS 64
 /* The underlay next hops the agent resolved: remote VTEPs it can hold, and
  * the kernel's ECMP paths it keeps per VTEP (more than a spine layer has). */

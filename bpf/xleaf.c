@@ -38,6 +38,19 @@ struct go_types {
 };
 const struct go_types *go_types __attribute__((unused));
 
+/* The ingress interface's role, VRF and MAC: from the array if its index
+ * is in it, else from the hash. */
+static __always_inline struct iface *iface_of(__u32 ifindex)
+{
+	if (ifindex < IFACE_INDEX_MAX) {
+		struct iface *i = bpf_map_lookup_elem(&iface_index, &ifindex);
+
+		if (i && i->role)
+			return i;
+	}
+	return bpf_map_lookup_elem(&ifaces, &ifindex);
+}
+
 /* Classifying returns this when the flow is ready to be routed. */
 #define ROUTE_IT -1
 
@@ -217,7 +230,7 @@ int xleaf(struct xdp_md *ctx)
 {
 	struct verdict v = { .bytes = ctx->data_end - ctx->data };
 	__u32 ifindex = ctx->ingress_ifindex;
-	struct iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
+	struct iface *ifc = iface_of(ifindex);
 	const struct vrf *vrf = NULL;
 	struct flow f = {};
 	int action;

@@ -262,6 +262,19 @@ func mountShared(dir string) (bool, error) {
 // the VRF tables and the groups' reference counts. Groups that no route
 // uses any more are cleared.
 func (d *Dataplane) adopt() error {
+	var index uint32
+	var ifc xleafIface
+	it := d.objs.Ifaces.Iterate()
+	for it.Next(&index, &ifc) {
+		if index < IfaceIndexMax {
+			if err := d.objs.IfaceIndex.Put(index, ifc); err != nil {
+				return fmt.Errorf("interface %d: %w", index, err)
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("interfaces: %w", err)
+	}
 	vteps, err := d.localVTEPs()
 	if err != nil {
 		return fmt.Errorf("local vteps: %w", err)
@@ -605,12 +618,12 @@ func (d *Dataplane) attach(ifname string, ifc xleafIface) error {
 	defer d.mu.Unlock()
 	var cur xleafIface
 	if err := d.objs.Ifaces.Lookup(index, &cur); err != nil || cur != ifc {
-		if err := d.objs.Ifaces.Put(index, ifc); err != nil {
+		if err := d.putIface(index, ifc); err != nil {
 			return fmt.Errorf("attach %s: %w", ifname, err)
 		}
 	}
 	if old, ok := d.ifindex[ifname]; ok && old != index {
-		d.objs.Ifaces.Delete(old) // the port's former self
+		d.deleteIface(old) // the port's former self
 	}
 	d.ifindex[ifname] = index
 	pin := filepath.Join(d.opts.PinPath, "link_"+ifname)
@@ -641,16 +654,37 @@ func (d *Dataplane) attach(ifname string, ifc xleafIface) error {
 	}
 	l, err = link.AttachXDP(link.XDPOptions{Program: d.objs.Xleaf, Interface: nif.Index})
 	if err != nil {
-		d.objs.Ifaces.Delete(index)
+		d.deleteIface(index)
 		return fmt.Errorf("attach xdp to %s: %w", ifname, err)
 	}
 	if err := l.Pin(pin); err != nil {
 		l.Close()
-		d.objs.Ifaces.Delete(index)
+		d.deleteIface(index)
 		return fmt.Errorf("attach %s: pin link: %w", ifname, err)
 	}
 	d.links[ifname] = l
 	return nil
+}
+
+// putIface writes an interface's entry in ifaces and, if its index is
+// low enough, in iface_index. Called with d.mu held.
+func (d *Dataplane) putIface(index uint32, ifc xleafIface) error {
+	if err := d.objs.Ifaces.Put(index, ifc); err != nil {
+		return err
+	}
+	if index < IfaceIndexMax {
+		return d.objs.IfaceIndex.Put(index, ifc)
+	}
+	return nil
+}
+
+// deleteIface takes an interface's entries out, the array's first (a
+// packet that misses it asks the hash). Called with d.mu held.
+func (d *Dataplane) deleteIface(index uint32) {
+	if index < IfaceIndexMax {
+		d.objs.IfaceIndex.Put(index, xleafIface{})
+	}
+	d.objs.Ifaces.Delete(index)
 }
 
 // Detach removes the program from ifname; its packets go to the kernel.
@@ -668,11 +702,11 @@ func (d *Dataplane) Detach(ifname string) error {
 	err := l.Unpin()
 	l.Close()
 	if index, ok := d.ifindex[ifname]; ok {
-		d.objs.Ifaces.Delete(index)
+		d.deleteIface(index)
 		delete(d.ifindex, ifname)
 	}
 	if nif, e := net.InterfaceByName(ifname); e == nil {
-		d.objs.Ifaces.Delete(uint32(nif.Index))
+		d.deleteIface(uint32(nif.Index))
 	}
 	if err != nil {
 		return fmt.Errorf("detach %s: %w", ifname, err)

@@ -77,3 +77,59 @@ func TestVXLANFoldFollows(t *testing.T) {
 	}
 	check("after a restart")
 }
+
+// TestIfaceIndexFollows: iface_index, the array the program finds an
+// interface in first, says what ifaces says, through attach, a role change
+// and detach, and across a restart (it is not pinned: Open builds it).
+func TestIfaceIndexFollows(t *testing.T) {
+	netns.Root(t)
+	netns.Veth(t, netns.Dev{Name: "xf0"}, netns.Dev{Name: "xf1"})
+	netns.IP(t, "link", "set", "xf0", "up")
+	netns.IP(t, "link", "set", "xf1", "up")
+	nif, err := net.InterfaceByName("xf0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := uint32(nif.Index)
+	pin := netns.PinPath(t)
+	d, err := Open(Options{PinPath: pin, RoutesPerVRF: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { d.Close() }()
+	check := func(when string, present bool) {
+		t.Helper()
+		var h, a xleafIface
+		herr := d.objs.Ifaces.Lookup(index, &h)
+		if err := d.objs.IfaceIndex.Lookup(index, &a); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case present && (herr != nil || a != h || a.Role == 0):
+			t.Errorf("%s: array %+v, hash %+v (%v)", when, a, h, herr)
+		case !present && (herr == nil || a.Role != 0):
+			t.Errorf("%s: array %+v, hash %+v (%v), want neither", when, a, h, herr)
+		}
+	}
+	if err := d.SetVRF(VRF{ID: 1, VNI: 4001, RouterMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, VTEP: netip.MustParseAddr("10.10.10.10")}); err != nil {
+		t.Fatal(err)
+	}
+	check("before attach", false)
+	if err := d.AttachUplink("xf0"); err != nil {
+		t.Fatal(err)
+	}
+	check("uplink", true)
+	if err := d.AttachAccess("xf0", 1); err != nil {
+		t.Fatal(err)
+	}
+	check("access", true)
+	d.Close()
+	if d, err = Open(Options{PinPath: pin, RoutesPerVRF: 64}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a restart", true)
+	if err := d.Detach("xf0"); err != nil {
+		t.Fatal(err)
+	}
+	check("detached", false)
+}

@@ -13,6 +13,8 @@ const (
 	MaxNHGs  = 8192
 	MaxECMP  = 16
 	NHGSlots = 256
+	// IfaceIndexMax: interfaces with a lower index are found in an array.
+	IfaceIndexMax = 4096
 )
 
 // VRFID names a VRF in the data path: 1..MaxVRFs-1. 0 means "no VRF" and

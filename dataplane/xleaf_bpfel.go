@@ -212,6 +212,7 @@ const (
 	xleafMapFibVrfs           = "fib_vrfs"
 	xleafMapHopsWatchdog      = "hops_watchdog"
 	xleafMapIcmpBudget        = "icmp_budget"
+	xleafMapIfaceIndex        = "iface_index"
 	xleafMapIfaces            = "ifaces"
 	xleafMapNeighs            = "neighs"
 	xleafMapNhgs              = "nhgs"
@@ -292,6 +293,7 @@ type xleafMapSpecs struct {
 	FibVrfs           *ebpf.MapSpec `ebpf:"fib_vrfs"`
 	HopsWatchdog      *ebpf.MapSpec `ebpf:"hops_watchdog"`
 	IcmpBudget        *ebpf.MapSpec `ebpf:"icmp_budget"`
+	IfaceIndex        *ebpf.MapSpec `ebpf:"iface_index"`
 	Ifaces            *ebpf.MapSpec `ebpf:"ifaces"`
 	Neighs            *ebpf.MapSpec `ebpf:"neighs"`
 	Nhgs              *ebpf.MapSpec `ebpf:"nhgs"`
@@ -342,6 +344,7 @@ type xleafMaps struct {
 	FibVrfs           *ebpf.Map `ebpf:"fib_vrfs"`
 	HopsWatchdog      *ebpf.Map `ebpf:"hops_watchdog"`
 	IcmpBudget        *ebpf.Map `ebpf:"icmp_budget"`
+	IfaceIndex        *ebpf.Map `ebpf:"iface_index"`
 	Ifaces            *ebpf.Map `ebpf:"ifaces"`
 	Neighs            *ebpf.Map `ebpf:"neighs"`
 	Nhgs              *ebpf.Map `ebpf:"nhgs"`
@@ -367,6 +370,7 @@ func (m *xleafMaps) Close() error {
 		m.FibVrfs,
 		m.HopsWatchdog,
 		m.IcmpBudget,
+		m.IfaceIndex,
 		m.Ifaces,
 		m.Neighs,
 		m.Nhgs,
