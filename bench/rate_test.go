@@ -156,6 +156,29 @@ func redirectTo(b *testing.B, ifindex int) *ebpf.Program {
 	})
 }
 
+// redirectMapTo is redirectTo through a devmap (bpf_redirect_map), made in
+// namespace ns (a devmap resolves its ifindex there).
+func redirectMapTo(b *testing.B, ns string, ifindex int) *ebpf.Program {
+	var m *ebpf.Map
+	netns.Do(b, ns, func() {
+		var err error
+		if m, err = ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.DevMap, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Put(uint32(0), uint32(ifindex)); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Cleanup(func() { m.Close() })
+	return load(b, asm.Instructions{
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnRedirectMap.Call(),
+		asm.Return(),
+	})
+}
+
 func passAll(b *testing.B) *ebpf.Program {
 	return load(b, asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()})
 }
@@ -352,7 +375,8 @@ func BenchmarkPacketRate(b *testing.B) {
 	b.Run("routes=1M/cores=1", func(b *testing.B) { packetRate(b, 1, 1_000_000) })
 }
 
-var ratePaths = flag.String("rate-paths", "xleaf,xleaf-fib,ceiling,kernel", "BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf)")
+var ratePaths = flag.String("rate-paths", "xleaf,xleaf-fib,ceiling,kernel",
+	"BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf); also ceiling-devmap, the ceiling through a devmap")
 
 func packetRate(b *testing.B, cores, routes int) {
 	if cores > runtime.NumCPU() {
@@ -383,6 +407,7 @@ func packetRate(b *testing.B, cores, routes int) {
 		{"xleaf", r, gen, func() func() { return r.xleaf(b, true) }},
 		{"xleaf-fib", r, gen, func() func() { return r.xleaf(b, false) }},
 		{"ceiling", r, gen, func() func() { return r.onIn0(b, redirectTo(b, r.out0.Index)) }},
+		{"ceiling-devmap", r, gen, func() func() { return r.onIn0(b, redirectMapTo(b, r.dut, r.out0.Index)) }},
 		{"kernel", k, kgen, func() func() { return func() {} }},
 	}
 	variants = slices.DeleteFunc(variants, func(v variant) bool {
