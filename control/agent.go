@@ -154,6 +154,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	// outlives us, keeps forwarding.
 	graceful := !a.withdraw.Load() && a.cfg.Load().GR.Mode != config.GROff
 	a.log.Info("stopping", "graceful-restart", graceful)
+	// The data path is closed after Run: nothing may write it then. The
+	// next hops stay in use until their watchdog runs out, correct as of
+	// now; the next run resolves its own.
+	a.hops.stop()
 	return a.speaker.Stop(graceful)
 }
 

@@ -57,6 +57,9 @@ type hops struct {
 	failing  map[netip.Addr]string                // why a VTEP is not resolved, logged once
 	watching map[netip.Addr]bool                  // next hops (and VTEPs) whose neighbours matter
 	syncs    uint64
+
+	cancel context.CancelFunc // set by run: ends it
+	done   chan struct{}      // closed when run's goroutine has ended
 }
 
 func newHops(log *slog.Logger, dp HopTable) *hops {
@@ -72,7 +75,10 @@ func (h *hops) run(ctx context.Context) error {
 		return err
 	}
 	h.sync(true)
+	ctx, h.cancel = context.WithCancel(ctx)
+	h.done = make(chan struct{})
 	go func() {
+		defer close(h.done)
 		for {
 			h.follow(ctx, sub)
 			close(sub.done)
@@ -99,6 +105,15 @@ func (h *hops) run(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// stop ends run and waits for it: nothing touches the data path after
+// it returns (so the data path can be closed).
+func (h *hops) stop() {
+	if h.cancel != nil {
+		h.cancel()
+		<-h.done
+	}
 }
 
 // subscription is the netlink events resolving follows.
@@ -471,9 +486,14 @@ func (k *kernelState) member(p path, routeMTU int) (dataplane.UnderlayMember, er
 }
 
 // FollowUnderlay keeps dp's underlay next hops in step with the kernel of
-// the calling goroutine's network namespace until ctx ends, as xleafd's
-// hops part does: for tests and tools that run a data path without the
-// agent. Its first resolution is done when it returns.
-func FollowUnderlay(ctx context.Context, log *slog.Logger, dp HopTable) error {
-	return newHops(log, dp).run(ctx)
+// the calling goroutine's network namespace until ctx ends or stop is
+// called, as xleafd's hops part does: for tests and tools that run a data
+// path without the agent. Its first resolution is done when it returns;
+// stop waits until it no longer touches dp.
+func FollowUnderlay(ctx context.Context, log *slog.Logger, dp HopTable) (stop func(), err error) {
+	h := newHops(log, dp)
+	if err := h.run(ctx); err != nil {
+		return nil, err
+	}
+	return h.stop, nil
 }

@@ -134,6 +134,7 @@ func TestHopsFollowTheKernel(t *testing.T) {
 	if err := h.run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	defer h.stop()
 	spine := member(l.Swp1, fixture.SpineMAC, fixture.UnderlayMTU)
 	dci := member(l.Swp3, fixture.DCIMAC, fixture.UnderlayMTU)
 	want := map[netip.Addr]dataplane.UnderlayHop{fixture.Leaf01: hopOf(spine), fixture.Leaf02: hopOf(spine), fixture.Border04: hopOf(dci)}

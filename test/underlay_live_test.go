@@ -46,7 +46,9 @@ func TestLiveUnderlayLinkFlap(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	must(t, control.FollowUnderlay(ctx, log, l.dp))
+	stop, err := control.FollowUnderlay(ctx, log, l.dp)
+	must(t, err)
+	defer stop()
 	paths := func() int {
 		hops, err := l.dp.UnderlayHops()
 		must(t, err)
