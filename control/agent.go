@@ -61,7 +61,10 @@ type Agent struct {
 	ports    *ports
 	hops     *hops
 	underlay *underlay
-	restart  *restart // set by start
+	// stopHosts ends the hosts part's watchers and waits for them (set by
+	// start).
+	stopHosts func()
+	restart   *restart // set by start
 
 	quit     chan struct{} // Shutdown: stop now
 	withdraw atomic.Bool   // Shutdown: stop with a NOTIFICATION, not gracefully
@@ -158,6 +161,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// next hops stay in use until their watchdog runs out, correct as of
 	// now; the next run resolves its own.
 	a.hops.stop()
+	a.stopHosts()
 	return a.speaker.Stop(graceful)
 }
 
@@ -200,14 +204,16 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	a.restart.expect(cfg)
 	a.pipeline.adopt(ctx)
-	if err := a.hosts.watch(ctx); err != nil {
+	hctx, cancelHosts := context.WithCancel(ctx)
+	a.stopHosts = func() { cancelHosts(); a.hosts.wg.Wait() }
+	if err := a.hosts.watch(hctx); err != nil {
 		return fmt.Errorf("watch neighbours: %w", err)
 	}
 	if err := a.hops.run(ctx); err != nil {
 		return fmt.Errorf("resolve underlay next hops: %w", err)
 	}
 	go a.watchKernel(ctx)
-	if err := a.hosts.resolveMisses(ctx); err != nil {
+	if err := a.hosts.resolveMisses(hctx); err != nil {
 		return fmt.Errorf("read data path misses: %w", err)
 	}
 	if err := a.pipeline.run(ctx); err != nil {

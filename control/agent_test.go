@@ -136,7 +136,7 @@ func (tb *testbed) startAgent(t testing.TB, grace time.Duration) {
 		t.Fatal(err)
 	}
 	agent := tb.agent
-	tb.stopAgent = func() { cancel(); agent.hops.stop(); agent.speaker.Stop(false) }
+	tb.stopAgent = func() { cancel(); agent.hops.stop(); agent.stopHosts(); agent.speaker.Stop(false) }
 	t.Cleanup(tb.stopAgent)
 }
 

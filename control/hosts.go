@@ -59,6 +59,8 @@ type hosts struct {
 
 	mu    sync.Mutex // guards known; held over the data path and BGP calls for one host
 	known map[hostKey]*host
+
+	wg sync.WaitGroup // the watchers watch and resolveMisses start
 }
 
 func newHosts(log *slog.Logger, dp HostTable, rib hostRoutes, speaker hostSpeaker, ports *ports, leaf leaf) *hosts {
@@ -86,7 +88,9 @@ func (h *hosts) watch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	h.wg.Add(1)
 	go func() {
+		defer h.wg.Done()
 		for {
 			for u := range ch {
 				port, err := net.InterfaceByIndex(u.LinkIndex)
@@ -228,7 +232,9 @@ func (h *hosts) resolveMisses(ctx context.Context) error {
 		return err
 	}
 	go func() { <-ctx.Done(); ev.Close() }()
+	h.wg.Add(1)
 	go func() {
+		defer h.wg.Done()
 		limit := newProbeLimiter(time.Second, maxProbesPerSecond)
 		for {
 			e, err := ev.Read()
