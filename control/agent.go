@@ -146,6 +146,12 @@ func vtepOf(cfg *config.Config) (netip.Addr, error) {
 // Run applies the configuration and serves until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.start(ctx); err != nil {
+		// Whatever start began must not touch the data path once the
+		// caller closes it.
+		a.hops.stop()
+		if a.stopHosts != nil {
+			a.stopHosts()
+		}
 		return err
 	}
 	select {

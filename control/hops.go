@@ -247,7 +247,10 @@ func (h *hops) sync(renew bool) {
 			continue
 		}
 		if err := h.dp.SetUnderlayHop(vtep, hop); err != nil {
-			h.log.Warn("underlay next hop", "vtep", vtep, "err", err)
+			if why := err.Error(); h.failing[vtep] != why { // once, not every pass (a full map)
+				h.log.Warn("underlay next hop not written; its packets ask the kernel", "vtep", vtep, "err", err)
+				h.failing[vtep] = why
+			}
 			h.drop(vtep)
 			continue
 		}
@@ -394,8 +397,24 @@ func (k *kernelState) resolve(vtep netip.Addr, watch map[netip.Addr]bool) (datap
 	if r.Type != unix.RTN_UNICAST {
 		return hop, fmt.Errorf("route %v of type %d", r.Dst, r.Type)
 	}
+	// What the program cannot do as the kernel would stays the kernel's:
+	// an encapsulating route (the lookup refuses it per packet too),
+	// unequal multipath weights (the program splits evenly), more paths
+	// than an entry holds.
+	if r.Encap != nil {
+		return hop, fmt.Errorf("route %v encapsulates (%v)", r.Dst, r.Encap)
+	}
+	if len(r.MultiPath) > dataplane.MaxUnderlayECMP {
+		return hop, fmt.Errorf("route %v has %d paths, more than %d", r.Dst, len(r.MultiPath), dataplane.MaxUnderlayECMP)
+	}
 	var paths []path
 	for _, nh := range r.MultiPath {
+		if nh.Encap != nil {
+			return hop, fmt.Errorf("route %v: a path encapsulates (%v)", r.Dst, nh.Encap)
+		}
+		if nh.Hops != r.MultiPath[0].Hops {
+			return hop, fmt.Errorf("route %v: paths of unequal weights", r.Dst)
+		}
 		if nh.Flags&rtnhFlagsDown == 0 {
 			paths = append(paths, path{ifindex: nh.LinkIndex, via: nextHop(nh.Gw, nh.Via, vtep)})
 		}
@@ -413,7 +432,14 @@ func (k *kernelState) resolve(vtep netip.Addr, watch map[netip.Addr]bool) (datap
 	var why []string
 	for _, p := range paths {
 		watch[p.via] = true
-		m, err := k.member(p, r.MTU)
+		// The kernel's lookup holds a route's MTU only when it is locked
+		// (ip_mtu_from_fib_result; ip_forward_use_pmtu off), else the
+		// device's.
+		routeMTU := 0
+		if r.MTULock {
+			routeMTU = r.MTU
+		}
+		m, err := k.member(p, routeMTU)
 		if err != nil {
 			why = append(why, err.Error())
 			continue

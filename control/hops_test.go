@@ -61,7 +61,14 @@ func TestResolveUnderlay(t *testing.T) {
 	check("connected", fixture.DCIPeer, hopOf(dci))
 
 	netns.IP(t, "route", "replace", "10.10.20.0/24", "via", fixture.DCIPeer.String(), "dev", "swp3", "mtu", "1400")
-	check("a route with an MTU", fixture.Border04, hopOf(member(l.Swp3, fixture.DCIMAC, 1400)))
+	check("a route with an MTU, not locked: the kernel forwards at the device's", fixture.Border04, hopOf(dci))
+	netns.IP(t, "route", "replace", "10.10.20.0/24", "via", fixture.DCIPeer.String(), "dev", "swp3", "mtu", "lock", "1400")
+	check("a route with a locked MTU", fixture.Border04, hopOf(member(l.Swp3, fixture.DCIMAC, 1400)))
+	weighted := netip.MustParseAddr("10.10.50.2")
+	netns.IP(t, "route", "add", weighted.String()+"/32",
+		"nexthop", "via", "inet6", fixture.SpineLL.String(), "dev", "swp1", "weight", "3",
+		"nexthop", "via", fixture.DCIPeer.String(), "dev", "swp3", "weight", "1")
+	fails("multipath of unequal weights (the kernel's)", weighted, "unequal weights")
 
 	ecmp := netip.MustParseAddr("10.10.50.1")
 	netns.IP(t, "route", "add", ecmp.String()+"/32",
@@ -77,8 +84,17 @@ func TestResolveUnderlay(t *testing.T) {
 // agent resolved are byte for byte those the kernel's own lookup gives.
 func TestResolvedHopsForwardAsTheKernel(t *testing.T) {
 	l := fixture.New(t)
+	// An unlocked route MTU below the device's: the kernel's lookup
+	// forwards at the device's MTU (the reviewer's case), and so must the
+	// resolved next hop; 1400 bytes of payload are over the route's.
+	netns.IP(t, "route", "replace", "10.10.20.0/24", "via", fixture.DCIPeer.String(), "dev", "swp3", "mtu", "1400")
 	var frames [][]byte
 	var ingress []int
+	for _, dst := range []string{"192.168.20.9", "192.168.1.10"} {
+		f := fixture.Flow{Src: fixture.HostRed, Dst: netip.MustParseAddr(dst), SrcPort: 9, DstPort: 80, TTL: 64, DF: true, Payload: make([]byte, 1400)}
+		frames = append(frames, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, f))
+		ingress = append(ingress, l.Swp10.Index)
+	}
 	for sport := uint16(1); sport <= 64; sport++ {
 		for _, dst := range []string{"192.168.1.10", "192.168.2.10", "192.168.20.9", "192.168.10.9"} {
 			f := fixture.Flow{Src: fixture.HostRed, Dst: netip.MustParseAddr(dst), SrcPort: sport, DstPort: 80, TTL: 64, DF: true}

@@ -92,6 +92,7 @@ func (f *Fake) DeleteVRF(id VRFID) error {
 			delete(f.neigh, k)
 		}
 	}
+	f.routesChanged() // its routes' VTEPs may go, as in the real one
 	return nil
 }
 
