@@ -54,12 +54,14 @@ static __always_inline int underlay_egress(struct xdp_md *ctx, struct bpf_fib_lo
 	__u32 tot_len = o->inner_len + sizeof(struct iphdr) + sizeof(struct udphdr) +
 			sizeof(struct vxlanhdr);
 	struct underlay_hop *h = bpf_map_lookup_elem(&underlay_hops, &o->daddr);
+	struct hops_watchdog *w = NULL;
 	__u32 zero = 0;
-	struct hops_watchdog *w = bpf_map_lookup_elem(&hops_watchdog, &zero);
 	__u64 *fallbacks;
 	int rc;
 
-	if (h && h->members && w && w->live) {
+	if (h && h->members)
+		w = bpf_map_lookup_elem(&hops_watchdog, &zero);
+	if (w && w->live) {
 		__u32 i = underlay_pick(o->hash, h->members);
 
 		if (i < UNDERLAY_ECMP) {

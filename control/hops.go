@@ -56,7 +56,6 @@ type hops struct {
 	have     map[netip.Addr]dataplane.UnderlayHop // what the data path holds
 	failing  map[netip.Addr]string                // why a VTEP is not resolved, logged once
 	watching map[netip.Addr]bool                  // next hops (and VTEPs) whose neighbours matter
-	syncs    uint64
 
 	cancel context.CancelFunc // set by run: ends it
 	done   chan struct{}      // closed when run's goroutine has ended
@@ -219,7 +218,6 @@ func (h *hops) sync(renew bool) {
 	k, err := readKernel()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.syncs++
 	if err != nil {
 		// Keep what the data path has, unrenewed: the next pass tries
 		// again, and if none succeeds they expire.
