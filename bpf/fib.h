@@ -41,8 +41,33 @@ static __always_inline __u32 underlay_pick(__u32 hash, __u32 members)
 	return ((hash >> 8) & 0xff) % members;
 }
 
+/* A remote VTEP's position in underlay_index: the top bits of a
+ * multiplicative hash (the Go side, dataplane/underlay.go, computes the
+ * same), one multiply where a hash map's costs a jhash. */
+static __always_inline __u32 underlay_pos(__be32 vtep)
+{
+	return (vtep * 0x9e3779b1u) >> (32 - UNDERLAY_INDEX_BITS);
+}
+
+/* vtep's resolved next hops: its slot if its position names one holding
+ * it, else the hash (a VTEP whose position another holds); NULL if none. */
+static __always_inline struct underlay_hop *underlay_find(__be32 vtep)
+{
+	__u32 pos = underlay_pos(vtep), slot;
+	__u32 *ref = bpf_map_lookup_elem(&underlay_index, &pos);
+	struct underlay_hop *h;
+
+	if (ref) {
+		slot = *(volatile __u32 *)ref;
+		h = bpf_map_lookup_elem(&underlay_slots, &slot);
+		if (h && h->vtep == vtep)
+			return h;
+	}
+	return bpf_map_lookup_elem(&underlay_hops, &vtep);
+}
+
 /* Finds the egress towards o's remote VTEP; returns a BPF_FIB_LKUP_RET_*
- * code. The agent's resolved next hops come first (a hash lookup, no FIB
+ * code. The agent's resolved next hops come first (array loads, no FIB
  * walk, and the kernel's ECMP paths spread by the inner flow); a VTEP it has
  * not resolved, or any when it has stopped renewing them (hops_watchdog), is
  * asked of the kernel with bpf_fib_lookup, which fills fib
@@ -53,7 +78,7 @@ static __always_inline int underlay_egress(struct xdp_md *ctx, struct bpf_fib_lo
 {
 	__u32 tot_len = o->inner_len + sizeof(struct iphdr) + sizeof(struct udphdr) +
 			sizeof(struct vxlanhdr);
-	struct underlay_hop *h = bpf_map_lookup_elem(&underlay_hops, &o->daddr);
+	struct underlay_hop *h = underlay_find(o->daddr);
 	struct hops_watchdog *w = NULL;
 	__u32 zero = 0;
 	__u64 *fallbacks;

@@ -46,16 +46,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vni_vrf SEC(".maps");
 
-/* (local VTEP, L3VNI) -> VRF id: vteps and vni_vrf folded into the one
- * lookup a VXLAN packet needs. Not pinned: Go builds it from those two at
- * every start, before its program takes over; a packet it does not answer
- * takes the two lookups, so it is only ever a shortcut. */
+/* VNI's low 16 bits -> the VRF id of the VNI that holds the position (0:
+ * none), when that VRF terminates at a local VTEP: a VXLAN packet's VRF in
+ * one array load, taken only if the VRF's entry in vrfs has the packet's
+ * VNI and outer destination; any other packet takes vteps and vni_vrf.
+ * Not pinned: Go builds it from those at every start, and keeps it with
+ * every change of them; mmapped, so a position changes in one store. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct vxlan_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
 	__type(value, __u32);
-	__uint(max_entries, MAX_VTEPS * MAX_VRFS);
-} vxlan_vrfs SEC(".maps");
+	__uint(max_entries, VNI_INDEX);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} vni_index SEC(".maps");
 
 /* VRF id -> L3VNI, local VTEP, router MAC */
 struct {
@@ -139,9 +142,29 @@ struct {
 } nhgs SEC(".maps");
 
 /* remote VTEP -> its underlay next hops, resolved by the agent from the
- * kernel's routes and neighbours; a VTEP not here is looked up with
- * bpf_fib_lookup. Not pinned: a starting agent resolves its own, and its
- * program asks the kernel until then. */
+ * kernel's routes and neighbours; a VTEP found in none of the three maps
+ * below is looked up with bpf_fib_lookup. None is pinned: a starting agent
+ * resolves its own, and its program asks the kernel until then.
+ *
+ * underlay_index: the VTEP's position (underlay_pos) -> its slot in
+ * underlay_slots (0: none); mmapped, so a VTEP moves to a new slot in one
+ * store, and a slot is written only while no position names it. A VTEP
+ * whose position another holds is in underlay_hops, a hash. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, UNDERLAY_INDEX);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} underlay_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct underlay_hop);
+	__uint(max_entries, UNDERLAY_SLOTS);
+} underlay_slots SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __be32);

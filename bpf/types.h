@@ -29,6 +29,16 @@
  * the kernel's ECMP paths it keeps per VTEP (more than a spine layer has). */
 #define MAX_UNDERLAY_HOPS 4096
 #define UNDERLAY_ECMP 8
+/* Where the program finds a remote VTEP's next hops without hashing: the
+ * VTEP's position in underlay_index (a power of two, twice the VTEPs, so
+ * that they seldom collide) names its slot in underlay_slots (twice the
+ * VTEPs: a changed entry is written to a fresh slot, the old one freed after
+ * a grace period). */
+#define UNDERLAY_INDEX 8192
+#define UNDERLAY_INDEX_BITS 13
+#define UNDERLAY_SLOTS (2 * MAX_UNDERLAY_HOPS)
+/* vni_index: a VNI's VRF at the VNI's low 16 bits. */
+#define VNI_INDEX 65536
 /* The compiled FIB: per VRF a first level indexed by the top 16 bits of
  * the address, then 256-entry chunks for the next 8 bits, then for the last
  * 8 either a 256-entry chunk or a range chunk (struct fib_small: the first
@@ -132,13 +142,6 @@ struct vrf {
 	__u8 pad[2];
 };
 
-/* A VXLAN packet's outer destination and VNI: the VRF it goes into, in one
- * lookup (vxlan_vrfs). */
-struct vxlan_key {
-	__be32 vtep;
-	__u32 vni;
-};
-
 struct lpm_key {
 	__u32 prefixlen;
 	__be32 addr;
@@ -181,6 +184,7 @@ struct underlay_member {
 /* Remote VTEP -> its underlay paths; a flow takes one by its hash. */
 struct underlay_hop {
 	__u32 members; /* 1..UNDERLAY_ECMP; 0 = ask the kernel */
+	__be32 vtep;   /* whose: a slot is checked against the packet's */
 	struct underlay_member member[UNDERLAY_ECMP];
 };
 

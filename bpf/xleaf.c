@@ -85,16 +85,23 @@ static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 	vx = udp ? parse_vxlan(&c) : NULL;
 
 	/* The usual packet, well-formed VXLAN to one of our VTEPs with a VNI
-	 * of ours, is known in one lookup; anything else takes the checks
-	 * below, in their order, to learn whether it is ours at all and why
-	 * it is dropped. */
+	 * of ours, finds its VRF in two array loads; anything else takes the
+	 * checks below, in their order, to learn whether it is ours at all
+	 * and why it is dropped. vni_index only points: the VRF's own entry
+	 * decides (a VNI sharing its low bits with the indexed one, or a VRF
+	 * being changed, fails the check and takes the checks below). */
 	if (vx && udp->dest == bpf_htons(VXLAN_PORT) && vx->flags == bpf_htonl(VXLAN_FLAGS_I) &&
 	    !(vx->vni & bpf_htonl(0xff))) {
-		struct vxlan_key key = { .vtep = ip->daddr, .vni = bpf_ntohl(vx->vni) >> 8 };
+		__u32 pos = (bpf_ntohl(vx->vni) >> 8) & (VNI_INDEX - 1);
+		__u32 *id = bpf_map_lookup_elem(&vni_index, &pos);
 
-		vrf_id = bpf_map_lookup_elem(&vxlan_vrfs, &key);
-		if (vrf_id)
-			goto known;
+		vni = bpf_ntohl(vx->vni) >> 8;
+		if (id) {
+			f->vrf = *(volatile __u32 *)id;
+			vrf = bpf_map_lookup_elem(&vrfs, &f->vrf);
+			if (vrf && vni && vrf->vni == vni && vrf->vtep == ip->daddr)
+				goto known;
+		}
 	}
 	if (!bpf_map_lookup_elem(&vteps, &ip->daddr))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
@@ -110,11 +117,11 @@ static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 	vrf_id = bpf_map_lookup_elem(&vni_vrf, &vni);
 	if (!vrf_id)
 		return decide(v, 0, REASON_DROP_UNKNOWN_VNI, XDP_DROP);
-known:
 	f->vrf = *vrf_id;
 	vrf = bpf_map_lookup_elem(&vrfs, &f->vrf);
 	if (!vrf || !vrf->vni)
 		return decide(v, f->vrf, REASON_DROP_UNKNOWN_VNI, XDP_DROP);
+known:
 
 	f->eth = parse_eth(&c);
 	if (!f->eth)

@@ -69,6 +69,8 @@ type Dataplane struct {
 	stopReclaim chan struct{} // ends reclaim, which closes reclaimDone
 	reclaimDone chan struct{}
 	ifindex     map[string]uint32 // attached port -> the index its Ifaces entry is under
+	vniIndex    words             // vni_index, mmapped
+	hops        *underlayStore
 }
 
 // Open loads the program and opens the pinned maps, creating them on first
@@ -111,6 +113,17 @@ func Open(opts Options) (*Dataplane, error) {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
 	if d.fib, err = newFIB(d.objs.FibVrfs, d.objs.FibChunks, d.objs.FibSmall, spec.Maps[xleafMapFibL1Tmpl]); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	if d.vniIndex, err = mmapMap(d.objs.VniIndex, vniIndexSize*8); err != nil {
+		d.fib.close()
+		d.objs.Close()
+		return nil, err
+	}
+	if d.hops, err = newUnderlayStore(d.objs.UnderlayIndex, d.objs.UnderlaySlots, d.objs.UnderlayHops, d.fib.waitGrace); err != nil {
+		unix.Munmap(d.vniIndex)
+		d.fib.close()
 		d.objs.Close()
 		return nil, err
 	}
@@ -275,14 +288,8 @@ func (d *Dataplane) adopt() error {
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("interfaces: %w", err)
 	}
-	vteps, err := d.localVTEPs()
-	if err != nil {
-		return fmt.Errorf("local vteps: %w", err)
-	}
-	for _, vtep := range vteps {
-		if err := d.foldVTEP(vtep, true); err != nil {
-			return err
-		}
+	if err := d.indexVNIs(nil); err != nil {
+		return err
 	}
 	var nhg xleafNhg
 	for id := uint32(1); id < MaxNHGs; id++ {
@@ -352,6 +359,12 @@ func (d *Dataplane) Close() error {
 	if d.fib != nil {
 		d.fib.close()
 	}
+	if d.vniIndex != nil {
+		unix.Munmap(d.vniIndex)
+	}
+	if d.hops != nil {
+		d.hops.close()
+	}
 	return d.objs.Close()
 }
 
@@ -411,12 +424,11 @@ func (d *Dataplane) SetVRF(v VRF) error {
 	if err := d.objs.VniVrf.Put(v.VNI, uint32(v.ID)); err != nil {
 		return fmt.Errorf("vrf %d: map vni %d: %w", v.ID, v.VNI, err)
 	}
-	if err := d.foldVNI(v.VNI, uint32(v.ID)); err != nil {
-		return fmt.Errorf("vrf %d: %w", v.ID, err)
-	}
 	if old.Vni != 0 && old.Vni != v.VNI {
-		d.foldVNI(old.Vni, 0)
 		d.objs.VniVrf.Delete(old.Vni)
+	}
+	if err := d.indexVNIs([]uint32{v.VNI, old.Vni}); err != nil {
+		return fmt.Errorf("vrf %d: %w", v.ID, err)
 	}
 	return nil
 }
@@ -432,9 +444,11 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 	if err := d.objs.Vrfs.Lookup(uint32(id), &old); err != nil || old.Vni == 0 {
 		return fmt.Errorf("vrf %d: %w", id, ErrUnknownVRF)
 	}
-	d.foldVNI(old.Vni, 0)
 	d.objs.VniVrf.Delete(old.Vni)
 	if err := d.objs.Vrfs.Put(uint32(id), xleafVrf{}); err != nil {
+		return fmt.Errorf("vrf %d: %w", id, err)
+	}
+	if err := d.indexVNIs([]uint32{old.Vni}); err != nil {
 		return fmt.Errorf("vrf %d: %w", id, err)
 	}
 	if err := d.objs.VrfIcmp.Put(uint32(id), xleafVrfIcmp{}); err != nil {
@@ -474,7 +488,7 @@ func (d *Dataplane) AddVTEP(addr netip.Addr) error {
 	if err := d.objs.Vteps.Put(be32(addr), uint32(1)); err != nil {
 		return fmt.Errorf("add vtep %v: %w", addr, err)
 	}
-	if err := d.foldVTEP(be32(addr), true); err != nil {
+	if err := d.indexVNIs(nil); err != nil {
 		return fmt.Errorf("add vtep %v: %w", addr, err)
 	}
 	return nil
@@ -487,59 +501,76 @@ func (d *Dataplane) DeleteVTEP(addr netip.Addr) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.foldVTEP(be32(addr), false); err != nil {
+	if err := d.objs.Vteps.Delete(be32(addr)); err != nil {
 		return fmt.Errorf("delete vtep %v: %w", addr, err)
 	}
-	if err := d.objs.Vteps.Delete(be32(addr)); err != nil {
+	if err := d.indexVNIs(nil); err != nil {
 		return fmt.Errorf("delete vtep %v: %w", addr, err)
 	}
 	return nil
 }
 
-// The fold of vteps and vni_vrf into vxlan_vrfs, kept by every change of
-// either under d.mu, and built whole at Open.
+// vni_index, the VXLAN packet's way to its VRF without hashing, kept by
+// every change of vteps, vni_vrf and vrfs under d.mu, and built whole at
+// Open. The program checks whatever a position names against the VRF's
+// entry in vrfs, so a position only has to name the right VRF once its
+// entry is written, and to stop naming it before the VRF is reused.
+
+// vniIndexSize is vni_index's positions: a VNI's low 16 bits.
+const vniIndexSize = 1 << 16
 
 // localVTEPs is the vteps map's addresses.
-func (d *Dataplane) localVTEPs() ([]uint32, error) {
-	var out []uint32
+func (d *Dataplane) localVTEPs() (map[uint32]bool, error) {
+	out := map[uint32]bool{}
 	var k, v uint32
 	it := d.objs.Vteps.Iterate()
 	for it.Next(&k, &v) {
-		out = append(out, k)
+		out[k] = true
 	}
 	return out, it.Err()
 }
 
-// foldVNI maps vni to vrf (0: unmaps it) at every local VTEP.
-func (d *Dataplane) foldVNI(vni, vrf uint32) error {
+// indexVNIs sets the positions of vnis (nil: all of them) to the VRF that
+// takes each: of the VNIs at a position, the lowest whose VRF terminates at
+// a local VTEP (vrfs and vni_vrf agree on it). A position no VNI takes
+// names no VRF.
+func (d *Dataplane) indexVNIs(vnis []uint32) error {
 	vteps, err := d.localVTEPs()
 	if err != nil {
-		return fmt.Errorf("fold vni %d: %w", vni, err)
+		return fmt.Errorf("index vnis: local vteps: %w", err)
 	}
-	for _, vtep := range vteps {
-		key := xleafVxlanKey{Vtep: vtep, Vni: vni}
-		if vrf == 0 {
-			d.objs.VxlanVrfs.Delete(key)
-		} else if err := d.objs.VxlanVrfs.Put(key, vrf); err != nil {
-			return fmt.Errorf("fold vni %d: %w", vni, err)
+	touched := map[uint32]bool{}
+	for _, vni := range vnis {
+		touched[vni%vniIndexSize] = true
+	}
+	want := map[uint32][2]uint32{} // position -> VNI, VRF
+	var vni, id uint32
+	it := d.objs.VniVrf.Iterate()
+	for it.Next(&vni, &id) {
+		pos := vni % vniIndexSize
+		if vnis != nil && !touched[pos] {
+			continue
 		}
+		var v xleafVrf
+		if err := d.objs.Vrfs.Lookup(id, &v); err != nil || v.Vni != vni || !vteps[v.Vtep] {
+			continue
+		}
+		if cur, ok := want[pos]; !ok || vni < cur[0] {
+			want[pos] = [2]uint32{vni, id}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("index vnis: %w", err)
+	}
+	if vnis == nil {
+		for pos := range uint32(vniIndexSize) {
+			touched[pos] = true
+		}
+	}
+	for pos := range touched {
+		d.vniIndex.storeValue(int(pos), want[pos][1])
 	}
 	return nil
-}
-
-// foldVTEP maps every VNI at vtep (add), or unmaps them.
-func (d *Dataplane) foldVTEP(vtep uint32, add bool) error {
-	var vni, vrf uint32
-	it := d.objs.VniVrf.Iterate()
-	for it.Next(&vni, &vrf) {
-		key := xleafVxlanKey{Vtep: vtep, Vni: vni}
-		if !add {
-			d.objs.VxlanVrfs.Delete(key)
-		} else if err := d.objs.VxlanVrfs.Put(key, vrf); err != nil {
-			return fmt.Errorf("fold vni %d: %w", vni, err)
-		}
-	}
-	return it.Err()
 }
 
 // SetNeighbor installs or updates a host on an access interface.

@@ -68,6 +68,11 @@ func (w words) store(i int, v uint32) {
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&w[i*4])), v)
 }
 
+// A 4-byte value of an mmapped array is word 2*i: the kernel spaces an
+// array's values 8 bytes apart.
+func (w words) loadValue(i int) uint32     { return w.load(2 * i) }
+func (w words) storeValue(i int, v uint32) { w.store(2*i, v) }
+
 func mmapMap(m *ebpf.Map, size int) (words, error) {
 	b, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {

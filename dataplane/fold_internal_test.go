@@ -9,10 +9,12 @@ import (
 	"github.com/xleaf/xleaf/test/netns"
 )
 
-// TestVXLANFoldFollows: vxlan_vrfs, the one lookup a VXLAN packet takes, is
-// always vteps x vni_vrf, through every change of either and across a
-// restart (it is not pinned: Open builds it).
-func TestVXLANFoldFollows(t *testing.T) {
+// TestVNIIndexFollows: vni_index, where a VXLAN packet finds its VRF
+// without hashing, names at each position the VRF of the lowest VNI there
+// that terminates at a local VTEP, through every change of VRFs and VTEPs,
+// VNIs that share a position, and across a restart (it is not pinned: Open
+// builds it).
+func TestVNIIndexFollows(t *testing.T) {
 	netns.Root(t)
 	pin := netns.PinPath(t)
 	d, err := Open(Options{PinPath: pin, RoutesPerVRF: 64})
@@ -22,31 +24,32 @@ func TestVXLANFoldFollows(t *testing.T) {
 	defer func() { d.Close() }()
 	rmac := net.HardwareAddr{0x44, 0x38, 0x39, 0x22, 0xdd, 0x06}
 	a, b := netip.MustParseAddr("10.10.10.10"), netip.MustParseAddr("10.10.10.11")
-	vrf := func(id VRFID, vni uint32) VRF { return VRF{ID: id, VNI: vni, RouterMAC: rmac, VTEP: a} }
+	vrf := func(id VRFID, vni uint32, vtep netip.Addr) VRF {
+		return VRF{ID: id, VNI: vni, RouterMAC: rmac, VTEP: vtep}
+	}
+	// What the positions must say, from the API calls alone.
+	vrfs := map[VRFID]VRF{}
+	vteps := map[netip.Addr]bool{}
 	check := func(when string) {
 		t.Helper()
-		want := map[xleafVxlanKey]uint32{}
-		vteps, err := d.localVTEPs()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var vni, id uint32
-		it := d.objs.VniVrf.Iterate()
-		for it.Next(&vni, &id) {
-			for _, v := range vteps {
-				want[xleafVxlanKey{Vtep: v, Vni: vni}] = id
+		want := map[int]uint32{}
+		low := map[int]uint32{}
+		for id, v := range vrfs {
+			pos := int(v.VNI % vniIndexSize)
+			if vteps[v.VTEP] && (low[pos] == 0 || v.VNI < low[pos]) {
+				want[pos], low[pos] = uint32(id), v.VNI
 			}
 		}
-		got := map[xleafVxlanKey]uint32{}
-		var k xleafVxlanKey
-		it = d.objs.VxlanVrfs.Iterate()
-		for it.Next(&k, &id) {
-			got[k] = id
+		got := map[int]uint32{}
+		for pos := range vniIndexSize {
+			if id := d.vniIndex.loadValue(pos); id != 0 {
+				got[pos] = id
+			}
 		}
 		if !maps.Equal(got, want) {
-			t.Errorf("%s: vxlan_vrfs = %v, want %v", when, got, want)
+			t.Errorf("%s: vni_index = %v, want %v", when, got, want)
 		}
-		if len(want) == 0 && when != "empty" {
+		if len(want) == 0 && when != "empty" && when != "no local VTEP" {
 			t.Errorf("%s: nothing to check", when)
 		}
 	}
@@ -56,21 +59,31 @@ func TestVXLANFoldFollows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	setVRF := func(v VRF) { t.Helper(); must(d.SetVRF(v)); vrfs[v.ID] = v }
 	check("empty")
-	must(d.SetVRF(vrf(1, 4001)))
+	setVRF(vrf(1, 4001, a))
+	check("no local VTEP")
 	must(d.AddVTEP(a))
-	check("a VRF, then a VTEP")
-	must(d.SetVRF(vrf(2, 4002)))
+	vteps[a] = true
+	check("a VRF, then its VTEP")
+	setVRF(vrf(2, 4002, a))
 	check("a VTEP, then a VRF")
+	setVRF(vrf(4, 4001+vniIndexSize, a)) // RED's position, a higher VNI
+	check("a VNI at a taken position")
+	setVRF(vrf(5, 4002+vniIndexSize, b)) // at a VTEP not ours
+	check("a VRF at another VTEP")
 	must(d.AddVTEP(b))
+	vteps[b] = true
 	check("two VTEPs")
-	must(d.SetVRF(vrf(1, 4011)))
-	check("a VRF's VNI changed")
+	setVRF(vrf(1, 4011, a))
+	check("a VRF's VNI changed, its position to the other VNI")
 	must(d.DeleteVRF(2))
+	delete(vrfs, 2)
 	check("a VRF deleted")
 	must(d.DeleteVTEP(a))
+	delete(vteps, a)
 	check("a VTEP deleted")
-	must(d.SetVRF(vrf(3, 4003)))
+	setVRF(vrf(3, 4003, b))
 	d.Close()
 	if d, err = Open(Options{PinPath: pin, RoutesPerVRF: 64}); err != nil {
 		t.Fatal(err)

@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // The underlay next hops: for each remote VTEP, the egress interface and
 // MACs of each path of the kernel's route towards it, resolved by the agent
 // from the kernel's routes and neighbours (control/hops.go) and kept up to
-// date on their changes. The program reads them with one hash lookup; a VTEP
-// that is not here is asked of the kernel (bpf_fib_lookup) per packet, and
-// counted (UnderlayFallbacks).
+// date on their changes. The program finds them without hashing (the
+// VTEP's position in an index names its slot: underlayStore); a VTEP that is
+// not here is asked of the kernel (bpf_fib_lookup) per packet, and counted
+// (UnderlayFallbacks).
 
 // MaxUnderlayECMP is how many underlay paths a VTEP's entry holds.
 const MaxUnderlayECMP = 8
@@ -58,7 +60,7 @@ func encodeHop(vtep netip.Addr, h UnderlayHop) (xleafUnderlayHop, error) {
 	if len(h.Members) == 0 || len(h.Members) > MaxUnderlayECMP {
 		return v, fmt.Errorf("underlay hop %v: %d members, want 1..%d", vtep, len(h.Members), MaxUnderlayECMP)
 	}
-	v.Members = uint32(len(h.Members))
+	v.Members, v.Vtep = uint32(len(h.Members)), be32(vtep)
 	for i, m := range h.Members {
 		if m.Ifindex <= 0 {
 			return v, fmt.Errorf("underlay hop %v: bad ifindex %d", vtep, m.Ifindex)
@@ -98,7 +100,7 @@ func (d *Dataplane) SetUnderlayHop(vtep netip.Addr, h UnderlayHop) error {
 	if err != nil {
 		return err
 	}
-	if err := d.objs.UnderlayHops.Put(be32(vtep), &v); err != nil {
+	if err := d.hops.set(v); err != nil {
 		return fmt.Errorf("underlay hop %v: %w", vtep, err)
 	}
 	return nil
@@ -110,7 +112,7 @@ func (d *Dataplane) DeleteUnderlayHop(vtep netip.Addr) error {
 	if err := checkIPv4(vtep, "vtep"); err != nil {
 		return err
 	}
-	if err := d.objs.UnderlayHops.Delete(be32(vtep)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := d.hops.delete(be32(vtep)); err != nil {
 		return fmt.Errorf("delete underlay hop %v: %w", vtep, err)
 	}
 	return nil
@@ -149,13 +151,7 @@ func (d *Dataplane) UnderlayHopsLive() (bool, error) {
 // UnderlayHops is every VTEP's paths the program holds.
 func (d *Dataplane) UnderlayHops() (map[netip.Addr]UnderlayHop, error) {
 	out := map[netip.Addr]UnderlayHop{}
-	var k uint32
-	var v xleafUnderlayHop
-	it := d.objs.UnderlayHops.Iterate()
-	for it.Next(&k, &v) {
-		out[addrFromBe32(k)] = decodeHop(&v)
-	}
-	if err := it.Err(); err != nil {
+	if err := d.hops.each(func(v *xleafUnderlayHop) { out[addrFromBe32(v.Vtep)] = decodeHop(v) }); err != nil {
 		return nil, fmt.Errorf("underlay hops: %w", err)
 	}
 	return out, nil
@@ -226,4 +222,167 @@ func (s *vtepSet) list() []netip.Addr {
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out
+}
+
+// underlayStore keeps the remote VTEPs' next hops where the program finds
+// them (bpf/maps.h): a VTEP's position in underlay_index (underlayPos) names
+// the slot of underlay_slots that holds its entry, or, when another VTEP
+// holds the position, the entry is in underlay_hops, a hash. A slot is
+// never written while a position names it: a changed entry goes to a free
+// slot, the position is pointed at it in one store, and the old slot is
+// reused only after a grace period (no program run can still be reading
+// it). Slots are twice the VTEPs it holds, so a grace period is seldom
+// waited for.
+type underlayStore struct {
+	mu      sync.Mutex
+	index   words // underlay_index, mmapped
+	slots   *ebpf.Map
+	hash    *ebpf.Map
+	at      map[uint32]uint32 // be32 VTEP -> its slot, for the VTEPs in the index
+	inHash  map[uint32]bool
+	free    []uint32 // slots reusable now
+	pending []uint32 // slots freed since the last grace period
+	grace   func() error
+}
+
+// underlayIndexSize, underlayIndexBits and underlaySlots are the C
+// UNDERLAY_INDEX, UNDERLAY_INDEX_BITS and UNDERLAY_SLOTS.
+const (
+	underlayIndexBits = 13
+	underlayIndexSize = 1 << underlayIndexBits
+	maxUnderlayHops   = 4096
+	underlaySlots     = 2 * maxUnderlayHops
+)
+
+// underlayPos is a VTEP's position in underlay_index, as the program
+// computes it (bpf/fib.h underlay_pos).
+func underlayPos(vtep uint32) int { return int((vtep * 0x9e3779b1) >> (32 - underlayIndexBits)) }
+
+func newUnderlayStore(index, slots, hash *ebpf.Map, grace func() error) (*underlayStore, error) {
+	mem, err := mmapMap(index, underlayIndexSize*8)
+	if err != nil {
+		return nil, err
+	}
+	s := &underlayStore{index: mem, slots: slots, hash: hash, at: map[uint32]uint32{}, inHash: map[uint32]bool{}, grace: grace}
+	for slot := uint32(underlaySlots - 1); slot > 0; slot-- { // 0 names none
+		s.free = append(s.free, slot)
+	}
+	return s, nil
+}
+
+func (s *underlayStore) close() { unix.Munmap(s.index) }
+
+// alloc takes a free slot, waiting for a grace period if only freed ones
+// are left.
+func (s *underlayStore) alloc() (uint32, error) {
+	if len(s.free) == 0 && len(s.pending) > 0 {
+		if err := s.grace(); err != nil {
+			return 0, err
+		}
+		s.free, s.pending = append(s.free, s.pending...), s.pending[:0]
+	}
+	if len(s.free) == 0 {
+		return 0, fmt.Errorf("underlay next hops full (%d)", maxUnderlayHops)
+	}
+	slot := s.free[len(s.free)-1]
+	s.free = s.free[:len(s.free)-1]
+	return slot, nil
+}
+
+// set installs v for its VTEP: in a fresh slot named from the VTEP's
+// position if that is free or already the VTEP's, else in the hash.
+func (s *underlayStore) set(v xleafUnderlayHop) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.place(v)
+}
+
+func (s *underlayStore) place(v xleafUnderlayHop) error {
+	vtep, pos := v.Vtep, underlayPos(v.Vtep)
+	old, indexed := s.at[vtep]
+	if !indexed && s.index.loadValue(pos) != 0 { // another VTEP's position
+		if !s.inHash[vtep] && len(s.at)+len(s.inHash) >= maxUnderlayHops {
+			return fmt.Errorf("underlay next hops full (%d)", maxUnderlayHops)
+		}
+		if err := s.hash.Put(vtep, &v); err != nil {
+			return err
+		}
+		s.inHash[vtep] = true
+		return nil
+	}
+	if !indexed && !s.inHash[vtep] && len(s.at)+len(s.inHash) >= maxUnderlayHops {
+		return fmt.Errorf("underlay next hops full (%d)", maxUnderlayHops)
+	}
+	slot, err := s.alloc()
+	if err != nil {
+		return err
+	}
+	if err := s.slots.Put(slot, &v); err != nil {
+		s.free = append(s.free, slot)
+		return err
+	}
+	s.index.storeValue(pos, slot)
+	s.at[vtep] = slot
+	if indexed {
+		s.pending = append(s.pending, old)
+	}
+	if s.inHash[vtep] { // its position came free: out of the hash, now it is found first
+		s.hash.Delete(vtep)
+		delete(s.inHash, vtep)
+	}
+	return nil
+}
+
+// delete takes vtep's entry out, wherever it is.
+func (s *underlayStore) delete(vtep uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inHash[vtep] {
+		if err := s.hash.Delete(vtep); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+		delete(s.inHash, vtep)
+	}
+	slot, ok := s.at[vtep]
+	if !ok {
+		return nil
+	}
+	pos := underlayPos(vtep)
+	s.index.storeValue(pos, 0)
+	delete(s.at, vtep)
+	s.pending = append(s.pending, slot)
+	// A VTEP the position turned away moves in: found first again.
+	for other := range s.inHash {
+		if underlayPos(other) != pos {
+			continue
+		}
+		var v xleafUnderlayHop
+		if err := s.hash.Lookup(other, &v); err != nil {
+			return err
+		}
+		return s.place(v)
+	}
+	return nil
+}
+
+// each calls f with every entry the program can find, read from the maps.
+func (s *underlayStore) each(f func(*xleafUnderlayHop)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var v xleafUnderlayHop
+	for vtep, slot := range s.at {
+		if err := s.slots.Lookup(slot, &v); err != nil {
+			return err
+		}
+		if v.Vtep != vtep || s.index.loadValue(underlayPos(vtep)) != slot {
+			return fmt.Errorf("vtep %v: slot %d is not its", addrFromBe32(vtep), slot)
+		}
+		f(&v)
+	}
+	var k uint32
+	it := s.hash.Iterate()
+	for it.Next(&k, &v) {
+		f(&v)
+	}
+	return it.Err()
 }

@@ -350,3 +350,137 @@ func TestUnderlayHopsGoStale(t *testing.T) {
 		t.Errorf("renewed for 0: sent to %v (live %v), want the kernel's next hop", got, isLive())
 	}
 }
+
+// TestUnderlayHopsSharingAPosition: two VTEPs whose positions in the index
+// collide are both resolved without asking the kernel (the second from the
+// hash), each to its own paths; when the first goes, the second moves into
+// the position and is still resolved.
+func TestUnderlayHopsSharingAPosition(t *testing.T) {
+	l := fixture.New(t)
+	first := fixture.Leaf01
+	var second netip.Addr
+	for i := 1; i < 1<<16 && !second.IsValid(); i++ {
+		c := netip.AddrFrom4([4]byte{10, 99, byte(i >> 8), byte(i)})
+		if dataplane.UnderlayPos(c) == dataplane.UnderlayPos(first) {
+			second = c
+		}
+	}
+	if !second.IsValid() {
+		t.Fatal("no VTEP found at leaf01's position")
+	}
+	routes := map[netip.Addr]netip.Prefix{first: netip.MustParsePrefix("192.168.96.0/24"), second: netip.MustParsePrefix("192.168.97.0/24")}
+	for vtep, p := range routes {
+		if err := l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote,
+			Remotes: []dataplane.Remote{{VTEP: vtep, VNI: fixture.GreenVNI, RouterMAC: fixture.Leaf01MAC}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hops := map[netip.Addr]dataplane.UnderlayMember{first: spineHop(l), second: dciHop(l)}
+	for _, vtep := range []netip.Addr{first, second} { // second finds the position taken
+		if err := l.DP.SetUnderlayHop(vtep, dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{hops[vtep]}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live(t, l)
+	// sentTo is the next hop a frame to vtep's prefix leaves for.
+	sentTo := func(vtep netip.Addr) net.HardwareAddr {
+		t.Helper()
+		f := fixture.Flow{Src: fixture.HostRed, Dst: routes[vtep].Addr().Next(), SrcPort: 7, DstPort: 80, TTL: 64}
+		action, out := fixture.Run(t, l.DP.Program(), l.Swp10.Index, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, f))
+		if action != dataplane.XDPRedirect {
+			t.Fatalf("frame to %v: action %d", vtep, action)
+		}
+		return out[0:6]
+	}
+	before := fallbacks(t, l)
+	for vtep, m := range hops {
+		if got := sentTo(vtep); !bytes.Equal(got, m.DstMAC) {
+			t.Errorf("%v: sent to %v, want its own next hop %v", vtep, got, m.DstMAC)
+		}
+	}
+	if n := fallbacks(t, l) - before; n != 0 {
+		t.Errorf("both resolved: %d fallbacks, want 0", n)
+	}
+	got, err := l.DP.UnderlayHops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[second].Equal(dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{hops[second]}}) {
+		t.Errorf("UnderlayHops = %v, want both", got)
+	}
+
+	if err := l.DP.DeleteUnderlayHop(first); err != nil {
+		t.Fatal(err)
+	}
+	before = fallbacks(t, l)
+	if got := sentTo(second); !bytes.Equal(got, hops[second].DstMAC) {
+		t.Errorf("after the first went: sent to %v, want %v", got, hops[second].DstMAC)
+	}
+	if n := fallbacks(t, l) - before; n != 0 {
+		t.Errorf("after the first went: %d fallbacks, want 0", n)
+	}
+	// The first comes back: the position is the second's now, the first is
+	// found in the hash.
+	if err := l.DP.SetUnderlayHop(first, dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{hops[first]}}); err != nil {
+		t.Fatal(err)
+	}
+	for vtep, m := range hops {
+		if got := sentTo(vtep); !bytes.Equal(got, m.DstMAC) {
+			t.Errorf("first back: %v sent to %v, want %v", vtep, got, m.DstMAC)
+		}
+	}
+	if n := fallbacks(t, l) - before; n != 0 {
+		t.Errorf("first back: %d fallbacks, want 0", n)
+	}
+}
+
+// TestUnderlayHopChurn: a VTEP's paths changed many more times than there
+// are slots (each change takes a fresh slot; freed ones come back after a
+// grace period): every frame leaves by the paths last set.
+func TestUnderlayHopChurn(t *testing.T) {
+	l := fixture.New(t)
+	live(t, l)
+	frame := fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC,
+		fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.2.10"), SrcPort: 7, DstPort: 80, TTL: 64})
+	hops := []dataplane.UnderlayMember{spineHop(l), dciHop(l)}
+	for i := range 2*dataplane.UnderlaySlots + 3 {
+		m := hops[i%2]
+		if err := l.DP.SetUnderlayHop(fixture.Leaf01, dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{m}}); err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+		if i%997 != 0 && i < 2*dataplane.UnderlaySlots {
+			continue
+		}
+		_, out := fixture.Run(t, l.DP.Program(), l.Swp10.Index, frame)
+		if !bytes.Equal(out[0:6], m.DstMAC) {
+			t.Fatalf("change %d: sent to %v, want %v", i, net.HardwareAddr(out[0:6]), m.DstMAC)
+		}
+	}
+}
+
+// TestUnderlayHopsFull: as many VTEPs as the data path holds are taken,
+// one more is refused with an error, and the ones held stay.
+func TestUnderlayHopsFull(t *testing.T) {
+	l := fixture.New(t)
+	h := dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{spineHop(l)}}
+	vtep := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 98, byte(i >> 8), byte(i)}) }
+	for i := range dataplane.MaxUnderlayHops {
+		if err := l.DP.SetUnderlayHop(vtep(i), h); err != nil {
+			t.Fatalf("VTEP %d of %d: %v", i+1, dataplane.MaxUnderlayHops, err)
+		}
+	}
+	if err := l.DP.SetUnderlayHop(vtep(dataplane.MaxUnderlayHops), h); err == nil {
+		t.Errorf("one VTEP more than %d accepted", dataplane.MaxUnderlayHops)
+	}
+	// A held one still changes.
+	if err := l.DP.SetUnderlayHop(vtep(7), dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{dciHop(l)}}); err != nil {
+		t.Errorf("changing a held VTEP when full: %v", err)
+	}
+	got, err := l.DP.UnderlayHops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != dataplane.MaxUnderlayHops {
+		t.Errorf("%d VTEPs held, want %d", len(got), dataplane.MaxUnderlayHops)
+	}
+}

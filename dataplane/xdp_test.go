@@ -571,3 +571,57 @@ func onesSum(b []byte) uint16 {
 	}
 	return uint16(s)
 }
+
+// TestVNIsSharingAPosition: a VNI whose low 16 bits are RED's (so its
+// position in vni_index is RED's, and RED, the lower VNI, holds it) still
+// reaches its own VRF, by the slower checks, and RED's still reaches RED;
+// once RED goes, the other VNI takes the position and its packets still
+// reach only its VRF.
+func TestVNIsSharingAPosition(t *testing.T) {
+	l := fixture.New(t)
+	const other = dataplane.VRFID(9)
+	otherVNI := uint32(fixture.RedVNI + dataplane.VNIIndexSize)
+	if err := l.DP.SetVRF(dataplane.VRF{ID: other, VNI: otherVNI, RouterMAC: fixture.RouterMAC, VTEP: fixture.VTEP}); err != nil {
+		t.Fatal(err)
+	}
+	// No route in either VRF for this address: the counter says which
+	// VRF looked it up.
+	inner := fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC,
+		fixture.Flow{Src: a("192.168.20.110"), Dst: a("172.31.255.1"), SrcPort: 1, DstPort: 2, TTL: 64})
+	lookedUpIn := func(vni uint32) map[dataplane.CounterKey]dataplane.Counter {
+		t.Helper()
+		before, err := l.DP.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixture.Run(t, l.DP.Program(), l.Swp3.Index, fromBorder04(t, l, vni, inner))
+		after, err := l.DP.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := delta(before, after)
+		for k, c := range d {
+			d[k] = dataplane.Counter{Packets: c.Packets}
+		}
+		return d
+	}
+	in := func(vrf dataplane.VRFID) map[dataplane.CounterKey]dataplane.Counter {
+		return map[dataplane.CounterKey]dataplane.Counter{{VRF: vrf, Reason: dataplane.ReasonNoRoute}: {Packets: 1}}
+	}
+	for _, step := range []string{"both", "RED gone"} {
+		if step == "RED gone" {
+			if err := l.DP.DeleteVRF(fixture.RED); err != nil {
+				t.Fatal(err)
+			}
+		} else if diff := cmp.Diff(in(fixture.RED), lookedUpIn(fixture.RedVNI)); diff != "" {
+			t.Errorf("%s: RED's VNI (-want +got):\n%s", step, diff)
+		}
+		if diff := cmp.Diff(in(other), lookedUpIn(otherVNI)); diff != "" {
+			t.Errorf("%s: VNI %d (-want +got):\n%s", step, otherVNI, diff)
+		}
+	}
+	want := map[dataplane.CounterKey]dataplane.Counter{{VRF: 0, Reason: dataplane.ReasonUnknownVNI}: {Packets: 1}}
+	if diff := cmp.Diff(want, lookedUpIn(fixture.RedVNI)); diff != "" {
+		t.Errorf("RED's VNI after RED went (-want +got):\n%s", diff)
+	}
+}

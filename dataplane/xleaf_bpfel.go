@@ -169,6 +169,7 @@ const (
 type xleafUnderlayHop struct {
 	_       structs.HostLayout
 	Members uint32
+	Vtep    uint32
 	Member  [8]struct {
 		_       structs.HostLayout
 		Ifindex uint32
@@ -194,12 +195,6 @@ type xleafVrfIcmp struct {
 	NsPerToken uint64
 }
 
-type xleafVxlanKey struct {
-	_    structs.HostLayout
-	Vtep uint32
-	Vni  uint32
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -219,13 +214,15 @@ const (
 	xleafMapStats             = "stats"
 	xleafMapUnderlayFallbacks = "underlay_fallbacks"
 	xleafMapUnderlayHops      = "underlay_hops"
+	xleafMapUnderlayIndex     = "underlay_index"
+	xleafMapUnderlaySlots     = "underlay_slots"
+	xleafMapVniIndex          = "vni_index"
 	xleafMapVniVrf            = "vni_vrf"
 	xleafMapVrfIcmp           = "vrf_icmp"
 	xleafMapVrfTableTmpl      = "vrf_table_tmpl"
 	xleafMapVrfTables         = "vrf_tables"
 	xleafMapVrfs              = "vrfs"
 	xleafMapVteps             = "vteps"
-	xleafMapVxlanVrfs         = "vxlan_vrfs"
 	xleafProgXleaf            = "xleaf"
 	xleafProgXleafHopsRenew   = "xleaf_hops_renew"
 	xleafProgXleafLookupFib   = "xleaf_lookup_fib"
@@ -300,13 +297,15 @@ type xleafMapSpecs struct {
 	Stats             *ebpf.MapSpec `ebpf:"stats"`
 	UnderlayFallbacks *ebpf.MapSpec `ebpf:"underlay_fallbacks"`
 	UnderlayHops      *ebpf.MapSpec `ebpf:"underlay_hops"`
+	UnderlayIndex     *ebpf.MapSpec `ebpf:"underlay_index"`
+	UnderlaySlots     *ebpf.MapSpec `ebpf:"underlay_slots"`
+	VniIndex          *ebpf.MapSpec `ebpf:"vni_index"`
 	VniVrf            *ebpf.MapSpec `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.MapSpec `ebpf:"vrf_icmp"`
 	VrfTableTmpl      *ebpf.MapSpec `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.MapSpec `ebpf:"vrf_tables"`
 	Vrfs              *ebpf.MapSpec `ebpf:"vrfs"`
 	Vteps             *ebpf.MapSpec `ebpf:"vteps"`
-	VxlanVrfs         *ebpf.MapSpec `ebpf:"vxlan_vrfs"`
 }
 
 // xleafVariableSpecs contains global variables before they are loaded into the kernel.
@@ -351,13 +350,15 @@ type xleafMaps struct {
 	Stats             *ebpf.Map `ebpf:"stats"`
 	UnderlayFallbacks *ebpf.Map `ebpf:"underlay_fallbacks"`
 	UnderlayHops      *ebpf.Map `ebpf:"underlay_hops"`
+	UnderlayIndex     *ebpf.Map `ebpf:"underlay_index"`
+	UnderlaySlots     *ebpf.Map `ebpf:"underlay_slots"`
+	VniIndex          *ebpf.Map `ebpf:"vni_index"`
 	VniVrf            *ebpf.Map `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.Map `ebpf:"vrf_icmp"`
 	VrfTableTmpl      *ebpf.Map `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.Map `ebpf:"vrf_tables"`
 	Vrfs              *ebpf.Map `ebpf:"vrfs"`
 	Vteps             *ebpf.Map `ebpf:"vteps"`
-	VxlanVrfs         *ebpf.Map `ebpf:"vxlan_vrfs"`
 }
 
 func (m *xleafMaps) Close() error {
@@ -377,13 +378,15 @@ func (m *xleafMaps) Close() error {
 		m.Stats,
 		m.UnderlayFallbacks,
 		m.UnderlayHops,
+		m.UnderlayIndex,
+		m.UnderlaySlots,
+		m.VniIndex,
 		m.VniVrf,
 		m.VrfIcmp,
 		m.VrfTableTmpl,
 		m.VrfTables,
 		m.Vrfs,
 		m.Vteps,
-		m.VxlanVrfs,
 	)
 }
 
