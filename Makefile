@@ -47,13 +47,15 @@ test: deps
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzXDPMatchesModel$$' -fuzztime 10m ./dataplane/
 
-# bpf2go compiles bpf/ into dataplane/xleaf_bpfel.{go,o}; both are committed.
+# bpf2go compiles bpf/ into dataplane/xleaf_bpfel.{go,o} (and the benchmarks'
+# floor program into bench/floor_bpfel.{go,o}); all are committed.
 generate: deps
 	cd dataplane && $(GO) generate ./...
+	cd bench && $(GO) generate ./...
 
 # CI: regenerate and fail if the committed output differs.
 check-generated: generate
-	@git diff --exit-code -- dataplane/xleaf_bpfel.go dataplane/xleaf_bpfel.o || \
+	@git diff --exit-code -- dataplane/xleaf_bpfel.go dataplane/xleaf_bpfel.o bench/floor_bpfel.go bench/floor_bpfel.o || \
 		{ echo "generated BPF output is stale: run 'make generate' and commit"; exit 1; }
 
 # Benchmarks and their report: bench/results/<date>-<host>.{json,md,svg,log}.

@@ -1,6 +1,7 @@
 package bench_test
 
 import (
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -21,6 +22,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/xleaf/xleaf/bench"
 	"github.com/xleaf/xleaf/dataplane"
 	"github.com/xleaf/xleaf/test/fixture"
 	"github.com/xleaf/xleaf/test/netns"
@@ -376,7 +378,8 @@ func BenchmarkPacketRate(b *testing.B) {
 }
 
 var ratePaths = flag.String("rate-paths", "xleaf,xleaf-fib,ceiling,kernel",
-	"BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf); also ceiling-devmap, the ceiling through a devmap")
+	"BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf); also ceiling-devmap, the ceiling through a devmap, "+
+		"and floor, the DCI hairpin's packet work without lookups (bpf/floor.c)")
 
 func packetRate(b *testing.B, cores, routes int) {
 	if cores > runtime.NumCPU() {
@@ -408,6 +411,7 @@ func packetRate(b *testing.B, cores, routes int) {
 		{"xleaf-fib", r, gen, func() func() { return r.xleaf(b, false) }},
 		{"ceiling", r, gen, func() func() { return r.onIn0(b, redirectTo(b, r.out0.Index)) }},
 		{"ceiling-devmap", r, gen, func() func() { return r.onIn0(b, redirectMapTo(b, r.dut, r.out0.Index)) }},
+		{"floor", r, gen, func() func() { return r.onIn0(b, r.floor(b)) }},
 		{"kernel", k, kgen, func() func() { return func() {} }},
 	}
 	variants = slices.DeleteFunc(variants, func(v variant) bool {
@@ -443,6 +447,9 @@ func packetRate(b *testing.B, cores, routes int) {
 		}
 		if round["ceiling"] > 0 {
 			samples["xleaf/ceiling"] = append(samples["xleaf/ceiling"], round["xleaf"]/round["ceiling"])
+			if round["floor"] > 0 {
+				samples["floor/ceiling"] = append(samples["floor/ceiling"], round["floor"]/round["ceiling"])
+			}
 			if round["xleaf-fib"] > 0 {
 				samples["xleaf-fib/ceiling"] = append(samples["xleaf-fib/ceiling"], round["xleaf-fib"]/round["ceiling"])
 			}
@@ -458,6 +465,35 @@ func packetRate(b *testing.B, cores, routes int) {
 		b.ReportMetric(xs[0], name+"-min")
 		b.ReportMetric(xs[len(xs)-1], name+"-max")
 	}
+}
+
+// floor is bpf/floor.c set up for the bed's frames: what the DCI
+// hairpin's packet work costs with every lookup's answer a constant (the
+// guide's route: out of out0 to the sink, towards leaf01 with GREEN's VNI).
+func (r *rateBed) floor(b *testing.B) *ebpf.Program {
+	spec, err := bench.LoadFloor()
+	if err != nil {
+		b.Fatal(err)
+	}
+	halfwords := func(m net.HardwareAddr) [3]uint16 {
+		return [3]uint16{binary.NativeEndian.Uint16(m[0:]), binary.NativeEndian.Uint16(m[2:]), binary.NativeEndian.Uint16(m[4:])}
+	}
+	for name, v := range map[string]any{
+		"out_ifindex": uint32(r.out0.Index), "out_vni": uint32(fixture.GreenVNI),
+		"out_saddr": fixture.VTEP.As4(), "out_daddr": fixture.Leaf01.As4(),
+		"out_smac": halfwords(r.out0.HardwareAddr), "out_dmac": halfwords(r.sinkMAC),
+		"rmac": halfwords(fixture.RouterMAC), "remote_rmac": halfwords(fixture.Leaf01MAC),
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			b.Fatalf("floor: %s: %v", name, err)
+		}
+	}
+	var objs bench.FloorObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		b.Fatalf("floor: %v", err)
+	}
+	b.Cleanup(func() { objs.Close() })
+	return objs.FloorDci
 }
 
 // onIn0 attaches prog to the device under test's ingress; the returned
