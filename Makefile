@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: all deps build lab lab-down lab-stress test bench-quick fuzz generate check-generated bench clean
+.PHONY: all deps build lab lab-down lab-stress test bench-quick fuzz generate check-generated bench clean release install uninstall deb
 
 all: build
 
@@ -72,5 +72,51 @@ bench:
 bench-quick:
 	$(GO) test -run '^$$' -bench 'XDP/routes=1k|Harness|ReplaceTable|PacketRate|BGPScale/routes=100k' -benchtime 1x -json ./bench/ | $(GO) run ./bench/report -dir bench/results/quick
 
+# Installing on a leaf: `sudo make install` (PREFIX=/usr/local; DESTDIR for
+# staging), `sudo make uninstall`, or `make deb` for a Debian package
+# (dist/deb/build). See "Running on a leaf" in the README.
+VERSION ?= $(shell dist/version)
+PREFIX ?= /usr/local
+BINDIR = $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR = $(PREFIX)/share/doc/xleaf
+COMPLETIONDIR = $(PREFIX)/share/bash-completion/completions
+SYSCONFDIR ?= /etc
+LDFLAGS = -s -w -X main.version=$(VERSION)
+# Static, reproducible binaries: no libc to depend on.
+RELEASE = CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+
+release:
+	$(RELEASE) -o bin/release/ ./cmd/xleafd ./cmd/xleafctl
+
+# The files of an installation, under $(DESTDIR). The configuration is
+# installed only where none is: an operator's is never replaced.
+install: release
+	install -D -m 0755 bin/release/xleafd $(DESTDIR)$(BINDIR)/xleafd
+	install -D -m 0755 bin/release/xleafctl $(DESTDIR)$(BINDIR)/xleafctl
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g; s|@DOCDIR@|$(DOCDIR)|g' dist/xleafd.service > $(DESTDIR)$(UNITDIR)/xleafd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/xleafd.service
+	install -D -m 0644 dist/xleafctl.bash $(DESTDIR)$(COMPLETIONDIR)/xleafctl
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 dist/xleaf.conf $(DESTDIR)$(DOCDIR)/examples/xleaf.conf
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/xleaf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/xleaf/xleaf.conf ] || install -m 0644 dist/xleaf.conf $(DESTDIR)$(SYSCONFDIR)/xleaf/xleaf.conf
+	@echo "installed xleaf $(VERSION) under $(DESTDIR)$(PREFIX); then: systemctl daemon-reload && systemctl enable --now xleafd"
+
+# Everything install put there but the configuration (yours now).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/xleafd $(DESTDIR)$(BINDIR)/xleafctl $(DESTDIR)$(UNITDIR)/xleafd.service \
+		$(DESTDIR)$(COMPLETIONDIR)/xleafctl $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/examples/xleaf.conf
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@echo "removed xleaf from $(DESTDIR)$(PREFIX); $(SYSCONFDIR)/xleaf stays"
+
+# A Debian package of this tree, built with dpkg-deb alone:
+# dist/deb/build/xleaf_$(VERSION)_$(ARCH).deb.
+ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEBOUT ?= dist/deb/build
+deb:
+	VERSION='$(VERSION)' ARCH='$(ARCH)' GO='$(GO)' OUT='$(DEBOUT)' dist/deb/build.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist/deb/build

@@ -37,6 +37,7 @@ type Options struct {
 	// a burst of icmpBurst; 0: 1000 (Linux's icmp_msgs_per_sec); < 0: none.
 	ICMPErrorsPerSecond int
 	Log                 *slog.Logger
+	Version             string // what show version says xleafd is
 }
 
 // leaf is the switch's identity in the overlay; it never changes while
@@ -48,6 +49,7 @@ type leaf struct {
 
 // Agent runs one leaf.
 type Agent struct {
+	born    time.Time // for show version
 	opts    Options
 	log     *slog.Logger
 	dp      Dataplane
@@ -101,7 +103,7 @@ func NewAgent(cfg *config.Config, dp Dataplane, opts Options) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a := &Agent{opts: opts, log: opts.Log, dp: dp, leaf: leaf{vtep, rmac}, metrics: newMetrics(), ids: vrfIDs{},
+	a := &Agent{born: time.Now(), opts: opts, log: opts.Log, dp: dp, leaf: leaf{vtep, rmac}, metrics: newMetrics(), ids: vrfIDs{},
 		quit: make(chan struct{})}
 	existing, err := dp.VRFs()
 	if err != nil {

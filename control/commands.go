@@ -6,11 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/xleaf/xleaf/control/show"
 )
+
+// Version is show version.
+type Version struct {
+	Version string    `json:"version"`
+	Started time.Time `json:"started"`
+	PID     int       `json:"pid"`
+}
 
 // Args are a command's arguments, keyed by the upper-case word that stands
 // for them in its pattern ("VRF" in "show route vrf VRF").
@@ -76,6 +84,18 @@ var Commands = []Command{
 			return a.Underlay()
 		},
 		Text: textOf(show.Underlay.Text),
+	},
+	{
+		Words: "show version",
+		Help:  "the running xleafd's version and how long it has run",
+		Run: func(_ context.Context, a *Agent, _ Args, _ Reloader) (any, error) {
+			return Version{Version: a.opts.Version, Started: a.born, PID: os.Getpid()}, nil
+		},
+		Text: textOf(func(v Version, w io.Writer) error {
+			_, err := fmt.Fprintf(w, "xleafd %s, pid %d, up %s (since %s)\n", v.Version, v.PID,
+				time.Since(v.Started).Round(time.Second), v.Started.Format(time.RFC3339))
+			return err
+		}),
 	},
 	{
 		Words: "shutdown",

@@ -11,13 +11,27 @@ import (
 	"github.com/xleaf/xleaf/control"
 )
 
+// version is set at build time (make release, make deb: -X main.version).
+var version = "dev"
+
 func main() {
 	socket := flag.String("socket", control.DefaultSocket, "xleafd's socket")
 	output := flag.String("o", "", "output format: json")
+	showVersion := flag.Bool("version", false, "print xleafctl's version and exit (show version: xleafd's)")
 	flag.Usage = func() {
-		fmt.Fprint(os.Stderr, "usage: xleafctl [--socket PATH] [-o json] COMMAND\n"+control.Usage())
+		fmt.Fprint(os.Stderr, "usage: xleafctl [--socket PATH] [-o json] COMMAND\n\n"+
+			"Asks the running xleafd (over its socket) what it does, in FRR's layouts, or\n"+
+			"in JSON with -o json; VRF is a VRF's name as the configuration has it.\n\n"+
+			"Commands:\n"+control.Usage()+"\nFlags:\n")
+		flag.PrintDefaults()
+		fmt.Fprint(os.Stderr, "\nExamples:\n  xleafctl show route vrf RED\n  xleafctl -o json show bgp summary\n"+
+			"  xleafctl config apply      (as systemctl reload xleafd does)\n")
 	}
 	flag.Parse()
+	if *showVersion {
+		fmt.Println("xleafctl", version)
+		return
+	}
 	if flag.NArg() == 0 {
 		flag.Usage()
 		os.Exit(2)

@@ -25,7 +25,42 @@ import (
 	"github.com/xleaf/xleaf/dataplane"
 )
 
+// version is set at build time (make release, make deb: -X main.version).
+var version = "dev"
+
+const usage = `usage: xleafd [flags]
+
+xleafd runs one leaf: it reads the leaf's Cumulus configuration (the nv set
+listing of nv config show -o commands, or startup.yaml), runs BGP EVPN
+(GoBGP, embedded) with the fabric, and programs xleaf's XDP data path:
+VXLAN terminated into each VRF, routes leaked between VRFs followed,
+re-encapsulated with the route's own L3VNI or delivered to a local host.
+xleafctl shows what it does (xleafctl show bgp summary).
+
+The data path outlives xleafd: its XDP links and maps are pinned under
+--pin-path, so a stopped, killed or upgraded xleafd leaves the leaf
+forwarding, and the next start takes the same state over (SIGTERM stops it
+gracefully: its BGP neighbours keep its routes). SIGHUP re-reads the
+configuration and applies the difference.
+
+Runs as root (BPF, XDP, netlink, BGP on port 179). Under systemd:
+systemctl enable --now xleafd, with /etc/xleaf/xleaf.conf.
+
+Examples:
+  xleafd --check-config /etc/xleaf/xleaf.conf   validate; lists what is accepted and ignored
+  xleafd --config /etc/xleaf/xleaf.conf         run
+  xleafd --reset-dataplane                      detach xleaf from every port and delete its pinned maps
+  xleafd --probe                                does this kernel run xleaf's XDP program?
+
+Flags:
+`
+
 func main() {
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), usage)
+		flag.PrintDefaults()
+	}
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	cfgPath := flag.String("config", "/etc/xleaf/xleaf.conf", "configuration: nv set command listing or startup.yaml")
 	check := flag.String("check-config", "", "validate this configuration file and exit (non-zero on error); touches nothing")
 	pinPath := flag.String("pin-path", dataplane.DefaultPinPath, "bpf filesystem directory of the data path's maps")
@@ -51,6 +86,8 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	switch {
+	case *showVersion:
+		fmt.Println("xleafd", version)
 	case *check != "":
 		cfg, err := config.Load(*check)
 		if err != nil {
@@ -76,7 +113,7 @@ func main() {
 		if icmp == 0 {
 			icmp = -1 // Options' 0 is the default
 		}
-		opts := control.Options{BGPPort: int32(*bgpPort), GRPC: *grpcAddr, Grace: *grace, ICMPErrorsPerSecond: icmp, Log: log}
+		opts := control.Options{BGPPort: int32(*bgpPort), GRPC: *grpcAddr, Grace: *grace, ICMPErrorsPerSecond: icmp, Log: log, Version: version}
 		dpOpts := dataplane.Options{PinPath: *pinPath, FIBChunks: uint32(*fibChunks), FIBSmallChunks: uint32(*fibSmall)}
 		if err := run(log, *cfgPath, dpOpts, *socket, *routerMAC, opts, *metricsAddr, *pprofOn); err != nil {
 			fail(err)
@@ -146,7 +183,7 @@ func run(log *slog.Logger, cfgPath string, dpOpts dataplane.Options, socket, rou
 		}()
 		defer srv.Close()
 	}
-	log.Info("xleafd running", "config", cfgPath, "socket", socket, "metrics", metricsAddr)
+	log.Info("xleafd running", "version", opts.Version, "config", cfgPath, "socket", socket, "metrics", metricsAddr)
 	if err := agent.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
