@@ -202,8 +202,8 @@ func (m *machine) unit(path string) unit {
 			u.syscalls = append(u.syscalls, strings.Fields(value)...)
 		}
 	}
-	if u.execStart == nil || u.caps == nil || u.runtimeDir == "" {
-		m.t.Fatalf("%s: no ExecStart, CapabilityBoundingSet or RuntimeDirectory", path)
+	if u.execStart == nil || u.execReload == nil || u.caps == nil || u.runtimeDir == "" {
+		m.t.Fatalf("%s: no ExecStart, ExecReload, CapabilityBoundingSet or RuntimeDirectory", path)
 	}
 	return u
 }
@@ -477,8 +477,9 @@ func TestDebianPackage(t *testing.T) {
 		out, err := m.cmd(append([]string{"/usr/bin/xleafctl"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
+	// ping: whether any of three echo requests is answered (ping exits 0).
 	ping := func() bool {
-		_, err := netns.Exec(t, redNS, "ping", "-c", "1", "-W", "1", "192.168.2.10")
+		_, err := netns.Exec(t, redNS, "ping", "-c", "3", "-i", "0.2", "-W", "1", "192.168.2.10")
 		return err == nil
 	}
 	waitFor(t, "xleafd answers xleafctl", 20*time.Second, func() bool { _, err := ctl("show", "version"); return err == nil })
@@ -486,8 +487,26 @@ func TestDebianPackage(t *testing.T) {
 	if out, err := ctl("show", "route", "vrf", "RED"); err != nil || !strings.Contains(out, "192.168.2.0/24 is directly connected, swp20 (vrf GREEN)") {
 		t.Errorf("show route vrf RED: %v\n%s", err, out)
 	}
-	if out, err := ctl("config", "apply"); err != nil { // the unit's ExecReload
-		t.Errorf("config apply: %v %s", err, out)
+	// systemctl reload: the unit's ExecReload. A bad line fails it, saying
+	// why, and xleafd runs on with the configuration it had.
+	reload := func() (string, error) {
+		out, err := m.cmd(u.execReload...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := reload(); err != nil {
+		t.Errorf("reload: %v %s", err, out)
+	}
+	m.run("sh", "-c", "echo 'nv set vrf RED evpn vni banana' >> /etc/xleaf/xleaf.conf")
+	if out, err := reload(); err == nil || !strings.Contains(out, "configuration rejected") {
+		t.Errorf("reload of a bad configuration: %v %q, want it refused", err, out)
+	}
+	if !ping() {
+		t.Error("RED no longer reaches GREEN after a refused reload")
+	}
+	write = m.cmd("sh", "-c", "cat > /etc/xleaf/xleaf.conf")
+	write.Stdin = strings.NewReader(leafConf)
+	if out, err := write.CombinedOutput(); err != nil {
+		t.Fatalf("write configuration: %v %s", err, out)
 	}
 	a.stop(t)
 	checkSyscalls(t, m, u, trace)
