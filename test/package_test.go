@@ -230,6 +230,9 @@ func (m *machine) start(u unit, log string, wrap ...string) *agent {
 	}
 	args := append([]string{"setpriv", "--bounding-set=" + bounding, "--"}, wrap...)
 	a := &agent{cmd: m.cmd(append(args, u.execStart...)...), done: make(chan error, 1), log: log}
+	// Where its output goes, as systemd tells a service that logs to the
+	// journal (device:inode of the stream; the values do not matter here).
+	a.cmd.Env = append(a.cmd.Env, "JOURNAL_STREAM=0:0")
 	f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		m.t.Fatal(err)
@@ -510,6 +513,11 @@ func TestDebianPackage(t *testing.T) {
 	}
 	a.stop(t)
 	checkSyscalls(t, m, u, trace)
+	// Journal lines: the journal stamps them, xleafd does not.
+	if out, err := os.ReadFile(a.log); err != nil || !strings.Contains(string(out), "level=INFO msg=\"xleafd running\"") ||
+		strings.Contains(string(out), "time=") {
+		t.Errorf("xleafd's log under systemd (JOURNAL_STREAM set) should be key=value lines without time=: %v\n%s", err, out)
+	}
 
 	// Running, then upgraded under a flow: dpkg -i, then what postinst asks
 	// of systemd (try-restart: it runs) done here: stop, start the new.
@@ -664,6 +672,9 @@ func TestMakeInstall(t *testing.T) {
 	}
 	if !strings.Contains(string(unitText), "ExecStart=/opt/xleaf/bin/xleafd --config /etc/xleaf/xleaf.conf") || strings.Contains(string(unitText), "@BINDIR@") || strings.Contains(string(unitText), "@DOCDIR@") {
 		t.Errorf("installed unit does not point at the installed xleafd:\n%s", unitText)
+	}
+	if out, err := exec.Command("bash", "-n", dest+"/opt/xleaf/share/bash-completion/completions/xleafctl").CombinedOutput(); err != nil {
+		t.Errorf("bash completion: %v %s", err, out)
 	}
 	mine := []byte("# the operator's\n")
 	if err := os.WriteFile(dest+"/etc/xleaf/xleaf.conf", mine, 0o644); err != nil {
