@@ -86,15 +86,16 @@ func makeDeb(t *testing.T, version, dir string) string {
 // database, the real dependencies; every write is thrown away at the end),
 // /run is empty (no systemd runs here, as on a host where the package is
 // installed but systemd is not PID 1), and /sys/fs/bpf is a bpf filesystem
-// of its own that lives as long as the namespace, as the host's does. Its
-// network namespace is the test's.
+// of its own that lives as long as the namespace, as the host's does. What
+// runs in it runs in the leaf's network namespace, netns.
 type machine struct {
 	t      *testing.T
 	holder *exec.Cmd
 	pid    int
+	netns  string
 }
 
-func newMachine(t *testing.T) *machine {
+func newMachine(t *testing.T, netns string) *machine {
 	t.Helper()
 	scratch := t.TempDir()
 	script := `set -e
@@ -107,7 +108,7 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t bpf -o mode=0700 bpf /sys/fs/bpf
 echo ready
 exec sleep infinity`
-	m := &machine{t: t, holder: exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script)}
+	m := &machine{t: t, netns: netns, holder: exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script)}
 	stdout, err := m.holder.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ exec sleep infinity`
 
 // cmd is a command run inside the machine.
 func (m *machine) cmd(args ...string) *exec.Cmd {
-	c := exec.Command("nsenter", append([]string{"--mount", "--target", fmt.Sprint(m.pid), "--"}, args...)...)
+	c := exec.Command("nsenter", append([]string{"--mount", "--target", fmt.Sprint(m.pid), "--net=/run/netns/" + m.netns, "--"}, args...)...)
 	c.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	return c
 }
@@ -385,14 +386,18 @@ func (f *udpFlow) end() (sent, lost int) {
 	return f.sent, lost
 }
 
-// xdpAttached says whether an XDP program is on the test namespace's dev.
-func xdpAttached(t *testing.T, dev string) bool {
+// xdpAttached says whether an XDP program is on dev in namespace ns.
+func xdpAttached(t *testing.T, ns, dev string) bool {
 	t.Helper()
-	l, err := netlink.LinkByName(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l.Attrs().Xdp != nil && l.Attrs().Xdp.Attached
+	var attached bool
+	netns.Do(t, ns, func() {
+		l, err := netlink.LinkByName(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attached = l.Attrs().Xdp != nil && l.Attrs().Xdp.Attached
+	})
+	return attached
 }
 
 // TestDebianPackage: make deb's package installs on this machine with
@@ -418,22 +423,22 @@ func TestDebianPackage(t *testing.T) {
 	upgrade := version + "+upgrade" // a later version of the same tree
 	deb1, deb2 := makeDeb(t, version, debs), makeDeb(t, upgrade, debs)
 
-	// The leaf's ports in the test's namespace, a host on each.
-	redNS, greenNS := netns.New(t, "pkgred"), netns.New(t, "pkggreen")
-	netns.IP(t, "link", "set", "lo", "up")
+	// The leaf in a namespace of its own (xleafd puts addresses and
+	// routes there), a host on each of its ports.
+	leafNS, redNS, greenNS := netns.New(t, "pkgleaf"), netns.New(t, "pkgred"), netns.New(t, "pkggreen")
 	for _, h := range []struct{ ns, port, addr, gw string }{
 		{redNS, "swp10", "192.168.1.10/24", "192.168.1.1"},
 		{greenNS, "swp20", "192.168.2.10/24", "192.168.2.1"},
 	} {
-		netns.Veth(t, netns.Dev{Name: h.port}, netns.Dev{NS: h.ns, Name: "eth0"})
-		netns.IP(t, "link", "set", h.port, "up")
+		netns.Veth(t, netns.Dev{NS: leafNS, Name: h.port}, netns.Dev{NS: h.ns, Name: "eth0"})
+		netns.IP(t, "-n", leafNS, "link", "set", h.port, "up")
 		netns.IP(t, "-n", h.ns, "addr", "add", h.addr, "dev", "eth0")
 		netns.IP(t, "-n", h.ns, "link", "set", "eth0", "up")
 		netns.IP(t, "-n", h.ns, "route", "add", "default", "via", h.gw)
 		netns.AttachPass(t, h.ns, "eth0") // a veth takes XDP-redirected frames only with NAPI on
 	}
 
-	m := newMachine(t)
+	m := newMachine(t, leafNS)
 	if m.exists("/usr/bin/xleafd") {
 		t.Fatal("xleafd already installed on this machine: the test would not install it")
 	}
@@ -551,12 +556,12 @@ func TestDebianPackage(t *testing.T) {
 	// out: no XDP program on the ports, no pinned maps. The configuration
 	// stays until a purge.
 	a.stop(t)
-	if !xdpAttached(t, "swp10") {
+	if !xdpAttached(t, leafNS, "swp10") {
 		t.Fatal("stopped xleafd took XDP off swp10: the data path must outlive it")
 	}
 	m.run("dpkg", "-r", "xleaf")
 	for _, dev := range []string{"swp10", "swp20"} {
-		if xdpAttached(t, dev) {
+		if xdpAttached(t, leafNS, dev) {
 			t.Errorf("removed: XDP still on %s", dev)
 		}
 	}
