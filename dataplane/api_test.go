@@ -318,3 +318,45 @@ func TestAttachFollowsARecreatedPort(t *testing.T) {
 		progID = x.ProgId
 	}
 }
+
+// TestClosedDataplane: a change asked after Close is refused with
+// ErrClosed (the mmapped maps are unmapped by then: writing them would
+// crash the agent), and a second Close is harmless.
+func TestClosedDataplane(t *testing.T) {
+	netns.Root(t)
+	d, err := dataplane.Open(dataplane.Options{PinPath: netns.PinPath(t), RoutesPerVRF: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vtep := netip.MustParseAddr("10.10.10.10")
+	vrf := dataplane.VRF{ID: 1, VNI: 4001, RouterMAC: fixture.RouterMAC, VTEP: vtep}
+	if err := d.SetVRF(vrf); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	hop := dataplane.UnderlayHop{Members: []dataplane.UnderlayMember{{Ifindex: 1, SrcMAC: otherMAC, DstMAC: otherMAC, MTU: 1500}}}
+	route := dataplane.Route{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Kind: dataplane.RouteBlackhole}
+	for name, err := range map[string]error{
+		"SetVRF":            d.SetVRF(vrf),
+		"DeleteVRF":         d.DeleteVRF(1),
+		"AddVTEP":           d.AddVTEP(vtep),
+		"DeleteVTEP":        d.DeleteVTEP(vtep),
+		"SetRoute":          d.SetRoute(1, route),
+		"DeleteRoute":       d.DeleteRoute(1, route.Prefix),
+		"ReplaceTable":      d.ReplaceTable(1, []dataplane.Route{route}),
+		"SetUnderlayHop":    d.SetUnderlayHop(vtep, hop),
+		"DeleteUnderlayHop": d.DeleteUnderlayHop(vtep),
+	} {
+		if !errors.Is(err, dataplane.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+	if _, err := d.UnderlayHops(); !errors.Is(err, dataplane.ErrClosed) {
+		t.Errorf("UnderlayHops after Close: %v, want ErrClosed", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

@@ -71,6 +71,21 @@ type Dataplane struct {
 	ifindex     map[string]uint32 // attached port -> the index its Ifaces entry is under
 	vniIndex    words             // vni_index, mmapped
 	hops        *underlayStore
+	closed      bool // Close ran: the mmapped maps are gone
+}
+
+// ErrClosed is what a change asked of a closed Dataplane returns.
+var ErrClosed = errors.New("data path closed")
+
+// lock takes d.mu for a change, unless d is closed (its mmapped maps are
+// unmapped: writing them would fault).
+func (d *Dataplane) lock() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return ErrClosed
+	}
+	return nil
 }
 
 // Open loads the program and opens the pinned maps, creating them on first
@@ -350,6 +365,10 @@ func (d *Dataplane) Close() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
 	for _, l := range d.links {
 		l.Close()
 	}
@@ -402,7 +421,9 @@ func (d *Dataplane) SetVRF(v VRF) error {
 	if err != nil {
 		return fmt.Errorf("vrf %d: %w", v.ID, err)
 	}
-	d.mu.Lock()
+	if err := d.lock(); err != nil {
+		return err
+	}
 	defer d.mu.Unlock()
 	var owner uint32
 	if err := d.objs.VniVrf.Lookup(v.VNI, &owner); err == nil && VRFID(owner) != v.ID {
@@ -438,7 +459,9 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 	if err := checkVRF(id); err != nil {
 		return err
 	}
-	d.mu.Lock()
+	if err := d.lock(); err != nil {
+		return err
+	}
 	defer d.mu.Unlock()
 	var old xleafVrf
 	if err := d.objs.Vrfs.Lookup(uint32(id), &old); err != nil || old.Vni == 0 {
@@ -483,7 +506,9 @@ func (d *Dataplane) AddVTEP(addr netip.Addr) error {
 	if err := checkIPv4(addr, "vtep"); err != nil {
 		return err
 	}
-	d.mu.Lock()
+	if err := d.lock(); err != nil {
+		return err
+	}
 	defer d.mu.Unlock()
 	if err := d.objs.Vteps.Put(be32(addr), uint32(1)); err != nil {
 		return fmt.Errorf("add vtep %v: %w", addr, err)
@@ -499,7 +524,9 @@ func (d *Dataplane) DeleteVTEP(addr netip.Addr) error {
 	if err := checkIPv4(addr, "vtep"); err != nil {
 		return err
 	}
-	d.mu.Lock()
+	if err := d.lock(); err != nil {
+		return err
+	}
 	defer d.mu.Unlock()
 	if err := d.objs.Vteps.Delete(be32(addr)); err != nil {
 		return fmt.Errorf("delete vtep %v: %w", addr, err)
@@ -929,7 +956,9 @@ func (d *Dataplane) LookupPrograms(vrf VRFID) (fib, lpm *ebpf.Program, err error
 		FIB *ebpf.Program `ebpf:"xleaf_lookup_fib"`
 		LPM *ebpf.Program `ebpf:"xleaf_lookup_lpm"`
 	}
-	d.mu.Lock()
+	if err := d.lock(); err != nil {
+		return nil, nil, err
+	}
 	defer d.mu.Unlock()
 	table := d.tables[vrf]
 	if table == nil {

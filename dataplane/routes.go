@@ -187,7 +187,9 @@ func (d *Dataplane) SetRoute(vrf VRFID, r Route) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
 	}
-	d.mu.Lock()
+	if err := d.lock(); err != nil {
+		return err
+	}
 	defer d.mu.Unlock()
 	t, err := d.table(vrf)
 	if err != nil {
@@ -232,7 +234,9 @@ func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
 	}
-	d.mu.Lock()
+	if err := d.lock(); err != nil {
+		return err
+	}
 	defer d.mu.Unlock()
 	t := d.tables[vrf]
 	if t == nil || !p.IsValid() || !p.Addr().Is4() {
@@ -258,7 +262,9 @@ func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
 	}
-	d.mu.Lock()
+	if err := d.lock(); err != nil {
+		return err
+	}
 	defer d.mu.Unlock()
 	keys := make([]xleafLpmKey, 0, len(routes))
 	vals := make([]xleafRoute, 0, len(routes))

@@ -270,7 +270,13 @@ func newUnderlayStore(index, slots, hash *ebpf.Map, grace func() error) (*underl
 	return s, nil
 }
 
-func (s *underlayStore) close() { unix.Munmap(s.index) }
+// close unmaps the index; every call after it returns ErrClosed.
+func (s *underlayStore) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unix.Munmap(s.index)
+	s.index = nil
+}
 
 // alloc takes a free slot, waiting for a grace period if only freed ones
 // are left.
@@ -294,6 +300,9 @@ func (s *underlayStore) alloc() (uint32, error) {
 func (s *underlayStore) set(v xleafUnderlayHop) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.index == nil {
+		return ErrClosed
+	}
 	return s.place(v)
 }
 
@@ -337,6 +346,9 @@ func (s *underlayStore) place(v xleafUnderlayHop) error {
 func (s *underlayStore) delete(vtep uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.index == nil {
+		return ErrClosed
+	}
 	if s.inHash[vtep] {
 		if err := s.hash.Delete(vtep); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return err
@@ -369,6 +381,9 @@ func (s *underlayStore) delete(vtep uint32) error {
 func (s *underlayStore) each(f func(*xleafUnderlayHop)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.index == nil {
+		return ErrClosed
+	}
 	var v xleafUnderlayHop
 	for vtep, slot := range s.at {
 		if err := s.slots.Lookup(slot, &v); err != nil {
