@@ -32,13 +32,15 @@ struct egress {
 	__u32 mtu; /* the path's MTU, when the packet is too big for it */
 };
 
-/* Which of a VTEP's underlay paths a flow takes: bits 8..15 of its hash,
- * which neither the nexthop group's slot (bits 0..7) nor the outer source
- * port (bits 16..29) uses, so the choices do not correlate. The Go model
+/* Which of a VTEP's underlay paths a flow takes: its slot, bits 8..15 of
+ * its hash (which neither the nexthop group's slot, bits 0..7, nor the outer
+ * source port, bits 16..29, uses, so the choices do not correlate), in the
+ * VTEP's pick table, which the agent fills by rendezvous hashing per slot:
+ * when a path goes, only the slots it had change hands. The Go model
  * (dataplane/model.go) picks the same. */
-static __always_inline __u32 underlay_pick(__u32 hash, __u32 members)
+static __always_inline __u32 underlay_pick(__u32 hash, const struct underlay_hop *h)
 {
-	return ((hash >> 8) & 0xff) % members;
+	return h->pick[(hash >> 8) & (UNDERLAY_PICKS - 1)];
 }
 
 /* A remote VTEP's position in underlay_index: the top bits of a
@@ -87,9 +89,9 @@ static __always_inline int underlay_egress(struct xdp_md *ctx, struct bpf_fib_lo
 	if (h && h->members)
 		w = bpf_map_lookup_elem(&hops_watchdog, &zero);
 	if (w && w->live) {
-		__u32 i = underlay_pick(o->hash, h->members);
+		__u32 i = underlay_pick(o->hash, h);
 
-		if (i < UNDERLAY_ECMP) {
+		if (i < UNDERLAY_ECMP && i < h->members) {
 			struct underlay_member *m = &h->member[i];
 
 			e->ifindex = m->ifindex;

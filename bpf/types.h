@@ -29,6 +29,9 @@
  * the kernel's ECMP paths it keeps per VTEP (more than a spine layer has). */
 #define MAX_UNDERLAY_HOPS 4096
 #define UNDERLAY_ECMP 8
+/* A VTEP's underlay paths are picked by a resilient slot table, as nexthop
+ * groups are: a path that goes moves only its own flows. */
+#define UNDERLAY_PICKS 256
 /* Where the program finds a remote VTEP's next hops without hashing: the
  * VTEP's position in underlay_index (a power of two, twice the VTEPs, so
  * that they seldom collide) names its slot in underlay_slots (twice the
@@ -186,6 +189,7 @@ struct underlay_hop {
 	__u32 members; /* 1..UNDERLAY_ECMP; 0 = ask the kernel */
 	__be32 vtep;   /* whose: a slot is checked against the packet's */
 	struct underlay_member member[UNDERLAY_ECMP];
+	__u8 pick[UNDERLAY_PICKS]; /* member per slot (flow hash bits 8..15) */
 };
 
 struct neigh_key {

@@ -329,7 +329,7 @@ func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int, tooBig 
 	nh := PickRemote(members, hash)
 	u, routed := m.Underlay[nh.VTEP]
 	if h, ok := m.Hops[nh.VTEP]; ok && len(h.Members) > 0 {
-		p := h.Members[UnderlayPick(hash, len(h.Members))]
+		p := h.Members[UnderlayPick(hash, h)]
 		u, routed = ModelUnderlay{Ifindex: p.Ifindex, SrcMAC: p.SrcMAC, DstMAC: p.DstMAC, MTU: p.MTU, Resolved: true}, true
 	}
 	outerLen := len(inner) + ipLen + udpLen + vxlanLen

@@ -48,9 +48,41 @@ func (h UnderlayHop) Equal(o UnderlayHop) bool {
 	})
 }
 
-// UnderlayPick is the member a flow of hash takes among n, as the program
-// picks it (bpf/fib.h): bits 8..15 of the hash.
-func UnderlayPick(hash uint32, n int) int { return int((hash>>8)&0xff) % n }
+// UnderlayPick is the member of h a flow of hash takes, as the program
+// picks it (bpf/fib.h): its slot, bits 8..15 of the hash, in h's pick
+// table.
+func UnderlayPick(hash uint32, h UnderlayHop) int {
+	return int(underlayPicks(h.Members)[(hash>>8)%underlayPicksLen])
+}
+
+// underlayPicksLen is the C UNDERLAY_PICKS.
+const underlayPicksLen = 256
+
+// underlayPicks is a VTEP's pick table: each slot to the member with the
+// highest score for it (rendezvous hashing, as nexthop groups' slotTable),
+// a member known by its egress and next hop, so that when one goes only the
+// slots it had change hands, and the same paths always give the same table.
+func underlayPicks(members []UnderlayMember) [underlayPicksLen]uint8 {
+	keys := make([]uint32, len(members))
+	for i, m := range members {
+		k := mix32(uint32(m.Ifindex))
+		for j := 0; j+1 < len(m.DstMAC); j += 2 {
+			k = mix32(k ^ uint32(m.DstMAC[j])<<8 ^ uint32(m.DstMAC[j+1]))
+		}
+		keys[i] = k
+	}
+	var picks [underlayPicksLen]uint8
+	for s := range picks {
+		best, bestScore := 0, uint32(0)
+		for i, k := range keys {
+			if score := mix32(k ^ mix32(uint32(s)+1)); i == 0 || score > bestScore {
+				best, bestScore = i, score
+			}
+		}
+		picks[s] = uint8(best)
+	}
+	return picks
+}
 
 func encodeHop(vtep netip.Addr, h UnderlayHop) (xleafUnderlayHop, error) {
 	var v xleafUnderlayHop
@@ -79,6 +111,7 @@ func encodeHop(vtep netip.Addr, h UnderlayHop) (xleafUnderlayHop, error) {
 		v.Member[i].Ifindex, v.Member[i].Mtu = uint32(m.Ifindex), uint16(m.MTU)
 		v.Member[i].Smac, v.Member[i].Dmac = smac, dmac
 	}
+	v.Pick = underlayPicks(h.Members)
 	return v, nil
 }
 

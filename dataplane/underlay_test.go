@@ -2,6 +2,7 @@ package dataplane_test
 
 import (
 	"bytes"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -482,5 +483,77 @@ func TestUnderlayHopsFull(t *testing.T) {
 	}
 	if len(got) != dataplane.MaxUnderlayHops {
 		t.Errorf("%d VTEPs held, want %d", len(got), dataplane.MaxUnderlayHops)
+	}
+}
+
+// TestUnderlayHopResilient: when one of a VTEP's three underlay paths goes,
+// only the flows it carried move (the rest keep their path: no reordering
+// for them), and its flows spread over the two left; when it comes back,
+// every flow is where it was. The model agrees frame by frame.
+func TestUnderlayHopResilient(t *testing.T) {
+	l := fixture.New(t)
+	paths := []dataplane.UnderlayMember{spineHop(l), dciHop(l), spineHop(l)}
+	paths[2].DstMAC = mustMAC("02:00:00:00:01:09") // another spine behind swp1
+	set := func(ms ...dataplane.UnderlayMember) {
+		t.Helper()
+		if err := l.DP.SetUnderlayHop(fixture.Leaf01, dataplane.UnderlayHop{Members: ms}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live(t, l)
+	// Where each of 1500 flows to leaf01 alone leaves: its next hop's MAC.
+	if err := l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("192.168.96.0/24"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{{VTEP: fixture.Leaf01, VNI: fixture.RedVNI, RouterMAC: fixture.Leaf01MAC}}}); err != nil {
+		t.Fatal(err)
+	}
+	const flows = 1500
+	where := func() map[uint16]string {
+		t.Helper()
+		m := l.Model()
+		out := map[uint16]string{}
+		for sport := uint16(1); sport <= flows; sport++ {
+			frame := fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC,
+				fixture.Flow{Src: fixture.HostRed, Dst: a("192.168.96.7"), SrcPort: sport, DstPort: 443, TTL: 64})
+			_, o := fixture.Run(t, l.DP.Program(), l.Swp10.Index, frame)
+			if sport <= 100 {
+				if got := m.Forward(l.Swp10.Index, frame); !bytes.Equal(got.Out, o) {
+					t.Fatalf("flow %d: the model disagrees:\n%s", sport, cmp.Diff(got.Out, o))
+				}
+			}
+			out[sport] = net.HardwareAddr(o[0:6]).String()
+		}
+		return out
+	}
+	set(paths...)
+	before := where()
+	share := map[string]int{}
+	for _, mac := range before {
+		share[mac]++
+	}
+	for _, p := range paths {
+		if n := share[p.DstMAC.String()]; n < flows/3*6/10 {
+			t.Errorf("path to %v: %d of %d flows, want at least 60%% of a third (%v)", p.DstMAC, n, flows, share)
+		}
+	}
+	gone := paths[1].DstMAC.String()
+	set(paths[0], paths[2])
+	after := where()
+	moved := 0
+	for sport, mac := range before {
+		switch {
+		case mac == gone && after[sport] == gone:
+			t.Fatalf("flow %d still on the path that went", sport)
+		case mac == gone:
+			moved++
+		case after[sport] != mac:
+			t.Errorf("flow %d moved from %s to %s, though its path stayed", sport, mac, after[sport])
+		}
+	}
+	if moved != share[gone] {
+		t.Errorf("%d flows moved, want the %d of the path that went", moved, share[gone])
+	}
+	set(paths...)
+	if back := where(); !maps.Equal(back, before) {
+		t.Error("the path came back: flows are not where they were")
 	}
 }

@@ -178,6 +178,7 @@ type xleafUnderlayHop struct {
 		Dmac    [6]uint8
 		Pad     [2]uint8
 	}
+	Pick [256]uint8
 }
 
 type xleafVrf struct {
