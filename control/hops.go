@@ -56,6 +56,7 @@ type hops struct {
 	have     map[netip.Addr]dataplane.UnderlayHop // what the data path holds
 	failing  map[netip.Addr]string                // why a VTEP is not resolved, logged once
 	watching map[netip.Addr]bool                  // next hops (and VTEPs) whose neighbours matter
+	probed   map[neighKey]time.Time               // unresolved next hops probed, and when
 
 	cancel context.CancelFunc // set by run: ends it
 	done   chan struct{}      // closed when run's goroutine has ended
@@ -63,7 +64,7 @@ type hops struct {
 
 func newHops(log *slog.Logger, dp HopTable) *hops {
 	return &hops{log: log, dp: dp, have: map[netip.Addr]dataplane.UnderlayHop{}, failing: map[netip.Addr]string{},
-		watching: map[netip.Addr]bool{}}
+		watching: map[netip.Addr]bool{}, probed: map[neighKey]time.Time{}}
 }
 
 // run resolves until ctx ends. The first subscriptions are made before it
@@ -264,9 +265,33 @@ func (h *hops) sync(renew bool) {
 			delete(h.failing, vtep)
 		}
 	}
+	h.probe(k.unresolved)
 	if renew {
 		if err := h.dp.RenewUnderlayHops(hopsValid()); err != nil {
 			h.log.Warn("underlay next hops: renewing; packets ask the kernel", "err", err)
+		}
+	}
+}
+
+// probe makes the kernel resolve the next hops of unresolved paths, each
+// at most once per hopsInterval (a probe's own neighbour events bring the
+// next pass at once). A VTEP none of whose paths resolve asks the kernel
+// per packet, which resolves its next hop as for any packet; one with some
+// paths resolved sends the kernel nothing, so without this a path whose
+// neighbour had expired would stay out of use for good. Called with h.mu
+// held.
+func (h *hops) probe(unresolved map[neighKey]string) {
+	now := time.Now()
+	for k, port := range unresolved {
+		if now.Sub(h.probed[k]) < hopsInterval {
+			continue
+		}
+		h.probed[k] = now
+		go probe(port, k.addr)
+	}
+	for k := range h.probed {
+		if _, ok := unresolved[k]; !ok {
+			delete(h.probed, k)
 		}
 	}
 }
@@ -328,6 +353,9 @@ func (h *hops) resolved() int {
 type kernelState struct {
 	neighs map[neighKey]net.HardwareAddr
 	links  map[int]netlink.Link
+	// unresolved are the next hops of paths resolve found without a valid
+	// neighbour, with their port's name.
+	unresolved map[neighKey]string
 }
 
 type neighKey struct {
@@ -338,7 +366,7 @@ type neighKey struct {
 // readKernel takes the reading: a neighbour dump and a link dump per pass,
 // whatever the number of VTEPs.
 func readKernel() (*kernelState, error) {
-	k := &kernelState{neighs: map[neighKey]net.HardwareAddr{}, links: map[int]netlink.Link{}}
+	k := &kernelState{neighs: map[neighKey]net.HardwareAddr{}, links: map[int]netlink.Link{}, unresolved: map[neighKey]string{}}
 	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		ns, err := netlink.NeighList(0, family)
 		if err != nil {
@@ -500,6 +528,7 @@ func (k *kernelState) member(p path, routeMTU int) (dataplane.UnderlayMember, er
 	}
 	dmac, ok := k.neighs[neighKey{p.ifindex, p.via}]
 	if !ok {
+		k.unresolved[neighKey{p.ifindex, p.via}] = a.Name
 		return m, fmt.Errorf("next hop %v on %s not resolved", p.via, a.Name)
 	}
 	mtu := a.MTU

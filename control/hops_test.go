@@ -211,3 +211,66 @@ func TestHopsFollowTheKernel(t *testing.T) {
 	want[vtep] = hopOf(spine)
 	follows("a route naming a new VTEP")
 }
+
+// TestHopsProbeUnresolvedPaths: a VTEP over two paths, one of whose next
+// hops has no neighbour entry yet (it answers ARP, but nothing has asked):
+// the VTEP is resolved over the other path at once, and the hops part makes
+// the kernel resolve the missing neighbour, so both paths are in use soon
+// after. No packet would: the VTEP's packets go out by the resolved path
+// and never ask the kernel.
+func TestHopsProbeUnresolvedPaths(t *testing.T) {
+	l := fixture.New(t)
+	nh := netns.New(t, "nexthop")
+	netns.Veth(t, netns.Dev{Name: "swp4"}, netns.Dev{NS: nh, Name: "eth0"})
+	netns.IP(t, "addr", "add", "169.254.4.1/30", "dev", "swp4")
+	netns.IP(t, "link", "set", "swp4", "up")
+	netns.IP(t, "-n", nh, "addr", "add", "169.254.4.2/30", "dev", "eth0")
+	netns.IP(t, "-n", nh, "link", "set", "eth0", "up")
+	vtep := netip.MustParseAddr("10.10.50.4")
+	netns.IP(t, "route", "add", vtep.String()+"/32",
+		"nexthop", "via", "inet6", fixture.SpineLL.String(), "dev", "swp1",
+		"nexthop", "via", "169.254.4.2", "dev", "swp4")
+	if err := l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("192.168.95.0/24"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{{VTEP: vtep, VNI: fixture.RedVNI, RouterMAC: fixture.Leaf01MAC}}}); err != nil {
+		t.Fatal(err)
+	}
+	swp4, err := net.InterfaceByName("swp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nhMAC net.HardwareAddr
+	netns.Do(t, nh, func() {
+		eth0, err := net.InterfaceByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nhMAC = eth0.HardwareAddr
+	})
+	if got, err := ResolveUnderlay(vtep); err != nil || len(got.Members) != 1 {
+		t.Fatalf("before: resolved %+v, %v; want the spine path alone", got, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop, err := FollowUnderlay(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), l.DP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	want := hopOf(member(l.Swp1, fixture.SpineMAC, fixture.UnderlayMTU), member(swp4, nhMAC, 1500))
+	start := time.Now()
+	for {
+		hops, err := l.DP.UnderlayHops()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hops[vtep].Equal(want) {
+			t.Logf("both paths in use %v after the hops part started", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("after 5 s the data path holds %+v for %v, want both paths %+v", hops[vtep], vtep, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
