@@ -62,6 +62,7 @@ type HopTable interface {
 	DeleteUnderlayHop(netip.Addr) error
 	UnderlayHops() (map[netip.Addr]dataplane.UnderlayHop, error)
 	UnderlayFallbacks() (uint64, error)
+	LocalVTEPs() ([]netip.Addr, error)
 }
 
 // Dataplane is every role: what NewAgent takes.

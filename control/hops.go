@@ -225,11 +225,18 @@ func (h *hops) sync(renew bool) {
 		h.log.Warn("underlay next hops: reading the kernel's tables", "err", err)
 		return
 	}
+	// The kernel's lookup from the packets' outer source, as the program's
+	// own (bpf_fib_lookup from the VRF's VTEP), so that a policy rule on
+	// the source is followed; with several local VTEPs, from none.
+	var src netip.Addr
+	if local, err := h.dp.LocalVTEPs(); err == nil && len(local) == 1 {
+		src = local[0]
+	}
 	want := map[netip.Addr]bool{}
 	h.watching = map[netip.Addr]bool{}
 	for _, vtep := range vteps {
 		want[vtep] = true
-		hop, err := k.resolve(vtep, h.watching)
+		hop, err := k.resolve(vtep, src, h.watching)
 		if err != nil {
 			if why := err.Error(); h.failing[vtep] != why {
 				h.log.Info("underlay next hop not resolved; its packets ask the kernel", "vtep", vtep, "why", why)
@@ -404,7 +411,7 @@ func ResolveUnderlay(vtep netip.Addr) (dataplane.UnderlayHop, error) {
 	if err != nil {
 		return dataplane.UnderlayHop{}, err
 	}
-	return k.resolve(vtep, map[netip.Addr]bool{})
+	return k.resolve(vtep, netip.Addr{}, map[netip.Addr]bool{})
 }
 
 // resolve finds vtep's paths with the kernel's own route lookup (policy
@@ -413,9 +420,13 @@ func ResolveUnderlay(vtep netip.Addr) (dataplane.UnderlayHop, error) {
 // route's MTU; a route whose paths are not spelled out in it (a next-hop
 // object) gives the path the kernel's lookup takes. Every next hop it
 // looked for goes in watch.
-func (k *kernelState) resolve(vtep netip.Addr, watch map[netip.Addr]bool) (dataplane.UnderlayHop, error) {
+func (k *kernelState) resolve(vtep, src netip.Addr, watch map[netip.Addr]bool) (dataplane.UnderlayHop, error) {
 	var hop dataplane.UnderlayHop
-	got, err := netlink.RouteGetWithOptions(vtep.AsSlice(), &netlink.RouteGetOptions{FIBMatch: true})
+	opts := netlink.RouteGetOptions{FIBMatch: true}
+	if src.IsValid() {
+		opts.SrcAddr = src.AsSlice()
+	}
+	got, err := netlink.RouteGetWithOptions(vtep.AsSlice(), &opts)
 	if err != nil || len(got) == 0 {
 		return hop, fmt.Errorf("no route: %v", err)
 	}
@@ -449,7 +460,8 @@ func (k *kernelState) resolve(vtep netip.Addr, watch map[netip.Addr]bool) (datap
 		paths = []path{{ifindex: r.LinkIndex, via: nextHop(r.Gw, r.Via, vtep)}}
 	}
 	if len(r.MultiPath) == 0 && r.LinkIndex == 0 {
-		taken, err := netlink.RouteGet(vtep.AsSlice())
+		opts.FIBMatch = false
+		taken, err := netlink.RouteGetWithOptions(vtep.AsSlice(), &opts)
 		if err != nil || len(taken) == 0 {
 			return hop, fmt.Errorf("no route: %v", err)
 		}

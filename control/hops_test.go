@@ -274,3 +274,42 @@ func TestHopsProbeUnresolvedPaths(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHopsFollowSourcePolicy: a policy rule on the source (traffic from
+// the VTEP takes another table) is followed as the program's own kernel
+// lookup follows it (bpf_fib_lookup from the VRF's VTEP): the next hops
+// are resolved from the local VTEP, not as from nowhere.
+func TestHopsFollowSourcePolicy(t *testing.T) {
+	l := fixture.New(t)
+	vtep := netip.MustParseAddr("10.10.50.5")
+	netns.IP(t, "route", "add", vtep.String()+"/32", "via", "inet6", fixture.SpineLL.String(), "dev", "swp1")
+	netns.IP(t, "route", "add", vtep.String()+"/32", "via", fixture.DCIPeer.String(), "dev", "swp3", "table", "100")
+	netns.IP(t, "rule", "add", "from", fixture.VTEP.String(), "lookup", "100", "priority", "100")
+	t.Cleanup(func() {
+		netns.IP(t, "rule", "del", "from", fixture.VTEP.String(), "lookup", "100", "priority", "100")
+		netns.IP(t, "route", "flush", "table", "100")
+	})
+	if err := l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("192.168.94.0/24"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{{VTEP: vtep, VNI: fixture.RedVNI, RouterMAC: fixture.Leaf01MAC}}}); err != nil {
+		t.Fatal(err)
+	}
+	// From nowhere, the main table's path: what resolving without the
+	// source got, and what the program's lookup does not.
+	if got, err := ResolveUnderlay(vtep); err != nil || !got.Equal(hopOf(member(l.Swp1, fixture.SpineMAC, fixture.UnderlayMTU))) {
+		t.Fatalf("from nowhere: %+v, %v; want the spine path", got, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop, err := FollowUnderlay(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), l.DP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	hops, err := l.DP.UnderlayHops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := hopOf(member(l.Swp3, fixture.DCIMAC, fixture.UnderlayMTU)); !hops[vtep].Equal(want) {
+		t.Errorf("resolved %+v, want the policy table's DCI path %+v", hops[vtep], want)
+	}
+}

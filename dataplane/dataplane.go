@@ -519,6 +519,21 @@ func (d *Dataplane) AddVTEP(addr netip.Addr) error {
 	return nil
 }
 
+// LocalVTEPs is the addresses VXLAN is terminated at (AddVTEP), in order:
+// the outer sources of what the data path encapsulates.
+func (d *Dataplane) LocalVTEPs() ([]netip.Addr, error) {
+	vteps, err := d.localVTEPs()
+	if err != nil {
+		return nil, fmt.Errorf("local vteps: %w", err)
+	}
+	out := make([]netip.Addr, 0, len(vteps))
+	for v := range vteps {
+		out = append(out, addrFromBe32(v))
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
 // DeleteVTEP stops terminating VXLAN to addr.
 func (d *Dataplane) DeleteVTEP(addr netip.Addr) error {
 	if err := checkIPv4(addr, "vtep"); err != nil {

@@ -116,6 +116,13 @@ func (f *Fake) AddVTEP(addr netip.Addr) error {
 	return nil
 }
 
+// LocalVTEPs is the VTEPs AddVTEP kept, in order.
+func (f *Fake) LocalVTEPs() ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.SortedFunc(maps.Keys(f.vteps), netip.Addr.Compare), nil
+}
+
 func (f *Fake) SetRoute(vrf VRFID, r Route) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
