@@ -66,7 +66,10 @@ type Agent struct {
 	// stopHosts ends the hosts part's watchers and waits for them (set by
 	// start).
 	stopHosts func()
-	restart   *restart // set by start
+	// stopVerify ends the periodic audit (set by start).
+	stopVerify func()
+	verified   atomic.Pointer[VerifyReport] // the last audit
+	restart    *restart                     // set by start
 
 	quit     chan struct{} // Shutdown: stop now
 	withdraw atomic.Bool   // Shutdown: stop with a NOTIFICATION, not gracefully
@@ -154,6 +157,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.stopHosts != nil {
 			a.stopHosts()
 		}
+		if a.stopVerify != nil {
+			a.stopVerify()
+		}
 		return err
 	}
 	select {
@@ -170,6 +176,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// now; the next run resolves its own.
 	a.hops.stop()
 	a.stopHosts()
+	a.stopVerify()
 	return a.speaker.Stop(graceful)
 }
 
@@ -221,6 +228,7 @@ func (a *Agent) start(ctx context.Context) error {
 		return fmt.Errorf("resolve underlay next hops: %w", err)
 	}
 	go a.watchKernel(ctx)
+	a.stopVerify = a.verifyEvery(ctx)
 	if err := a.hosts.resolveMisses(hctx); err != nil {
 		return fmt.Errorf("read data path misses: %w", err)
 	}

@@ -1,9 +1,11 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -136,7 +138,7 @@ func (tb *testbed) startAgent(t testing.TB, grace time.Duration) {
 		t.Fatal(err)
 	}
 	agent := tb.agent
-	tb.stopAgent = func() { cancel(); agent.hops.stop(); agent.stopHosts(); agent.speaker.Stop(false) }
+	tb.stopAgent = func() { cancel(); agent.hops.stop(); agent.stopHosts(); agent.stopVerify(); agent.speaker.Stop(false) }
 	t.Cleanup(tb.stopAgent)
 }
 
@@ -497,4 +499,93 @@ func TestAgentReloadReplacesVRF(t *testing.T) {
 	if rs, _ := tb.dp.Routes(green); len(rs) != 0 {
 		t.Errorf("GREEN's old table still has %d routes", len(rs))
 	}
+}
+
+// TestAgentVerify: the audit finds the data path in agreement with the RIB
+// (every VRF's routes: remote, leaked, connected, local, aggregate), then
+// each kind of divergence injected behind the agent's back (a route gone,
+// one added, one changed), through xleafctl verify and the agent's own
+// periodic run and its metric; and agreement again once repaired.
+func TestAgentVerify(t *testing.T) {
+	defer func(d time.Duration) { verifyInterval = d }(verifyInterval)
+	verifyInterval = 50 * time.Millisecond
+	tb := newTestbed(t, leafConfig)
+	red, green := tb.agent.ids["RED"], tb.agent.ids["GREEN"]
+	ctx := context.Background()
+	for _, r := range []bgp.Type5{fromLeaf01("192.168.1.0/24", 4001), fromLeaf01("192.168.2.128/25", 4002)} {
+		if err := tb.fabric.Advertise(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "leaf01's routes in both VRFs", func() bool {
+		_, a := tb.route(t, green, pfx("192.168.1.0/24"))
+		_, b := tb.route(t, red, pfx("192.168.2.128/25"))
+		_, c := tb.route(t, red, pfx("192.168.2.0/24")) // the aggregate over it
+		return a && b && c
+	})
+	sock := t.TempDir() + "/xleafd.sock"
+	sctx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	go tb.agent.Serve(sctx, sock, nil)
+	eventually(t, "the socket", func() bool { _, err := os.Stat(sock); return err == nil })
+	verify := func() VerifyReport {
+		t.Helper()
+		var r VerifyReport
+		call(t, sock, &r, "verify")
+		return r
+	}
+	if r := verify(); len(r.Differences) != 0 || r.VRFs != 2 || r.Routes < 8 {
+		t.Fatalf("in agreement: %+v", r)
+	}
+	metric := func() float64 {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(tb.agent.Collector())
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "xleaf_dataplane_differences" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+
+	// Behind the agent's back: one gone, one added, one changed.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(tb.dp.DeleteRoute(green, pfx("192.168.1.0/24")))
+	must(tb.dp.SetRoute(red, dataplane.Route{Prefix: pfx("10.99.0.0/16"), Kind: dataplane.RouteBlackhole}))
+	must(tb.dp.SetRoute(red, dataplane.Route{Prefix: pfx("192.168.2.128/25"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{{VTEP: addr("10.10.10.99"), VNI: 4002, RouterMAC: leaf01MAC}}}))
+	r := verify()
+	got := map[string]string{}
+	for _, d := range r.Differences {
+		got[d.VRF+" "+d.Prefix] = d.Kind
+	}
+	want := map[string]string{"GREEN 192.168.1.0/24": "missing", "RED 10.99.0.0/16": "extra", "RED 192.168.2.128/25": "different"}
+	if !maps.Equal(got, want) {
+		t.Errorf("differences %v, want %v (%+v)", got, want, r.Differences)
+	}
+	var text bytes.Buffer
+	data, _ := json.Marshal(r)
+	if err := Commands[slices.IndexFunc(Commands, func(c Command) bool { return c.Words == "verify" })].Text(&text, data); err != nil ||
+		!strings.Contains(text.String(), "3 differences") || !strings.Contains(text.String(), "via 10.10.10.99 vni 4002") {
+		t.Errorf("verify's text: %v\n%s", err, text.String())
+	}
+	t.Logf("xleafctl verify:\n%s", text.String())
+	eventually(t, "the periodic audit's metric says 3", func() bool { return metric() == 3 })
+
+	// Repaired (as the agent would on its next change: here by hand).
+	must(tb.dp.DeleteRoute(red, pfx("10.99.0.0/16")))
+	must(tb.dp.SetRoute(green, dataplane.Route{Prefix: pfx("192.168.1.0/24"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{{VTEP: addr("10.10.10.1"), VNI: 4001, RouterMAC: leaf01MAC}}}))
+	must(tb.dp.SetRoute(red, dataplane.Route{Prefix: pfx("192.168.2.128/25"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{{VTEP: addr("10.10.10.1"), VNI: 4002, RouterMAC: leaf01MAC}}}))
+	eventually(t, "the periodic audit's metric back to 0", func() bool { return metric() == 0 })
 }

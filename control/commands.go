@@ -86,6 +86,14 @@ var Commands = []Command{
 		Text: textOf(show.Underlay.Text),
 	},
 	{
+		Words: "verify",
+		Help:  "compare the data path's tables with the RIB: every VRF's routes (prefix, kind, host VRF, remote VTEPs, VNIs, router MACs)",
+		Run: func(_ context.Context, a *Agent, _ Args, _ Reloader) (any, error) {
+			return a.Verify()
+		},
+		Text: textOf(VerifyReport.Text),
+	},
+	{
 		Words: "show version",
 		Help:  "the running xleafd's version and how long it has run",
 		Run: func(_ context.Context, a *Agent, _ Args, _ Reloader) (any, error) {

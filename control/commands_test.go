@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/control/show"
 )
 
@@ -126,6 +127,8 @@ func TestCommandText(t *testing.T) {
 			{VTEP: "10.10.10.1", Resolved: true, Paths: []show.UnderlayPath{{Interface: "swp1", NextHopMAC: "02:00:00:00:01:02", MTU: 9216}}},
 			{VTEP: "10.10.99.1", Reason: "next hop 169.254.3.5 on swp3 not resolved"}}},
 			"10.10.99.1  -          (kernel lookup: next hop 169.254.3.5 on swp3 not resolved)"},
+		"verify": {VerifyReport{VRFs: 2, Routes: 9, Differences: []rib.Difference{{VRF: "RED", Prefix: "10.99.0.0/16", Kind: "extra", Got: "blackhole"}}},
+			"RED  10.99.0.0/16  extra       -    blackhole"},
 		"show version": {Version{Version: "1.2+3.gabcdef0", Started: time.Now().Add(-time.Hour), PID: 42},
 			"xleafd 1.2+3.gabcdef0, pid 42, up 1h0m0s"},
 		"config apply": {"applied", "applied"},

@@ -239,7 +239,7 @@ func newUnnumbered(t *testing.T) *unnumbered {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); u.agent.hops.stop(); u.agent.stopHosts() })
+	t.Cleanup(func() { cancel(); u.agent.hops.stop(); u.agent.stopHosts(); u.agent.stopVerify() })
 	if err := u.agent.start(ctx); err != nil {
 		t.Fatal(err)
 	}

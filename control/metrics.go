@@ -38,7 +38,9 @@ var (
 	descFIB = prometheus.NewDesc("xleaf_fib_chunks",
 		"The compiled FIB's chunks by size in bytes (1024: --fib-chunks, 64: --fib-small-chunks) and state: used, or total (the pool; a full pool refuses routes).",
 		[]string{"bytes", "state"}, nil)
-	descHops     = prometheus.NewDesc("xleaf_underlay_hops", "Remote VTEPs whose underlay next hops the data path holds (resolved from the kernel's routes and neighbours).", nil, nil)
+	descHops  = prometheus.NewDesc("xleaf_underlay_hops", "Remote VTEPs whose underlay next hops the data path holds (resolved from the kernel's routes and neighbours).", nil, nil)
+	descDiffs = prometheus.NewDesc("xleaf_dataplane_differences",
+		"Routes the data path holds otherwise than the RIB selected them (missing, extra or different), at the last audit (every minute; xleafctl verify lists them).", nil, nil)
 	descFallback = prometheus.NewDesc("xleaf_underlay_fallback_packets_total",
 		"Packets whose remote VTEP had no resolved underlay next hop: looked up in the kernel's FIB per packet instead.", nil, nil)
 	descICMP = prometheus.NewDesc("xleaf_icmp_errors_total",
@@ -52,7 +54,7 @@ func (a *Agent) Collector() prometheus.Collector { return agentCollector{a} }
 type agentCollector struct{ a *Agent }
 
 func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup, descICMP, descFIB, descHops, descFallback} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup, descICMP, descFIB, descHops, descFallback, descDiffs} {
 		ch <- d
 	}
 	c.a.metrics.updates.Describe(ch)
@@ -75,6 +77,9 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descMissSup, prometheus.CounterValue, float64(n))
 	}
 	ch <- prometheus.MustNewConstMetric(descHops, prometheus.GaugeValue, float64(a.hops.resolved()))
+	if r := a.verified.Load(); r != nil {
+		ch <- prometheus.MustNewConstMetric(descDiffs, prometheus.GaugeValue, float64(len(r.Differences)))
+	}
 	if n, err := a.dp.UnderlayFallbacks(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descFallback, prometheus.CounterValue, float64(n))
 	}

@@ -21,7 +21,7 @@ _xleafctl() {
 	esac
 	local next
 	case "${args[*]}" in
-	"") next="show shutdown config --socket -o" ;;
+	"") next="show verify shutdown config --socket -o" ;;
 	show) next="vrf route bgp counters underlay version" ;;
 	"show vrf" | "show route vrf" | "show bgp vrf") next=$(_xleafctl_vrfs) ;;
 	"show vrf "*) [ ${#args[@]} -eq 3 ] && next=evpn; [ ${#args[@]} -eq 4 ] && next=bgp-info ;;

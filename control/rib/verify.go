@@ -1,0 +1,147 @@
+package rib
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/xleaf/xleaf/dataplane"
+)
+
+// Difference is one way a VRF's table in the data path disagrees with the
+// RIB: a route the RIB selected that the data path lacks (missing), one the
+// data path holds that the RIB does not want (extra), or the same prefix
+// forwarding otherwise (different).
+type Difference struct {
+	VRF    string `json:"vrf"`
+	Prefix string `json:"prefix"`
+	Kind   string `json:"kind"` // missing, extra, different
+	Want   string `json:"want,omitempty"`
+	Got    string `json:"got,omitempty"`
+}
+
+// Verify compares every VRF's table in the data path (read) with what the
+// RIB wants there: each selected route as it programs it, and each route a
+// previous run left that is not swept yet. It does not hold the RIB while
+// reading a table (a big one takes a while, and the RIB would hold every
+// update back meanwhile), so a change in flight may show as a difference:
+// the caller confirms one by asking again. It returns the
+// differences, in VRF and prefix order, and how many routes it compared.
+func (r *RIB) Verify(read func(dataplane.VRFID) ([]dataplane.Route, error)) ([]Difference, int, error) {
+	r.mu.Lock()
+	names := make([]string, 0, len(r.vrfs))
+	for name := range r.vrfs {
+		names = append(names, name)
+	}
+	r.mu.Unlock()
+	slices.Sort(names)
+	var diffs []Difference
+	n := 0
+	for _, name := range names {
+		d, m, err := r.verifyVRF(name, read)
+		if err != nil {
+			return nil, n, err
+		}
+		diffs, n = append(diffs, d...), n+m
+	}
+	return diffs, n, nil
+}
+
+func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID) ([]dataplane.Route, error)) ([]Difference, int, error) {
+	r.mu.Lock()
+	t := r.vrfs[name]
+	r.mu.Unlock()
+	if t == nil {
+		return nil, 0, nil // gone meanwhile
+	}
+	got, err := read(t.vrf.ID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("vrf %s: read the data path's table: %w", name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.vrfs[name] != t {
+		return nil, 0, nil // replaced meanwhile
+	}
+	want := map[netip.Prefix]dataplane.Route{}
+	for _, set := range []map[netip.Prefix]bool{keys(t.connected), t.local, keys(t.bgp), t.aggActive, t.stale} {
+		for p := range set {
+			if e, ok := r.selectRoute(t, p); ok {
+				want[p] = r.toDataplane(e)
+			} else if t.stale[p] {
+				want[p] = t.installed[p]
+			}
+		}
+	}
+	var diffs []Difference
+	seen := map[netip.Prefix]bool{}
+	for _, g := range got {
+		seen[g.Prefix] = true
+		w, ok := want[g.Prefix]
+		switch {
+		case !ok:
+			diffs = append(diffs, Difference{VRF: name, Prefix: g.Prefix.String(), Kind: "extra", Got: describe(r, g)})
+		case !sameForwarding(w, g):
+			diffs = append(diffs, Difference{VRF: name, Prefix: g.Prefix.String(), Kind: "different", Want: describe(r, w), Got: describe(r, g)})
+		}
+	}
+	for p, w := range want {
+		if !seen[p] {
+			diffs = append(diffs, Difference{VRF: name, Prefix: p.String(), Kind: "missing", Want: describe(r, w)})
+		}
+	}
+	slices.SortFunc(diffs, func(a, b Difference) int {
+		pa, pb := netip.MustParsePrefix(a.Prefix), netip.MustParsePrefix(b.Prefix)
+		return cmp.Or(pa.Addr().Compare(pb.Addr()), cmp.Compare(pa.Bits(), pb.Bits()))
+	})
+	return diffs, len(want), nil
+}
+
+func keys[V any](m map[netip.Prefix]V) map[netip.Prefix]bool {
+	out := make(map[netip.Prefix]bool, len(m))
+	for p := range m {
+		out[p] = true
+	}
+	return out
+}
+
+// sameForwarding: the same kind, host VRF and set of remotes (in any
+// order: the data path keeps a group's members in its own).
+func sameForwarding(a, b dataplane.Route) bool {
+	if a.Kind != b.Kind || a.HostVRF != b.HostVRF || len(a.Remotes) != len(b.Remotes) {
+		return false
+	}
+	key := func(m dataplane.Remote) string { return fmt.Sprint(m.VTEP, m.VNI, m.RouterMAC) }
+	as, bs := make([]string, len(a.Remotes)), make([]string, len(b.Remotes))
+	for i := range a.Remotes {
+		as[i], bs[i] = key(a.Remotes[i]), key(b.Remotes[i])
+	}
+	slices.Sort(as)
+	slices.Sort(bs)
+	return slices.Equal(as, bs)
+}
+
+// describe is a route as show route prints its forwarding, the host VRF by
+// name. Called with r.mu held.
+func describe(r *RIB, d dataplane.Route) string {
+	switch d.Kind {
+	case dataplane.RouteReceive:
+		return "local"
+	case dataplane.RouteBlackhole:
+		return "blackhole"
+	case dataplane.RouteLocal:
+		for name, t := range r.vrfs {
+			if t.vrf.ID == d.HostVRF {
+				return "connected, vrf " + name
+			}
+		}
+		return fmt.Sprintf("connected, vrf id %d", d.HostVRF)
+	}
+	var parts []string
+	for _, m := range d.Remotes {
+		parts = append(parts, fmt.Sprintf("via %v vni %d rmac %v", m.VTEP, m.VNI, m.RouterMAC))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,106 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/xleaf/xleaf/control/rib"
+)
+
+// The audit: does the data path forward as BGP says? Every VRF's table in
+// the data path (its pinned LPM trie, the record the compiled FIB is built
+// from) against the routes the RIB selected, as the RIB programs them.
+// xleafctl verify runs it on demand; the agent runs it every verifyInterval
+// and exports the count of differences (xleaf_dataplane_differences).
+
+// verifyInterval is how often the agent verifies by itself.
+var verifyInterval = time.Minute
+
+// VerifyReport is what one audit found.
+type VerifyReport struct {
+	At          time.Time        `json:"at"`
+	Took        time.Duration    `json:"took_ns"`
+	VRFs        int              `json:"vrfs"`
+	Routes      int              `json:"routes"` // the RIB's, compared
+	Differences []rib.Difference `json:"differences"`
+}
+
+// Verify audits the data path now. A difference counts only if a second
+// look finds it too: the tables are read while routes keep changing, and
+// one caught in flight would show once.
+func (a *Agent) Verify() (VerifyReport, error) {
+	r := VerifyReport{At: time.Now(), VRFs: len(a.pipeline.rib.Counts())}
+	diffs, n, err := a.pipeline.rib.Verify(a.dp.Routes)
+	if err != nil {
+		return r, err
+	}
+	if len(diffs) > 0 {
+		again, _, err := a.pipeline.rib.Verify(a.dp.Routes)
+		if err != nil {
+			return r, err
+		}
+		diffs = slices.DeleteFunc(diffs, func(d rib.Difference) bool { return !slices.Contains(again, d) })
+	}
+	r.Took, r.Routes, r.Differences = time.Since(r.At), n, diffs
+	if r.Differences == nil {
+		r.Differences = []rib.Difference{}
+	}
+	if old := a.verified.Swap(&r); old == nil || len(old.Differences) != len(r.Differences) {
+		if len(r.Differences) > 0 {
+			a.log.Warn("the data path differs from the RIB (xleafctl verify lists how)", "differences", len(r.Differences),
+				"first", fmt.Sprintf("%s %s %s", r.Differences[0].VRF, r.Differences[0].Prefix, r.Differences[0].Kind))
+		} else if old != nil {
+			a.log.Info("the data path agrees with the RIB again", "routes", r.Routes)
+		}
+	}
+	return r, nil
+}
+
+// verify runs Verify every verifyInterval until ctx ends; the returned
+// function ends it and waits (nothing reads the data path after it).
+func (a *Agent) verifyEvery(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(verifyInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if _, err := a.Verify(); err != nil && ctx.Err() == nil {
+				a.log.Warn("verify the data path", "err", err)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// Text is xleafctl verify's output.
+func (r VerifyReport) Text(w io.Writer) error {
+	fmt.Fprintf(w, "Verified %d VRFs, %d routes of the RIB against the data path in %v: ", r.VRFs, r.Routes, r.Took.Round(time.Microsecond))
+	if len(r.Differences) == 0 {
+		_, err := fmt.Fprintln(w, "no differences")
+		return err
+	}
+	fmt.Fprintf(w, "%d differences\n\n", len(r.Differences))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VRF\tPrefix\tDifference\tRIB\tData path")
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	for _, d := range r.Differences {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.VRF, d.Prefix, d.Kind, dash(d.Want), dash(d.Got))
+	}
+	return tw.Flush()
+}
