@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xleaf/xleaf/control"
 )
 
 // TestGuideTablesParse: the guide's text gives the tables the lab is held
@@ -126,6 +128,24 @@ func TestLab(t *testing.T) {
 			}
 		}
 		t.Logf("%d remote VTEPs resolved on %d agents; %d packets forwarded by XDP without a kernel lookup", vteps, len(after), r.Forwarded)
+	})
+
+	t.Run("verify: every agent's data path agrees with its RIB", func(t *testing.T) {
+		routes := 0
+		for _, sw := range Switches {
+			var r control.VerifyReport
+			if err := l.Ctl(sw.Name, &r, "verify"); err != nil {
+				t.Fatalf("%s: %v", sw.Name, err)
+			}
+			for _, d := range r.Differences {
+				t.Errorf("%s: vrf %s %s %s: RIB %q, data path %q", sw.Name, d.VRF, d.Prefix, d.Kind, d.Want, d.Got)
+			}
+			routes += r.Routes
+		}
+		if routes == 0 {
+			t.Fatal("no routes compared")
+		}
+		t.Logf("%d routes compared on %d agents", routes, len(Switches))
 	})
 
 	t.Run("TCP and UDP with iperf3 across sites", func(t *testing.T) {
