@@ -38,6 +38,9 @@ type Options struct {
 	ICMPErrorsPerSecond int
 	Log                 *slog.Logger
 	Version             string // what show version says xleafd is
+	// VerifyEvery is how often the agent audits the data path against the
+	// RIB (xleafctl verify); 0: every minute; < 0: never by itself.
+	VerifyEvery time.Duration
 }
 
 // leaf is the switch's identity in the overlay; it never changes while

@@ -17,7 +17,8 @@ import (
 // xleafctl verify runs it on demand; the agent runs it every verifyInterval
 // and exports the count of differences (xleaf_dataplane_differences).
 
-// verifyInterval is how often the agent verifies by itself.
+// verifyInterval is how often the agent verifies by itself unless
+// Options.VerifyEvery says otherwise.
 var verifyInterval = time.Minute
 
 // VerifyReport is what one audit found.
@@ -63,11 +64,18 @@ func (a *Agent) Verify() (VerifyReport, error) {
 // verify runs Verify every verifyInterval until ctx ends; the returned
 // function ends it and waits (nothing reads the data path after it).
 func (a *Agent) verifyEvery(ctx context.Context) (stop func()) {
+	every := verifyInterval
+	if a.opts.VerifyEvery != 0 {
+		every = a.opts.VerifyEvery
+	}
+	if every < 0 {
+		return func() {}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(verifyInterval)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/cilium/ebpf"
 )
@@ -346,15 +347,30 @@ func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 	if err := checkVRF(vrf); err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t := d.tables[vrf]
+	// A handle of its own on the table, and no lock while reading it: a
+	// big table takes a while, and changes must not wait for a reader.
+	// What it reads is then the table as it is being changed, a route at
+	// a time (each route whole).
+	if err := d.lock(); err != nil {
+		return nil, err
+	}
+	var t *ebpf.Map
+	if live := d.tables[vrf]; live != nil {
+		var err error
+		if t, err = live.Clone(); err != nil {
+			d.mu.Unlock()
+			return nil, fmt.Errorf("vrf %d: %w", vrf, err)
+		}
+	}
+	d.mu.Unlock()
 	if t == nil {
 		return nil, nil
 	}
+	defer t.Close()
 	var out []Route
 	var k xleafLpmKey
 	var v xleafRoute
+	groups := map[uint32][]Remote{} // read once each: routes share a few
 	it := t.Iterate()
 	for it.Next(&k, &v) {
 		r := Route{Prefix: netip.PrefixFrom(addrFromBe32(k.Addr), int(k.Prefixlen)), Kind: RouteKind(v.Kind)}
@@ -362,14 +378,19 @@ func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 		case RouteLocal:
 			r.HostVRF = VRFID(v.Target)
 		case RouteRemote:
-			var g xleafNhg
-			if err := d.objs.Nhgs.Lookup(v.Target, &g); err != nil {
-				return nil, fmt.Errorf("vrf %d: route %v: group %d: %w", vrf, r.Prefix, v.Target, err)
+			remotes, ok := groups[v.Target]
+			if !ok {
+				var g xleafNhg
+				if err := d.objs.Nhgs.Lookup(v.Target, &g); err != nil {
+					return nil, fmt.Errorf("vrf %d: route %v: group %d: %w", vrf, r.Prefix, v.Target, err)
+				}
+				for _, nh := range g.Member[:min(int(g.Members), MaxECMP)] {
+					remotes = append(remotes, Remote{VTEP: addrFromBe32(nh.Vtep), VNI: nh.Vni,
+						RouterMAC: net.HardwareAddr(nh.Rmac[:])})
+				}
+				groups[v.Target] = remotes
 			}
-			for _, nh := range g.Member[:min(int(g.Members), MaxECMP)] {
-				r.Remotes = append(r.Remotes, Remote{VTEP: addrFromBe32(nh.Vtep), VNI: nh.Vni,
-					RouterMAC: net.HardwareAddr(nh.Rmac[:])})
-			}
+			r.Remotes = slices.Clone(remotes)
 		}
 		out = append(out, r)
 	}

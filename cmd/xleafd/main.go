@@ -75,6 +75,7 @@ func main() {
 	fibChunks := flag.Uint("fib-chunks", 4096, "the compiled FIB's pool of 1 KiB chunks, preallocated: one per /16 holding routes longer than /16, one per /24 holding 6 or more longer routes (more than 12 runs)")
 	fibSmall := flag.Uint("fib-small-chunks", 262144, "the compiled FIB's pool of 64-byte range chunks, preallocated: one per other /24 holding routes longer than /24")
 	icmpRate := flag.Int("icmp-errors-per-second", 1000, "ICMP errors (time exceeded, fragmentation needed, net unreachable) each VRF may send a second per CPU, after a burst of 50; 0 sends none")
+	verifyEvery := flag.Duration("verify-every", time.Minute, "how often xleafd audits the data path against the RIB by itself (xleafctl verify; xleaf_dataplane_differences); 0 never")
 	debug := flag.Bool("debug", false, "debug logs")
 	pprofOn := flag.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	flag.Parse()
@@ -123,7 +124,11 @@ func main() {
 		if icmp == 0 {
 			icmp = -1 // Options' 0 is the default
 		}
-		opts := control.Options{BGPPort: int32(*bgpPort), GRPC: *grpcAddr, Grace: *grace, ICMPErrorsPerSecond: icmp, Log: log, Version: version}
+		verify := *verifyEvery
+		if verify == 0 {
+			verify = -1 // Options' 0 is the default
+		}
+		opts := control.Options{BGPPort: int32(*bgpPort), GRPC: *grpcAddr, Grace: *grace, ICMPErrorsPerSecond: icmp, Log: log, Version: version, VerifyEvery: verify}
 		dpOpts := dataplane.Options{PinPath: *pinPath, FIBChunks: uint32(*fibChunks), FIBSmallChunks: uint32(*fibSmall)}
 		if err := run(log, *cfgPath, dpOpts, *socket, *routerMAC, opts, *metricsAddr, *pprofOn); err != nil {
 			fail(err)
