@@ -495,6 +495,9 @@ func TestDebianPackage(t *testing.T) {
 	if out, err := ctl("show", "route", "vrf", "RED"); err != nil || !strings.Contains(out, "192.168.2.0/24 is directly connected, swp20 (vrf GREEN)") {
 		t.Errorf("show route vrf RED: %v\n%s", err, out)
 	}
+	if out, err := ctl("verify"); err != nil || !strings.Contains(out, "no differences") {
+		t.Errorf("verify: %v\n%s", err, out)
+	}
 	// systemctl reload: the unit's ExecReload. A bad line fails it, saying
 	// why, and xleafd runs on with the configuration it had.
 	reload := func() (string, error) {
