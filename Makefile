@@ -115,8 +115,8 @@ uninstall:
 # dist/deb/build/xleaf_$(VERSION)_$(ARCH).deb.
 ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEBOUT ?= dist/deb/build
-deb:
-	VERSION='$(VERSION)' ARCH='$(ARCH)' GO='$(GO)' OUT='$(DEBOUT)' dist/deb/build.sh
+deb: release
+	VERSION='$(VERSION)' ARCH='$(ARCH)' OUT='$(DEBOUT)' dist/deb/build.sh
 
 clean:
 	rm -rf bin dist/deb/build

@@ -11,27 +11,34 @@ import (
 	"github.com/xleaf/xleaf/test/netns"
 )
 
-// BenchmarkReplaceTable: programming a VRF's whole table (what a restart
-// or a full BGP table costs the agent), 100k remote routes over 4 groups.
-func BenchmarkReplaceTable(b *testing.B) {
+// tableBench is an empty data path and the table the table benchmarks
+// write and read: n remote /24s over 4 groups.
+func tableBench(b *testing.B, n int) (*dataplane.Dataplane, []dataplane.Route) {
 	netns.Root(b)
 	dp, err := dataplane.Open(dataplane.Options{PinPath: netns.PinPath(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer dp.Close()
+	b.Cleanup(func() { dp.Close() })
 	groups := [][]dataplane.Remote{
 		{{VTEP: fixture.Leaf01, VNI: 4001, RouterMAC: fixture.Leaf01MAC}},
 		{{VTEP: fixture.Leaf02, VNI: 4001, RouterMAC: fixture.Leaf02MAC}},
 		{{VTEP: fixture.Leaf01, VNI: 4001, RouterMAC: fixture.Leaf01MAC}, {VTEP: fixture.Leaf02, VNI: 4001, RouterMAC: fixture.Leaf02MAC}},
 		{{VTEP: fixture.Border04, VNI: 5001, RouterMAC: fixture.Border04MAC}},
 	}
-	const n = 100_000
 	routes := make([]dataplane.Route, n)
 	for i := range routes {
 		a := addrFromUint(0x0a800000 + uint32(i)<<8)
 		routes[i] = dataplane.Route{Prefix: netip.PrefixFrom(a, 24), Kind: dataplane.RouteRemote, Remotes: groups[i%len(groups)]}
 	}
+	return dp, routes
+}
+
+// BenchmarkReplaceTable: programming a VRF's whole table (what a restart
+// or a full BGP table costs the agent), 100k remote routes over 4 groups.
+func BenchmarkReplaceTable(b *testing.B) {
+	const n = 100_000
+	dp, routes := tableBench(b, n)
 	b.ResetTimer()
 	for range b.N {
 		if err := dp.ReplaceTable(1, routes); err != nil {
@@ -77,27 +84,11 @@ func BenchmarkRouteChange(b *testing.B) {
 }
 
 // BenchmarkReadTable: reading a VRF's whole table back from the data path
-// (Dataplane.Routes: what xleafctl verify and the agent's audit read), 100k
-// remote routes over 4 groups, as BenchmarkReplaceTable writes them.
+// (Dataplane.Routes: what xleafctl verify and the agent's audit read), the
+// table BenchmarkReplaceTable writes.
 func BenchmarkReadTable(b *testing.B) {
-	netns.Root(b)
-	dp, err := dataplane.Open(dataplane.Options{PinPath: netns.PinPath(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dp.Close()
-	groups := [][]dataplane.Remote{
-		{{VTEP: fixture.Leaf01, VNI: 4001, RouterMAC: fixture.Leaf01MAC}},
-		{{VTEP: fixture.Leaf02, VNI: 4001, RouterMAC: fixture.Leaf02MAC}},
-		{{VTEP: fixture.Leaf01, VNI: 4001, RouterMAC: fixture.Leaf01MAC}, {VTEP: fixture.Leaf02, VNI: 4001, RouterMAC: fixture.Leaf02MAC}},
-		{{VTEP: fixture.Border04, VNI: 5001, RouterMAC: fixture.Border04MAC}},
-	}
 	const n = 100_000
-	routes := make([]dataplane.Route, n)
-	for i := range routes {
-		a := addrFromUint(0x0a800000 + uint32(i)<<8)
-		routes[i] = dataplane.Route{Prefix: netip.PrefixFrom(a, 24), Kind: dataplane.RouteRemote, Remotes: groups[i%len(groups)]}
-	}
+	dp, routes := tableBench(b, n)
 	if err := dp.ReplaceTable(1, routes); err != nil {
 		b.Fatal(err)
 	}

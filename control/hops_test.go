@@ -250,13 +250,7 @@ func TestHopsProbeUnresolvedPaths(t *testing.T) {
 		t.Fatalf("before: resolved %+v, %v; want the spine path alone", got, err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop, err := FollowUnderlay(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), l.DP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	follow(t, l)
 	want := hopOf(member(l.Swp1, fixture.SpineMAC, fixture.UnderlayMTU), member(swp4, nhMAC, 1500))
 	start := time.Now()
 	for {
@@ -298,13 +292,7 @@ func TestHopsFollowSourcePolicy(t *testing.T) {
 	if got, err := ResolveUnderlay(vtep); err != nil || !got.Equal(hopOf(member(l.Swp1, fixture.SpineMAC, fixture.UnderlayMTU))) {
 		t.Fatalf("from nowhere: %+v, %v; want the spine path", got, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop, err := FollowUnderlay(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), l.DP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	follow(t, l)
 	hops, err := l.DP.UnderlayHops()
 	if err != nil {
 		t.Fatal(err)
@@ -312,4 +300,16 @@ func TestHopsFollowSourcePolicy(t *testing.T) {
 	if want := hopOf(member(l.Swp3, fixture.DCIMAC, fixture.UnderlayMTU)); !hops[vtep].Equal(want) {
 		t.Errorf("resolved %+v, want the policy table's DCI path %+v", hops[vtep], want)
 	}
+}
+
+// follow runs the hops part on l's data path for the rest of the test.
+func follow(t *testing.T, l *fixture.Leaf) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stop, err := FollowUnderlay(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), l.DP)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(); cancel() })
 }

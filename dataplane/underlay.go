@@ -52,11 +52,11 @@ func (h UnderlayHop) Equal(o UnderlayHop) bool {
 // picks it (bpf/fib.h): its slot, bits 8..15 of the hash, in h's pick
 // table.
 func UnderlayPick(hash uint32, h UnderlayHop) int {
-	return int(underlayPicks(h.Members)[(hash>>8)%underlayPicksLen])
+	return int(underlayPicks(h.Members)[int(hash>>8)%underlayPicksLen])
 }
 
-// underlayPicksLen is the C UNDERLAY_PICKS.
-const underlayPicksLen = 256
+// underlayPicksLen is the C UNDERLAY_PICKS, as the generated type has it.
+const underlayPicksLen = len(xleafUnderlayHop{}.Pick)
 
 // underlayPicks is a VTEP's pick table: each slot to the member with the
 // highest score for it (rendezvous hashing, as nexthop groups' slotTable),
@@ -278,8 +278,9 @@ type underlayStore struct {
 	grace   func() error
 }
 
-// underlayIndexSize, underlayIndexBits and underlaySlots are the C
-// UNDERLAY_INDEX, UNDERLAY_INDEX_BITS and UNDERLAY_SLOTS.
+// underlayIndexBits, maxUnderlayHops and underlaySlots are the C
+// UNDERLAY_INDEX_BITS, MAX_UNDERLAY_HOPS and UNDERLAY_SLOTS (the layout
+// test holds the maps' sizes to them).
 const (
 	underlayIndexBits = 13
 	underlayIndexSize = 1 << underlayIndexBits
@@ -342,18 +343,15 @@ func (s *underlayStore) set(v xleafUnderlayHop) error {
 func (s *underlayStore) place(v xleafUnderlayHop) error {
 	vtep, pos := v.Vtep, underlayPos(v.Vtep)
 	old, indexed := s.at[vtep]
+	if !indexed && !s.inHash[vtep] && len(s.at)+len(s.inHash) >= maxUnderlayHops {
+		return fmt.Errorf("underlay next hops full (%d)", maxUnderlayHops)
+	}
 	if !indexed && s.index.loadValue(pos) != 0 { // another VTEP's position
-		if !s.inHash[vtep] && len(s.at)+len(s.inHash) >= maxUnderlayHops {
-			return fmt.Errorf("underlay next hops full (%d)", maxUnderlayHops)
-		}
 		if err := s.hash.Put(vtep, &v); err != nil {
 			return err
 		}
 		s.inHash[vtep] = true
 		return nil
-	}
-	if !indexed && !s.inHash[vtep] && len(s.at)+len(s.inHash) >= maxUnderlayHops {
-		return fmt.Errorf("underlay next hops full (%d)", maxUnderlayHops)
 	}
 	slot, err := s.alloc()
 	if err != nil {

@@ -165,6 +165,16 @@ func (m *machine) procs(comm string) []int {
 	return out
 }
 
+// write puts text in the file at path inside the machine.
+func (m *machine) write(path, text string) {
+	m.t.Helper()
+	c := m.cmd("sh", "-c", `cat > "$0"`, path)
+	c.Stdin = strings.NewReader(text)
+	if out, err := c.CombinedOutput(); err != nil {
+		m.t.Fatalf("write %s: %v %s", path, err, out)
+	}
+}
+
 // exists says whether path is there inside the machine.
 func (m *machine) exists(path string) bool {
 	return m.cmd("test", "-e", path).Run() == nil
@@ -472,11 +482,7 @@ func TestDebianPackage(t *testing.T) {
 
 	// The operator writes the configuration and starts the unit; the
 	// first run is traced to check the unit's system call filter.
-	write := m.cmd("sh", "-c", "cat > /etc/xleaf/xleaf.conf")
-	write.Stdin = strings.NewReader(leafConf)
-	if out, err := write.CombinedOutput(); err != nil {
-		t.Fatalf("write configuration: %v %s", err, out)
-	}
+	m.write("/etc/xleaf/xleaf.conf", leafConf)
 	u := m.unit("/lib/systemd/system/xleafd.service")
 	logs := t.TempDir()
 	trace := filepath.Join(logs, "strace")
@@ -514,11 +520,7 @@ func TestDebianPackage(t *testing.T) {
 	if !ping() {
 		t.Error("RED no longer reaches GREEN after a refused reload")
 	}
-	write = m.cmd("sh", "-c", "cat > /etc/xleaf/xleaf.conf")
-	write.Stdin = strings.NewReader(leafConf)
-	if out, err := write.CombinedOutput(); err != nil {
-		t.Fatalf("write configuration: %v %s", err, out)
-	}
+	m.write("/etc/xleaf/xleaf.conf", leafConf)
 	a.stop(t)
 	checkSyscalls(t, m, u, trace)
 	// Journal lines: the journal stamps them, xleafd does not.

@@ -171,6 +171,25 @@ type table struct {
 	stale     map[netip.Prefix]bool      // adopted from a previous run, not confirmed yet
 }
 
+// prefixes is every prefix a route may be selected for in t: connected,
+// local, learned by BGP, or an active aggregate.
+func (t *table) prefixes() map[netip.Prefix]bool {
+	out := make(map[netip.Prefix]bool, len(t.connected)+len(t.local)+len(t.bgp)+len(t.aggActive))
+	for p := range t.connected {
+		out[p] = true
+	}
+	for p := range t.local {
+		out[p] = true
+	}
+	for p := range t.bgp {
+		out[p] = true
+	}
+	for p := range t.aggActive {
+		out[p] = true
+	}
+	return out
+}
+
 // RIB is the per-VRF routing state. Safe for concurrent use.
 type RIB struct {
 	mu        sync.Mutex
@@ -648,31 +667,14 @@ func (r *RIB) Table(vrf string) ([]Entry, error) {
 	if t == nil {
 		return nil, fmt.Errorf("vrf %s not configured", vrf)
 	}
-	seen := map[netip.Prefix]bool{}
 	var out []Entry
-	add := func(p netip.Prefix) {
-		if seen[p] {
-			return
-		}
-		seen[p] = true
+	for p := range t.prefixes() {
 		if e, ok := r.selectRoute(t, p); ok {
 			inst, had := t.installed[p]
 			e.Installed = had && sameRoute(inst, r.toDataplane(e))
 			e.Since = t.since[p]
 			out = append(out, e)
 		}
-	}
-	for p := range t.connected {
-		add(p)
-	}
-	for p := range t.local {
-		add(p)
-	}
-	for p := range t.bgp {
-		add(p)
-	}
-	for p := range t.aggActive {
-		add(p)
 	}
 	slices.SortFunc(out, func(a, b Entry) int {
 		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))

@@ -66,13 +66,14 @@ func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID) ([]dataplane.Rou
 		return nil, 0, nil // replaced meanwhile
 	}
 	want := map[netip.Prefix]dataplane.Route{}
-	for _, set := range []map[netip.Prefix]bool{keys(t.connected), t.local, keys(t.bgp), t.aggActive, t.stale} {
-		for p := range set {
-			if e, ok := r.selectRoute(t, p); ok {
-				want[p] = r.toDataplane(e)
-			} else if t.stale[p] {
-				want[p] = t.installed[p]
-			}
+	for p := range t.prefixes() {
+		if e, ok := r.selectRoute(t, p); ok {
+			want[p] = r.toDataplane(e)
+		}
+	}
+	for p := range t.stale { // a previous run's, kept until the sweep
+		if _, ok := want[p]; !ok {
+			want[p] = t.installed[p]
 		}
 	}
 	var diffs []Difference
@@ -97,14 +98,6 @@ func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID) ([]dataplane.Rou
 		return cmp.Or(pa.Addr().Compare(pb.Addr()), cmp.Compare(pa.Bits(), pb.Bits()))
 	})
 	return diffs, len(want), nil
-}
-
-func keys[V any](m map[netip.Prefix]V) map[netip.Prefix]bool {
-	out := make(map[netip.Prefix]bool, len(m))
-	for p := range m {
-		out[p] = true
-	}
-	return out
 }
 
 // sameForwarding: the same kind, host VRF and set of remotes (in any

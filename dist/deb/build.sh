@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
 # Builds xleaf's Debian package with dpkg-deb alone (no debhelper, nothing
 # downloaded): static binaries, the systemd unit, the configuration as a
-# conffile, the maintainer scripts next to this file. Run by `make deb`:
-# VERSION, ARCH, GO and OUT come from there.
+# conffile, the maintainer scripts next to this file. Run by `make deb`
+# after `make release`: VERSION, ARCH and OUT come from there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-: "${VERSION:?}" "${ARCH:?}" "${GO:?}" "${OUT:?}"
+: "${VERSION:?}" "${ARCH:?}" "${OUT:?}"
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root="$stage/xleaf"
 
-for cmd in xleafd xleafctl; do
-	GOARCH=$("$GO" env GOARCH) CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w -X main.version=$VERSION" \
-		-o "$root/usr/bin/$cmd" "./cmd/$cmd"
+for cmd in xleafd xleafctl; do # built by make release, with VERSION
+	install -D -m 0755 "bin/release/$cmd" "$root/usr/bin/$cmd"
 done
 install -d "$root/lib/systemd/system" "$root/etc/xleaf" "$root/usr/share/doc/xleaf/examples" \
 	"$root/usr/share/bash-completion/completions" "$root/DEBIAN"
