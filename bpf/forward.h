@@ -108,6 +108,7 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
 	if (vxlan_write_outer(ctx, &o))
 		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
+	v->to = nh->col;
 	return decide(v, f->vrf, REASON_FWD_REMOTE, redirect(ctx, e.ifindex));
 }
 
@@ -139,6 +140,7 @@ static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,
 
 	if (f->encapped && bpf_xdp_adjust_head(ctx, VXLAN_ENCAP_LEN))
 		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
+	v->to = host_vrf;
 	return decide(v, f->vrf, REASON_FWD_LOCAL, redirect(ctx, n->ifindex));
 }
 

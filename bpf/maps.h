@@ -211,14 +211,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } neighs SEC(".maps");
 
-/* (VRF * REASON_SLOTS + reason) -> {packets, bytes}, per CPU */
+/* (VRF * REASON_SLOTS + reason), then the leak matrix's cells (types.h)
+ * -> {packets, bytes}, per CPU */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct counter);
-	__uint(max_entries, MAX_VRFS * REASON_SLOTS);
+	__uint(max_entries, STATS_SLOTS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } stats SEC(".maps");
+
+/* leak matrix column -> the VNI it counts (0: free); Go's record, which
+ * the program never reads: pinned, so that a restarted agent names the
+ * columns the counters were kept under */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, LEAK_COLS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} leak_vnis SEC(".maps");
 
 /* each CPU's budget of miss events (per CPU: no lock, no contention) */
 struct {

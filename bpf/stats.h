@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The one exit: every verdict is counted per (VRF, reason), per CPU. */
+/* The one exit: every verdict is counted per (VRF, reason), a forwarded
+ * one per (VRF, where it went), per CPU. */
 #ifndef XLEAF_STATS_H
 #define XLEAF_STATS_H
 
@@ -40,6 +41,10 @@ struct verdict {
 	__u32 reason;
 	__u64 bytes; /* frame length as received */
 	struct icmp_err icmp;
+	/* Forwarded: the leak matrix column (0: none). In a stack slot of its
+	 * own: a store into icmp's would hide from the verifier that icmp is
+	 * still zero on the way to the exit. */
+	__u64 to;
 };
 
 static __always_inline int decide(struct verdict *v, __u32 vrf, enum reason r,
@@ -65,7 +70,11 @@ static __always_inline void count(const struct verdict *v)
 {
 	__u32 vrf = v->vrf < MAX_VRFS ? v->vrf : 0;
 	__u32 key = vrf * REASON_SLOTS + v->reason;
-	struct counter *c = bpf_map_lookup_elem(&stats, &key);
+	struct counter *c;
+
+	if (v->to && v->to < LEAK_COLS && vrf < LEAK_ROWS)
+		key = LEAK_BASE + (vrf * LEAK_COLS + v->to) * 2 + (v->reason == REASON_FWD_LOCAL);
+	c = bpf_map_lookup_elem(&stats, &key);
 
 	if (c) {
 		c->packets++;

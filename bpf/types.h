@@ -11,6 +11,18 @@
 /* Counter slots per VRF: room for reasons to come, so that a new one does
  * not change the pinned counters' map and an upgrade keeps it. */
 #define REASON_SLOTS 32
+/* The leak matrix: forwarded packets per (ingress VRF, egress), counted in
+ * stats after the per-reason counters, instead of them (one counter per
+ * packet, as for any other). Rows: ingress VRF ids below LEAK_ROWS.
+ * Columns: for a packet encapsulated, the column Go gave the VNI it leaves
+ * with (struct nexthop's col; leak_vnis names it); for a packet delivered,
+ * its host's VRF id. Two cells per pair, encapsulated then delivered. A
+ * packet outside (a VRF id or column too high, column 0: none) is counted
+ * under its reason alone. Go adds the cells to the reasons' counters. */
+#define LEAK_ROWS 64
+#define LEAK_COLS 128
+#define LEAK_BASE (MAX_VRFS * REASON_SLOTS)
+#define STATS_SLOTS (LEAK_BASE + LEAK_ROWS * LEAK_COLS * 2)
 /* Distinct nexthop groups; routes share groups, so a fabric needs few. */
 #define MAX_NHGS 8192
 /* Members of one ECMP group: more than any leaf pair or spine layer has. */
@@ -163,7 +175,7 @@ struct nexthop {
 	__be32 vtep;
 	__u32 vni; /* the route's label: another VRF's VNI when leaked */
 	__u8 rmac[6];
-	__u8 pad[2];
+	__u16 col; /* vni's column in the leak matrix (0: none) */
 };
 
 struct nhg {

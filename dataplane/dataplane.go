@@ -64,6 +64,7 @@ type Dataplane struct {
 	tables      map[VRFID]*ebpf.Map // each VRF's LPM trie (inner map): the record of its routes
 	fib         *fib                // what the program looks them up in
 	groups      *groups
+	leaks       *leakCols
 	tableGroups tableGroups
 	links       map[string]link.Link
 	stopReclaim chan struct{} // ends reclaim, which closes reclaimDone
@@ -137,6 +138,13 @@ func Open(opts Options) (*Dataplane, error) {
 		return nil, err
 	}
 	if d.hops, err = newUnderlayStore(d.objs.UnderlayIndex, d.objs.UnderlaySlots, d.objs.UnderlayHops, d.fib.waitGrace); err != nil {
+		unix.Munmap(d.vniIndex)
+		d.fib.close()
+		d.objs.Close()
+		return nil, err
+	}
+	if d.leaks, err = newLeakCols(d.objs.LeakVnis, d.objs.Stats); err != nil {
+		d.hops.close()
 		unix.Munmap(d.vniIndex)
 		d.fib.close()
 		d.objs.Close()
@@ -313,6 +321,9 @@ func (d *Dataplane) adopt() error {
 		}
 		if nhg.Members > 0 {
 			d.groups.adopt(id, groupKey(&nhg))
+			if err := d.adoptCols(id, &nhg); err != nil {
+				return err
+			}
 		}
 	}
 	for id := VRFID(1); id < MaxVRFs; id++ {
@@ -811,38 +822,14 @@ func (d *Dataplane) Attached() ([]string, error) {
 
 // Counters returns every non-zero counter, summed over CPUs.
 func (d *Dataplane) Counters() (map[CounterKey]Counter, error) {
-	return readCounters(d.objs.Stats)
+	cs, _, err := readStats(d.objs.Stats, nil)
+	return cs, err
 }
 
-func readCounters(stats *ebpf.Map) (map[CounterKey]Counter, error) {
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return nil, fmt.Errorf("read counters: %w", err)
-	}
-	const chunk = 4096
-	keys := make([]uint32, chunk)
-	vals := make([]xleafCounter, chunk*ncpu)
-	out := map[CounterKey]Counter{}
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := stats.BatchLookup(&cursor, keys, vals, nil)
-		for i := range n {
-			var c Counter
-			for _, pc := range vals[i*ncpu : (i+1)*ncpu] {
-				c.Packets += pc.Packets
-				c.Bytes += pc.Bytes
-			}
-			if c.Packets > 0 {
-				out[CounterKey{VRF: VRFID(keys[i] / ReasonSlots), Reason: Reason(keys[i] % ReasonSlots)}] = c
-			}
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read counters: %w", err)
-		}
-	}
+// Leaks returns the leak matrix's non-zero cells, summed over CPUs.
+func (d *Dataplane) Leaks() (map[Leak]Counter, error) {
+	_, ls, err := readStats(d.objs.Stats, d.objs.LeakVnis)
+	return ls, err
 }
 
 // SuppressedEvents is how many miss events the program did not send
@@ -863,15 +850,27 @@ func (d *Dataplane) SuppressedEvents() (uint64, error) {
 // ReadCounters reads the counters of a running data path from its pinned
 // map, without loading anything: for show commands and monitoring.
 func ReadCounters(pinPath string) (map[CounterKey]Counter, error) {
+	cs, _, err := ReadStats(pinPath)
+	return cs, err
+}
+
+// ReadStats is ReadCounters, with the leak matrix.
+func ReadStats(pinPath string) (map[CounterKey]Counter, map[Leak]Counter, error) {
 	if pinPath == "" {
 		pinPath = DefaultPinPath
 	}
-	stats, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, xleafMapStats), &ebpf.LoadPinOptions{ReadOnly: true})
+	ro := &ebpf.LoadPinOptions{ReadOnly: true}
+	stats, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, xleafMapStats), ro)
 	if err != nil {
-		return nil, fmt.Errorf("open counters under %s (is xleafd running?): %w", pinPath, err)
+		return nil, nil, fmt.Errorf("open counters under %s (is xleafd running?): %w", pinPath, err)
 	}
 	defer stats.Close()
-	return readCounters(stats)
+	vnis, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, xleafMapLeakVnis), ro)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open leak matrix columns under %s: %w", pinPath, err)
+	}
+	defer vnis.Close()
+	return readStats(stats, vnis)
 }
 
 // VRFs lists the configured VRFs, so a restarted agent keeps their ids.

@@ -9,13 +9,16 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/xleaf/xleaf/dataplane"
 	"github.com/xleaf/xleaf/test/fixture"
@@ -301,10 +304,11 @@ type fuzzInput struct {
 // check runs in through the program and the model and compares them.
 func (h *fuzzHarness) check(t *testing.T, seed uint64, in fuzzInput) {
 	t.Helper()
-	before := h.stats.snapshot(t)
+	before, leaksBefore := h.stats.snapshot(t)
 	action, out := fixture.Run(t, h.l.DP.Program(), in.ingress, in.frame)
-	after := h.stats.snapshot(t)
+	after, leaksAfter := h.stats.snapshot(t)
 	moved := delta(before, after)
+	leaked := delta(leaksBefore, leaksAfter)
 	want := h.m.Forward(in.ingress, in.frame)
 	t.Logf("table seed %d, %s, %d bytes: program action %d; model action %d, %v in vrf %d",
 		seed, in.name, len(in.frame), action, want.Action, want.Reason, want.VRF)
@@ -319,6 +323,13 @@ func (h *fuzzHarness) check(t *testing.T, seed uint64, in fuzzInput) {
 	}
 	if !fuzzCountersEqual(moved, wantMoved) {
 		bad("counters moved %v, model says %v", fuzzFmtCounters(moved), fuzzFmtCounters(wantMoved))
+	}
+	wantLeaked := map[fuzzLeakCell]dataplane.Counter{}
+	if cell, ok := h.stats.cellOf(t, want); ok {
+		wantLeaked[cell] = dataplane.Counter{Packets: 1, Bytes: uint64(len(in.frame))}
+	}
+	if !fuzzCountersEqual(leaked, wantLeaked) {
+		bad("leak matrix cells moved %v, model says %+v (cell %v)", leaked, want.Leak, wantLeaked)
 	}
 	switch {
 	case action == dataplane.XDPTx || action == dataplane.XDPRedirect:
@@ -404,7 +415,7 @@ func (h *fuzzHarness) isolation(in fuzzInput, action int, out []byte) string {
 	return ""
 }
 
-func fuzzCountersEqual(a, b map[dataplane.CounterKey]dataplane.Counter) bool {
+func fuzzCountersEqual[K comparable](a, b map[K]dataplane.Counter) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -800,28 +811,46 @@ func fuzzAddr4(v uint32) netip.Addr {
 }
 
 // fuzzStats reads the program's counters of VRFs 0 to 3 (all a correct
-// program can count under on this leaf) in one batch: Counters() walks
-// every key of the per-CPU array with two syscalls each, and even one batch
-// over all of them takes milliseconds, too slow for two reads per fuzz
-// input. checkStatsReader holds it to Counters(), and checkNoOtherVRF makes
-// sure, at the end, that nothing was counted under any other VRF.
+// program can count under on this leaf), and their rows of the leak
+// matrix, in two batches: Counters() walks every key of the per-CPU array,
+// and even one batch over all of them takes milliseconds, too slow for two
+// reads per fuzz input. checkStatsReader holds it to Counters(), and
+// checkNoOtherVRF makes sure, at the end, that nothing was counted under
+// any other VRF.
 type fuzzStats struct {
-	m       *ebpf.Map
+	m, cols *ebpf.Map // stats, leak_vnis
 	ncpu    int
 	reasons uint32
-	keys    []uint32
 	vals    []fuzzStatsValue
 	batch   bool
 	dp      *dataplane.Dataplane
+	col     map[uint32]uint32 // VNI -> leak matrix column, as read from leak_vnis
 }
 
 type fuzzStatsValue struct{ Packets, Bytes uint64 }
 
+// fuzzLeakCell is a leak matrix cell as the program keys it: an
+// encapsulated packet's column is its VNI's, a delivered one's its host's
+// VRF.
+type fuzzLeakCell struct {
+	from  dataplane.VRFID
+	col   uint32
+	local bool
+}
+
 // fuzzMaxVRF is the highest VRF id the leaf has.
 const fuzzMaxVRF = fixture.BLUE
 
+// The key ranges the fast reader reads: VRFs 0..fuzzMaxVRF's reasons, then
+// their rows of the leak matrix (each LeakCols columns of two cells).
+const (
+	fuzzReasonKeys = uint32(fuzzMaxVRF+1) * dataplane.ReasonSlots
+	fuzzLeakBase   = dataplane.MaxVRFs * dataplane.ReasonSlots
+	fuzzLeakKeys   = uint32(fuzzMaxVRF+1) * dataplane.LeakCols * 2
+)
+
 func newFuzzStats(tb testing.TB, l *fixture.Leaf) *fuzzStats {
-	s := &fuzzStats{dp: l.DP, reasons: dataplane.ReasonSlots}
+	s := &fuzzStats{dp: l.DP, reasons: dataplane.ReasonSlots, col: map[uint32]uint32{}}
 	info, err := l.DP.Program().Info()
 	if err != nil {
 		tb.Fatalf("program info: %v", err)
@@ -840,6 +869,11 @@ func newFuzzStats(tb testing.TB, l *fixture.Leaf) *fuzzStats {
 		}
 		m.Close()
 	}
+	// leak_vnis is not the program's (Go alone reads it): by its pin.
+	if s.cols, err = ebpf.LoadPinnedMap(l.PinPath+"/leak_vnis", nil); err != nil {
+		tb.Fatalf("leak matrix columns: %v", err)
+	}
+	tb.Cleanup(func() { s.cols.Close() })
 	if s.m == nil {
 		tb.Log("stats map not found: reading counters with Counters()")
 		return s
@@ -847,21 +881,21 @@ func newFuzzStats(tb testing.TB, l *fixture.Leaf) *fuzzStats {
 	if s.ncpu, err = ebpf.PossibleCPU(); err != nil {
 		tb.Fatal(err)
 	}
-	n := int(uint32(fuzzMaxVRF+1) * s.reasons)
-	s.keys = make([]uint32, n)
-	s.vals = make([]fuzzStatsValue, n*s.ncpu)
+	s.vals = make([]fuzzStatsValue, int(max(fuzzReasonKeys, fuzzLeakKeys))*s.ncpu)
 	s.batch = true
 	return s
 }
 
-// snapshot returns every non-zero counter of VRFs 0 to fuzzMaxVRF.
-func (s *fuzzStats) snapshot(tb testing.TB) map[dataplane.CounterKey]dataplane.Counter {
+// snapshot returns every non-zero counter of VRFs 0 to fuzzMaxVRF (a
+// forwarded packet's under its reason, as Counters() adds them) and every
+// non-zero cell of their rows of the leak matrix.
+func (s *fuzzStats) snapshot(tb testing.TB) (map[dataplane.CounterKey]dataplane.Counter, map[fuzzLeakCell]dataplane.Counter) {
 	if s.batch {
-		out, err := s.read()
+		out, leaks, err := s.read()
 		if err == nil {
-			return out
+			return out, leaks
 		}
-		if !errors.Is(err, ebpf.ErrNotSupported) {
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOTSUP) {
 			tb.Fatalf("read counters: %v", err)
 		}
 		s.batch = false
@@ -876,31 +910,124 @@ func (s *fuzzStats) snapshot(tb testing.TB) map[dataplane.CounterKey]dataplane.C
 			out[k] = c
 		}
 	}
-	return out
+	ls, err := s.dp.Leaks()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaks := map[fuzzLeakCell]dataplane.Counter{}
+	for l, c := range ls {
+		if l.From > fuzzMaxVRF {
+			continue
+		}
+		if l.Local {
+			leaks[fuzzLeakCell{from: l.From, col: uint32(l.HostVRF), local: true}] = c
+		} else {
+			leaks[fuzzLeakCell{from: l.From, col: s.colOf(tb, l.VNI)}] = c
+		}
+	}
+	return out, leaks
 }
 
-func (s *fuzzStats) read() (map[dataplane.CounterKey]dataplane.Counter, error) {
-	var cursor ebpf.MapBatchCursor
-	n, err := s.m.BatchLookup(&cursor, s.keys, s.vals, nil)
-	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return nil, err
-	}
-	if n != len(s.keys) {
-		return nil, fmt.Errorf("batch read %d counters, want %d", n, len(s.keys))
-	}
+func (s *fuzzStats) read() (map[dataplane.CounterKey]dataplane.Counter, map[fuzzLeakCell]dataplane.Counter, error) {
 	out := map[dataplane.CounterKey]dataplane.Counter{}
+	leaks := map[fuzzLeakCell]dataplane.Counter{}
+	add := func(key dataplane.CounterKey, c dataplane.Counter) {
+		o := out[key]
+		out[key] = dataplane.Counter{Packets: o.Packets + c.Packets, Bytes: o.Bytes + c.Bytes}
+	}
+	if err := s.readRange(0, fuzzReasonKeys, func(k uint32, c dataplane.Counter) {
+		add(dataplane.CounterKey{VRF: dataplane.VRFID(k / s.reasons), Reason: dataplane.Reason(k % s.reasons)}, c)
+	}); err != nil {
+		return nil, nil, err
+	}
+	if err := s.readRange(fuzzLeakBase, fuzzLeakKeys, func(k uint32, c dataplane.Counter) {
+		cell := k - fuzzLeakBase
+		l := fuzzLeakCell{from: dataplane.VRFID(cell / 2 / dataplane.LeakCols), col: cell / 2 % dataplane.LeakCols, local: cell%2 == 1}
+		leaks[l] = c
+		reason := dataplane.ReasonFwdRemote
+		if l.local {
+			reason = dataplane.ReasonFwdLocal
+		}
+		add(dataplane.CounterKey{VRF: l.from, Reason: reason}, c)
+	}); err != nil {
+		return nil, nil, err
+	}
+	return out, leaks, nil
+}
+
+// readRange reads n counters from key first on with one
+// BPF_MAP_LOOKUP_BATCH (cilium/ebpf's batches start at key 0) and calls
+// fn with each non-zero one.
+func (s *fuzzStats) readRange(first, n uint32, fn func(uint32, dataplane.Counter)) error {
+	keys := make([]uint32, n)
+	// The batch starts after in_batch: the key before the first.
+	in, out := first-1, uint32(0)
+	attr := struct {
+		inBatch, outBatch, keys, values uint64
+		count, mapFD                    uint32
+		elemFlags, flags                uint64
+	}{
+		outBatch: uint64(uintptr(unsafe.Pointer(&out))),
+		keys:     uint64(uintptr(unsafe.Pointer(&keys[0]))),
+		values:   uint64(uintptr(unsafe.Pointer(&s.vals[0]))),
+		count:    n,
+		mapFD:    uint32(s.m.FD()),
+	}
+	if first > 0 {
+		attr.inBatch = uint64(uintptr(unsafe.Pointer(&in)))
+	}
+	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_MAP_LOOKUP_BATCH, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(keys)
+	runtime.KeepAlive(&in)
+	runtime.KeepAlive(&out)
+	if errno != 0 && errno != unix.ENOENT {
+		return errno
+	}
+	if attr.count != n {
+		return fmt.Errorf("batch read %d counters from %d, want %d", attr.count, first, n)
+	}
 	for i := range n {
 		var c dataplane.Counter
-		for _, v := range s.vals[i*s.ncpu : (i+1)*s.ncpu] {
+		for _, v := range s.vals[int(i)*s.ncpu : int(i+1)*s.ncpu] {
 			c.Packets += v.Packets
 			c.Bytes += v.Bytes
 		}
+		if keys[i] != first+i {
+			return fmt.Errorf("batch read key %d at %d, want %d", keys[i], i, first+i)
+		}
 		if c.Packets > 0 {
-			k := s.keys[i]
-			out[dataplane.CounterKey{VRF: dataplane.VRFID(k / s.reasons), Reason: dataplane.Reason(k % s.reasons)}] = c
+			fn(keys[i], c)
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// colOf is vni's column in the leak matrix (0: none), from leak_vnis.
+func (s *fuzzStats) colOf(tb testing.TB, vni uint32) uint32 {
+	if c, ok := s.col[vni]; ok {
+		return c
+	}
+	for c := uint32(1); c < dataplane.LeakCols; c++ {
+		var v uint32
+		if err := s.cols.Lookup(c, &v); err != nil {
+			tb.Fatalf("leak matrix column %d: %v", c, err)
+		}
+		if v != 0 {
+			s.col[v] = c
+		}
+	}
+	return s.col[vni]
+}
+
+// cellOf is the cell the model's verdict is counted in, if any.
+func (s *fuzzStats) cellOf(tb testing.TB, v dataplane.Verdict) (fuzzLeakCell, bool) {
+	if v.Reason != dataplane.ReasonFwdRemote && v.Reason != dataplane.ReasonFwdLocal {
+		return fuzzLeakCell{}, false
+	}
+	if v.Leak.Local {
+		return fuzzLeakCell{from: v.Leak.From, col: uint32(v.Leak.HostVRF), local: true}, true
+	}
+	return fuzzLeakCell{from: v.Leak.From, col: s.colOf(tb, v.Leak.VNI)}, true
 }
 
 // checkNoOtherVRF fails tb if anything was counted under a VRF the fast
@@ -922,7 +1049,7 @@ func (s *fuzzStats) checkNoOtherVRF(tb testing.TB) {
 func (h *fuzzHarness) checkStatsReader(tb testing.TB) {
 	f := fixture.Flow{Src: fixture.HostRed, Dst: netip.MustParseAddr("192.168.1.10"), TTL: 64}
 	fixture.Run(tb, h.l.DP.Program(), h.l.Swp10.Index, fixture.Frame(tb, h.l.Swp10.HardwareAddr, fixture.HostRedMAC, f))
-	fast := h.stats.snapshot(tb)
+	fast, _ := h.stats.snapshot(tb)
 	slow, err := h.l.DP.Counters()
 	if err != nil {
 		tb.Fatal(err)

@@ -51,7 +51,7 @@ func TestLayoutMatchesC(t *testing.T) {
 	if len(nhg.Member) != MaxECMP || len(nhg.Slot) != NHGSlots {
 		t.Errorf("nhg: %d members, %d slots; types.go says %d, %d", len(nhg.Member), len(nhg.Slot), MaxECMP, NHGSlots)
 	}
-	for name, want := range map[string]uint32{"vrf_tables": MaxVRFs, "vrfs": MaxVRFs, "nhgs": MaxNHGs, "stats": MaxVRFs * ReasonSlots, "iface_index": IfaceIndexMax,
+	for name, want := range map[string]uint32{"vrf_tables": MaxVRFs, "vrfs": MaxVRFs, "nhgs": MaxNHGs, "stats": StatsSlots, "leak_vnis": LeakCols, "iface_index": IfaceIndexMax,
 		"vni_index": vniIndexSize, "underlay_index": underlayIndexSize, "underlay_slots": underlaySlots, "underlay_hops": maxUnderlayHops} {
 		if got := spec.Maps[name].MaxEntries; got != want {
 			t.Errorf("map %s: %d entries in C, Go expects %d", name, got, want)

@@ -64,6 +64,7 @@ type Verdict struct {
 	VRF     VRFID  // counted under
 	Ifindex int    // egress, for XDPTx and XDPRedirect
 	Out     []byte // the frame as it leaves, for XDPTx and XDPRedirect
+	Leak    Leak   // the leak matrix's cell it is counted in, when forwarded
 }
 
 const (
@@ -261,7 +262,7 @@ func (m *Model) answer(ingress int, vrf VRF, f []byte, off int, r Reason, typ, c
 	if v.Reason != ReasonFwdRemote && v.Reason != ReasonFwdLocal {
 		return dropped
 	}
-	v.Reason = r
+	v.Reason, v.Leak = r, Leak{}
 	return v
 }
 
@@ -367,7 +368,9 @@ func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int, tooBig 
 	vx := udp[udpLen:]
 	binary.BigEndian.PutUint32(vx[0:], 0x08000000)
 	binary.BigEndian.PutUint32(vx[4:], nh.VNI<<8)
-	return out2(vrf.ID, ReasonFwdRemote, ingress, u.Ifindex, out)
+	v := out2(vrf.ID, ReasonFwdRemote, ingress, u.Ifindex, out)
+	v.Leak = Leak{From: vrf.ID, VNI: nh.VNI}
+	return v
 }
 
 func (m *Model) local(ingress int, vrf VRF, r Route, f []byte, off int, dst netip.Addr, tooBig unanswered) Verdict {
@@ -387,7 +390,9 @@ func (m *Model) local(ingress int, vrf VRF, r Route, f []byte, off int, dst neti
 		return drop(vrf.ID, ReasonMTU)
 	}
 	rewrite(out, n.MAC, n.SrcMAC)
-	return out2(vrf.ID, ReasonFwdLocal, ingress, n.Ifindex, out)
+	v := out2(vrf.ID, ReasonFwdLocal, ingress, n.Ifindex, out)
+	v.Leak = Leak{From: vrf.ID, Local: true, HostVRF: r.HostVRF}
+	return v
 }
 
 func out2(vrf VRFID, r Reason, ingress, egress int, out []byte) Verdict {

@@ -104,7 +104,7 @@ func TestUpgradeRenewsOldCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer now.Close()
-	if got, want := now.MaxEntries(), uint32(dataplane.MaxVRFs*dataplane.ReasonSlots); got != want {
+	if got, want := now.MaxEntries(), uint32(dataplane.StatsSlots); got != want {
 		t.Errorf("pinned counters have %d entries, want %d", got, want)
 	}
 	if _, err := dataplane.ReadCounters(pin); err != nil {

@@ -91,3 +91,7 @@ type Counter struct {
 	Packets uint64
 	Bytes   uint64
 }
+
+func (c Counter) plus(o Counter) Counter {
+	return Counter{Packets: c.Packets + o.Packets, Bytes: c.Bytes + o.Bytes}
+}

@@ -128,6 +128,7 @@ func (d *Dataplane) encode(r Route) (xleafLpmKey, xleafRoute, error) {
 		}
 		if isNew {
 			g := buildGroup(nhs)
+			d.setCols(&g)
 			if err := d.objs.Nhgs.Put(id, &g); err != nil {
 				d.groups.release(id, 1)
 				return key, v, fmt.Errorf("route %v: write nexthop group: %w", r.Prefix, err)

@@ -85,8 +85,8 @@ func expect(t *testing.T, l *fixture.Leaf, ingress int, frame []byte, w want) {
 	}
 }
 
-func delta(before, after map[dataplane.CounterKey]dataplane.Counter) map[dataplane.CounterKey]dataplane.Counter {
-	d := map[dataplane.CounterKey]dataplane.Counter{}
+func delta[K comparable](before, after map[K]dataplane.Counter) map[K]dataplane.Counter {
+	d := map[K]dataplane.Counter{}
 	for k, c := range after {
 		b := before[k]
 		if c != b {

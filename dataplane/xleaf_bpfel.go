@@ -111,7 +111,7 @@ type xleafNexthop struct {
 	Vtep uint32
 	Vni  uint32
 	Rmac [6]uint8
-	Pad  [2]uint8
+	Col  uint16
 }
 
 type xleafNhg struct {
@@ -210,6 +210,7 @@ const (
 	xleafMapIcmpBudget        = "icmp_budget"
 	xleafMapIfaceIndex        = "iface_index"
 	xleafMapIfaces            = "ifaces"
+	xleafMapLeakVnis          = "leak_vnis"
 	xleafMapNeighs            = "neighs"
 	xleafMapNhgs              = "nhgs"
 	xleafMapStats             = "stats"
@@ -293,6 +294,7 @@ type xleafMapSpecs struct {
 	IcmpBudget        *ebpf.MapSpec `ebpf:"icmp_budget"`
 	IfaceIndex        *ebpf.MapSpec `ebpf:"iface_index"`
 	Ifaces            *ebpf.MapSpec `ebpf:"ifaces"`
+	LeakVnis          *ebpf.MapSpec `ebpf:"leak_vnis"`
 	Neighs            *ebpf.MapSpec `ebpf:"neighs"`
 	Nhgs              *ebpf.MapSpec `ebpf:"nhgs"`
 	Stats             *ebpf.MapSpec `ebpf:"stats"`
@@ -346,6 +348,7 @@ type xleafMaps struct {
 	IcmpBudget        *ebpf.Map `ebpf:"icmp_budget"`
 	IfaceIndex        *ebpf.Map `ebpf:"iface_index"`
 	Ifaces            *ebpf.Map `ebpf:"ifaces"`
+	LeakVnis          *ebpf.Map `ebpf:"leak_vnis"`
 	Neighs            *ebpf.Map `ebpf:"neighs"`
 	Nhgs              *ebpf.Map `ebpf:"nhgs"`
 	Stats             *ebpf.Map `ebpf:"stats"`
@@ -374,6 +377,7 @@ func (m *xleafMaps) Close() error {
 		m.IcmpBudget,
 		m.IfaceIndex,
 		m.Ifaces,
+		m.LeakVnis,
 		m.Neighs,
 		m.Nhgs,
 		m.Stats,
