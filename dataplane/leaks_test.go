@@ -27,11 +27,11 @@ func TestLeakMatrix(t *testing.T) {
 		n       int
 	}{
 		{l.Swp3.Index, fromBorder04(t, l, fixture.RedVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, site2)), 1}, // RED -> RED host
-		{l.Swp10.Index, fromHostRed(fixture.HostGreen.String()), 2},                                                           // RED -> GREEN host
-		{l.Swp10.Index, fromHostRed("192.168.2.10"), 3},                                                                       // RED -> GREEN's VNI 4002
-		{l.Swp10.Index, fromHostRed("192.168.10.7"), 4},                                                                       // RED -> site 2's GREEN VNI 5002
-		{l.Swp10.Index, fromHostRed("192.168.1.10"), 5},                                                                       // RED -> RED's VNI 4001
-		{l.Swp10.Index, fromHostRed("172.31.0.1"), 6},                                                                         // no route: no cell
+		{l.Swp10.Index, fromHostRed(fixture.HostGreen.String()), 2},                                                            // RED -> GREEN host
+		{l.Swp10.Index, fromHostRed("192.168.2.10"), 3},                                                                        // RED -> GREEN's VNI 4002
+		{l.Swp10.Index, fromHostRed("192.168.10.7"), 4},                                                                        // RED -> site 2's GREEN VNI 5002
+		{l.Swp10.Index, fromHostRed("192.168.1.10"), 5},                                                                        // RED -> RED's VNI 4001
+		{l.Swp10.Index, fromHostRed("172.31.0.1"), 6},                                                                          // no route: no cell
 	}
 	want := map[dataplane.Leak]dataplane.Counter{}
 	for i, s := range sends {
