@@ -78,6 +78,14 @@ var Commands = []Command{
 		Text: textOf(show.Counters.Text),
 	},
 	{
+		Words: "show vrf leak-matrix",
+		Help:  "packets forwarded from each VRF to each VRF (or to a VNI of another site), as the data path counted them",
+		Run: func(_ context.Context, a *Agent, _ Args, _ Reloader) (any, error) {
+			return a.LeakMatrix()
+		},
+		Text: textOf(show.LeakMatrix.Text),
+	},
+	{
 		Words: "show underlay",
 		Help:  "each remote VTEP's underlay next hops, as the data path uses them",
 		Run: func(_ context.Context, a *Agent, _ Args, _ Reloader) (any, error) {

@@ -47,6 +47,7 @@ type HostTable interface {
 // CounterTable is the per-VRF verdict counters: the views'.
 type CounterTable interface {
 	Counters() (map[dataplane.CounterKey]dataplane.Counter, error)
+	Leaks() (map[dataplane.Leak]dataplane.Counter, error)
 	SuppressedEvents() (uint64, error)
 	ICMPStats() (map[dataplane.VRFID]dataplane.ICMPStats, error)
 	FIBPools() []dataplane.FIBPool

@@ -28,12 +28,15 @@ func newMetrics() *metrics {
 }
 
 var (
-	descPackets = prometheus.NewDesc("xleaf_packets_total", "Packets by VRF and verdict reason.", []string{"vrf", "reason"}, nil)
-	descBytes   = prometheus.NewDesc("xleaf_bytes_total", "Bytes by VRF and verdict reason.", []string{"vrf", "reason"}, nil)
-	descRoutes  = prometheus.NewDesc("xleaf_vrf_routes", "Routes selected per VRF.", []string{"vrf"}, nil)
-	descPeerUp  = prometheus.NewDesc("xleaf_bgp_peer_up", "1 if the BGP session is established.", []string{"neighbor"}, nil)
-	descPeerRx  = prometheus.NewDesc("xleaf_bgp_peer_received_routes", "Routes received from a peer.", []string{"neighbor"}, nil)
-	descMissSup = prometheus.NewDesc("xleaf_miss_events_suppressed_total",
+	descPackets     = prometheus.NewDesc("xleaf_packets_total", "Packets by VRF and verdict reason.", []string{"vrf", "reason"}, nil)
+	descBytes       = prometheus.NewDesc("xleaf_bytes_total", "Bytes by VRF and verdict reason.", []string{"vrf", "reason"}, nil)
+	descLeakPackets = prometheus.NewDesc("xleaf_leaked_packets_total",
+		"Packets forwarded from VRF from to VRF to (to = from: stayed in its VRF; to = \"vni N\": a VNI no VRF here has, a VRF of another site).", []string{"from", "to"}, nil)
+	descLeakBytes = prometheus.NewDesc("xleaf_leaked_bytes_total", "Bytes of xleaf_leaked_packets_total.", []string{"from", "to"}, nil)
+	descRoutes    = prometheus.NewDesc("xleaf_vrf_routes", "Routes selected per VRF.", []string{"vrf"}, nil)
+	descPeerUp    = prometheus.NewDesc("xleaf_bgp_peer_up", "1 if the BGP session is established.", []string{"neighbor"}, nil)
+	descPeerRx    = prometheus.NewDesc("xleaf_bgp_peer_received_routes", "Routes received from a peer.", []string{"neighbor"}, nil)
+	descMissSup   = prometheus.NewDesc("xleaf_miss_events_suppressed_total",
 		"Miss events the data path did not send to the agent (rate limit per CPU: 64 at once, 1000 a second).", nil, nil)
 	descFIB = prometheus.NewDesc("xleaf_fib_chunks",
 		"The compiled FIB's chunks by size in bytes (1024: --fib-chunks, 64: --fib-small-chunks) and state: used, or total (the pool; a full pool refuses routes).",
@@ -54,7 +57,7 @@ func (a *Agent) Collector() prometheus.Collector { return agentCollector{a} }
 type agentCollector struct{ a *Agent }
 
 func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRoutes, descPeerUp, descPeerRx, descMissSup, descICMP, descFIB, descHops, descFallback, descDiffs} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descLeakPackets, descLeakBytes, descRoutes, descPeerUp, descPeerRx, descMissSup, descICMP, descFIB, descHops, descFallback, descDiffs} {
 		ch <- d
 	}
 	c.a.metrics.updates.Describe(ch)
@@ -71,6 +74,12 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, k := range cs {
 			ch <- prometheus.MustNewConstMetric(descPackets, prometheus.CounterValue, float64(k.Packets), k.VRF, k.Reason)
 			ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(k.Bytes), k.VRF, k.Reason)
+		}
+	}
+	if m, err := a.LeakMatrix(); err == nil {
+		for _, c := range m.Cells {
+			ch <- prometheus.MustNewConstMetric(descLeakPackets, prometheus.CounterValue, float64(c.Packets), c.From, c.To)
+			ch <- prometheus.MustNewConstMetric(descLeakBytes, prometheus.CounterValue, float64(c.Bytes), c.From, c.To)
 		}
 	}
 	if n, err := a.dp.SuppressedEvents(); err == nil {

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -207,6 +208,51 @@ func (a *Agent) Counters() (show.Counters, error) {
 		return strings.Compare(x.Reason, y.Reason)
 	})
 	return out, nil
+}
+
+// LeakMatrix is `show vrf leak-matrix`: the data path's forwarded packets
+// by (ingress VRF, where they went), with VRF names; a VNI that no VRF
+// here has (a VRF of another site) is its own column.
+func (a *Agent) LeakMatrix() (show.LeakMatrix, error) {
+	ls, err := a.dp.Leaks()
+	if err != nil {
+		return show.LeakMatrix{}, err
+	}
+	names, byVNI := map[dataplane.VRFID]string{}, map[uint32]string{}
+	if vs := a.vrfs.Load(); vs != nil {
+		for id, v := range vs.byID {
+			names[id], byVNI[v.VNI] = v.Name, v.Name
+		}
+	}
+	name := func(id dataplane.VRFID) string {
+		if n := names[id]; n != "" {
+			return n
+		}
+		return fmt.Sprint(id)
+	}
+	cells := map[[2]string]show.Leak{}
+	for l, c := range ls {
+		cell := show.Leak{From: name(l.From)}
+		switch to, ok := byVNI[l.VNI]; {
+		case l.Local:
+			cell.To = name(l.HostVRF)
+		case ok:
+			cell.To = to
+		default:
+			cell.To, cell.VNI = fmt.Sprintf("vni %d", l.VNI), l.VNI
+		}
+		k := [2]string{cell.From, cell.To}
+		cell.Packets, cell.Bytes = cells[k].Packets+c.Packets, cells[k].Bytes+c.Bytes
+		cells[k] = cell
+	}
+	var m show.LeakMatrix
+	for _, c := range cells {
+		m.Cells = append(m.Cells, c)
+	}
+	slices.SortFunc(m.Cells, func(x, y show.Leak) int {
+		return cmp.Or(strings.Compare(x.From, y.From), cmp.Compare(x.VNI, y.VNI), strings.Compare(x.To, y.To))
+	})
+	return m, nil
 }
 
 // Underlay is show underlay.

@@ -289,6 +289,9 @@ func (f *Fake) Counters() (map[CounterKey]Counter, error) {
 	return maps.Clone(f.counters), nil
 }
 
+// Leaks is empty: the fake forwards nothing.
+func (f *Fake) Leaks() (map[Leak]Counter, error) { return map[Leak]Counter{}, nil }
+
 // Count adds to a counter, as the program does for each packet.
 func (f *Fake) Count(k CounterKey, packets, bytes uint64) {
 	f.mu.Lock()

@@ -4,8 +4,10 @@
 package show
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -275,6 +277,73 @@ func (cs Counters) Text(w io.Writer) error {
 	fmt.Fprintln(tw, "VRF\tReason\tPackets\tBytes")
 	for _, c := range cs {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", c.VRF, c.Reason, c.Packets, c.Bytes)
+	}
+	return tw.Flush()
+}
+
+// Leak is one cell of `show vrf leak-matrix`: what the data path forwarded
+// from a VRF to a VRF, or to a VNI no local VRF has (a VRF elsewhere:
+// "vni 5002"). From = To is traffic that stayed in its VRF.
+type Leak struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	VNI     uint32 `json:"vni,omitempty"` // when To is not a local VRF
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// LeakMatrix is `show vrf leak-matrix`: its cells, sorted by from, to.
+type LeakMatrix struct {
+	Cells []Leak `json:"cells"`
+}
+
+// Text prints packets as a table, rows from, columns to; 0 where nothing
+// went.
+func (m LeakMatrix) Text(w io.Writer) error {
+	type col struct {
+		name string
+		vni  uint32 // 0: a VRF here
+	}
+	var froms []string
+	var tos []col
+	cells := map[[2]string]uint64{}
+	for _, c := range m.Cells {
+		if !slices.Contains(froms, c.From) {
+			froms = append(froms, c.From)
+		}
+		if to := (col{c.To, c.VNI}); !slices.Contains(tos, to) {
+			tos = append(tos, to)
+		}
+		cells[[2]string{c.From, c.To}] += c.Packets
+	}
+	slices.Sort(froms)
+	slices.SortFunc(tos, func(a, b col) int { // VRFs by name, then VNIs elsewhere
+		if (a.vni == 0) != (b.vni == 0) {
+			return cmp.Compare(a.vni, b.vni)
+		}
+		return cmp.Or(cmp.Compare(a.vni, b.vni), strings.Compare(a.name, b.name))
+	})
+	fmt.Fprintln(w, "Packets forwarded from VRF (rows) to VRF, or to a VNI no VRF here has (columns)")
+	fmt.Fprintln(w)
+	// Numbers right-aligned; the row names left-aligned, by padding them
+	// to one width.
+	head := "from \\ to"
+	width := len(head)
+	for _, f := range froms {
+		width = max(width, len(f))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\t", width, head)
+	for _, to := range tos {
+		fmt.Fprintf(tw, "%s\t", to.name)
+	}
+	fmt.Fprintln(tw)
+	for _, from := range froms {
+		fmt.Fprintf(tw, "%-*s\t", width, from)
+		for _, to := range tos {
+			fmt.Fprintf(tw, "%d\t", cells[[2]string{from, to.name}])
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

@@ -117,3 +117,18 @@ func TestUptime(t *testing.T) {
 		}
 	}
 }
+
+// TestShowLeakMatrix: rows sorted, VRF columns before VNIs elsewhere (by
+// number), 0 where nothing went.
+func TestShowLeakMatrix(t *testing.T) {
+	var b bytes.Buffer
+	m := LeakMatrix{Cells: []Leak{
+		{From: "RED", To: "GREEN", Packets: 7, Bytes: 700}, {From: "RED", To: "RED", Packets: 123, Bytes: 12300},
+		{From: "GREEN", To: "RED", Packets: 5, Bytes: 500}, {From: "RED", To: "vni 5002", VNI: 5002, Packets: 9, Bytes: 900},
+		{From: "GREEN", To: "vni 10001", VNI: 10001, Packets: 1, Bytes: 100}, {From: "GREEN", To: "vni 5001", VNI: 5001, Packets: 2, Bytes: 200},
+	}}
+	if err := m.Text(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "leak-matrix.txt", b.Bytes())
+}
