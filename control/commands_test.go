@@ -124,7 +124,7 @@ func TestCommandText(t *testing.T) {
 		"show counters": {show.Counters{{VRF: "RED", Reason: "forward", Packets: 3, Bytes: 300}},
 			"RED  forward  3"},
 		"show vrf leak-matrix": {show.LeakMatrix{Cells: []show.Leak{{From: "RED", To: "GREEN", Packets: 7}, {From: "RED", To: "vni 5002", VNI: 5002, Packets: 9}}},
-			"RED      7         9"},
+			"RED            7         9"},
 		"show underlay": {show.Underlay{Live: true, VTEPs: []show.UnderlayVTEP{
 			{VTEP: "10.10.10.1", Resolved: true, Paths: []show.UnderlayPath{{Interface: "swp1", NextHopMAC: "02:00:00:00:01:02", MTU: 9216}}},
 			{VTEP: "10.10.99.1", Reason: "next hop 169.254.3.5 on swp3 not resolved"}}},
