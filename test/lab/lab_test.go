@@ -1,11 +1,13 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -146,6 +148,57 @@ func TestLab(t *testing.T) {
 			t.Fatal("no routes compared")
 		}
 		t.Logf("%d routes compared on %d agents", routes, len(Switches))
+	})
+
+	t.Run("leak matrix: a ping across the DCI leak, counted cell by cell on every switch it crosses", func(t *testing.T) {
+		before, err := l.LeakCells()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := l.RunFlow(Flows[0]) // red1 -> green2, leaked at borderleaf04; replies leaked at borderleaf01
+		if err != nil || !r.OK() {
+			t.Fatalf("%s: %v %+v", Flows[0].Path, err, r)
+		}
+		after, err := l.LeakCells()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The echo requests: site 1's leaf sends RED's packet with site
+		// 2's RED VNI (5001); borderleaf04 leaks it into GREEN; site 2's
+		// leaf delivers it in GREEN. The replies: site 2's leaf sends
+		// GREEN's with site 1's GREEN VNI (4002); borderleaf01 leaks it
+		// into RED; site 1's leaf delivers it in RED. A site's two leafs
+		// share its cells (ECMP picks one).
+		site := map[string]string{"leaf01": "site 1 leafs", "leaf02": "site 1 leafs", "leaf03": "site 2 leafs", "leaf04": "site 2 leafs"}
+		n := uint64(r.Sent)
+		want := map[string]map[[2]string]uint64{
+			"site 1 leafs": {{"RED", "vni 5001"}: n, {"RED", "RED"}: n},
+			"borderleaf04": {{"RED", "GREEN"}: n},
+			"site 2 leafs": {{"GREEN", "GREEN"}: n, {"GREEN", "vni 4002"}: n},
+			"borderleaf01": {{"GREEN", "RED"}: n},
+		}
+		got := map[string]map[[2]string]uint64{}
+		for sw, cells := range after {
+			who := cmp.Or(site[sw], sw)
+			for cell, packets := range cells {
+				if moved := packets - before[sw][cell]; moved != 0 {
+					if got[who] == nil {
+						got[who] = map[[2]string]uint64{}
+					}
+					got[who][cell] += moved
+				}
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("leak matrix cells moved:\n got %v\nwant %v", got, want)
+		}
+		for _, node := range []string{"borderleaf01", "borderleaf04"} {
+			out, err := l.CtlText(node, "show", "vrf", "leak-matrix")
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", node, err, out)
+			}
+			t.Logf("%s$ xleafctl show vrf leak-matrix\n%s", node, out)
+		}
 	})
 
 	t.Run("TCP and UDP with iperf3 across sites", func(t *testing.T) {

@@ -181,3 +181,20 @@ func Summary(rs []Result) string {
 	tw.Flush()
 	return b.String()
 }
+
+// LeakCells is every switch's leak matrix: packets by (from, to).
+func (l *Lab) LeakCells() (map[string]map[[2]string]uint64, error) {
+	out := map[string]map[[2]string]uint64{}
+	for _, sw := range Switches {
+		var m show.LeakMatrix
+		if err := l.Ctl(sw.Name, &m, "show", "vrf", "leak-matrix"); err != nil {
+			return nil, err
+		}
+		cells := map[[2]string]uint64{}
+		for _, c := range m.Cells {
+			cells[[2]string{c.From, c.To}] = c.Packets
+		}
+		out[sw.Name] = cells
+	}
+	return out, nil
+}

@@ -152,6 +152,14 @@ func up(l *lab.Lab) error {
 		}
 	}
 	fmt.Print(lab.Summary(results))
+	fmt.Println("\n== where they went: the border leafs' leak matrices (packets, all flows above)")
+	for _, node := range []string{"borderleaf01", "borderleaf04"} {
+		out, err := l.CtlText(node, "show", "vrf", "leak-matrix")
+		fmt.Printf("\n%s$ xleafctl show vrf leak-matrix\n%s", node, out)
+		if err != nil {
+			return err
+		}
+	}
 	fmt.Println("\n== traceroute across the DCI leak (xleaf's ICMP errors: every routed hop answers)")
 	for _, want := range lab.Traces {
 		tr, err := l.Traceroute(want.From, want.To)
