@@ -14,6 +14,7 @@
 #include "types.h"
 #include "maps.h"
 #include "vxlan.h"
+#include "trace.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -98,6 +99,8 @@ static __always_inline int underlay_egress(struct xdp_md *ctx, struct bpf_fib_lo
 			e->smac = m->smac;
 			e->dmac = m->dmac;
 			e->mtu = m->mtu;
+			TRACE(TRACE_UNDERLAY, TRACE_UNDERLAY_RESOLVED, m->ifindex,
+			      tot_len > m->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS);
 			return tot_len > m->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;
 		}
 	}
@@ -118,6 +121,7 @@ static __always_inline int underlay_egress(struct xdp_md *ctx, struct bpf_fib_lo
 	e->smac = fib->smac;
 	e->dmac = fib->dmac;
 	e->mtu = fib->mtu_result;
+	TRACE(TRACE_UNDERLAY, TRACE_UNDERLAY_KERNEL, fib->ifindex, rc);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include "maps.h"
 #include "stats.h"
 #include "vxlan.h"
+#include "trace.h"
 
 /* Takes one event from this CPU's budget; false when it is spent. */
 static __always_inline int event_allowed(void)
@@ -30,6 +31,10 @@ static __always_inline int event_allowed(void)
 static __always_inline void notify(__u32 kind, __u32 vrf, __u32 ifindex,
 				   __u32 family, const __be32 *addr)
 {
+#ifdef XLEAF_TRACE
+	TRACE(TRACE_EVENT, kind, vrf, addr[0]);
+	return;
+#endif
 	if (!event_allowed())
 		return;
 	struct event ev = {
@@ -71,6 +76,8 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 	if (idx >= MAX_ECMP || idx >= g->members)
 		return decide(v, f->vrf, REASON_DROP_BAD_NEXTHOP, XDP_DROP);
 	nh = &g->member[idx];
+	TRACE(TRACE_GROUP, nhg_id, g->members, hash);
+	TRACE(TRACE_MEMBER, idx, nh->vtep, nh->vni);
 
 	o.inner_len = f->end - (void *)f->eth;
 	o.tos = f->ip->tos;
@@ -121,6 +128,7 @@ static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,
 	__u32 mtu = 0;
 	long rc;
 
+	TRACE(TRACE_NEIGH, host_vrf, key.addr, n ? n->ifindex : 0);
 	if (!n) {
 		notify(EVENT_NEIGH_MISS, host_vrf, 0, AF_INET, &key.addr);
 		return decide(v, f->vrf, REASON_DROP_NO_NEIGH, XDP_DROP);
@@ -199,6 +207,8 @@ static __always_inline int route(struct xdp_md *ctx, struct verdict *v,
 {
 	__u32 e = fib_lookup(f->vrf, f->ip->daddr);
 	struct route rt, *r = &rt;
+
+	TRACE(TRACE_FIB, f->vrf, f->ip->daddr, e);
 
 	/* No route: the VRF's default is unreachable, as Linux and FRR
 	 * install it, which answers net unreachable. */

@@ -5,6 +5,7 @@
 #define XLEAF_STATS_H
 
 #include "maps.h"
+#include "trace.h"
 
 /* Takes a token from a bucket that earns one every ns_per_token, holding
  * at most burst; false when it is empty. The bucket is per CPU: no lock. */
@@ -74,6 +75,7 @@ static __always_inline void count(const struct verdict *v)
 
 	if (v->to && v->to < LEAK_COLS && vrf < LEAK_ROWS)
 		key = LEAK_BASE + (vrf * LEAK_COLS + v->to) * 2 + (v->reason == REASON_FWD_LOCAL);
+	TRACE(TRACE_VERDICT, vrf, v->reason, v->to);
 	c = bpf_map_lookup_elem(&stats, &key);
 
 	if (c) {

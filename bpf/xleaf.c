@@ -19,6 +19,7 @@
 
 #include "types.h"
 #include "maps.h"
+#include "trace.h"
 #include "parse.h"
 #include "stats.h"
 #include "forward.h"
@@ -35,6 +36,10 @@ struct go_types {
 	enum route_kind route_kind;
 	enum iface_role iface_role;
 	enum event_kind event_kind;
+	struct trace_log trace_log;
+	enum trace_kind trace_kind;
+	enum trace_vni trace_vni;
+	enum trace_underlay trace_underlay;
 };
 const struct go_types *go_types __attribute__((unused));
 
@@ -99,8 +104,10 @@ static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 		if (id) {
 			f->vrf = *(volatile __u32 *)id;
 			vrf = bpf_map_lookup_elem(&vrfs, &f->vrf);
-			if (vrf && vni && vrf->vni == vni && vrf->vtep == ip->daddr)
+			if (vrf && vni && vrf->vni == vni && vrf->vtep == ip->daddr) {
+				TRACE(TRACE_VXLAN, ip->daddr, vni, TRACE_VNI_INDEX);
 				goto known;
+			}
 		}
 	}
 	if (!bpf_map_lookup_elem(&vteps, &ip->daddr))
@@ -121,7 +128,9 @@ static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 	vrf = bpf_map_lookup_elem(&vrfs, &f->vrf);
 	if (!vrf || !vrf->vni)
 		return decide(v, f->vrf, REASON_DROP_UNKNOWN_VNI, XDP_DROP);
+	TRACE(TRACE_VXLAN, ip->daddr, vni, TRACE_VNI_HASH);
 known:
+	TRACE(TRACE_VRF, f->vrf, vrf->vni, vrf->vtep);
 
 	f->eth = parse_eth(&c);
 	if (!f->eth)
@@ -160,6 +169,7 @@ static __always_inline int from_access(struct xdp_md *ctx, struct verdict *v,
 		return decide(v, 0, REASON_PASS, XDP_PASS);
 	if (!vrf || !vrf->vni)
 		return decide(v, f->vrf, REASON_DROP_NO_VRF, XDP_DROP);
+	TRACE(TRACE_VRF, f->vrf, vrf->vni, vrf->vtep);
 	/* Options are routed like any packet (and carried as they are, as
 	 * from VXLAN): passing them up would let a tenant reach the default
 	 * VRF's own addresses through the kernel. */
@@ -187,10 +197,15 @@ static __always_inline struct icmp_budget *answer(struct xdp_md *ctx, const stru
 	b = bpf_map_lookup_elem(&icmp_budget, &f->vrf);
 	if (!b)
 		return NULL;
+	/* Explaining, the rate limit always has a token: it shows the error
+	 * that is sent when the limit allows. */
+#ifndef XLEAF_TRACE
 	if (!bucket_take(&b->tokens, &b->last, cfg->burst, cfg->ns_per_token)) {
 		b->suppressed++;
 		return NULL;
 	}
+#endif
+	TRACE(TRACE_ICMP, v->icmp.type, v->icmp.code, v->icmp.mtu);
 	if (icmp_build(ctx, f, &v->icmp, cfg->src, v->bytes)) {
 		b->unroutable++;
 		return NULL;
@@ -242,6 +257,7 @@ int xleaf(struct xdp_md *ctx)
 	struct flow f = {};
 	int action;
 
+	TRACE(TRACE_INGRESS, ifindex, ifc ? ifc->role : 0, ifc ? ifc->vrf : 0);
 	if (!ifc)
 		action = decide(&v, 0, REASON_PASS, XDP_PASS);
 	else if (ifc->role == IFACE_UPLINK)
@@ -254,4 +270,6 @@ int xleaf(struct xdp_md *ctx)
 	count(&v);
 	return action;
 }
+#ifndef XLEAF_TRACE
 #include "lookup.h"
+#endif

@@ -72,6 +72,7 @@ type Dataplane struct {
 	ifindex     map[string]uint32 // attached port -> the index its Ifaces entry is under
 	vniIndex    words             // vni_index, mmapped
 	hops        *underlayStore
+	trace       *tracer // Explain's program, loaded on its first call
 	closed      bool // Close ran: the mmapped maps are gone
 }
 
@@ -394,6 +395,11 @@ func (d *Dataplane) Close() error {
 	}
 	if d.hops != nil {
 		d.hops.close()
+	}
+	if d.trace != nil {
+		d.trace.mu.Lock() // after a running Explain
+		d.trace.close()
+		d.trace.mu.Unlock()
 	}
 	return d.objs.Close()
 }

@@ -305,6 +305,11 @@ type fuzzInput struct {
 func (h *fuzzHarness) check(t *testing.T, seed uint64, in fuzzInput) {
 	t.Helper()
 	before, leaksBefore := h.stats.snapshot(t)
+	// Explained first: it must move no counter (the live run's alone move).
+	trace, err := h.l.DP.Explain(in.ingress, in.frame)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
 	action, out := fixture.Run(t, h.l.DP.Program(), in.ingress, in.frame)
 	after, leaksAfter := h.stats.snapshot(t)
 	moved := delta(before, after)
@@ -317,6 +322,15 @@ func (h *fuzzHarness) check(t *testing.T, seed uint64, in fuzzInput) {
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if action != want.Action {
 		bad("action = %d, model says %d", action, want.Action)
+	}
+	// Explain agrees with the live program byte for byte, and its last
+	// step is the verdict counted.
+	if trace.Action != action || !bytes.Equal(trace.Out, out) {
+		bad("explain: action %d, frame %s; the live program: action %d", trace.Action, fuzzFirstDiff(out, trace.Out), action)
+	}
+	if n := len(trace.Steps); n == 0 || trace.Steps[n-1].Kind != dataplane.TraceVerdict ||
+		dataplane.VRFID(trace.Steps[n-1].A) != want.VRF || dataplane.Reason(trace.Steps[n-1].B) != want.Reason {
+		bad("explain's steps %v do not end in the verdict: vrf %d, %v", trace.Steps, want.VRF, want.Reason)
 	}
 	wantMoved := map[dataplane.CounterKey]dataplane.Counter{
 		{VRF: want.VRF, Reason: want.Reason}: {Packets: 1, Bytes: uint64(len(in.frame))},

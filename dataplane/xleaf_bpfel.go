@@ -166,6 +166,51 @@ const (
 	xleafRouteKindROUTE_RECEIVE   xleafRouteKind = 4
 )
 
+type xleafTraceKind uint32
+
+const (
+	xleafTraceKindTRACE_INGRESS  xleafTraceKind = 1
+	xleafTraceKindTRACE_VXLAN    xleafTraceKind = 2
+	xleafTraceKindTRACE_VRF      xleafTraceKind = 3
+	xleafTraceKindTRACE_FIB      xleafTraceKind = 4
+	xleafTraceKindTRACE_GROUP    xleafTraceKind = 5
+	xleafTraceKindTRACE_MEMBER   xleafTraceKind = 6
+	xleafTraceKindTRACE_UNDERLAY xleafTraceKind = 7
+	xleafTraceKindTRACE_NEIGH    xleafTraceKind = 8
+	xleafTraceKindTRACE_EVENT    xleafTraceKind = 9
+	xleafTraceKindTRACE_ICMP     xleafTraceKind = 10
+	xleafTraceKindTRACE_VERDICT  xleafTraceKind = 11
+)
+
+type xleafTraceLog struct {
+	_    structs.HostLayout
+	N    uint32
+	Pad  uint32
+	Step [24]xleafTraceStep
+}
+
+type xleafTraceStep struct {
+	_    structs.HostLayout
+	Kind uint32
+	A    uint32
+	B    uint32
+	C    uint32
+}
+
+type xleafTraceUnderlay uint32
+
+const (
+	xleafTraceUnderlayTRACE_UNDERLAY_RESOLVED xleafTraceUnderlay = 1
+	xleafTraceUnderlayTRACE_UNDERLAY_KERNEL   xleafTraceUnderlay = 2
+)
+
+type xleafTraceVni uint32
+
+const (
+	xleafTraceVniTRACE_VNI_INDEX xleafTraceVni = 1
+	xleafTraceVniTRACE_VNI_HASH  xleafTraceVni = 2
+)
+
 type xleafUnderlayHop struct {
 	_       structs.HostLayout
 	Members uint32
