@@ -73,7 +73,7 @@ type Dataplane struct {
 	vniIndex    words             // vni_index, mmapped
 	hops        *underlayStore
 	trace       *tracer // Explain's program, loaded on its first call
-	closed      bool // Close ran: the mmapped maps are gone
+	closed      bool    // Close ran: the mmapped maps are gone
 }
 
 // ErrClosed is what a change asked of a closed Dataplane returns.
