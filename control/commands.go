@@ -94,6 +94,14 @@ var Commands = []Command{
 		Text: textOf(show.Underlay.Text),
 	},
 	{
+		Words: "explain PACKET...",
+		Help:  "run the data path's program on one packet against the live tables, and show each step: explain " + ExplainUsage,
+		Run: func(_ context.Context, a *Agent, args Args, _ Reloader) (any, error) {
+			return a.Explain(strings.Fields(args["PACKET..."]))
+		},
+		Text: textOf(show.Explain.Text),
+	},
+	{
 		Words: "verify",
 		Help:  "compare the data path's tables with the RIB: every VRF's routes (prefix, kind, host VRF, remote VTEPs, VNIs, router MACs)",
 		Run: func(_ context.Context, a *Agent, _ Args, _ Reloader) (any, error) {
@@ -147,10 +155,15 @@ func Match(words []string) (Command, Args, bool) {
 
 func (c Command) match(words []string) (Args, bool) {
 	pattern := strings.Fields(c.Words)
+	args := Args{}
+	// A last argument ending in "..." takes the rest of the words.
+	if n := len(pattern); n > 0 && strings.HasSuffix(pattern[n-1], "...") && isArg(pattern[n-1]) && len(words) >= n-1 {
+		args[pattern[n-1]] = strings.Join(words[n-1:], " ")
+		pattern, words = pattern[:n-1], words[:n-1]
+	}
 	if len(words) != len(pattern) {
 		return nil, false
 	}
-	args := Args{}
 	for i, p := range pattern {
 		switch {
 		case isArg(p):

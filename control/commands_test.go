@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,9 @@ func TestCommandText(t *testing.T) {
 			{VTEP: "10.10.10.1", Resolved: true, Paths: []show.UnderlayPath{{Interface: "swp1", NextHopMAC: "02:00:00:00:01:02", MTU: 9216}}},
 			{VTEP: "10.10.99.1", Reason: "next hop 169.254.3.5 on swp3 not resolved"}}},
 			"10.10.99.1  -          (kernel lookup: next hop 169.254.3.5 on swp3 not resolved)"},
+		"explain PACKET...": {show.Explain{Packet: "192.168.1.10 -> 192.168.20.110 icmp echo request", Ingress: "swp10",
+			Steps: []show.ExplainStep{{Step: "verdict", Text: "forward-remote, counted in VRF RED"}}, Action: "XDP_TX", Egress: "swp1"},
+			"Action:  XDP_TX out swp1"},
 		"verify": {VerifyReport{VRFs: 2, Routes: 9, Differences: []rib.Difference{{VRF: "RED", Prefix: "10.99.0.0/16", Kind: "extra", Got: "blackhole"}}},
 			"RED  10.99.0.0/16  extra       -    blackhole"},
 		"show version": {Version{Version: "1.2+3.gabcdef0", Started: time.Now().Add(-time.Hour), PID: 42},
@@ -154,6 +158,38 @@ func TestCommandText(t *testing.T) {
 		}
 		if err := c.Text(&b, json.RawMessage(`[`)); err == nil {
 			t.Errorf("%q: rendered a truncated answer", c.Words)
+		}
+	}
+}
+
+// TestExplainWords: explain's packet description, and what it refuses.
+func TestExplainWords(t *testing.T) {
+	t.Parallel()
+	c, args, ok := Match(strings.Fields("explain in swp3 vni 4001 from 192.168.1.10 to 192.168.20.110 udp dport 53 ttl 2 df"))
+	if !ok || c.Words != "explain PACKET..." {
+		t.Fatalf("explain not matched: %v %v", c.Words, ok)
+	}
+	r, err := parseExplain(strings.Fields(args["PACKET..."]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := explainReq{port: "swp3", vni: 4001, outerSrc: defaultOuterSrc, src: netip.MustParseAddr("192.168.1.10"),
+		dst: netip.MustParseAddr("192.168.20.110"), proto: "udp", sport: 40000, dport: 53, ttl: 2, size: 84, df: true}
+	if r != want {
+		t.Errorf("parsed %+v\nwant %+v", r, want)
+	}
+	for words, why := range map[string]string{
+		"in swp10 from 192.168.1.10":                          "from and to are needed",
+		"from 192.168.1.10 to 192.168.2.1":                    "which port",
+		"in swp10 from 192.168.1.10 to 2001:db8::1":           "IPv4 tenants only",
+		"in swp10 from 192.168.1.10 to 192.168.2.1 ttl":       `"ttl" needs a value`,
+		"in swp10 from 192.168.1.10 to 192.168.2.1 ttl x":     `ttl "x"`,
+		"in swp10 from 192.168.1.10 to 192.168.2.1 vni 0":     "vni 0",
+		"in swp10 from 192.168.1.10 to 192.168.2.1 size 8":    "at least 28",
+		"in swp10 from 192.168.1.10 to 192.168.2.1 color red": `unknown word "color"`,
+	} {
+		if _, err := parseExplain(strings.Fields(words)); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("%q: %v, want an error saying %q", words, err, why)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/xleaf/xleaf/control"
+	"github.com/xleaf/xleaf/control/show"
+	"github.com/xleaf/xleaf/dataplane"
 )
 
 // TestGuideTablesParse: the guide's text gives the tables the lab is held
@@ -199,6 +202,50 @@ func TestLab(t *testing.T) {
 			}
 			t.Logf("%s$ xleafctl show vrf leak-matrix\n%s", node, out)
 		}
+	})
+
+	t.Run("explain: the guide's leaked DCI flow at borderleaf04, step by step, and as the live program forwards it", func(t *testing.T) {
+		var ex show.Explain
+		if err := l.Ctl(ExplainDCI.Node, &ex, ExplainDCI.Args...); err != nil {
+			t.Fatal(err)
+		}
+		steps := map[string]show.ExplainStep{}
+		for _, s := range ex.Steps {
+			steps[s.Step] = s
+		}
+		if s := steps["vrf"]; s.VRF != "RED" || s.VNI != 5001 {
+			t.Errorf("vrf step %+v: want RED, VNI 5001", s)
+		}
+		if s := steps["route"]; s.Owner != "GREEN" || s.ImportedBy != "ANY:5002" || s.Kind != "remote" {
+			t.Errorf("route step %+v: want leaked from GREEN, imported by ANY:5002, remote", s)
+		}
+		if s := steps["ecmp"]; s.VNI != 5002 {
+			t.Errorf("ecmp step %+v: want VNI 5002 on the wire", s)
+		}
+		if s := steps["verdict"]; s.VRF != "RED" || s.Reason != "forward-remote" || s.To != "GREEN" {
+			t.Errorf("verdict %+v: want forward-remote in RED, to GREEN", s)
+		}
+		if ex.Out == nil || !slices.Contains(ex.Out.Headers, "outer  VXLAN VNI 5002") {
+			t.Errorf("frame out %+v: want VXLAN VNI 5002", ex.Out)
+		}
+		// The live program, attached to the same port, does exactly this.
+		in, err := hex.DecodeString(ex.In.Hex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		action, out, err := l.RunLive(ExplainDCI.Node, "swp3", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xdpActions := map[int]string{dataplane.XDPDrop: "XDP_DROP", dataplane.XDPPass: "XDP_PASS", dataplane.XDPTx: "XDP_TX", dataplane.XDPRedirect: "XDP_REDIRECT"}
+		if got := fmt.Sprintf("%s %x", xdpActions[action], out); got != ex.Action+" "+ex.Out.Hex {
+			t.Errorf("the live program: %s\nexplain:          %s %s", got, ex.Action, ex.Out.Hex)
+		}
+		text, err := l.CtlText(ExplainDCI.Node, ExplainDCI.Args...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, text)
+		}
+		t.Logf("%s$ xleafctl %s\n%s", ExplainDCI.Node, strings.Join(ExplainDCI.Args, " "), text)
 	})
 
 	t.Run("TCP and UDP with iperf3 across sites", func(t *testing.T) {

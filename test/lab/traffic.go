@@ -198,3 +198,12 @@ func (l *Lab) LeakCells() (map[string]map[[2]string]uint64, error) {
 	}
 	return out, nil
 }
+
+// ExplainDCI is the explain of the guide's leaked DCI flow at the border
+// leaf that leaks it: red1 (RED, site 1) to green2 (GREEN, site 2), as it
+// arrives at borderleaf04 over the DCI in VXLAN from leaf01 with site 2's
+// RED VNI.
+var ExplainDCI = struct {
+	Node string
+	Args []string
+}{"borderleaf04", []string{"explain", "in", "swp3", "vni", "5001", "outer-src", "10.10.10.1", "from", "192.168.1.10", "to", "192.168.20.110"}}

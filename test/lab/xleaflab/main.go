@@ -160,6 +160,12 @@ func up(l *lab.Lab) error {
 			return err
 		}
 	}
+	fmt.Println("\n== what the data path does with one of them: the guide's leaked DCI flow at the border leaf that leaks it")
+	out, err := l.CtlText(lab.ExplainDCI.Node, lab.ExplainDCI.Args...)
+	fmt.Printf("\n%s$ xleafctl %s\n%s", lab.ExplainDCI.Node, join(lab.ExplainDCI.Args), out)
+	if err != nil {
+		return err
+	}
 	fmt.Println("\n== traceroute across the DCI leak (xleaf's ICMP errors: every routed hop answers)")
 	for _, want := range lab.Traces {
 		tr, err := l.Traceroute(want.From, want.To)
