@@ -247,6 +247,19 @@ func (a *Agent) Explain(words []string) (show.Explain, error) {
 		if tr.Action == dataplane.XDPTx {
 			out.Egress = r.port
 		}
+		// The underlay next hop of a packet encapsulated: the MAC the
+		// program wrote for it.
+		var last show.ExplainStep
+		if n := len(out.Steps); n > 0 {
+			last = out.Steps[n-1]
+		}
+		for i, s := range out.Steps {
+			if s.Step == "underlay" && last.Reason == dataplane.ReasonFwdRemote.String() && len(tr.Out) >= 6 {
+				mac := net.HardwareAddr(tr.Out[:6]).String()
+				out.Steps[i].NextHopMAC = mac
+				out.Steps[i].Text += ", next hop " + mac
+			}
+		}
 	}
 	return out, nil
 }

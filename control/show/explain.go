@@ -45,6 +45,7 @@ type ExplainStep struct {
 	Hash       string `json:"hash,omitempty"`
 	Member     *int   `json:"member,omitempty"`
 	Address    string `json:"address,omitempty"`
+	NextHopMAC string `json:"nextHopMac,omitempty"` // underlay
 	Reason     string `json:"reason,omitempty"`
 	To         string `json:"to,omitempty"` // verdict: the leak matrix's column
 }

@@ -166,6 +166,14 @@ func up(l *lab.Lab) error {
 	if err != nil {
 		return err
 	}
+	fmt.Println("\n== and the border leafs' data paths against their RIBs")
+	for _, node := range []string{"borderleaf01", "borderleaf04"} {
+		out, err := l.CtlText(node, "verify")
+		fmt.Printf("\n%s$ xleafctl verify\n%s", node, out)
+		if err != nil {
+			return err
+		}
+	}
 	fmt.Println("\n== traceroute across the DCI leak (xleaf's ICMP errors: every routed hop answers)")
 	for _, want := range lab.Traces {
 		tr, err := l.Traceroute(want.From, want.To)
