@@ -104,6 +104,10 @@ func TestExplain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// What the kernel sends on the fixture's ports meanwhile
+			// passes: every other counter must stay.
+			delete(before, dataplane.CounterKey{Reason: dataplane.ReasonPass})
+			delete(after, dataplane.CounterKey{Reason: dataplane.ReasonPass})
 			if !maps.Equal(before, after) {
 				t.Errorf("explaining moved the live counters: %v -> %v", before, after)
 			}
