@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -28,20 +26,23 @@ import (
 )
 
 // The route-scale bed: xleafd, the real binary in its own process, peers
-// with a GoBGP speaker in this process (the fabric) over loopback in a
-// private namespace. The fabric originates N Type-5 routes carrying RED's
-// target, which RED and GREEN both import, so each route is two entries
-// in the data path. The clock runs from the session coming up (the fabric
-// holds the whole table by then and sends it packed, as a fabric does to a
-// leaf that joins) until xleafd's metrics count every route in both VRFs;
-// then from withdrawing them all until both VRFs are back to their own
-// routes. Both processes share this machine's cores.
+// with the fabric over loopback in a private namespace. The fabric
+// originates N Type-5 routes carrying RED's target, which RED and GREEN
+// both import, so each route is two entries in the data path. The clock
+// runs from the session coming up (the fabric holds the whole table by
+// then and sends it packed, as a fabric does to a leaf that joins) until
+// xleafd's metrics count every route in both VRFs; then from withdrawing
+// them all until both VRFs are back to their own routes. Both processes
+// share this machine's cores.
 //
-// The session's hold time is 90 s, not the 9 s the guide's fabric runs: a
-// GoBGP speaker builds every UPDATE of a table dump before it writes the
-// first, and sends keepalives on the same loop, so at 1M routes it went
-// silent past 9 s, xleafd dropped the session (hold timer expired) and
-// the dump began again, over and over.
+// The fabric is rawFabric by default: the UPDATEs encoded before the
+// clock starts and written as fast as xleafd reads them, so the figure is
+// xleafd's receive path (BenchmarkBGPSender: GoBGP v4 as the sender alone
+// takes 27 s for 1M routes). -scale-sender gobgp uses a GoBGP v4 speaker,
+// as before. The session runs the guide's timers, hold 9 s and keepalive
+// 3 s, both ways: xleafd drops the fabric after 9 s without a message, and
+// the raw fabric records xleafd's longest silence (over 9 s, a fabric with
+// the guide's timers would have dropped xleafd).
 const scaleConfig = `
 nv set interface lo ip address 10.10.10.10/32
 nv set interface lo type loopback
@@ -61,12 +62,13 @@ nv set vrf default router bgp enable on
 nv set vrf default router bgp neighbor 127.0.0.2 peer-group fabric
 nv set vrf default router bgp peer-group fabric remote-as external
 nv set vrf default router bgp peer-group fabric address-family l2vpn-evpn enable on
-nv set vrf default router bgp peer-group fabric timers hold 90
 `
 
 const scaleMetrics = "127.0.0.1:19180"
 
 var scaleBinary = flag.String("xleafd", "", "BenchmarkBGPScale: this xleafd binary instead of building cmd/xleafd (to compare builds)")
+
+var scaleSender = flag.String("scale-sender", "raw", "BenchmarkBGPScale: the fabric: raw (UPDATEs encoded ahead, written as fast as xleafd reads) or gobgp (a GoBGP v4 speaker)")
 
 var scaleProfile = flag.String("scale-profile", "", "BenchmarkBGPScale: write xleafd's CPU profile of the announce (its first 30 s) and heap profile when loaded to this path prefix")
 
@@ -127,12 +129,23 @@ func scale(b *testing.B, n int) {
 	netns.IP(b, "link", "set", "swp10h", "up")
 	ctx := context.Background()
 
-	// The fabric: listening, without the leaf as a peer yet.
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	fabric := bgp.New(log)
-	b.Cleanup(func() { fabric.Stop(false) })
-	if err := fabric.Start(ctx, bgp.Global{ASN: 65199, RouterID: netip.MustParseAddr("10.10.10.199"), ListenPort: 179, ListenAddr: []string{"127.0.0.2"}}); err != nil {
-		b.Fatal(err)
+	// The fabric: listening, without the leaf as a peer yet (the raw one
+	// accepts its connection when the clock starts).
+	var fabric *bgp.Speaker
+	var raw *rawFabric
+	switch *scaleSender {
+	case "raw":
+		start := time.Now()
+		var err error
+		if raw, err = newRawFabric(netip.MustParseAddrPort("127.0.0.2:179"), n); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(raw.Close)
+		b.Logf("raw fabric: %d routes encoded in %.1f s (%d MiB of UPDATEs)", n, time.Since(start).Seconds(), len(raw.announce)>>20)
+	case "gobgp":
+		fabric = originate(b, n)
+	default:
+		b.Fatalf("-scale-sender %q: raw or gobgp", *scaleSender)
 	}
 
 	// xleafd, in this namespace (the test binary runs inside its own).
@@ -168,25 +181,22 @@ func scale(b *testing.B, n int) {
 	// xleafd's own routes (connected, leaked), before any from BGP.
 	base := settle(b)
 	b.Logf("xleafd up, pid %d, own routes %v; the fabric originates %d routes", cmd.Process.Pid, base, n)
-	mac, _ := net.ParseMAC("44:38:39:22:dd:01")
-	start := time.Now()
-	for i := range n {
-		a := netip.AddrFrom4([4]byte{10, byte(128 + i>>16), byte(i >> 8), byte(i)})
-		if err := fabric.Advertise(ctx, bgp.Type5{RD: "10.10.10.1:2", Prefix: netip.PrefixFrom(a, 32), VTEP: netip.MustParseAddr("10.10.10.1"),
-			VNI: 4001, RouterMAC: mac, RTs: []bgp.RT{{ASN: 65101, Value: 4001}}}); err != nil {
+	b.ResetTimer()
+	var up time.Time
+	sent := make(chan error, 1)
+	if raw != nil {
+		if err := raw.accept(time.Minute); err != nil {
 			b.Fatal(err)
 		}
-		if i > 0 && i%250_000 == 0 {
-			b.Logf("fabric: %d routes originated", i)
+		up = time.Now()
+		go func() { sent <- raw.Announce() }()
+	} else {
+		if err := fabric.AddPeer(ctx, bgp.Peer{Address: netip.MustParseAddr("127.0.0.1"), ASN: 65110, Passive: true, EVPN: true}); err != nil {
+			b.Fatal(err)
 		}
+		up = established(b, fabric)
+		sent <- nil
 	}
-	b.Logf("fabric holds %d routes after %.1f s; session up", n, time.Since(start).Seconds())
-
-	b.ResetTimer()
-	if err := fabric.AddPeer(ctx, bgp.Peer{Address: netip.MustParseAddr("127.0.0.1"), ASN: 65110, Passive: true, EVPN: true}); err != nil {
-		b.Fatal(err)
-	}
-	up := established(b, fabric)
 	var profiled sync.WaitGroup
 	if *scaleProfile != "" {
 		profiled.Go(func() { fetch(b, "/debug/pprof/profile?seconds=30", *scaleProfile+".cpu.pprof") })
@@ -202,6 +212,9 @@ func scale(b *testing.B, n int) {
 	}
 	loaded := waitCounts(b, up, wantAll)
 	announce := loaded.Sub(up)
+	if err := <-sent; err != nil {
+		b.Fatalf("the fabric's announce: %v", err)
+	}
 	if received.IsZero() {
 		received = loaded
 	}
@@ -213,13 +226,32 @@ func scale(b *testing.B, n int) {
 	b.Logf("announce: %d routes in %.2f s (%.0f routes/s; all received by xleafd's BGP after %.2f s), RSS %.0f MiB",
 		n, announce.Seconds(), float64(n)/announce.Seconds(), received.Sub(up).Seconds(), rssLoaded)
 
-	start = time.Now()
-	if err := fabric.WithdrawAll(ctx); err != nil {
-		b.Fatal(err)
+	start := time.Now()
+	if raw != nil {
+		go func() { sent <- raw.Withdraw() }()
+	} else {
+		if err := fabric.WithdrawAll(ctx); err != nil {
+			b.Fatal(err)
+		}
+		sent <- nil
 	}
 	back := func(c map[string]int) bool { return c["RED"] <= base["RED"] && c["GREEN"] <= base["GREEN"] }
 	withdraw := waitCounts(b, start, back).Sub(start)
 	b.StopTimer()
+	if err := <-sent; err != nil {
+		b.Fatalf("the fabric's withdrawal: %v", err)
+	}
+	if raw != nil {
+		silent, closed := raw.Silence()
+		if closed != nil {
+			b.Fatalf("xleafd's side of the session ended: %v", closed)
+		}
+		b.Logf("xleafd's longest silence on the session: %.1f s (the guide's hold time: 9 s)", silent.Seconds())
+		b.ReportMetric(silent.Seconds(), "s-longest-silence")
+		if silent > 9*time.Second {
+			b.Errorf("xleafd went silent for %.1f s: a fabric with the guide's hold time would have dropped it", silent.Seconds())
+		}
+	}
 	peak := procStatus(b, cmd.Process.Pid, "VmHWM")
 	b.Logf("withdraw: %d routes in %.2f s; xleafd peak RSS %.0f MiB", n, withdraw.Seconds(), peak)
 	b.ReportMetric(float64(n)/announce.Seconds(), "routes/s")
