@@ -2,8 +2,10 @@ package control
 
 import (
 	"context"
+	"encoding/binary"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -55,6 +57,11 @@ type pipeline struct {
 	sync    sync.Mutex
 	mu      sync.Mutex
 	exports map[exportKey]bgp.Type5 // what we originate
+
+	// attrs interns the received paths' attributes (route targets, AS
+	// paths, router MACs): a million routes share a handful. Touched by
+	// the run loop alone.
+	attrs interned
 }
 
 // queueLen bounds the routes decoded but not yet in the RIB.
@@ -114,24 +121,74 @@ func (p *pipeline) received(ctx context.Context, e bgp.Event) {
 	start := time.Now()
 	if e.Withdraw {
 		p.metrics.updates.WithLabelValues("withdraw").Inc()
-		p.rib.Withdraw(ribPath(e.Route).Key())
+		p.rib.Withdraw(p.attrs.path(e.Route).Key())
 	} else {
 		p.metrics.updates.WithLabelValues("update").Inc()
-		p.rib.Update(ribPath(e.Route))
+		p.rib.Update(p.attrs.path(e.Route))
 	}
 	p.metrics.programNs.Observe(time.Since(start).Seconds())
 	p.logErrors()
 	p.syncExports(ctx)
 }
 
-// ribPath is a received route as the RIB keeps it.
-func ribPath(r *bgp.Route) *rib.Path {
-	rts := make([]rib.RT, len(r.RTs))
-	for i, rt := range r.RTs {
-		rts[i] = rib.RT{Addr: rt.Addr, ASN: rt.ASN, Value: rt.Value}
+// interned holds one copy of each attribute value the RIB's paths share.
+// Emptied when it grows past maxInternedAttrs: paths keep what they have.
+type interned struct {
+	rts    map[string][]rib.RT
+	asPath map[string][]uint32
+	macs   map[string]net.HardwareAddr
+}
+
+const maxInternedAttrs = 1 << 14
+
+// path is a received route as the RIB keeps it, its attributes shared
+// with every path that has the same.
+func (in *interned) path(r *bgp.Route) *rib.Path {
+	if in.rts == nil || len(in.rts)+len(in.asPath)+len(in.macs) > maxInternedAttrs {
+		in.rts, in.asPath, in.macs = map[string][]rib.RT{}, map[string][]uint32{}, map[string]net.HardwareAddr{}
 	}
-	return &rib.Path{Peer: r.Peer, RD: r.RD, Prefix: r.Prefix, VTEP: r.VTEP, VNI: r.VNI, RouterMAC: r.RouterMAC,
-		RTs: rts, ASPath: r.ASPath, Origin: rib.Origin(r.Origin), LocalPref: r.LocalPref, Type2: r.Type2, HostMAC: r.HostMAC}
+	return &rib.Path{Peer: r.Peer, RD: r.RD, Prefix: r.Prefix, VTEP: r.VTEP, VNI: r.VNI, RouterMAC: in.mac(r.RouterMAC),
+		RTs: in.routeTargets(r.RTs), ASPath: in.path32(r.ASPath), Origin: rib.Origin(r.Origin), LocalPref: r.LocalPref,
+		Type2: r.Type2, HostMAC: r.HostMAC}
+}
+
+func (in *interned) routeTargets(rts []bgp.RT) []rib.RT {
+	var key []byte
+	for _, rt := range rts {
+		a := rt.Addr.As16()
+		key = append(key, a[:]...)
+		key = binary.LittleEndian.AppendUint32(key, rt.ASN)
+		key = binary.LittleEndian.AppendUint32(key, rt.Value)
+	}
+	if held, ok := in.rts[string(key)]; ok {
+		return held
+	}
+	out := make([]rib.RT, len(rts))
+	for i, rt := range rts {
+		out[i] = rib.RT{Addr: rt.Addr, ASN: rt.ASN, Value: rt.Value}
+	}
+	in.rts[string(key)] = out
+	return out
+}
+
+func (in *interned) path32(p []uint32) []uint32 {
+	key := make([]byte, 0, 4*len(p))
+	for _, as := range p {
+		key = binary.LittleEndian.AppendUint32(key, as)
+	}
+	if held, ok := in.asPath[string(key)]; ok {
+		return held
+	}
+	in.asPath[string(key)] = p
+	return p
+}
+
+func (in *interned) mac(m net.HardwareAddr) net.HardwareAddr {
+	if held, ok := in.macs[string(m)]; ok {
+		return held
+	}
+	in.macs[string(m)] = m
+	return m
 }
 
 func (p *pipeline) logErrors() {

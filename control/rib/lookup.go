@@ -26,8 +26,10 @@ func (r *RIB) Lookup(vrf string, addr netip.Addr) (Entry, bool, error) {
 		}
 		if e, ok := r.selectRoute(t, p); ok {
 			inst, had := t.installed[p]
-			e.Installed = had && sameRoute(inst, r.toDataplane(e))
-			e.Since = t.since[p]
+			e.Installed = had && sameRoute(inst.route(p), r.toDataplane(e))
+			if had {
+				e.Since = inst.sinceTime()
+			}
 			return e, true, nil
 		}
 	}

@@ -6,6 +6,7 @@ package rib
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -166,10 +167,26 @@ type table struct {
 	connected map[netip.Prefix]string  // prefix -> VRF owning the port
 	local     map[netip.Prefix]bool    // our own addresses (/32) on this VRF's ports
 	aggActive map[netip.Prefix]bool
-	installed map[netip.Prefix]dataplane.Route
-	since     map[netip.Prefix]time.Time // when the installed route last changed
-	stale     map[netip.Prefix]bool      // adopted from a previous run, not confirmed yet
+	installed map[netip.Prefix]installed
+	stale     map[netip.Prefix]bool // adopted from a previous run, not confirmed yet
 }
+
+// installed is what the data path holds for a prefix, compactly (a table
+// of a million routes keeps a million): the route without its prefix (the
+// map's key), its remotes shared with every route of the same set, and
+// when it last changed.
+type installed struct {
+	kind    dataplane.RouteKind
+	hostVRF dataplane.VRFID
+	remotes []dataplane.Remote // interned: never changed in place
+	since   int64              // unix ns
+}
+
+func (in installed) route(p netip.Prefix) dataplane.Route {
+	return dataplane.Route{Prefix: p, Kind: in.kind, HostVRF: in.hostVRF, Remotes: in.remotes}
+}
+
+func (in installed) sinceTime() time.Time { return time.Unix(0, in.since) }
 
 // prefixes is every prefix a route may be selected for in t: connected,
 // local, learned by BGP, or an active aggregate.
@@ -199,12 +216,44 @@ type RIB struct {
 	connected map[string][]netip.Prefix        // VRF -> its ports' addresses (192.168.2.1/24)
 	hosts     map[string]map[netip.Prefix]bool // VRF -> hosts attached to its ports (/32)
 	errs      []error                          // data path errors since the last Err
+	// remotes interns installed routes' remote sets: a million routes
+	// over a few VTEP pairs share a few. Emptied when it grows past
+	// maxInterned (routes keep the sets they have).
+	remotes map[string][]dataplane.Remote
+}
+
+const maxInterned = 1 << 16
+
+// intern returns rs, or an equal set already held.
+func (r *RIB) intern(rs []dataplane.Remote) []dataplane.Remote {
+	if len(rs) == 0 {
+		return nil
+	}
+	var b []byte
+	for _, x := range rs {
+		a := x.VTEP.As16()
+		b = append(b, a[:]...)
+		b = binary.LittleEndian.AppendUint32(b, x.VNI)
+		b = append(append(b, x.RouterMAC...), byte(len(x.RouterMAC)))
+	}
+	if held, ok := r.remotes[string(b)]; ok {
+		return held
+	}
+	if len(r.remotes) >= maxInterned {
+		clear(r.remotes)
+	}
+	rs = slices.Clone(rs)
+	for i := range rs {
+		rs[i].RouterMAC = slices.Clone(rs[i].RouterMAC)
+	}
+	r.remotes[string(b)] = rs
+	return rs
 }
 
 // New returns an empty RIB that programs dp.
 func New(dp Dataplane) *RIB {
 	return &RIB{dp: dp, vrfs: map[string]*table{}, paths: map[Key]*Path{}, connected: map[string][]netip.Prefix{},
-		hosts: map[string]map[netip.Prefix]bool{}}
+		hosts: map[string]map[netip.Prefix]bool{}, remotes: map[string][]dataplane.Remote{}}
 }
 
 // SetVRFs replaces the set of VRFs (a configuration apply): routes are
@@ -218,7 +267,7 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 		keep[v.Name] = true
 		t := r.vrfs[v.Name]
 		if t == nil {
-			t = &table{installed: map[netip.Prefix]dataplane.Route{}, since: map[netip.Prefix]time.Time{},
+			t = &table{installed: map[netip.Prefix]installed{},
 				stale: map[netip.Prefix]bool{}}
 			r.vrfs[v.Name] = t
 		}
@@ -511,14 +560,12 @@ func (r *RIB) program(t *table, p netip.Prefix, route *dataplane.Route) {
 			r.errs = append(r.errs, fmt.Errorf("vrf %s: delete %v: %w", t.vrf.Name, p, err))
 		}
 		delete(t.installed, p)
-		delete(t.since, p)
-	case route != nil && (!had || !sameRoute(old, *route)):
+	case route != nil && (!had || !sameRoute(old.route(p), *route)):
 		if err := r.dp.SetRoute(t.vrf.ID, *route); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("vrf %s: install %v: %w", t.vrf.Name, p, err))
 			return
 		}
-		t.installed[p] = *route
-		t.since[p] = time.Now()
+		t.installed[p] = installed{kind: route.Kind, hostVRF: route.HostVRF, remotes: r.intern(route.Remotes), since: time.Now().UnixNano()}
 	}
 }
 
@@ -532,12 +579,13 @@ func (r *RIB) Adopt(vrf string, routes []dataplane.Route) {
 	if t == nil {
 		return
 	}
-	now := time.Now()
+	now := time.Now().UnixNano()
 	for _, route := range routes {
 		if _, ok := t.installed[route.Prefix]; ok {
 			continue
 		}
-		t.installed[route.Prefix], t.since[route.Prefix], t.stale[route.Prefix] = route, now, true
+		t.installed[route.Prefix] = installed{kind: route.Kind, hostVRF: route.HostVRF, remotes: r.intern(route.Remotes), since: now}
+		t.stale[route.Prefix] = true
 	}
 	for _, agg := range t.vrf.Aggregates {
 		if on := hasMoreSpecific(t, agg); on != t.aggActive[agg] {
@@ -647,12 +695,11 @@ func (r *RIB) toDataplane(e Entry) dataplane.Route {
 	case SourceAggregate:
 		return dataplane.Route{Prefix: e.Prefix, Kind: dataplane.RouteBlackhole}
 	}
-	var rs []dataplane.Remote
-	seen := map[string]bool{}
+	rs := make([]dataplane.Remote, 0, len(e.Paths))
 	for _, p := range e.Paths {
-		key := fmt.Sprint(p.VTEP, p.VNI, p.RouterMAC)
-		if !seen[key] {
-			seen[key] = true
+		if !slices.ContainsFunc(rs, func(x dataplane.Remote) bool {
+			return x.VTEP == p.VTEP && x.VNI == p.VNI && string(x.RouterMAC) == string(p.RouterMAC)
+		}) {
 			rs = append(rs, dataplane.Remote{VTEP: p.VTEP, VNI: p.VNI, RouterMAC: p.RouterMAC})
 		}
 	}
@@ -671,8 +718,10 @@ func (r *RIB) Table(vrf string) ([]Entry, error) {
 	for p := range t.prefixes() {
 		if e, ok := r.selectRoute(t, p); ok {
 			inst, had := t.installed[p]
-			e.Installed = had && sameRoute(inst, r.toDataplane(e))
-			e.Since = t.since[p]
+			e.Installed = had && sameRoute(inst.route(p), r.toDataplane(e))
+			if had {
+				e.Since = inst.sinceTime()
+			}
 			out = append(out, e)
 		}
 	}

@@ -73,7 +73,7 @@ func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID) ([]dataplane.Rou
 	}
 	for p := range t.stale { // a previous run's, kept until the sweep
 		if _, ok := want[p]; !ok {
-			want[p] = t.installed[p]
+			want[p] = t.installed[p].route(p)
 		}
 	}
 	var diffs []Difference
