@@ -52,13 +52,14 @@ type leaf struct {
 
 // Agent runs one leaf.
 type Agent struct {
-	born    time.Time // for show version
-	opts    Options
-	log     *slog.Logger
-	dp      Dataplane
-	leaf    leaf
-	speaker *bgp.Speaker
-	metrics *metrics
+	sessions sessionCache // the sessions as the metrics report them
+	born     time.Time    // for show version
+	opts     Options
+	log      *slog.Logger
+	dp       Dataplane
+	leaf     leaf
+	speaker  *bgp.Speaker
+	metrics  *metrics
 
 	pipeline *pipeline
 	peers    *peers

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +192,51 @@ func TestExplainWords(t *testing.T) {
 		if _, err := parseExplain(strings.Fields(words)); err == nil || !strings.Contains(err.Error(), why) {
 			t.Errorf("%q: %v, want an error saying %q", words, err, why)
 		}
+	}
+}
+
+// TestSessionCache: a scrape reads the sessions from GoBGP at most once in
+// ten times the last read's length (at least a second), in the background;
+// between, it gets the last read at once.
+func TestSessionCache(t *testing.T) {
+	t.Parallel()
+	var c sessionCache
+	var mu sync.Mutex
+	reads := 0
+	read := func() (show.Summary, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads++
+		return show.Summary{ASN: uint32(reads)}, nil
+	}
+	if s, _ := c.get(read); s.ASN != 1 {
+		t.Fatalf("first scrape: %+v, want the first read", s)
+	}
+	for range 100 {
+		if s, _ := c.get(read); s.ASN != 1 {
+			t.Fatalf("scrape within the second: %+v, want the first read again", s)
+		}
+	}
+	c.mu.Lock()
+	c.at = c.at.Add(-2 * time.Second) // a read of long ago
+	c.mu.Unlock()
+	if s, _ := c.get(read); s.ASN != 1 {
+		t.Fatalf("stale scrape: %+v, want the last read while the next runs", s)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, _ := c.get(read)
+		if s.ASN == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the background read never landed: %+v", s)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if reads != 2 {
+		t.Errorf("%d reads, want 2", reads)
 	}
 }

@@ -3,9 +3,12 @@ package control
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xleaf/xleaf/control/show"
 )
 
 // metrics are what the agent counts as it goes; the data path's own
@@ -113,9 +116,7 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	for vrf, n := range a.pipeline.rib.Counts() {
 		ch <- prometheus.MustNewConstMetric(descRoutes, prometheus.GaugeValue, float64(n), vrf)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if s, err := a.summary(ctx, false); err == nil {
+	if s, err := a.sessions.get(a.readSessions); err == nil {
 		for _, p := range s.Peers {
 			up := 0.0
 			if p.State == "established" {
@@ -125,4 +126,48 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descPeerRx, prometheus.GaugeValue, float64(p.Received), p.Neighbor)
 		}
 	}
+}
+
+// sessionCache holds the sessions for the metrics. Reading them from GoBGP
+// counts each peer's received routes by walking its adj-RIB-in (a million
+// entries in a big table, in GoBGP's main loop), so a scrape takes the
+// last read and, when that is older than ten times what it took (at least
+// a second), starts the next in the background: a scrape costs O(1), the
+// walks at most a tenth of the time, and the figures lag by that much.
+type sessionCache struct {
+	mu      sync.Mutex
+	summary show.Summary
+	err     error
+	at      time.Time
+	took    time.Duration
+	reading bool
+}
+
+func (c *sessionCache) get(read func() (show.Summary, error)) (show.Summary, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() { // the first: read now
+		c.mu.Unlock()
+		c.read(read)
+		c.mu.Lock()
+	} else if !c.reading && time.Since(c.at) > max(time.Second, 10*c.took) {
+		c.reading = true
+		go c.read(read)
+	}
+	return c.summary, c.err
+}
+
+func (c *sessionCache) read(read func() (show.Summary, error)) {
+	start := time.Now()
+	s, err := read()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.summary, c.err, c.at, c.took, c.reading = s, err, time.Now(), time.Since(start), false
+}
+
+// readSessions is the sessions as show bgp summary has them.
+func (a *Agent) readSessions() (show.Summary, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return a.summary(ctx, false)
 }
