@@ -170,6 +170,44 @@ func markdown(rep Report) string {
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s |\n", r.Name, r.Runs, strings.Join(ms, ", "))
 	}
+	b.WriteString(versusFRR(rep.Results))
+	return b.String()
+}
+
+// versusFRR sets each BenchmarkBGPScale size beside BenchmarkBGPScaleFRR's
+// of the same run: xleafd's figure over FRR's (below 1: xleafd better).
+func versusFRR(results []Result) string {
+	byName := map[string]Result{}
+	for _, r := range results {
+		byName[r.Name] = r
+	}
+	var b strings.Builder
+	for _, r := range results {
+		size, ok := strings.CutPrefix(r.Name, "BenchmarkBGPScale/")
+		if !ok {
+			continue
+		}
+		frr, ok := byName["BenchmarkBGPScaleFRR/"+size]
+		if !ok {
+			continue
+		}
+		if b.Len() == 0 {
+			fmt.Fprintln(&b)
+			fmt.Fprintln(&b, "xleafd against FRR 8.4 (bgpd + zebra), the same routes from the same fabric into two VRFs, this run; ratio = xleafd / FRR (below 1: xleafd better):")
+			fmt.Fprintln(&b)
+			fmt.Fprintln(&b, "| routes | to forwarding state, s | withdrawal, s | peak RSS, MiB |")
+			fmt.Fprintln(&b, "|---|---|---|---|")
+		}
+		cell := func(k string) string {
+			x, f := r.Metrics[k], frr.Metrics[k]
+			if f == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.3g / %.3g = %.2f", x, f, x/f)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", strings.TrimPrefix(strings.TrimSuffix(size, "-2"), "routes="),
+			cell("s-announce"), cell("s-withdraw"), cell("peak-RSS-MiB"))
+	}
 	return b.String()
 }
 

@@ -55,3 +55,16 @@ func TestParse(t *testing.T) {
 		t.Errorf("progress:\n%s", progress.String())
 	}
 }
+
+// TestVersusFRR: each BGPScale size beside FRR's, as ratios.
+func TestVersusFRR(t *testing.T) {
+	got := versusFRR([]Result{
+		{Name: "BenchmarkBGPScale/routes=100k", Metrics: map[string]float64{"s-announce": 3, "s-withdraw": 4, "peak-RSS-MiB": 700}},
+		{Name: "BenchmarkBGPScaleFRR/routes=100k", Metrics: map[string]float64{"s-announce": 2, "s-withdraw": 2, "peak-RSS-MiB": 500}},
+		{Name: "BenchmarkBGPScale/routes=1M", Metrics: map[string]float64{"s-announce": 50}},
+	})
+	want := "| 100k | 3 / 2 = 1.50 | 4 / 2 = 2.00 | 700 / 500 = 1.40 |"
+	if !strings.Contains(got, want) || strings.Contains(got, "| 1M |") {
+		t.Errorf("got\n%s\nwant a line %q and none for 1M (no FRR run)", got, want)
+	}
+}
