@@ -70,7 +70,7 @@ var scaleBinary = flag.String("xleafd", "", "BenchmarkBGPScale: this xleafd bina
 
 var scaleSender = flag.String("scale-sender", "raw", "BenchmarkBGPScale: the fabric: raw (UPDATEs encoded ahead, written as fast as xleafd reads) or gobgp (a GoBGP v4 speaker)")
 
-var scaleProfile = flag.String("scale-profile", "", "BenchmarkBGPScale: write xleafd's CPU profile of the announce (its first 30 s) and heap profile when loaded to this path prefix")
+var scaleProfile = flag.String("scale-profile", "", "BenchmarkBGPScale: write xleafd's CPU profiles of the announce (its first 30 s) and the withdrawal (20 s) and its heap profile when loaded to this path prefix")
 
 // BenchmarkBGPScale: N Type-5 routes from BGP into xleafd's data path and
 // back out. Run it with -benchtime 1x: a run is one announce and one
@@ -201,13 +201,12 @@ func scale(b *testing.B, n int) {
 	if *scaleProfile != "" {
 		profiled.Go(func() { fetch(b, "/debug/pprof/profile?seconds=30", *scaleProfile+".cpu.pprof") })
 	}
-	// Breakdown: when xleafd's GoBGP holds every route (received), and
-	// when its data path does.
-	var received time.Time
+	// Until the data path holds them all. (No breakdown: xleafd's
+	// received-routes metric lags by design, a cache read again at most
+	// every ten times a walk of the adj-RIB-in; and the fabric's last write
+	// returns long before xleafd has read it, into the sockets' buffers.
+	// -scale-profile shows where the time goes.)
 	wantAll := func(c map[string]int) bool {
-		if received.IsZero() && c["received"] >= n {
-			received = time.Now()
-		}
 		return c["RED"] >= base["RED"]+n && c["GREEN"] >= base["GREEN"]+n
 	}
 	loaded := waitCounts(b, up, wantAll)
@@ -215,17 +214,17 @@ func scale(b *testing.B, n int) {
 	if err := <-sent; err != nil {
 		b.Fatalf("the fabric's announce: %v", err)
 	}
-	if received.IsZero() {
-		received = loaded
-	}
+
 	rssLoaded := procStatus(b, cmd.Process.Pid, "VmRSS")
 	if *scaleProfile != "" {
 		fetch(b, "/debug/pprof/heap", *scaleProfile+".heap.pprof")
 		profiled.Wait()
 	}
-	b.Logf("announce: %d routes in %.2f s (%.0f routes/s; all received by xleafd's BGP after %.2f s), RSS %.0f MiB",
-		n, announce.Seconds(), float64(n)/announce.Seconds(), received.Sub(up).Seconds(), rssLoaded)
+	b.Logf("announce: %d routes in %.2f s (%.0f routes/s), RSS %.0f MiB", n, announce.Seconds(), float64(n)/announce.Seconds(), rssLoaded)
 
+	if *scaleProfile != "" {
+		profiled.Go(func() { fetch(b, "/debug/pprof/profile?seconds=20", *scaleProfile+".withdraw.cpu.pprof") })
+	}
 	start := time.Now()
 	if raw != nil {
 		go func() { sent <- raw.Withdraw() }()
@@ -238,6 +237,7 @@ func scale(b *testing.B, n int) {
 	back := func(c map[string]int) bool { return c["RED"] <= base["RED"] && c["GREEN"] <= base["GREEN"] }
 	withdraw := waitCounts(b, start, back).Sub(start)
 	b.StopTimer()
+	profiled.Wait()
 	if err := <-sent; err != nil {
 		b.Fatalf("the fabric's withdrawal: %v", err)
 	}
@@ -256,7 +256,6 @@ func scale(b *testing.B, n int) {
 	b.Logf("withdraw: %d routes in %.2f s; xleafd peak RSS %.0f MiB", n, withdraw.Seconds(), peak)
 	b.ReportMetric(float64(n)/announce.Seconds(), "routes/s")
 	b.ReportMetric(announce.Seconds(), "s-announce")
-	b.ReportMetric(received.Sub(up).Seconds(), "s-received")
 	b.ReportMetric(withdraw.Seconds(), "s-withdraw")
 	b.ReportMetric(float64(n)/withdraw.Seconds(), "withdrawn/s")
 	b.ReportMetric(rssLoaded, "RSS-MiB")
