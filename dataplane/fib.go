@@ -699,23 +699,36 @@ func uniform(c level) (uint32, uint8, bool) {
 	return e, l, true
 }
 
-// lookup is what the program finds for a: for tests and explain.
+// lookup is what the program finds for a: for tests.
 func (f *fib) lookup(vrf VRFID, a netip.Addr) uint32 {
 	t := f.tables[vrf]
 	if t == nil {
 		return 0
 	}
-	h := be32host(a)
-	e := t.mem.load(int(h >> 16))
+	return f.at(t, a).e
+}
+
+// chunksInUse is how many chunks of each size the FIB holds: 256-entry
+// (1 KiB) ones and range chunks (64 bytes).
+func (f *fib) chunksInUse() (big, small int) { return f.big.inUse(), f.small.inUse() }
+
+// at is the route t gives addr, as the program finds it: its entry and
+// prefix length (0, 0: none). Go memory only, no syscall.
+func (f *fib) at(t *fibVRF, addr netip.Addr) slot {
+	h := be32host(addr)
+	e, plen := t.mem.load(int(h>>16)), t.plen[int(h>>16)]
 	if e&fibChunk == 0 {
-		return e
+		return slot{e, plen}
 	}
-	c := f.chunk(e, true)
-	e = c.mem.load(c.base + int(h>>8)&0xff)
+	c := f.chunk(e, false)
+	i := c.base + int(h>>8)&0xff
+	e, plen = c.mem.load(i), c.plen[i]
 	switch {
 	case e&fibChunk == 0:
-		return e
+		return slot{e, plen}
 	case e&fibRanges != 0:
+		// As the program counts: the starts 1..11 at or below the
+		// address (unused ones repeat the last run, route and length).
 		base := int(e&^(fibChunk|fibRanges)) * fibSmallLen
 		n := 0
 		for i := 1; i < fibMaxRanges; i++ {
@@ -723,13 +736,10 @@ func (f *fib) lookup(vrf VRFID, a netip.Addr) uint32 {
 				n++
 			}
 		}
-		return f.small.mem.load(base + fibRangeBase + n)
-	default:
-		c = f.chunk(e, true)
-		return c.mem.load(c.base + int(h)&0xff)
+		w := base + fibRangeBase + n
+		return slot{f.small.mem.load(w), f.small.plen[w]}
 	}
+	c = f.chunk(e, false)
+	i = c.base + int(h)&0xff
+	return slot{c.mem.load(i), c.plen[i]}
 }
-
-// chunksInUse is how many chunks of each size the FIB holds: 256-entry
-// (1 KiB) ones and range chunks (64 bytes).
-func (f *fib) chunksInUse() (big, small int) { return f.big.inUse(), f.small.inUse() }

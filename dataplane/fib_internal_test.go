@@ -80,6 +80,16 @@ func TestFIBMatchesLPM(t *testing.T) {
 			if got, want := d.fib.lookup(1, a), lpm(a); got != want {
 				t.Fatalf("round %d: %v finds %#x, the longest match is %#x (%d routes)", round, a, got, want, len(routes))
 			}
+			// at also gives the match's length (DeleteRoute's old value).
+			best := 0
+			for p := range routes {
+				if p.Contains(a) && p.Bits() > best {
+					best = p.Bits()
+				}
+			}
+			if got := d.fib.at(d.fib.tables[1], a); got.e != 0 && int(got.plen) != best {
+				t.Fatalf("round %d: %v: at gives length %d, the longest match is /%d", round, a, got.plen, best)
+			}
 		}
 		for i := 0; i < len(valid); i += lookupKeys {
 			batch := valid[i:min(i+lookupKeys, len(valid))]

@@ -245,7 +245,19 @@ func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
 	}
 	key := lpmKey(p.Masked())
-	old, ok := lookupExact(t, key)
+	// The route is the FIB's at its first address when that has its
+	// length (the usual case: no longer route over that address); else
+	// the trie says.
+	var old xleafRoute
+	ok := false
+	if ft := d.fib.tables[vrf]; ft != nil && p.IsValid() {
+		if sl := d.fib.at(ft, p.Addr()); sl.e != 0 && int(sl.plen) == p.Bits() {
+			old, ok = xleafRoute{Kind: uint8(sl.e >> fibKindBits), Prefixlen: sl.plen, Target: sl.e & (1<<fibKindBits - 1)}, true
+		}
+	}
+	if !ok {
+		old, ok = lookupExact(t, key)
+	}
 	if !ok || p.Masked() != p {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
 	}
