@@ -386,8 +386,11 @@ func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
 		case dataplane.TraceICMP:
 			answered = true
 			st.Step = "icmp"
-			st.Text = fmt.Sprintf("answered with ICMP type %d code %d%s, from the VRF's address, routed back to the source:",
-				s.A, s.B, map[bool]string{true: fmt.Sprintf(" (next-hop MTU %d)", s.C), false: ""}[s.C != 0])
+			mtu := ""
+			if s.C != 0 {
+				mtu = fmt.Sprintf(" (next-hop MTU %d)", s.C)
+			}
+			st.Text = fmt.Sprintf("answered with ICMP type %d code %d%s, from the VRF's address, routed back to the source:", s.A, s.B, mtu)
 			out.Notes = append(out.Notes, "the ICMP error is sent within the VRF's rate limit (explain does not spend it)")
 			out.Egress = ""
 		case dataplane.TraceVerdict:
