@@ -44,7 +44,9 @@ vrf GREEN
 exit-vrf
 `
 
-const frrBenchBGP = `hostname frr
+// frrBenchBGP: the fabric session, and each VRF importing the fabric's
+// routes (by their target: FRR 8.4 has no ANY:N).
+var frrBenchBGP = `hostname frr
 router bgp 65150
  bgp router-id 10.10.10.50
  no bgp ebgp-requires-policy
@@ -55,17 +57,10 @@ router bgp 65150
   advertise-all-vni
  exit-address-family
 exit
-router bgp 65150 vrf RED
- bgp router-id 10.10.10.50
- no bgp ebgp-requires-policy
- address-family ipv4 unicast
-  maximum-paths 1
- exit-address-family
- address-family l2vpn evpn
-  route-target import 65101:4001
- exit-address-family
-exit
-router bgp 65150 vrf GREEN
+` + frrBenchVRF("RED") + frrBenchVRF("GREEN")
+
+func frrBenchVRF(name string) string {
+	return `router bgp 65150 vrf ` + name + `
  bgp router-id 10.10.10.50
  no bgp ebgp-requires-policy
  address-family ipv4 unicast
@@ -76,6 +71,7 @@ router bgp 65150 vrf GREEN
  exit-address-family
 exit
 `
+}
 
 func frrScale(b *testing.B, n int) {
 	netns.Root(b)

@@ -99,9 +99,9 @@ static __always_inline int underlay_egress(struct xdp_md *ctx, struct bpf_fib_lo
 			e->smac = m->smac;
 			e->dmac = m->dmac;
 			e->mtu = m->mtu;
-			TRACE(TRACE_UNDERLAY, TRACE_UNDERLAY_RESOLVED, m->ifindex,
-			      tot_len > m->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS);
-			return tot_len > m->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;
+			rc = tot_len > m->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;
+			TRACE(TRACE_UNDERLAY, TRACE_UNDERLAY_RESOLVED, m->ifindex, rc);
+			return rc;
 		}
 	}
 

@@ -221,13 +221,13 @@ func (a *Agent) Explain(words []string) (show.Explain, error) {
 	if err != nil {
 		return show.Explain{}, fmt.Errorf("explain: port %s: %w", r.port, err)
 	}
-	hostMAC := docMAC1
+	src := docMAC1
 	if r.vni == 0 {
-		if m := a.hostMAC(r.port, r.src); m != nil {
-			hostMAC = m
+		if m := hostMAC(ifc.Index, r.src); m != nil {
+			src = m
 		}
 	}
-	frame, err := r.frame(ifc.HardwareAddr, hostMAC, a.leaf.rmac, a.leaf.vtep)
+	frame, err := r.frame(ifc.HardwareAddr, src, a.leaf.rmac, a.leaf.vtep)
 	if err != nil {
 		return show.Explain{}, err
 	}
@@ -264,14 +264,10 @@ func (a *Agent) Explain(words []string) (show.Explain, error) {
 	return out, nil
 }
 
-// hostMAC is the MAC of the host with address addr on port, if the agent
-// knows it.
-func (a *Agent) hostMAC(port string, addr netip.Addr) net.HardwareAddr {
-	link, err := net.InterfaceByName(port)
-	if err != nil {
-		return nil
-	}
-	ns, err := netlink.NeighList(link.Index, netlink.FAMILY_V4)
+// hostMAC is the MAC of the host with address addr on port ifindex, if
+// the kernel knows it.
+func hostMAC(ifindex int, addr netip.Addr) net.HardwareAddr {
+	ns, err := netlink.NeighList(ifindex, netlink.FAMILY_V4)
 	if err != nil {
 		return nil
 	}
@@ -300,17 +296,7 @@ func xdpAction(a int) string {
 // explainSteps turns the program's steps into what an operator reads.
 func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
 	vs := a.vrfs.Load()
-	vrfName := func(id uint32) string {
-		if vs != nil {
-			if v := vs.byID[dataplane.VRFID(id)]; v != nil {
-				return v.Name
-			}
-		}
-		if id == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("vrf %d", id)
-	}
+	vrfName := func(id uint32) string { return vs.nameOf(dataplane.VRFID(id)) }
 	port := func(ifindex uint32) string {
 		if ifc, err := net.InterfaceByIndex(int(ifindex)); err == nil {
 			return ifc.Name
@@ -346,7 +332,10 @@ func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
 			st.Text = fmt.Sprintf("%s (L3VNI %d, VTEP %s)", st.VRF, st.VNI, st.VTEP)
 		case dataplane.TraceFIB:
 			dst = addr4(s.B)
-			st = a.explainRoute(vrfName(s.A), dst, s.C, answered)
+			var note string
+			if st, note = a.explainRoute(vrfName(s.A), dst, s.C, answered); note != "" {
+				out.Notes = append(out.Notes, note)
+			}
 		case dataplane.TraceGroup:
 			group = s
 			continue // told with its member
@@ -396,41 +385,38 @@ func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
 		case dataplane.TraceVerdict:
 			st.Step, st.VRF, st.Reason = "verdict", vrfName(s.A), dataplane.Reason(s.B).String()
 			st.Text = fmt.Sprintf("%s, counted in VRF %s", st.Reason, st.VRF)
-			if st.To = a.leakColumn(dataplane.Reason(s.B), s.C, tr, vrfName); st.To != "" {
+			if st.To = leakColumn(dataplane.Reason(s.B), tr, vs); st.To != "" {
 				st.Text += fmt.Sprintf("; leak matrix %s -> %s", st.VRF, st.To)
 			}
 		default:
 			st.Step, st.Text = "step", fmt.Sprintf("kind %d: %d %d %d", s.Kind, s.A, s.B, s.C)
-		}
-		if st.Step == "route" && st.Kind != "" {
-			// the RIB's view and the data path's must agree
-			if note := a.routeDisagrees(st); note != "" {
-				out.Notes = append(out.Notes, note)
-			}
 		}
 		out.Steps = append(out.Steps, st)
 	}
 }
 
 // explainRoute says which route of vrf the program matched for dst
-// (entry: the FIB's), and where the RIB says it comes from.
-func (a *Agent) explainRoute(vrf string, dst netip.Addr, entry uint32, answer bool) show.ExplainStep {
-	st := show.ExplainStep{Step: "route", VRF: vrf}
+// (entry: the FIB's), and where the RIB says it comes from; note, when
+// the RIB has that route not installed (the data path may differ).
+func (a *Agent) explainRoute(vrf string, dst netip.Addr, entry uint32, answer bool) (st show.ExplainStep, note string) {
+	st = show.ExplainStep{Step: "route", VRF: vrf}
 	if answer {
 		st.Step = "route back"
 	}
 	if entry == 0 {
 		st.Text = fmt.Sprintf("%s: no route to %s (the VRF's default is unreachable)", vrf, dst)
-		return st
+		return st, ""
 	}
-	kind := dataplane.RouteKind(entry >> 24)
-	st.Kind = kind.String()
+	st.Kind = dataplane.FIBEntryKind(entry).String()
 	e, ok, err := a.pipeline.rib.Lookup(vrf, dst)
 	if err != nil || !ok {
 		st.Text = fmt.Sprintf("%s: %s route to %s (the RIB has none: xleafctl verify)", vrf, st.Kind, dst)
-		return st
+		return st, ""
 	}
 	st.Prefix = e.Prefix.String()
+	if !e.Installed {
+		note = fmt.Sprintf("the RIB has %s in %s not installed: the data path may differ (xleafctl verify)", st.Prefix, vrf)
+	}
 	pv := a.pipeline.rib.Provenance(vrf, e)
 	switch {
 	case pv.Owner != "":
@@ -463,46 +449,19 @@ func (a *Agent) explainRoute(vrf string, dst netip.Addr, entry uint32, answer bo
 	default:
 		st.Text += "\n" + imported
 	}
-	return st
-}
-
-// routeDisagrees: the RIB's kind for the matched prefix against the
-// program's; "" when they agree.
-func (a *Agent) routeDisagrees(st show.ExplainStep) string {
-	if st.Prefix == "" {
-		return ""
-	}
-	p := netip.MustParsePrefix(st.Prefix)
-	e, ok, err := a.pipeline.rib.Lookup(st.VRF, p.Addr())
-	if err != nil || !ok || !e.Installed {
-		return fmt.Sprintf("the RIB has %s in %s not installed: the data path may differ (xleafctl verify)", st.Prefix, st.VRF)
-	}
-	return ""
+	return st, note
 }
 
 // leakColumn names where a forwarded packet went, as the leak matrix
-// does: its host's VRF, the VRF whose VNI it left with, or that VNI.
-func (a *Agent) leakColumn(r dataplane.Reason, col uint32, tr dataplane.Trace, vrfName func(uint32) string) string {
-	switch r {
-	case dataplane.ReasonFwdLocal:
-		for _, s := range tr.Steps {
-			if s.Kind == dataplane.TraceNeigh {
-				return vrfName(s.A)
-			}
-		}
-	case dataplane.ReasonFwdRemote:
-		for _, s := range tr.Steps {
-			if s.Kind != dataplane.TraceMember {
-				continue
-			}
-			if vs := a.vrfs.Load(); vs != nil {
-				for _, v := range vs.byID {
-					if v.VNI == s.C {
-						return v.Name
-					}
-				}
-			}
-			return fmt.Sprintf("vni %d", s.C)
+// does: its host's VRF, or the VRF whose VNI it left with, or that VNI.
+func leakColumn(r dataplane.Reason, tr dataplane.Trace, vs *vrfSet) string {
+	for _, s := range tr.Steps {
+		switch {
+		case r == dataplane.ReasonFwdLocal && s.Kind == dataplane.TraceNeigh:
+			return vs.nameOf(dataplane.VRFID(s.A))
+		case r == dataplane.ReasonFwdRemote && s.Kind == dataplane.TraceMember:
+			name, _ := vs.vniName(s.C)
+			return name
 		}
 	}
 	return ""

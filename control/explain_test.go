@@ -8,11 +8,11 @@ import (
 	"os"
 	"testing"
 
-	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xleaf/xleaf/control/show"
 	"github.com/xleaf/xleaf/dataplane"
+	"github.com/xleaf/xleaf/test/fixture"
 	"github.com/xleaf/xleaf/test/netns"
 )
 
@@ -101,14 +101,9 @@ func TestAgentExplainAndLeakMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		opts := ebpf.RunOptions{Data: in, DataOut: make([]byte, len(in)+256),
-			Context: xdpMD{DataEnd: uint32(len(in)), IngressIfindex: uint32(swp10.Index)}}
-		ret, err := tb.dp.Program().Run(&opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if int(ret) != dataplane.XDPRedirect || hex.EncodeToString(opts.DataOut) != ex.Out.Hex {
-			t.Fatalf("the live program: action %d, frame\n%x\nexplain: %s, frame\n%s", ret, opts.DataOut, ex.Action, ex.Out.Hex)
+		action, out := fixture.Run(t, tb.dp.Program(), swp10.Index, in)
+		if action != dataplane.XDPRedirect || hex.EncodeToString(out) != ex.Out.Hex {
+			t.Fatalf("the live program: action %d, frame\n%x\nexplain: %s, frame\n%s", action, out, ex.Action, ex.Out.Hex)
 		}
 	}
 	var m show.LeakMatrix
@@ -137,9 +132,4 @@ func TestAgentExplainAndLeakMatrix(t *testing.T) {
 	if !found {
 		t.Errorf("no xleaf_leaked_packets_total{from=RED,to=GREEN} 3 in %v", mfs)
 	}
-}
-
-// xdpMD is struct xdp_md as BPF_PROG_TEST_RUN takes it.
-type xdpMD struct {
-	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/control/show"
-	"github.com/xleaf/xleaf/dataplane"
 )
 
 // BGPInfo is `show vrf X evpn bgp-info`.
@@ -187,19 +186,10 @@ func (a *Agent) Counters() (show.Counters, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := map[dataplane.VRFID]string{0: "-"}
-	if vs := a.vrfs.Load(); vs != nil {
-		for id, v := range vs.byID {
-			names[id] = v.Name
-		}
-	}
+	vs := a.vrfs.Load()
 	var out show.Counters
 	for k, c := range cs {
-		name := names[k.VRF]
-		if name == "" {
-			name = fmt.Sprint(k.VRF)
-		}
-		out = append(out, show.Counter{VRF: name, Reason: k.Reason.String(), Dropped: k.Reason.Dropped(), Packets: c.Packets, Bytes: c.Bytes})
+		out = append(out, show.Counter{VRF: vs.nameOf(k.VRF), Reason: k.Reason.String(), Dropped: k.Reason.Dropped(), Packets: c.Packets, Bytes: c.Bytes})
 	}
 	slices.SortFunc(out, func(x, y show.Counter) int {
 		if c := strings.Compare(x.VRF, y.VRF); c != 0 {
@@ -218,28 +208,16 @@ func (a *Agent) LeakMatrix() (show.LeakMatrix, error) {
 	if err != nil {
 		return show.LeakMatrix{}, err
 	}
-	names, byVNI := map[dataplane.VRFID]string{}, map[uint32]string{}
-	if vs := a.vrfs.Load(); vs != nil {
-		for id, v := range vs.byID {
-			names[id], byVNI[v.VNI] = v.Name, v.Name
-		}
-	}
-	name := func(id dataplane.VRFID) string {
-		if n := names[id]; n != "" {
-			return n
-		}
-		return fmt.Sprint(id)
-	}
+	vs := a.vrfs.Load()
 	cells := map[[2]string]show.Leak{}
 	for l, c := range ls {
-		cell := show.Leak{From: name(l.From)}
-		switch to, ok := byVNI[l.VNI]; {
-		case l.Local:
-			cell.To = name(l.HostVRF)
-		case ok:
+		cell := show.Leak{From: vs.nameOf(l.From)}
+		if l.Local {
+			cell.To = vs.nameOf(l.HostVRF)
+		} else if to, here := vs.vniName(l.VNI); here {
 			cell.To = to
-		default:
-			cell.To, cell.VNI = fmt.Sprintf("vni %d", l.VNI), l.VNI
+		} else {
+			cell.To, cell.VNI = to, l.VNI
 		}
 		k := [2]string{cell.From, cell.To}
 		cell.Packets, cell.Bytes = cells[k].Packets+c.Packets, cells[k].Bytes+c.Bytes

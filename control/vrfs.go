@@ -56,6 +56,33 @@ func (s *vrfSet) get(name string) *tenantVRF {
 	return s.byName[name]
 }
 
+// nameOf is how the views name VRF id: its name, "-" for 0 (no VRF known
+// yet), the number for one not configured.
+func (s *vrfSet) nameOf(id dataplane.VRFID) string {
+	if s != nil {
+		if v := s.byID[id]; v != nil {
+			return v.Name
+		}
+	}
+	if id == 0 {
+		return "-"
+	}
+	return fmt.Sprint(id)
+}
+
+// vniName names where a packet encapsulated with vni goes: the VRF here
+// whose L3VNI it is (here true), else "vni N", a VRF of another site.
+func (s *vrfSet) vniName(vni uint32) (name string, here bool) {
+	if s != nil {
+		for _, v := range s.byID {
+			if v.VNI == vni {
+				return v.Name, true
+			}
+		}
+	}
+	return fmt.Sprintf("vni %d", vni), false
+}
+
 // names are the VRFs' names, sorted.
 func (s *vrfSet) names() []string {
 	if s == nil {

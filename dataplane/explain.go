@@ -36,6 +36,10 @@ const (
 	TraceVerdict  = TraceKind(xleafTraceKindTRACE_VERDICT)  // A VRF, B reason, C leak matrix column
 )
 
+// FIBEntryKind is the kind of the route a FIB entry (TraceFIB's C)
+// stands for.
+func FIBEntryKind(e uint32) RouteKind { return RouteKind(e >> fibKindBits) }
+
 // How a step found what it found.
 const (
 	TraceVNIIndex         = uint32(xleafTraceVniTRACE_VNI_INDEX)
@@ -79,23 +83,31 @@ func (d *Dataplane) Explain(ifindex int, frame []byte) (Trace, error) {
 	if err := t.log.Put(uint32(0), &log); err != nil {
 		return Trace{}, fmt.Errorf("explain: clear trace: %w", err)
 	}
-	opts := ebpf.RunOptions{
-		Data:    frame,
-		DataOut: make([]byte, len(frame)+256),
-		Context: xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifindex)},
-	}
-	ret, err := t.prog.Run(&opts)
+	action, out, err := RunFrame(t.prog, ifindex, frame)
 	if err != nil {
 		return Trace{}, fmt.Errorf("explain: run: %w", err)
 	}
 	if err := t.log.Lookup(uint32(0), &log); err != nil {
 		return Trace{}, fmt.Errorf("explain: read trace: %w", err)
 	}
-	tr := Trace{Action: int(ret), Out: opts.DataOut}
+	tr := Trace{Action: action, Out: out}
 	for _, s := range log.Step[:min(int(log.N), len(log.Step))] {
 		tr.Steps = append(tr.Steps, TraceStep{Kind: TraceKind(s.Kind), A: s.A, B: s.B, C: s.C})
 	}
 	return tr, nil
+}
+
+// RunFrame runs an XDP program once on frame through BPF_PROG_TEST_RUN,
+// as if the frame arrived on interface ifindex (of this network
+// namespace), and returns the action and the frame as the program left it.
+func RunFrame(prog *ebpf.Program, ifindex int, frame []byte) (int, []byte, error) {
+	opts := ebpf.RunOptions{
+		Data:    frame,
+		DataOut: make([]byte, len(frame)+256),
+		Context: xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifindex)},
+	}
+	ret, err := prog.Run(&opts)
+	return int(ret), opts.DataOut, err
 }
 
 // xdpMD is struct xdp_md as BPF_PROG_TEST_RUN takes it.
@@ -106,8 +118,8 @@ type xdpMD struct {
 // traceOwn are the maps the trace build keeps to itself: those the
 // program writes, and templates.
 var traceOwn = map[string]bool{
-	"stats": true, "event_budget": true, "events": true, "icmp_budget": true, "underlay_fallbacks": true,
-	"trace_log": true, "vrf_table_tmpl": true, "fib_l1_tmpl": true,
+	xleafMapStats: true, xleafMapEventBudget: true, xleafMapEvents: true, xleafMapIcmpBudget: true,
+	xleafMapUnderlayFallbacks: true, xleaftraceMapTraceLog: true, xleafMapVrfTableTmpl: true, xleafMapFibL1Tmpl: true,
 }
 
 func (d *Dataplane) tracer() (*tracer, error) {

@@ -252,7 +252,7 @@ func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 	ok := false
 	if ft := d.fib.tables[vrf]; ft != nil && p.IsValid() {
 		if sl := d.fib.at(ft, p.Addr()); sl.e != 0 && int(sl.plen) == p.Bits() {
-			old, ok = xleafRoute{Kind: uint8(sl.e >> fibKindBits), Prefixlen: sl.plen, Target: sl.e & (1<<fibKindBits - 1)}, true
+			old, ok = xleafRoute{Kind: uint8(FIBEntryKind(sl.e)), Prefixlen: sl.plen, Target: sl.e & (1<<fibKindBits - 1)}, true
 		}
 	}
 	if !ok {

@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/xleaf/xleaf/dataplane"
 	"github.com/xleaf/xleaf/test/netns"
 )
 
@@ -38,13 +39,7 @@ func (l *Lab) RunLive(node, port string, frame []byte) (int, []byte, error) {
 		if err != nil {
 			return err
 		}
-		opts := ebpf.RunOptions{
-			Data:    frame,
-			DataOut: make([]byte, len(frame)+256),
-			Context: struct{ Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32 }{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifc.Index)},
-		}
-		ret, err := prog.Run(&opts)
-		action, out = int(ret), opts.DataOut
+		action, out, err = dataplane.RunFrame(prog, ifc.Index, frame)
 		return err
 	})
 	return action, out, err
