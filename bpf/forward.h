@@ -56,9 +56,15 @@ static __always_inline int redirect(struct xdp_md *ctx, __u32 ifindex)
 	return bpf_redirect(ifindex, 0);
 }
 
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* forward_remote and forward_local serve both families: v6 is a constant
+ * at every call, so each inlined copy keeps only its own family's code. */
 static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 					  const struct flow *f, const struct vrf *vrf,
-					  __u32 nhg_id)
+					  __u32 nhg_id, const int v6)
 {
 	struct bpf_fib_lookup fib;
 	struct nhg *g = bpf_map_lookup_elem(&nhgs, &nhg_id);
@@ -71,7 +77,7 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 
 	if (!g || !g->members)
 		return decide(v, f->vrf, REASON_DROP_BAD_NEXTHOP, XDP_DROP);
-	hash = flow_hash(f->ip, f->end);
+	hash = v6 ? flow_hash6(f->ip6, f->end) : flow_hash(f->ip, f->end);
 	idx = g->slot[hash & (NHG_SLOTS - 1)];
 	if (idx >= MAX_ECMP || idx >= g->members)
 		return decide(v, f->vrf, REASON_DROP_BAD_NEXTHOP, XDP_DROP);
@@ -80,7 +86,7 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 	TRACE(TRACE_MEMBER, idx, nh->vtep, nh->vni);
 
 	o.inner_len = f->end - (void *)f->eth;
-	o.tos = f->ip->tos;
+	o.tos = v6 ? ipv6_tclass(f->ip6) : f->ip->tos;
 	o.hash = hash;
 	o.saddr = vrf->vtep;
 	o.daddr = nh->vtep;
@@ -89,8 +95,12 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 	rc = underlay_egress(ctx, &fib, &o, &e);
 	/* Too big once encapsulated: the sender learns the inner packet's
 	 * limit, the underlay's MTU less the VXLAN overhead. No fragmenting
-	 * here: a packet without DF is dropped, counted. */
+	 * here: a packet without DF is dropped, counted. IPv6 is never
+	 * fragmented on the way: dropped, counted (ICMPv6 packet too big is
+	 * not built yet). */
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		if (v6)
+			return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
 		if (!(f->ip->frag_off & bpf_htons(IP_DF)) || e.mtu <= VXLAN_ENCAP_LEN)
 			return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
 		return drop_answer(v, f->vrf, REASON_DROP_MTU, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED,
@@ -107,7 +117,10 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 
 	mac_copy(f->eth->h_dest, nh->rmac);
 	mac_copy(f->eth->h_source, vrf->rmac);
-	ipv4_decrease_ttl(f->ip);
+	if (v6)
+		f->ip6->hop_limit--;
+	else
+		ipv4_decrease_ttl(f->ip);
 
 	/* A VXLAN packet re-encapsulated (leaked across sites or VRFs) reuses
 	 * its outer headers in place; a tenant packet needs room for them. */
@@ -119,32 +132,55 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 	return decide(v, f->vrf, REASON_FWD_REMOTE, redirect(ctx, e.ifindex));
 }
 
-static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,
-					 const struct flow *f, __u32 host_vrf)
+/* The attached host f is for, in host_vrf's neighbours of f's family. */
+static __always_inline struct neigh *host_of(const struct flow *f, __u32 host_vrf, const int v6)
 {
-	struct neigh_key key = { .vrf = host_vrf, .addr = f->ip->daddr };
-	struct neigh *n = bpf_map_lookup_elem(&neighs, &key);
+	struct neigh *n;
+
+	if (v6) {
+		struct neigh6_key key6 = { .vrf = host_vrf };
+
+		__builtin_memcpy(key6.addr, &f->ip6->daddr, sizeof(key6.addr));
+		n = bpf_map_lookup_elem(&neighs6, &key6);
+		TRACE(TRACE_NEIGH, host_vrf, f->ip6->daddr.in6_u.u6_addr32[3], n ? n->ifindex : 0);
+		if (!n)
+			notify(EVENT_NEIGH_MISS, host_vrf, 0, AF_INET6, (const __be32 *)key6.addr);
+	} else {
+		struct neigh_key key = { .vrf = host_vrf, .addr = f->ip->daddr };
+
+		n = bpf_map_lookup_elem(&neighs, &key);
+		TRACE(TRACE_NEIGH, host_vrf, key.addr, n ? n->ifindex : 0);
+		if (!n)
+			notify(EVENT_NEIGH_MISS, host_vrf, 0, AF_INET, &key.addr);
+	}
+	return n;
+}
+
+static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,
+					 const struct flow *f, __u32 host_vrf, const int v6)
+{
+	struct neigh *n = host_of(f, host_vrf, v6);
 	__s32 len_diff = f->encapped ? -(int)VXLAN_ENCAP_LEN : 0;
 	__u32 mtu = 0;
 	long rc;
 
-	TRACE(TRACE_NEIGH, host_vrf, key.addr, n ? n->ifindex : 0);
-	if (!n) {
-		notify(EVENT_NEIGH_MISS, host_vrf, 0, AF_INET, &key.addr);
+	if (!n)
 		return decide(v, f->vrf, REASON_DROP_NO_NEIGH, XDP_DROP);
-	}
 	rc = bpf_check_mtu(ctx, n->ifindex, &mtu, len_diff, 0);
 	if (rc < 0)
 		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
 	if (rc != BPF_MTU_CHK_RET_SUCCESS) {
-		if (!(f->ip->frag_off & bpf_htons(IP_DF)))
+		if (v6 || !(f->ip->frag_off & bpf_htons(IP_DF)))
 			return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
 		return drop_answer(v, f->vrf, REASON_DROP_MTU, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu);
 	}
 
 	mac_copy(f->eth->h_dest, n->mac);
 	mac_copy(f->eth->h_source, n->smac);
-	ipv4_decrease_ttl(f->ip);
+	if (v6)
+		f->ip6->hop_limit--;
+	else
+		ipv4_decrease_ttl(f->ip);
 
 	if (f->encapped && bpf_xdp_adjust_head(ctx, VXLAN_ENCAP_LEN))
 		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
@@ -230,9 +266,42 @@ static __always_inline int route(struct xdp_md *ctx, struct verdict *v,
 	if (f->ip->ttl <= 1)
 		return drop_answer(v, f->vrf, REASON_DROP_TTL, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0);
 	if (r->kind == ROUTE_REMOTE)
-		return forward_remote(ctx, v, f, vrf, r->target);
+		return forward_remote(ctx, v, f, vrf, r->target, 0);
 	if (r->kind == ROUTE_LOCAL)
-		return forward_local(ctx, v, f, r->target);
+		return forward_local(ctx, v, f, r->target, 0);
+	return decide(v, f->vrf, REASON_DROP_BAD_NEXTHOP, XDP_DROP);
+}
+
+/* IPv6: longest-prefix match in the VRF's IPv6 trie, then as route()
+ * does. The hop limit has no checksum to fix (and the outer UDP checksum
+ * stays 0, allowed over IPv4). Drops are not answered yet: no ICMPv6. */
+static __always_inline int route6(struct xdp_md *ctx, struct verdict *v,
+				  const struct flow *f, const struct vrf *vrf)
+{
+	struct lpm6_key key = { .prefixlen = 128 };
+	void *t = bpf_map_lookup_elem(&vrf_tables6, &f->vrf);
+	struct route *r = NULL;
+
+	__builtin_memcpy(key.addr, &f->ip6->daddr, sizeof(key.addr));
+	if (t)
+		r = bpf_map_lookup_elem(t, &key);
+	TRACE(TRACE_FIB6, f->vrf, f->ip6->daddr.in6_u.u6_addr32[3],
+	      r ? (__u32)r->kind << FIB_KIND_SHIFT | r->target : 0);
+	if (!r)
+		return decide(v, f->vrf, REASON_DROP_NO_ROUTE, XDP_DROP);
+	if (r->kind == ROUTE_RECEIVE) {
+		if (f->encapped)
+			return decide(v, f->vrf, REASON_DROP_HOST_VXLAN, XDP_DROP);
+		return decide(v, f->vrf, REASON_PASS_HOST, XDP_PASS);
+	}
+	if (r->kind == ROUTE_BLACKHOLE)
+		return decide(v, f->vrf, REASON_DROP_BLACKHOLE, XDP_DROP);
+	if (f->ip6->hop_limit <= 1)
+		return decide(v, f->vrf, REASON_DROP_TTL, XDP_DROP);
+	if (r->kind == ROUTE_REMOTE)
+		return forward_remote(ctx, v, f, vrf, r->target, 1);
+	if (r->kind == ROUTE_LOCAL)
+		return forward_local(ctx, v, f, r->target, 1);
 	return decide(v, f->vrf, REASON_DROP_BAD_NEXTHOP, XDP_DROP);
 }
 

@@ -91,6 +91,26 @@ struct {
 	__array(values, struct vrf_table);
 } vrf_tables SEC(".maps");
 
+/* A VRF's IPv6 routing table: the program looks routes up in it directly
+ * (an LPM trie; its cost per table size is BenchmarkLookup6's). Each VRF
+ * gets its own, created by Go on the VRF's first IPv6 route. */
+struct vrf_table6 {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct lpm6_key);
+	__type(value, struct route);
+	__uint(max_entries, ROUTES6_PER_VRF);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} vrf_table6_tmpl SEC(".maps");
+
+/* VRF id -> that VRF's IPv6 table */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, MAX_VRFS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct vrf_table6);
+} vrf_tables6 SEC(".maps");
+
 /* The compiled FIB the program looks routes up in (built by Go from the
  * tables above, which stay the record of routes): not pinned, since every
  * start builds its own before its program takes over. A VRF's first level
@@ -210,6 +230,16 @@ struct {
 	__uint(max_entries, MAX_NEIGHS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } neighs SEC(".maps");
+
+/* (VRF, IPv6 host address) -> access interface and MACs, kept by the
+ * agent from the kernel's ND neighbours */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct neigh6_key);
+	__type(value, struct neigh);
+	__uint(max_entries, MAX_NEIGHS6);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} neighs6 SEC(".maps");
 
 /* (VRF * REASON_SLOTS + reason), then the leak matrix's cells (types.h)
  * -> {packets, bytes}, per CPU */

@@ -6,6 +6,7 @@
 
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 
@@ -30,7 +31,8 @@ struct flow {
 	__u32 vrf; /* where it is looked up (the ingress VRF) */
 	int encapped; /* arrived in VXLAN: outer headers are in front */
 	struct ethhdr *eth;
-	struct iphdr *ip;
+	struct iphdr *ip;    /* IPv4: its header */
+	struct ipv6hdr *ip6; /* IPv6: its fixed header (ip is NULL) */
 	void *end;
 };
 
@@ -97,6 +99,40 @@ static __always_inline struct iphdr *parse_ipv4(struct cursor *c)
 	if (!cursor_take(c, hlen - sizeof(*ip)))
 		return NULL;
 	return ip;
+}
+
+/* An IPv6 packet we can route: version 6, a payload that fits the frame.
+ * Extension headers are not parsed: the fixed header is all the routing
+ * needs (hop-by-hop options are not acted on, as Linux forwards them). */
+static __always_inline struct ipv6hdr *parse_ipv6(struct cursor *c)
+{
+	struct ipv6hdr *ip6 = cursor_take(c, sizeof(*ip6));
+
+	if (!ip6 || ip6->version != 6)
+		return NULL;
+	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > c->end)
+		return NULL;
+	return ip6;
+}
+
+/* Link-local (fe80::/10) or multicast (ff00::/8): an address whose packets
+ * stay on their link or are not routed by us. */
+static __always_inline int ipv6_link_scoped(const struct in6_addr *a)
+{
+	__u8 b0 = a->s6_addr[0], b1 = a->s6_addr[1];
+
+	return b0 == 0xff || (b0 == 0xfe && (b1 & 0xc0) == 0x80);
+}
+
+static __always_inline int ipv6_unspecified(const struct in6_addr *a)
+{
+	return !(a->s6_addr32[0] | a->s6_addr32[1] | a->s6_addr32[2] | a->s6_addr32[3]);
+}
+
+/* The traffic class, for the outer header's TOS. */
+static __always_inline __u8 ipv6_tclass(const struct ipv6hdr *ip6)
+{
+	return ip6->priority << 4 | ip6->flow_lbl[0] >> 4;
 }
 
 static __always_inline int ipv4_is_fragment(const struct iphdr *ip)

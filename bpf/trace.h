@@ -25,6 +25,7 @@ enum trace_kind {
 	TRACE_EVENT,        /* the miss event the live program would send: kind, VRF, address */
 	TRACE_ICMP,         /* the drop is answered: ICMP type, code, next-hop MTU */
 	TRACE_VERDICT,      /* counted under: VRF, reason, leak matrix column */
+	TRACE_FIB6,         /* VRF id, destination's last 32 bits, route (kind << 24 | target; 0: no route) */
 };
 
 enum trace_vni {

@@ -86,6 +86,11 @@ struct fib_small {
 /* Template size of a VRF's LPM trie; Go creates each VRF's own trie with
  * the size it is asked for (LPM tries are not preallocated). */
 #define ROUTES_PER_VRF 1048576
+/* Template size of a VRF's IPv6 trie, and the IPv6 hosts on access ports:
+ * a tenant's IPv6 table is a few prefixes per subnet (/64s, /128 hosts,
+ * aggregates); Go sizes each VRF's trie (Options.Routes6PerVRF). */
+#define ROUTES6_PER_VRF 262144
+#define MAX_NEIGHS6 65536
 
 #define VXLAN_PORT 4789
 /* VXLAN header word 0: only the I flag (RFC 7348); Linux drops anything
@@ -122,7 +127,7 @@ enum reason {
 	REASON_DROP_BAD_VXLAN,    /* reserved VXLAN flags or bits set */
 	REASON_DROP_UNKNOWN_VNI,  /* no VRF has this L3VNI */
 	REASON_DROP_BAD_RMAC,     /* inner destination is not our router MAC */
-	REASON_DROP_UNSUPPORTED,  /* inner frame is not untagged IPv4 */
+	REASON_DROP_UNSUPPORTED,  /* inner frame is neither untagged IPv4 nor IPv6 */
 	REASON_DROP_TTL,          /* TTL would expire here */
 	REASON_DROP_NO_ROUTE,     /* no route in the VRF (unreachable) */
 	REASON_DROP_BLACKHOLE,    /* blackhole route (aggregate) */
@@ -135,6 +140,7 @@ enum reason {
 	REASON_DROP_ERROR,        /* a helper failed */
 	REASON_DROP_BAD_CSUM,     /* inner IPv4 header checksum wrong (RFC 1812 5.2.2) */
 	REASON_DROP_HOST_VXLAN,   /* for the router's own address, arrived in VXLAN: no kernel device takes it */
+	REASON_DROP_SCOPE,        /* IPv6 link-local, multicast or unspecified address a router may not route (RFC 4291 2.5.6) */
 	REASON_MAX,
 };
 
@@ -160,6 +166,12 @@ struct vrf {
 struct lpm_key {
 	__u32 prefixlen;
 	__be32 addr;
+};
+
+/* An IPv6 trie's key: the prefix length, then the address. */
+struct lpm6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
 };
 
 struct route {
@@ -207,6 +219,11 @@ struct underlay_hop {
 struct neigh_key {
 	__u32 vrf;
 	__be32 addr;
+};
+
+struct neigh6_key {
+	__u32 vrf;
+	__u8 addr[16];
 };
 
 struct neigh {

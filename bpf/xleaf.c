@@ -3,10 +3,11 @@
  *
  * Uplinks carry VXLAN from the fabric: a packet for one of our VTEPs is
  * decapsulated into the VRF of its L3VNI. Access interfaces carry tenant
- * traffic of one VRF. Either way the inner IPv4 packet is routed in its VRF,
- * whose routes may lead into other VRFs (leaking), and leaves encapsulated
- * with the route's own VNI or delivered to a local host; a packet it cannot
- * forward may be answered with an ICMP error, routed back the same way.
+ * traffic of one VRF. Either way the inner IPv4 or IPv6 packet is routed in
+ * its VRF, whose routes may lead into other VRFs (leaking), and leaves
+ * encapsulated with the route's own VNI or delivered to a local host; an
+ * IPv4 packet it cannot forward may be answered with an ICMP error, routed
+ * back the same way.
  * Anything that is not ours goes to the kernel untouched: the control plane
  * must never break. */
 #include <linux/bpf.h>
@@ -40,6 +41,8 @@ struct go_types {
 	enum trace_kind trace_kind;
 	enum trace_vni trace_vni;
 	enum trace_underlay trace_underlay;
+	struct lpm6_key lpm6_key;
+	struct neigh6_key neigh6_key;
 };
 const struct go_types *go_types __attribute__((unused));
 
@@ -56,8 +59,37 @@ static __always_inline struct iface *iface_of(__u32 ifindex)
 	return bpf_map_lookup_elem(&ifaces, &ifindex);
 }
 
-/* Classifying returns this when the flow is ready to be routed. */
+/* Classifying returns this when the flow is ready to be routed: an IPv4
+ * packet, or an IPv6 one. */
 #define ROUTE_IT -1
+#define ROUTE_IT6 -2
+
+/* An IPv6 packet in vrf, whose cursor is at its header: routable unless an
+ * address of it is one a router does not route. On an access port, the
+ * link's own traffic (ND, RS/RA, MLD, anything to fe80::/10 or ff00::/8) is
+ * the kernel's, as ARP is; its forwarding is off on the port, so nothing
+ * passed up is routed in the default VRF. In VXLAN it is dropped: the
+ * fabric routes, it is no link. */
+static __always_inline int classify_ipv6(struct verdict *v, struct flow *f, struct cursor *c,
+					 const struct vrf *vrf, const struct vrf **vrfp)
+{
+	f->ip6 = parse_ipv6(c);
+	if (!f->ip6)
+		return decide(v, f->vrf, REASON_DROP_MALFORMED, XDP_DROP);
+	if (ipv6_link_scoped(&f->ip6->daddr)) {
+		if (!f->encapped)
+			return decide(v, 0, REASON_PASS, XDP_PASS);
+		return decide(v, f->vrf, REASON_DROP_SCOPE, XDP_DROP);
+	}
+	if (!vrf || !vrf->vni)
+		return decide(v, f->vrf, REASON_DROP_NO_VRF, XDP_DROP);
+	if (ipv6_link_scoped(&f->ip6->saddr) || ipv6_unspecified(&f->ip6->saddr))
+		return decide(v, f->vrf, REASON_DROP_SCOPE, XDP_DROP);
+	if (!f->encapped) /* from VXLAN, traced at its VNI */
+		TRACE(TRACE_VRF, f->vrf, vrf->vni, vrf->vtep);
+	*vrfp = vrf;
+	return ROUTE_IT6;
+}
 
 static __always_inline int from_uplink(struct xdp_md *ctx, struct verdict *v,
 				       const struct iface *ifc, struct flow *f,
@@ -138,8 +170,11 @@ known:
 	/* Symmetric IRB: routed traffic is addressed to our router MAC. */
 	if (!mac_eq(f->eth->h_dest, vrf->rmac))
 		return decide(v, f->vrf, REASON_DROP_BAD_RMAC, XDP_DROP);
-	if (f->eth->h_proto != bpf_htons(ETH_P_IP))
+	if (f->eth->h_proto != bpf_htons(ETH_P_IP)) {
+		if (f->eth->h_proto == bpf_htons(ETH_P_IPV6))
+			return classify_ipv6(v, f, &c, vrf, vrfp);
 		return decide(v, f->vrf, REASON_DROP_UNSUPPORTED, XDP_DROP);
+	}
 	f->ip = parse_ipv4(&c);
 	if (!f->ip)
 		return decide(v, f->vrf, REASON_DROP_MALFORMED, XDP_DROP);
@@ -160,13 +195,16 @@ static __always_inline int from_access(struct xdp_md *ctx, struct verdict *v,
 	f->encapped = 0;
 	f->end = c.end;
 
-	/* ARP, ND, IPv6, tagged frames and frames for other MACs: the kernel's. */
+	/* ARP, tagged frames and frames for other MACs: the kernel's. */
 	f->eth = parse_eth(&c);
-	if (!f->eth || f->eth->h_proto != bpf_htons(ETH_P_IP))
+	if (!f->eth || (f->eth->h_proto != bpf_htons(ETH_P_IP) &&
+			f->eth->h_proto != bpf_htons(ETH_P_IPV6)))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
 	vrf = bpf_map_lookup_elem(&vrfs, &f->vrf);
 	if (!mac_eq(f->eth->h_dest, ifc->mac) && !(vrf && mac_eq(f->eth->h_dest, vrf->rmac)))
 		return decide(v, 0, REASON_PASS, XDP_PASS);
+	if (f->eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return classify_ipv6(v, f, &c, vrf, vrfp);
 	if (!vrf || !vrf->vni)
 		return decide(v, f->vrf, REASON_DROP_NO_VRF, XDP_DROP);
 	TRACE(TRACE_VRF, f->vrf, vrf->vni, vrf->vtep);
@@ -264,9 +302,10 @@ int xleaf(struct xdp_md *ctx)
 		action = from_uplink(ctx, &v, ifc, &f, &vrf);
 	else
 		action = from_access(ctx, &v, ifc, &f, &vrf);
-	if (action == ROUTE_IT && vrf) {
+	if (action == ROUTE_IT && vrf)
 		action = route_or_answer(ctx, &v, &f, vrf);
-	}
+	else if (action == ROUTE_IT6 && vrf)
+		action = route6(ctx, &v, &f, vrf);
 	count(&v);
 	return action;
 }

@@ -336,6 +336,16 @@ func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
 			if st, note = a.explainRoute(vrfName(s.A), dst, s.C, answered); note != "" {
 				out.Notes = append(out.Notes, note)
 			}
+		case dataplane.TraceFIB6:
+			// IPv6: the route's kind; naming the prefix and where it
+			// comes from waits for the RIB's IPv6 routes.
+			st.Step, st.VRF = "route", vrfName(s.A)
+			if s.C == 0 {
+				st.Text = fmt.Sprintf("%s: no IPv6 route (dropped: no ICMPv6 errors yet)", st.VRF)
+			} else {
+				st.Kind = dataplane.FIBEntryKind(s.C).String()
+				st.Text = fmt.Sprintf("%s: %s IPv6 route", st.VRF, st.Kind)
+			}
 		case dataplane.TraceGroup:
 			group = s
 			continue // told with its member

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -74,6 +75,73 @@ func TestRestartKeepsForwarding(t *testing.T) {
 	hostRed := fixture.Flow{Src: fixture.HostRed, Dst: p.Addr(), TTL: 64}
 	expect(t, l, l.Swp10.Index, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, hostRed),
 		want{action: dataplane.XDPRedirect, vrf: fixture.RED, reason: dataplane.ReasonFwdRemote, out: encapTo(t, l, hostRed, border04(fixture.RedVNI))})
+
+	// The IPv6 tables and hosts too.
+	f6 := fixture.Flow{Src: a("2001:db8:20::110"), Dst: fixture.HostRed6, TTL: 64}
+	expect(t, l, l.Swp3.Index, fromBorder04(t, l, fixture.RedVNI, fixture.Frame(t, fixture.RouterMAC, fixture.Border04MAC, f6)),
+		want{action: dataplane.XDPRedirect, vrf: fixture.RED, reason: dataplane.ReasonFwdLocal,
+			out: fixture.Frame(t, fixture.HostRedMAC, l.Swp10.HardwareAddr, ttl(f6, 63))})
+	p6 := netip.MustParsePrefix("2001:db8:1::10/128")
+	if err := dp.SetRoute(fixture.RED, dataplane.Route{Prefix: p6, Kind: dataplane.RouteRemote, Remotes: border04(fixture.GreenVNI)}); err != nil {
+		t.Fatal(err)
+	}
+	hostRed6 := fixture.Flow{Src: fixture.HostRed6, Dst: p6.Addr(), TTL: 64}
+	expect(t, l, l.Swp10.Index, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, hostRed6),
+		want{action: dataplane.XDPRedirect, vrf: fixture.RED, reason: dataplane.ReasonFwdRemote, out: encapTo(t, l, hostRed6, border04(fixture.GreenVNI))})
+}
+
+// TestGroupsSharedByFamilies: a nexthop group that IPv4 and IPv6 routes
+// share stays while either uses it, whichever goes first, and a replaced
+// or deleted table of one family leaves the other's routes whole.
+func TestGroupsSharedByFamilies(t *testing.T) {
+	l := fixture.New(t)
+	members := []dataplane.Remote{{VTEP: fixture.Leaf01, VNI: 7777, RouterMAC: fixture.Leaf01MAC}}
+	p4, p6 := netip.MustParsePrefix("192.168.77.0/24"), netip.MustParsePrefix("2001:db8:77::/64")
+	for _, p := range []netip.Prefix{p4, p6} {
+		if err := l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: members}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := func(dst netip.Addr) {
+		t.Helper()
+		f := fixture.Flow{Src: fixture.HostRed, Dst: dst, TTL: 64}
+		if dst.Is6() {
+			f.Src = fixture.HostRed6
+		}
+		expect(t, l, l.Swp10.Index, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, f),
+			want{action: dataplane.XDPRedirect, vrf: fixture.RED, reason: dataplane.ReasonFwdRemote, out: encapTo(t, l, f, members)})
+	}
+	if err := l.DP.DeleteRoute(fixture.RED, p4); err != nil {
+		t.Fatal(err)
+	}
+	send(p6.Addr().Next())
+	if err := l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p4, Kind: dataplane.RouteRemote, Remotes: members}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DP.DeleteRoute(fixture.RED, p6); err != nil {
+		t.Fatal(err)
+	}
+	send(p4.Addr().Next())
+
+	// A whole table of IPv6 routes only: RED's IPv4 table is emptied, its
+	// group references released, and the IPv6 route keeps the group.
+	only6 := []dataplane.Route{{Prefix: p6, Kind: dataplane.RouteRemote, Remotes: members}}
+	if err := l.DP.ReplaceTable(fixture.RED, only6); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(only6, routes(t, l.DP, fixture.RED), cmpRoutes...); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
+	send(p6.Addr().Next())
+	expect(t, l, l.Swp10.Index, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, fixture.Flow{Src: fixture.HostRed, Dst: p4.Addr().Next(), TTL: 64}),
+		want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute}) // and no route back to the host either
+	// And an empty table removes the IPv6 one.
+	if err := l.DP.ReplaceTable(fixture.RED, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := fixture.Flow{Src: fixture.HostRed6, Dst: p6.Addr().Next(), TTL: 64}
+	expect(t, l, l.Swp10.Index, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, f),
+		want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute})
 }
 
 // TestReplaceTable swaps a VRF's whole table; routes of the old one are gone.
@@ -92,10 +160,18 @@ func TestReplaceTable(t *testing.T) {
 	expect(t, l, l.Swp10.Index, host("192.168.1.10"), want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonBlackhole})
 	expect(t, l, l.Swp10.Index, host("192.168.200.10"), want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute})
 
-	// An invalid route rejects the whole table: the running one stays.
-	bad := append(only, dataplane.Route{Prefix: netip.MustParsePrefix("10.0.0.1/8"), Kind: dataplane.RouteBlackhole})
-	if err := l.DP.ReplaceTable(fixture.RED, bad); err == nil {
-		t.Fatal("table with a bad prefix accepted")
+	// The IPv6 table went with it.
+	expect(t, l, l.Swp10.Index, fixture.Frame(t, l.Swp10.HardwareAddr, fixture.HostRedMAC, fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:1::10"), TTL: 64}),
+		want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute})
+
+	// An invalid route of either family rejects the whole table: the
+	// running one stays.
+	for _, p := range []string{"10.0.0.1/8", "2001:db8::1/64"} {
+		bad := append(slices.Clone(only), dataplane.Route{Prefix: netip.MustParsePrefix("2001:db8:9::/64"), Kind: dataplane.RouteBlackhole},
+			dataplane.Route{Prefix: netip.MustParsePrefix(p), Kind: dataplane.RouteBlackhole})
+		if err := l.DP.ReplaceTable(fixture.RED, bad); err == nil {
+			t.Fatalf("table with bad prefix %s accepted", p)
+		}
 	}
 	if diff := cmp.Diff(only, routes(t, l.DP, fixture.RED), cmpRoutes...); diff != "" {
 		t.Errorf("table after a rejected replace (-want +got):\n%s", diff)
@@ -141,28 +217,33 @@ func TestBadAPIInput(t *testing.T) {
 	}
 	before := routes(t, l.DP, fixture.RED)
 	for name, err := range map[string]error{
-		"vrf 0":                 l.DP.SetVRF(dataplane.VRF{ID: 0, VNI: 7, RouterMAC: mac, VTEP: fixture.VTEP}),
-		"vrf out of range":      l.DP.SetVRF(dataplane.VRF{ID: dataplane.MaxVRFs, VNI: 7, RouterMAC: mac, VTEP: fixture.VTEP}),
-		"vni 0":                 l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 0, RouterMAC: mac, VTEP: fixture.VTEP}),
-		"vni over 24 bits":      l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 1 << 24, RouterMAC: mac, VTEP: fixture.VTEP}),
-		"vni of another vrf":    l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: fixture.RedVNI, RouterMAC: mac, VTEP: fixture.VTEP}),
-		"short router mac":      l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 7, RouterMAC: mac[:4], VTEP: fixture.VTEP}),
-		"ipv6 vtep":             l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 7, RouterMAC: mac, VTEP: a("2001:db8::1")}),
-		"ipv6 prefix":           l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("2001:db8::/32"), Kind: dataplane.RouteBlackhole}),
-		"host bits":             l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("192.168.50.1/24"), Kind: dataplane.RouteBlackhole}),
-		"unknown kind":          l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: 99}),
-		"remote without member": l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote}),
-		"too many members":      l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: tooMany}),
-		"member vni 0":          l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: []dataplane.Remote{{VTEP: fixture.Leaf01, RouterMAC: mac}}}),
-		"member without mac":    l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: []dataplane.Remote{{VTEP: fixture.Leaf01, VNI: 4001}}}),
-		"local to vrf 0":        l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteLocal}),
-		"route in vrf 0":        l.DP.SetRoute(0, dataplane.Route{Prefix: p, Kind: dataplane.RouteBlackhole}),
-		"delete missing route":  l.DP.DeleteRoute(fixture.RED, p),
-		"neighbor without mac":  l.DP.SetNeighbor(fixture.RED, a("192.168.100.20"), dataplane.Neighbor{Ifindex: l.Swp10.Index, SrcMAC: mac}),
-		"neighbor bad ifindex":  l.DP.SetNeighbor(fixture.RED, a("192.168.100.20"), dataplane.Neighbor{MAC: mac, SrcMAC: mac}),
-		"delete unknown vrf":    l.DP.DeleteVRF(9),
-		"access in vrf 0":       l.DP.AttachAccess("swp10", 0),
-		"attach missing iface":  l.DP.AttachUplink("nosuch0"),
+		"vrf 0":                  l.DP.SetVRF(dataplane.VRF{ID: 0, VNI: 7, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"vrf out of range":       l.DP.SetVRF(dataplane.VRF{ID: dataplane.MaxVRFs, VNI: 7, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"vni 0":                  l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 0, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"vni over 24 bits":       l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 1 << 24, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"vni of another vrf":     l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: fixture.RedVNI, RouterMAC: mac, VTEP: fixture.VTEP}),
+		"short router mac":       l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 7, RouterMAC: mac[:4], VTEP: fixture.VTEP}),
+		"ipv6 vtep":              l.DP.SetVRF(dataplane.VRF{ID: 9, VNI: 7, RouterMAC: mac, VTEP: a("2001:db8::1")}),
+		"ipv4-mapped prefix":     l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("::ffff:192.168.50.0/120"), Kind: dataplane.RouteBlackhole}),
+		"ipv6 host bits":         l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("2001:db8:50::1/64"), Kind: dataplane.RouteBlackhole}),
+		"ipv6 remote, no member": l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("2001:db8:50::/64"), Kind: dataplane.RouteRemote}),
+		"delete missing ipv6":    l.DP.DeleteRoute(fixture.RED, netip.MustParsePrefix("2001:db8:50::/64")),
+		"link-local neighbor":    l.DP.SetNeighbor(fixture.RED, a("fe80::20"), dataplane.Neighbor{Ifindex: l.Swp10.Index, MAC: mac, SrcMAC: mac}),
+		"multicast neighbor":     l.DP.SetNeighbor(fixture.RED, a("ff02::1"), dataplane.Neighbor{Ifindex: l.Swp10.Index, MAC: mac, SrcMAC: mac}),
+		"host bits":              l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("192.168.50.1/24"), Kind: dataplane.RouteBlackhole}),
+		"unknown kind":           l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: 99}),
+		"remote without member":  l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote}),
+		"too many members":       l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: tooMany}),
+		"member vni 0":           l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: []dataplane.Remote{{VTEP: fixture.Leaf01, RouterMAC: mac}}}),
+		"member without mac":     l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteRemote, Remotes: []dataplane.Remote{{VTEP: fixture.Leaf01, VNI: 4001}}}),
+		"local to vrf 0":         l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: p, Kind: dataplane.RouteLocal}),
+		"route in vrf 0":         l.DP.SetRoute(0, dataplane.Route{Prefix: p, Kind: dataplane.RouteBlackhole}),
+		"delete missing route":   l.DP.DeleteRoute(fixture.RED, p),
+		"neighbor without mac":   l.DP.SetNeighbor(fixture.RED, a("192.168.100.20"), dataplane.Neighbor{Ifindex: l.Swp10.Index, SrcMAC: mac}),
+		"neighbor bad ifindex":   l.DP.SetNeighbor(fixture.RED, a("192.168.100.20"), dataplane.Neighbor{MAC: mac, SrcMAC: mac}),
+		"delete unknown vrf":     l.DP.DeleteVRF(9),
+		"access in vrf 0":        l.DP.AttachAccess("swp10", 0),
+		"attach missing iface":   l.DP.AttachUplink("nosuch0"),
 	} {
 		if err == nil {
 			t.Errorf("%s: accepted", name)

@@ -27,6 +27,9 @@ const DefaultPinPath = "/sys/fs/bpf/xleaf"
 type Options struct {
 	PinPath      string // default DefaultPinPath; must be on a bpf filesystem
 	RoutesPerVRF uint32 // capacity of each VRF's table; default 1<<20
+	// Routes6PerVRF is the capacity of each VRF's IPv6 table; default
+	// 1<<18.
+	Routes6PerVRF uint32
 	// FIBChunks sizes the compiled FIB's pool of 256-entry chunks (1 KiB
 	// each, shared by every VRF): one per /16 holding longer routes, one
 	// per /24 whose routes make more than 12 runs (which takes 6 routes or more
@@ -56,24 +59,27 @@ func (o *xleafCore) Close() error {
 // Dataplane is the loaded XDP program and its maps. It is safe for
 // concurrent use; nothing else in xleaf touches the maps.
 type Dataplane struct {
-	opts      Options
-	objs      xleafCore
-	tableSpec *ebpf.MapSpec // template of a VRF's LPM trie
+	opts       Options
+	objs       xleafCore
+	tableSpec  *ebpf.MapSpec // template of a VRF's LPM trie
+	table6Spec *ebpf.MapSpec // and of its IPv6 one
 
-	mu          sync.Mutex
-	tables      map[VRFID]*ebpf.Map // each VRF's LPM trie (inner map): the record of its routes
-	fib         *fib                // what the program looks them up in
-	groups      *groups
-	leaks       *leakCols
-	tableGroups tableGroups
-	links       map[string]link.Link
-	stopReclaim chan struct{} // ends reclaim, which closes reclaimDone
-	reclaimDone chan struct{}
-	ifindex     map[string]uint32 // attached port -> the index its Ifaces entry is under
-	vniIndex    words             // vni_index, mmapped
-	hops        *underlayStore
-	trace       *tracer // Explain's program, loaded on its first call
-	closed      bool    // Close ran: the mmapped maps are gone
+	mu           sync.Mutex
+	tables       map[VRFID]*ebpf.Map // each VRF's LPM trie (inner map): the record of its routes
+	fib          *fib                // what the program looks them up in
+	groups       *groups
+	leaks        *leakCols
+	tableGroups  tableGroups
+	tables6      map[VRFID]*ebpf.Map // each VRF's IPv6 trie: record and table (routes6.go)
+	table6Groups tableGroups
+	links        map[string]link.Link
+	stopReclaim  chan struct{} // ends reclaim, which closes reclaimDone
+	reclaimDone  chan struct{}
+	ifindex      map[string]uint32 // attached port -> the index its Ifaces entry is under
+	vniIndex     words             // vni_index, mmapped
+	hops         *underlayStore
+	trace        *tracer // Explain's program, loaded on its first call
+	closed       bool    // Close ran: the mmapped maps are gone
 }
 
 // ErrClosed is what a change asked of a closed Dataplane returns.
@@ -99,6 +105,9 @@ func Open(opts Options) (*Dataplane, error) {
 	if opts.RoutesPerVRF == 0 {
 		opts.RoutesPerVRF = 1 << 20
 	}
+	if opts.Routes6PerVRF == 0 {
+		opts.Routes6PerVRF = 1 << 18
+	}
 	if opts.FIBChunks == 0 {
 		opts.FIBChunks = 4096
 	}
@@ -120,7 +129,9 @@ func Open(opts Options) (*Dataplane, error) {
 	}
 	spec.Maps[xleafMapFibChunks].MaxEntries = opts.FIBChunks
 	spec.Maps[xleafMapFibSmall].MaxEntries = opts.FIBSmallChunks
-	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], tables: map[VRFID]*ebpf.Map{}, groups: newGroups(), tableGroups: tableGroups{}, links: map[string]link.Link{}, ifindex: map[string]uint32{}}
+	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], table6Spec: spec.Maps[xleafMapVrfTable6Tmpl],
+		tables: map[VRFID]*ebpf.Map{}, tables6: map[VRFID]*ebpf.Map{}, groups: newGroups(), tableGroups: tableGroups{},
+		table6Groups: tableGroups{}, links: map[string]link.Link{}, ifindex: map[string]uint32{}}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
 		return nil, fmt.Errorf("load xdp program: maps pinned under %s are from an incompatible xleaf build "+
@@ -356,6 +367,9 @@ func (d *Dataplane) adopt() error {
 			return err
 		}
 	}
+	if err := d.adoptTables6(); err != nil {
+		return err
+	}
 	for id := uint32(1); id < d.groups.next; id++ {
 		if _, used := d.groups.keys[id]; !used {
 			d.groups.free = append(d.groups.free, id)
@@ -385,6 +399,9 @@ func (d *Dataplane) Close() error {
 		l.Close()
 	}
 	for _, t := range d.tables {
+		t.Close()
+	}
+	for _, t := range d.tables6 {
 		t.Close()
 	}
 	if d.fib != nil {
@@ -502,6 +519,7 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 		delete(d.tables, id)
 	}
 	d.fib.remove(id)
+	d.removeTable6(id)
 	// Its hosts too: a later VRF with this id must not inherit them.
 	var k xleafNeighKey
 	var n xleafNeigh
@@ -514,6 +532,17 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 	}
 	for _, k := range stale {
 		d.objs.Neighs.Delete(k)
+	}
+	var k6 xleafNeigh6Key
+	var stale6 []xleafNeigh6Key
+	it = d.objs.Neighs6.Iterate()
+	for it.Next(&k6, &n) {
+		if VRFID(k6.Vrf) == id {
+			stale6 = append(stale6, k6)
+		}
+	}
+	for _, k := range stale6 {
+		d.objs.Neighs6.Delete(k)
 	}
 	return nil
 }
@@ -637,7 +666,7 @@ func (d *Dataplane) SetNeighbor(vrf VRFID, addr netip.Addr, n Neighbor) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
 	}
-	if err := checkIPv4(addr, "neighbor"); err != nil {
+	if err := checkHost(addr); err != nil {
 		return err
 	}
 	mac, err := mac6(n.MAC)
@@ -651,8 +680,13 @@ func (d *Dataplane) SetNeighbor(vrf VRFID, addr netip.Addr, n Neighbor) error {
 	if n.Ifindex <= 0 {
 		return fmt.Errorf("neighbor %v: bad ifindex %d", addr, n.Ifindex)
 	}
-	key := xleafNeighKey{Vrf: uint32(vrf), Addr: be32(addr)}
-	if err := d.objs.Neighs.Put(key, xleafNeigh{Ifindex: uint32(n.Ifindex), Mac: mac, Smac: smac}); err != nil {
+	val := xleafNeigh{Ifindex: uint32(n.Ifindex), Mac: mac, Smac: smac}
+	if addr.Is6() {
+		err = d.objs.Neighs6.Put(neigh6Key(vrf, addr), val)
+	} else {
+		err = d.objs.Neighs.Put(xleafNeighKey{Vrf: uint32(vrf), Addr: be32(addr)}, val)
+	}
+	if err != nil {
 		return fmt.Errorf("neighbor %v in vrf %d: %w", addr, vrf, err)
 	}
 	return nil
@@ -660,10 +694,16 @@ func (d *Dataplane) SetNeighbor(vrf VRFID, addr netip.Addr, n Neighbor) error {
 
 // DeleteNeighbor removes a host.
 func (d *Dataplane) DeleteNeighbor(vrf VRFID, addr netip.Addr) error {
-	if err := checkIPv4(addr, "neighbor"); err != nil {
+	if err := checkHost(addr); err != nil {
 		return err
 	}
-	if err := d.objs.Neighs.Delete(xleafNeighKey{Vrf: uint32(vrf), Addr: be32(addr)}); err != nil {
+	var err error
+	if addr.Is6() {
+		err = d.objs.Neighs6.Delete(neigh6Key(vrf, addr))
+	} else {
+		err = d.objs.Neighs.Delete(xleafNeighKey{Vrf: uint32(vrf), Addr: be32(addr)})
+	}
+	if err != nil {
 		return fmt.Errorf("delete neighbor %v in vrf %d: %w", addr, vrf, err)
 	}
 	return nil

@@ -34,6 +34,7 @@ const (
 	TraceEvent    = TraceKind(xleafTraceKindTRACE_EVENT)    // A event kind, B VRF, C address: what the live program would tell the agent
 	TraceICMP     = TraceKind(xleafTraceKindTRACE_ICMP)     // A type, B code, C next-hop MTU: the drop is answered
 	TraceVerdict  = TraceKind(xleafTraceKindTRACE_VERDICT)  // A VRF, B reason, C leak matrix column
+	TraceFIB6     = TraceKind(xleafTraceKindTRACE_FIB6)     // A VRF, B destination's last 32 bits, C route (kind << 24 | target; 0: none)
 )
 
 // FIBEntryKind is the kind of the route a FIB entry (TraceFIB's C)

@@ -127,8 +127,8 @@ func (f *Fake) SetRoute(vrf VRFID, r Route) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
 	}
-	if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() || r.Prefix.Masked() != r.Prefix {
-		return fmt.Errorf("vrf %d: route %v: not a masked IPv4 prefix", vrf, r.Prefix)
+	if !r.Prefix.IsValid() || r.Prefix.Addr().Is4In6() || r.Prefix.Addr().Zone() != "" || r.Prefix.Masked() != r.Prefix {
+		return fmt.Errorf("vrf %d: route %v: not a masked IPv4 or IPv6 prefix", vrf, r.Prefix)
 	}
 	if r.Kind == RouteRemote {
 		if len(r.Remotes) == 0 || len(r.Remotes) > MaxECMP {
@@ -229,7 +229,7 @@ func (f *Fake) SetNeighbor(vrf VRFID, addr netip.Addr, n Neighbor) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
 	}
-	if err := checkIPv4(addr, "neighbor"); err != nil {
+	if err := checkHost(addr); err != nil {
 		return err
 	}
 	if _, err := mac6(n.MAC); err != nil {

@@ -211,6 +211,9 @@ func fuzzTables(seed uint64) map[dataplane.VRFID][]dataplane.Route {
 		routes := []dataplane.Route{}
 		for range r.IntN(9) {
 			p := fuzzPrefix(r)
+			if r.IntN(3) == 0 {
+				p = fuzzPrefix6(r)
+			}
 			if seen[p] {
 				continue // one route per prefix, as an LPM trie holds them
 			}
@@ -226,7 +229,9 @@ var (
 	fuzzVTEPs = []netip.Addr{fixture.Leaf01, fixture.Leaf02, fixture.Border04, fixture.Unresolved, fixture.Unrouted}
 	fuzzRMACs = []net.HardwareAddr{fixture.Leaf01MAC, fixture.Leaf02MAC, fixture.Border04MAC}
 	fuzzHosts = []netip.Addr{fixture.HostRed, fixture.HostGreen, fixture.HostBlue}
-	fuzzVNIs  = []uint32{fixture.RedVNI, fixture.GreenVNI, fixture.BlueVNI, fixture.Site2RedVNI, fixture.Site2GreenVNI}
+	// and their IPv6 addresses, in the same order
+	fuzzHosts6 = []netip.Addr{fixture.HostRed6, fixture.HostGreen6, fixture.HostBlue6}
+	fuzzVNIs   = []uint32{fixture.RedVNI, fixture.GreenVNI, fixture.BlueVNI, fixture.Site2RedVNI, fixture.Site2GreenVNI}
 )
 
 func fuzzPrefix(r *rand.Rand) netip.Prefix {
@@ -246,6 +251,61 @@ func fuzzPrefix(r *rand.Rand) netip.Prefix {
 	}
 	bits := []int{0, 8, 16, 24, 24, 28, 32, 32, r.IntN(33)}[r.IntN(9)]
 	return netip.PrefixFrom(addr, bits).Masked()
+}
+
+// fuzzPrefix6 is fuzzPrefix's IPv6 twin, around the fixture's /64s.
+func fuzzPrefix6(r *rand.Rand) netip.Prefix {
+	var b [16]byte
+	switch r.IntN(6) {
+	case 0, 1:
+		b = fuzzHosts6[r.IntN(len(fuzzHosts6))].As16()
+	case 2:
+		subnets := []uint16{1, 2, 0x10, 0x20, 0x30, 0x100, 0x200}
+		b = fuzzAddr6(uint32(subnets[r.IntN(len(subnets))])<<16 | uint32(r.IntN(1<<16))).As16()
+	case 3:
+		b = fuzzAddr6(r.Uint32()).As16()
+	default:
+		binary.BigEndian.PutUint64(b[:], r.Uint64())
+		binary.BigEndian.PutUint64(b[8:], r.Uint64())
+	}
+	bits := []int{0, 32, 48, 56, 64, 64, 96, 127, 128, 128, r.IntN(129)}[r.IntN(11)]
+	return netip.PrefixFrom(netip.AddrFrom16(b), bits).Masked()
+}
+
+// fuzzAddr6 is the IPv6 address a packet description's 32 bits name:
+// 2001:db8:<top 16>::<low 16>, the fixture's /64s (0x0100_0010 is RED's
+// host 2001:db8:100::10); with top fe80 or ff0e, a link-local or
+// multicast address.
+func fuzzAddr6(v uint32) netip.Addr {
+	var b [16]byte
+	switch hi := uint16(v >> 16); hi {
+	case 0xfe80, 0xff0e:
+		binary.BigEndian.PutUint16(b[0:], hi)
+	default:
+		b[0], b[1], b[2], b[3] = 0x20, 0x01, 0x0d, 0xb8
+		binary.BigEndian.PutUint16(b[4:], hi)
+	}
+	binary.BigEndian.PutUint16(b[14:], uint16(v))
+	return netip.AddrFrom16(b)
+}
+
+// fuzzInPrefix is an address of p whose host bits come from v.
+func fuzzInPrefix(p netip.Prefix, v uint32) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := range b {
+		bits := p.Bits() - 8*i // of this byte that are the prefix's
+		if bits >= 8 {
+			continue
+		}
+		keep := byte(0)
+		if bits > 0 {
+			keep = ^byte(0) << (8 - bits)
+		}
+		host := byte(v >> (8 * ((len(b) - 1 - i) % 4)))
+		b[i] = b[i]&keep | host&^keep
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 func fuzzRoute(r *rand.Rand, p netip.Prefix, vrf dataplane.VRFID, isolateBlue bool) dataplane.Route {
@@ -500,10 +560,10 @@ type fuzzPacket struct {
 	ingress byte   // %16: 0-14 %5 swp1, swp3, swp10, swp20, swp30; 15 host10 (no program)
 	flags   byte   // mode and anomalies: the fuzzMode and fuzzFlag constants
 	vni     byte   // low nibble: 0-11 4001/4002/4003 (%3), 12 5001, 13 5002, 14 9999, 15 2^24-1; fuzzVNIRouterMAC
-	dst     byte   // %8: 0-3 in a route of the lookup VRF, 4-6 a fixture host, 7 addr; fuzzDstOuterFrag
+	dst     byte   // %8: 0-3 in a route of the lookup VRF (of the packet's family), 4-6 a fixture host, 7 addr; fuzzDstOuterFrag
 	route   byte   // which route, for dst 0-3
-	addr    uint32 // host bits for dst 0-3; the address for dst 7
-	proto   byte   // %6: UDP, TCP, ICMP, SCTP, GRE, the byte itself
+	addr    uint32 // host bits for dst 0-3; the address for dst 7 (IPv6: fuzzAddr6); IPv6's flow label
+	proto   byte   // %6: UDP, TCP, ICMP, SCTP, GRE (IPv6: a fragment header), the byte itself
 	ttl     byte   // 0 is sent as 1
 	tos     byte
 	sport   uint16 // also the source address and DF: see decodePacket
@@ -522,9 +582,10 @@ type fuzzMutation struct {
 }
 
 const (
-	fuzzModeMask   = 0x07 // flags: 0-5 structured
-	fuzzModeRaw    = 6    // the input's bytes after flags are the frame
-	fuzzModeRawEth = 7    // the same behind an Ethernet header to the port's MAC
+	fuzzModeMask   = 0x07 // flags: 0-4 structured IPv4, 5 structured IPv6
+	fuzzModeIPv6   = 5
+	fuzzModeRaw    = 6 // the input's bytes after flags are the frame
+	fuzzModeRawEth = 7 // the same behind an Ethernet header to the port's MAC
 
 	fuzzFlagAnomalies = 0x08 // flags: enables the four below and fuzzDstOuterFrag
 	fuzzFlagOuterMAC  = 0x10 // outer (uplink) or only (access) destination MAC is not ours
@@ -666,33 +727,43 @@ func (e *fuzzEnv) decodePacket(t *testing.T, tables map[dataplane.VRFID][]datapl
 	} else if v, ok := e.portVRF[port.Index]; ok {
 		lookup = v
 	}
+	v6 := p.flags&fuzzModeMask == fuzzModeIPv6
+	routes := slices.DeleteFunc(slices.Clone(tables[lookup]), func(r dataplane.Route) bool { return r.Prefix.Addr().Is6() != v6 })
+	hosts, addr := fuzzHosts, fuzzAddr4
+	if v6 {
+		hosts, addr = fuzzHosts6, fuzzAddr6
+	}
 	var dst netip.Addr
 	switch sel := p.dst % 8; {
-	case sel < 4 && len(tables[lookup]) > 0:
-		pfx := tables[lookup][int(p.route)%len(tables[lookup])].Prefix
-		base := binary.BigEndian.Uint32(pfx.Addr().AsSlice())
-		mask := uint32(0)
-		if pfx.Bits() > 0 {
-			mask = ^uint32(0) << (32 - pfx.Bits())
-		}
-		dst = fuzzAddr4(base | p.addr&^mask)
+	case sel < 4 && len(routes) > 0:
+		dst = fuzzInPrefix(routes[int(p.route)%len(routes)].Prefix, p.addr)
 	case sel >= 4 && sel < 7:
-		dst = fuzzHosts[sel-4]
+		dst = hosts[sel-4]
 	default:
-		dst = fuzzAddr4(p.addr)
+		dst = addr(p.addr)
 	}
 
 	// The source: where an ICMP error goes back to. sport's high byte
 	// picks it (bits 0-1) and sets DF (bit 2).
 	src := fuzzAddr4(0xc0a81400 | uint32(p.sport&0xff))
+	if v6 {
+		src = fuzzAddr6(0x00200000 | uint32(p.sport&0xff))
+	}
 	switch p.sport >> 8 & 3 {
 	case 2:
-		src = fuzzHosts[int(p.sport&0xff)%len(fuzzHosts)]
+		src = hosts[int(p.sport&0xff)%len(hosts)]
 	case 3:
 		src = fuzzAddr4(p.addr ^ uint32(p.sport&0xff)<<24) // 0/8, 127/8, groups, ...
+		if v6 {                                            // link-local, unspecified, multicast, loopback, mapped
+			odd := []string{"fe80::1", "::", "ff02::1", "::1", "::ffff:192.168.20.1"}
+			src = netip.MustParseAddr(odd[int(p.sport&0xff)%len(odd)])
+		}
 	}
 	flow := fixture.Flow{Src: src, Dst: dst, SrcPort: p.sport, DstPort: p.dport,
 		TTL: p.ttl, TOS: p.tos, DF: p.sport&0x400 != 0}
+	if v6 {
+		flow.DF, flow.FlowLabel = false, p.addr&0xfffff
+	}
 	if flow.TTL == 0 {
 		flow.TTL = 1 // Flow reads 0 as 64; 0 and 1 both expire
 	}
@@ -703,10 +774,16 @@ func (e *fuzzEnv) decodePacket(t *testing.T, tables map[dataplane.VRFID][]datapl
 		flow.Proto = layers.IPProtocolTCP
 	case 2:
 		flow.Proto = layers.IPProtocolICMPv4
+		if v6 {
+			flow.Proto = layers.IPProtocolICMPv6
+		}
 	case 3:
 		flow.Proto = layers.IPProtocolSCTP
 	case 4:
 		flow.Proto = layers.IPProtocolGRE
+		if v6 {
+			flow.Proto = layers.IPProtocolIPv6Fragment
+		}
 	default:
 		flow.Proto = layers.IPProtocol(p.proto)
 		if flow.Proto == 0 {
@@ -738,7 +815,10 @@ func (e *fuzzEnv) decodePacket(t *testing.T, tables map[dataplane.VRFID][]datapl
 		if anomaly(fuzzFlagInnerMAC) {
 			innerDst = fuzzOtherMAC
 		}
-		inner := fuzzIPOptions(fixture.Frame(t, innerDst, peer, flow), p.ipopt)
+		inner := fixture.Frame(t, innerDst, peer, flow)
+		if !v6 {
+			inner = fuzzIPOptions(inner, p.ipopt)
+		}
 		o := fixture.Outer{DstMAC: port.HardwareAddr, SrcMAC: peer, Src: fixture.Border04, Dst: fixture.VTEP,
 			SrcPort: 49152 | p.sport, VNI: vni, TOS: p.tos}
 		if anomaly(fuzzFlagOuterMAC) {
@@ -770,7 +850,10 @@ func (e *fuzzEnv) decodePacket(t *testing.T, tables map[dataplane.VRFID][]datapl
 		if i := slices.Index(e.access, port); i >= 0 {
 			smac = e.hosts[i]
 		}
-		frame = fuzzIPOptions(fixture.Frame(t, dmac, smac, flow), p.ipopt)
+		frame = fixture.Frame(t, dmac, smac, flow)
+		if !v6 {
+			frame = fuzzIPOptions(frame, p.ipopt)
+		}
 	}
 
 	for _, m := range p.muts {
@@ -1100,12 +1183,19 @@ func fuzzSeeds() []fuzzSeed {
 		dstAddr                                 = 7
 		udp, tcp, icmp, sctp                    = 0, 1, 2, 3
 	)
-	ip := func(s string) uint32 { return binary.BigEndian.Uint32(netip.MustParseAddr(s).AsSlice()) }
+	ip := func(s string) uint32 {
+		if s == "" {
+			return 0
+		}
+		return binary.BigEndian.Uint32(netip.MustParseAddr(s).AsSlice())
+	}
 	to := func(ingress, vni byte, dst string) fuzzPacket {
 		return fuzzPacket{ingress: ingress, vni: vni, dst: dstAddr, addr: ip(dst), proto: udp, ttl: 64, sport: 1234, dport: 5678,
 			size: 16, payload: []byte("xleaf fuzz")}
 	}
 	with := func(p fuzzPacket, f func(*fuzzPacket)) fuzzPacket { f(&p); return p }
+	// v6 makes p IPv6, to fuzzAddr6(addr).
+	v6 := func(p fuzzPacket, addr uint32) fuzzPacket { p.flags, p.addr = fuzzModeIPv6, addr; return p }
 	decapLocal := to(swp3, vni4001, "192.168.100.10")
 	hostToRemote := with(to(swp10, 0, "192.168.1.10"), func(p *fuzzPacket) { p.proto = tcp; p.sport, p.dport = 4000, 80 })
 
@@ -1177,6 +1267,26 @@ func fuzzSeeds() []fuzzSeed {
 		{table: 0, pkt: with(to(host10, 0, "192.168.1.10"), func(p *fuzzPacket) {})},                                           // no program on the port
 		{table: 0, raw: append([]byte{swp3, fuzzModeRaw}, "raw bytes, not even Ethernet addressed to us"...)},                  // raw
 		{table: 0, raw: []byte{swp10, fuzzModeRawEth, 0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 1, 2, 3, 4, 192, 168, 1, 10}},  // raw IPv4
+		// IPv6: every path again, and what only IPv6 has.
+		{table: 0, pkt: v6(to(swp3, vni4001, ""), 0x0100_0010)},                                                                    // decap to RED's host
+		{table: 0, pkt: v6(to(swp3, vni4001, ""), 0x0002_0010)},                                                                    // DCI leak
+		{table: 0, pkt: v6(to(swp3, vni4001, ""), 0x0020_0007)},                                                                    // hairpin (XDP_TX)
+		{table: 0, pkt: with(v6(to(swp10, 0, ""), 0x0001_0010), func(p *fuzzPacket) { p.proto = tcp; p.sport = 0x0200 })},          // access encap from RED's host
+		{table: 0, pkt: with(v6(to(swp10, 0, ""), 0x0200_0010), func(p *fuzzPacket) { p.sport = 0x0200 })},                         // local leak RED -> GREEN
+		{table: 0, pkt: with(v6(to(swp20, 0, ""), 0x0001_0077), func(p *fuzzPacket) { p.sport = 0x0201 })},                         // GREEN's aggregate
+		{table: 0, pkt: with(v6(to(swp10, 0, ""), 0x0100_0001), func(p *fuzzPacket) { p.ttl, p.sport = 1, 0x0200 })},               // hop limit 1 to the gateway
+		{table: 0, pkt: with(v6(to(swp10, 0, ""), 0x0001_0010), func(p *fuzzPacket) { p.ttl, p.sport = 1, 0x0200 })},               // hop limit 1
+		{table: 0, pkt: with(v6(to(swp10, 0, ""), 0x0001_0010), func(p *fuzzPacket) { p.proto, p.sport = 4, 0x0200 })},             // fragment header: flow label hash
+		{table: 0, pkt: with(v6(to(swp10, 0, ""), 0x0001_0010), func(p *fuzzPacket) { p.size, p.sport = 0x8000|2, 0x0200 })},       // encap exactly the MTU
+		{table: 0, pkt: with(v6(to(swp10, 0, ""), 0x0001_0010), func(p *fuzzPacket) { p.size, p.sport = 0x8000|3, 0x0200 })},       // one over: dropped
+		{table: 0, pkt: with(v6(to(swp10, 0, ""), 0xfe80_0001), func(p *fuzzPacket) { p.sport = 0x0200 })},                         // link-local: the kernel's
+		{table: 0, pkt: with(v6(to(swp10, 0, ""), 0x0001_0010), func(p *fuzzPacket) { p.sport = 0x0300 })},                         // from fe80::1: dropped
+		{table: 0, pkt: v6(to(swp3, vni4001, ""), 0xff0e_0001)},                                                                    // multicast in VXLAN
+		{table: 0, pkt: with(v6(to(swp30, 0, ""), 0x0100_0010), func(p *fuzzPacket) { p.sport = 0x0202 })},                         // BLUE to RED
+		{table: 0, pkt: with(v6(to(swp3, vni4001, ""), 0x0100_0010), func(p *fuzzPacket) { p.trunc = 90 })},                        // cut in the IPv6 header
+		{table: 0, pkt: with(v6(to(swp3, vni4001, ""), 0x0100_0010), func(p *fuzzPacket) { p.muts = []fuzzMutation{{68, 0xff}} })}, // payload length past the frame
+		{table: 7, pkt: with(v6(to(swp10, 0, ""), 0), func(p *fuzzPacket) { p.dst = dstRoute })},
+		{table: 8, pkt: with(v6(to(swp3, vni4002, ""), 0), func(p *fuzzPacket) { p.dst, p.route = dstRoute, 1 })},
 		// Random tables.
 		{table: 1, pkt: fuzzPacket{ingress: swp10, dst: dstRoute, ttl: 64, size: 8}},
 		{table: 2, pkt: fuzzPacket{ingress: swp3, dst: dstRoute, route: 1, ttl: 64, size: 8}},

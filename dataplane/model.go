@@ -70,6 +70,7 @@ type Verdict struct {
 const (
 	ethLen    = 14
 	ipLen     = 20
+	ip6Len    = 40
 	udpLen    = 8
 	vxlanLen  = 8
 	encapLen  = ethLen + ipLen + udpLen + vxlanLen
@@ -139,6 +140,9 @@ func (m *Model) fromUplink(ingress int, ifc ModelIface, f []byte) Verdict {
 	if !bytes.Equal(inner[0:6], vrf.RouterMAC) {
 		return drop(vrf.ID, ReasonBadRouterMAC)
 	}
+	if binary.BigEndian.Uint16(inner[12:]) == 0x86dd {
+		return m.classify6(ingress, vrf.ID, vrf, true, f, encapLen)
+	}
 	if binary.BigEndian.Uint16(inner[12:]) != 0x0800 {
 		return drop(vrf.ID, ReasonUnsupported)
 	}
@@ -152,7 +156,11 @@ func (m *Model) fromUplink(ingress int, ifc ModelIface, f []byte) Verdict {
 }
 
 func (m *Model) fromAccess(ingress int, ifc ModelIface, f []byte) Verdict {
-	if len(f) < ethLen || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+	if len(f) < ethLen {
+		return pass()
+	}
+	ethertype := binary.BigEndian.Uint16(f[12:])
+	if ethertype != 0x0800 && ethertype != 0x86dd {
 		return pass()
 	}
 	vrf, configured := m.VRFs[ifc.VRF]
@@ -162,6 +170,9 @@ func (m *Model) fromAccess(ingress int, ifc ModelIface, f []byte) Verdict {
 	}
 	if !bytes.Equal(f[0:6], ifc.MAC) && !bytes.Equal(f[0:6], rmac) {
 		return pass()
+	}
+	if ethertype == 0x86dd {
+		return m.classify6(ingress, ifc.VRF, vrf, configured, f, 0)
 	}
 	if !configured {
 		return drop(ifc.VRF, ReasonNoVRF)
@@ -174,6 +185,70 @@ func (m *Model) fromAccess(ingress int, ifc ModelIface, f []byte) Verdict {
 		return drop(vrf.ID, ReasonBadChecksum)
 	}
 	return m.route(ingress, vrf, f, 0)
+}
+
+// classify6 takes an IPv6 packet (its Ethernet header at f[off:]) that
+// came in VRF id (vrf, if configured) to routing, unless an address of it
+// is not routed: on an access port (off 0) the link's own traffic (to
+// link-local or multicast addresses: ND, RS/RA, MLD) is the kernel's; in
+// VXLAN it is dropped.
+func (m *Model) classify6(ingress int, id VRFID, vrf VRF, configured bool, f []byte, off int) Verdict {
+	ip := f[off+ethLen:]
+	if !validIPv6(ip) {
+		return drop(id, ReasonMalformed)
+	}
+	dst, src := netip.AddrFrom16([16]byte(ip[24:40])), netip.AddrFrom16([16]byte(ip[8:24]))
+	if linkScoped(dst) {
+		if off == 0 {
+			return pass()
+		}
+		return drop(id, ReasonScope)
+	}
+	if !configured {
+		return drop(id, ReasonNoVRF)
+	}
+	if linkScoped(src) || src.IsUnspecified() {
+		return drop(id, ReasonScope)
+	}
+	return m.route6(ingress, vrf, f, off)
+}
+
+// linkScoped is fe80::/10 or ff00::/8.
+func linkScoped(a netip.Addr) bool {
+	b := a.As16()
+	return b[0] == 0xff || b[0] == 0xfe && b[1]&0xc0 == 0x80
+}
+
+// validIPv6 is a header we can route: version 6, the payload within the
+// frame. Extension headers are not looked at.
+func validIPv6(ip []byte) bool {
+	return len(ip) >= ip6Len && ip[0]>>4 == 6 && ip6Len+int(binary.BigEndian.Uint16(ip[4:])) <= len(ip)
+}
+
+// route6 is forward for IPv6: no ICMPv6 errors yet, so every drop is
+// silent.
+func (m *Model) route6(ingress int, vrf VRF, f []byte, off int) Verdict {
+	ip := f[off+ethLen:]
+	dst := netip.AddrFrom16([16]byte(ip[24:40]))
+	r, ok := m.lookup(vrf.ID, dst)
+	silent := func(r Reason, _, _ byte, _ int) Verdict { return drop(vrf.ID, r) }
+	switch {
+	case !ok:
+		return drop(vrf.ID, ReasonNoRoute)
+	case r.Kind == RouteReceive && off > 0:
+		return drop(vrf.ID, ReasonHostOverVXLAN)
+	case r.Kind == RouteReceive:
+		return Verdict{Action: XDPPass, Reason: ReasonPassHost, VRF: vrf.ID}
+	case r.Kind == RouteBlackhole:
+		return drop(vrf.ID, ReasonBlackhole)
+	case ip[7] <= 1:
+		return drop(vrf.ID, ReasonTTL)
+	case r.Kind == RouteRemote:
+		return m.remote(ingress, vrf, r, f, off, silent)
+	case r.Kind == RouteLocal:
+		return m.local(ingress, vrf, r, f, off, dst, silent)
+	}
+	return drop(vrf.ID, ReasonBadNexthop)
 }
 
 // route looks the inner packet (at f[off:]) up in vrf; a drop its source
@@ -326,7 +401,11 @@ func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int, tooBig 
 	if !ok {
 		return drop(vrf.ID, ReasonBadNexthop)
 	}
-	hash := FlowHash(ip)
+	v6 := binary.BigEndian.Uint16(inner[12:]) == 0x86dd
+	hash, tos, df := FlowHash(ip), ip[1], v6 || dontFragment(ip)
+	if v6 {
+		hash, tos = FlowHash6(ip), ip[0]<<4|ip[1]>>4
+	}
 	nh := PickRemote(members, hash)
 	u, routed := m.Underlay[nh.VTEP]
 	if h, ok := m.Hops[nh.VTEP]; ok && len(h.Members) > 0 {
@@ -337,7 +416,7 @@ func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int, tooBig 
 	switch {
 	case !routed:
 		return drop(vrf.ID, ReasonNoUnderlay)
-	case outerLen > u.MTU && dontFragment(ip) && u.MTU > encapLen:
+	case outerLen > u.MTU && df && u.MTU > encapLen:
 		return tooBig(ReasonMTU, icmpDestUnreach, icmpFragNeeded, u.MTU-encapLen) // the inner packet's limit
 	case outerLen > u.MTU:
 		return drop(vrf.ID, ReasonMTU) // no fragmenting here
@@ -353,7 +432,7 @@ func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int, tooBig 
 	binary.BigEndian.PutUint16(out[12:], 0x0800)
 	oip := out[ethLen:]
 	oip[0] = 0x45
-	oip[1] = ip[1] // tos
+	oip[1] = tos
 	binary.BigEndian.PutUint16(oip[2:], uint16(outerLen))
 	binary.BigEndian.PutUint16(oip[6:], 0x4000) // DF
 	oip[8] = 64
@@ -383,7 +462,8 @@ func (m *Model) local(ingress int, vrf VRF, r Route, f []byte, off int, dst neti
 		return drop(vrf.ID, ReasonError)
 	}
 	out := bytes.Clone(f[off:])
-	if len(out) > egress.MTU+ethLen && dontFragment(out[ethLen:]) {
+	v6 := binary.BigEndian.Uint16(out[12:]) == 0x86dd
+	if len(out) > egress.MTU+ethLen && (v6 || dontFragment(out[ethLen:])) {
 		return tooBig(ReasonMTU, icmpDestUnreach, icmpFragNeeded, egress.MTU)
 	}
 	if len(out) > egress.MTU+ethLen {
@@ -404,11 +484,16 @@ func out2(vrf VRFID, r Reason, ingress, egress int, out []byte) Verdict {
 }
 
 // rewrite routes an Ethernet+IPv4 frame one hop: new MACs, TTL - 1 with
-// the checksum updated incrementally (RFC 1624, as the kernel does).
+// the checksum updated incrementally (RFC 1624, as the kernel does); an
+// IPv6 one's hop limit - 1.
 func rewrite(frame []byte, dst, src net.HardwareAddr) {
 	copy(frame[0:6], dst)
 	copy(frame[6:12], src)
 	ip := frame[ethLen:]
+	if binary.BigEndian.Uint16(frame[12:]) == 0x86dd {
+		ip[7]--
+		return
+	}
 	check := uint32(binary.LittleEndian.Uint16(ip[10:])) + 0x0001 // htons(0x0100) as stored
 	if check >= 0xffff {
 		check++
@@ -471,6 +556,25 @@ func FlowHash(ip []byte) uint32 {
 		ports = word(ip[hlen:])
 	}
 	return mix32(word(ip[12:]) ^ mix32(word(ip[16:])^mix32(ports^proto)))
+}
+
+// FlowHash6 is FlowHash of an IPv6 packet (ip is its header onwards): the
+// addresses folded to 32 bits each, and the ports of TCP, UDP and SCTP
+// or else the flow label (extension headers are not walked).
+func FlowHash6(ip []byte) uint32 {
+	word := func(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+	fold := func(b []byte) uint32 { return word(b[0:]) ^ word(b[4:]) ^ word(b[8:]) ^ word(b[12:]) }
+	next := uint32(ip[6])
+	var ports uint32
+	switch {
+	case next == 6 || next == 17 || next == 132:
+		if len(ip) >= ip6Len+4 {
+			ports = word(ip[ip6Len:])
+		}
+	default:
+		ports = word(ip[0:]) & 0xffff0f00 // the flow label, as the program masks it
+	}
+	return mix32(fold(ip[8:24]) ^ mix32(fold(ip[24:40])^mix32(ports^next)))
 }
 
 // PickRemote is the member a flow hash selects from a group's members.

@@ -27,6 +27,7 @@ const (
 	ReasonError         = Reason(xleafReasonREASON_DROP_ERROR)
 	ReasonBadChecksum   = Reason(xleafReasonREASON_DROP_BAD_CSUM)
 	ReasonHostOverVXLAN = Reason(xleafReasonREASON_DROP_HOST_VXLAN)
+	ReasonScope         = Reason(xleafReasonREASON_DROP_SCOPE)
 	reasonMax           = Reason(xleafReasonREASON_MAX)
 )
 
@@ -57,6 +58,7 @@ var reasonNames = [...]string{
 	ReasonError:         "drop-error",
 	ReasonBadChecksum:   "drop-bad-checksum",
 	ReasonHostOverVXLAN: "drop-host-over-vxlan",
+	ReasonScope:         "drop-ipv6-scope",
 }
 
 // Reasons lists every reason, in counter order.

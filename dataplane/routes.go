@@ -98,47 +98,54 @@ func lpmKey(p netip.Prefix) xleafLpmKey {
 	return xleafLpmKey{Prefixlen: uint32(p.Bits()), Addr: be32(p.Addr())}
 }
 
-// encode validates r and turns it into a map value, taking a reference on
-// its nexthop group (written to the map if new). Called with d.mu held.
+// encode validates r, an IPv4 route, and turns it into a map key and
+// value (encodeValue).
 func (d *Dataplane) encode(r Route) (xleafLpmKey, xleafRoute, error) {
-	var v xleafRoute
 	if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() {
-		return xleafLpmKey{}, v, fmt.Errorf("route %v: not an IPv4 prefix", r.Prefix)
+		return xleafLpmKey{}, xleafRoute{}, fmt.Errorf("route %v: not an IPv4 prefix", r.Prefix)
 	}
+	v, err := d.encodeValue(r)
+	return lpmKey(r.Prefix), v, err
+}
+
+// encodeValue validates r and turns it into a map value, taking a
+// reference on its nexthop group (written to the map if new). Called with
+// d.mu held.
+func (d *Dataplane) encodeValue(r Route) (xleafRoute, error) {
+	var v xleafRoute
 	if r.Prefix.Masked() != r.Prefix {
-		return xleafLpmKey{}, v, fmt.Errorf("route %v: host bits set (want %v)", r.Prefix, r.Prefix.Masked())
+		return v, fmt.Errorf("route %v: host bits set (want %v)", r.Prefix, r.Prefix.Masked())
 	}
-	key := lpmKey(r.Prefix)
 	v.Kind, v.Prefixlen = uint8(r.Kind), uint8(r.Prefix.Bits())
 	switch r.Kind {
 	case RouteBlackhole, RouteReceive:
 	case RouteLocal:
 		if err := checkVRF(r.HostVRF); err != nil {
-			return key, v, fmt.Errorf("route %v: host %w", r.Prefix, err)
+			return v, fmt.Errorf("route %v: host %w", r.Prefix, err)
 		}
 		v.Target = uint32(r.HostVRF)
 	case RouteRemote:
 		nhs, gkey, err := canonical(r.Remotes)
 		if err != nil {
-			return key, v, fmt.Errorf("route %v: %w", r.Prefix, err)
+			return v, fmt.Errorf("route %v: %w", r.Prefix, err)
 		}
 		id, isNew, err := d.groups.acquire(gkey)
 		if err != nil {
-			return key, v, fmt.Errorf("route %v: %w", r.Prefix, err)
+			return v, fmt.Errorf("route %v: %w", r.Prefix, err)
 		}
 		if isNew {
 			g := buildGroup(nhs)
 			d.setCols(&g)
 			if err := d.objs.Nhgs.Put(id, &g); err != nil {
 				d.groups.release(id, 1)
-				return key, v, fmt.Errorf("route %v: write nexthop group: %w", r.Prefix, err)
+				return v, fmt.Errorf("route %v: write nexthop group: %w", r.Prefix, err)
 			}
 		}
 		v.Target = id
 	default:
-		return key, v, fmt.Errorf("route %v: unknown kind %d", r.Prefix, r.Kind)
+		return v, fmt.Errorf("route %v: unknown kind %d", r.Prefix, r.Kind)
 	}
-	return key, v, nil
+	return v, nil
 }
 
 // releaseGroup drops n references; an unused group is cleared so a stale
@@ -193,6 +200,9 @@ func (d *Dataplane) SetRoute(vrf VRFID, r Route) error {
 		return err
 	}
 	defer d.mu.Unlock()
+	if r.Prefix.Addr().Is6() {
+		return d.setRoute6(vrf, r)
+	}
 	t, err := d.table(vrf)
 	if err != nil {
 		return err
@@ -240,6 +250,9 @@ func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 		return err
 	}
 	defer d.mu.Unlock()
+	if p.Addr().Is6() {
+		return d.deleteRoute6(vrf, p)
+	}
 	t := d.tables[vrf]
 	if t == nil || !p.IsValid() || !p.Addr().Is4() {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
@@ -270,8 +283,9 @@ func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 	return nil
 }
 
-// ReplaceTable swaps vrf's whole table for routes in one step: packets see
-// the old table or the new one. Nothing changes if any route is invalid.
+// ReplaceTable swaps vrf's whole table, both families, for routes: packets
+// see the old table of a family or the new one. Nothing changes if any
+// route is invalid.
 func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
@@ -280,12 +294,25 @@ func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
 		return err
 	}
 	defer d.mu.Unlock()
+	var routes6 []Route
+	routes = slices.DeleteFunc(slices.Clone(routes), func(r Route) bool {
+		if r.Prefix.Addr().Is6() {
+			routes6 = append(routes6, r)
+			return true
+		}
+		return false
+	})
+	t6, vals6, err := d.prepareTable6(vrf, routes6)
+	if err != nil {
+		return fmt.Errorf("vrf %d: %w", vrf, err)
+	}
 	keys := make([]xleafLpmKey, 0, len(routes))
 	vals := make([]xleafRoute, 0, len(routes))
 	undo := func() {
 		for _, v := range vals {
 			d.releaseValue(v)
 		}
+		d.abandonTable6(t6, vals6)
 	}
 	for _, r := range routes {
 		k, v, err := d.encode(r)
@@ -322,6 +349,7 @@ func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
 	}
 	if err := d.fib.install(vrf, ft); err != nil {
 		d.fib.releaseAll(ft)
+		d.abandonTable6(t6, vals6)
 		// The record is the new table; the FIB the old one: say so.
 		return fmt.Errorf("vrf %d: %w (the data path still forwards by the table before)", vrf, err)
 	}
@@ -332,11 +360,14 @@ func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
 	for _, v := range vals {
 		d.tableGroups.add(vrf, v, 1)
 	}
+	if err := d.installTable6(vrf, t6, vals6); err != nil {
+		return fmt.Errorf("vrf %d: %w (its IPv4 table is the new one, its IPv6 table the one before)", vrf, err)
+	}
 	return nil
 }
 
 // fill writes keys/vals in batches where the kernel supports it.
-func fill(t *ebpf.Map, keys []xleafLpmKey, vals []xleafRoute) error {
+func fill[K any](t *ebpf.Map, keys []K, vals []xleafRoute) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -355,38 +386,39 @@ func fill(t *ebpf.Map, keys []xleafLpmKey, vals []xleafRoute) error {
 	return nil
 }
 
-// Routes lists vrf's table as the data path holds it.
+// Routes lists vrf's table as the data path holds it: IPv4, then IPv6.
 func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 	if err := checkVRF(vrf); err != nil {
 		return nil, err
 	}
-	// A handle of its own on the table, and no lock while reading it: a
+	// A handle of its own on each table, and no lock while reading it: a
 	// big table takes a while, and changes must not wait for a reader.
 	// What it reads is then the table as it is being changed, a route at
 	// a time (each route whole).
 	if err := d.lock(); err != nil {
 		return nil, err
 	}
-	var t *ebpf.Map
+	var t4, t6 *ebpf.Map
+	var err error
 	if live := d.tables[vrf]; live != nil {
-		var err error
-		if t, err = live.Clone(); err != nil {
-			d.mu.Unlock()
-			return nil, fmt.Errorf("vrf %d: %w", vrf, err)
-		}
+		t4, err = live.Clone()
+	}
+	if live := d.tables6[vrf]; live != nil && err == nil {
+		t6, err = live.Clone()
 	}
 	d.mu.Unlock()
-	if t == nil {
-		return nil, nil
+	for _, t := range []*ebpf.Map{t4, t6} {
+		if t != nil {
+			defer t.Close()
+		}
 	}
-	defer t.Close()
+	if err != nil {
+		return nil, fmt.Errorf("vrf %d: %w", vrf, err)
+	}
 	var out []Route
-	var k xleafLpmKey
-	var v xleafRoute
 	groups := map[uint32][]Remote{} // read once each: routes share a few
-	it := t.Iterate()
-	for it.Next(&k, &v) {
-		r := Route{Prefix: netip.PrefixFrom(addrFromBe32(k.Addr), int(k.Prefixlen)), Kind: RouteKind(v.Kind)}
+	add := func(p netip.Prefix, v xleafRoute) error {
+		r := Route{Prefix: p, Kind: RouteKind(v.Kind)}
 		switch r.Kind {
 		case RouteLocal:
 			r.HostVRF = VRFID(v.Target)
@@ -395,7 +427,7 @@ func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 			if !ok {
 				var g xleafNhg
 				if err := d.objs.Nhgs.Lookup(v.Target, &g); err != nil {
-					return nil, fmt.Errorf("vrf %d: route %v: group %d: %w", vrf, r.Prefix, v.Target, err)
+					return fmt.Errorf("vrf %d: route %v: group %d: %w", vrf, r.Prefix, v.Target, err)
 				}
 				for _, nh := range g.Member[:min(int(g.Members), MaxECMP)] {
 					remotes = append(remotes, Remote{VTEP: addrFromBe32(nh.Vtep), VNI: nh.Vni,
@@ -406,9 +438,32 @@ func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 			r.Remotes = slices.Clone(remotes)
 		}
 		out = append(out, r)
+		return nil
 	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("vrf %d: list routes: %w", vrf, err)
+	var v xleafRoute
+	if t4 != nil {
+		var k xleafLpmKey
+		it := t4.Iterate()
+		for it.Next(&k, &v) {
+			if err := add(netip.PrefixFrom(addrFromBe32(k.Addr), int(k.Prefixlen)), v); err != nil {
+				return nil, err
+			}
+		}
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("vrf %d: list routes: %w", vrf, err)
+		}
+	}
+	if t6 != nil {
+		var k xleafLpm6Key
+		it := t6.Iterate()
+		for it.Next(&k, &v) {
+			if err := add(netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen)), v); err != nil {
+				return nil, err
+			}
+		}
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("vrf %d: list ipv6 routes: %w", vrf, err)
+		}
 	}
 	return out, nil
 }

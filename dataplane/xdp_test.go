@@ -123,8 +123,11 @@ func answerBorder04(t *testing.T, l *fixture.Leaf, from netip.Addr, e fixture.IC
 
 // encapTo is what xleaf sends towards a remote member for flow f.
 func encapTo(t *testing.T, l *fixture.Leaf, f fixture.Flow, members []dataplane.Remote) []byte {
-	inner := fixture.Frame(t, otherMAC, otherMAC, f) // only its IPv4 part matters here
+	inner := fixture.Frame(t, otherMAC, otherMAC, f) // only its IP part matters here
 	hash := dataplane.FlowHash(inner[14:])
+	if f.Dst.Is6() {
+		hash = dataplane.FlowHash6(inner[14:])
+	}
 	nh := dataplane.PickRemote(members, hash)
 	egress, dmac := l.Swp1, fixture.SpineMAC
 	if nh.VTEP == fixture.Border04 {

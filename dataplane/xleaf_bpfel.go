@@ -86,6 +86,12 @@ const (
 	xleafIfaceRoleIFACE_ACCESS xleafIfaceRole = 2
 )
 
+type xleafLpm6Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [16]uint8
+}
+
 type xleafLpmKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -98,6 +104,12 @@ type xleafNeigh struct {
 	Mac     [6]uint8
 	Smac    [6]uint8
 	Pad     [4]uint8
+}
+
+type xleafNeigh6Key struct {
+	_    structs.HostLayout
+	Vrf  uint32
+	Addr [16]uint8
 }
 
 type xleafNeighKey struct {
@@ -146,7 +158,8 @@ const (
 	xleafReasonREASON_DROP_ERROR          xleafReason = 18
 	xleafReasonREASON_DROP_BAD_CSUM       xleafReason = 19
 	xleafReasonREASON_DROP_HOST_VXLAN     xleafReason = 20
-	xleafReasonREASON_MAX                 xleafReason = 21
+	xleafReasonREASON_DROP_SCOPE          xleafReason = 21
+	xleafReasonREASON_MAX                 xleafReason = 22
 )
 
 type xleafRoute struct {
@@ -180,6 +193,7 @@ const (
 	xleafTraceKindTRACE_EVENT    xleafTraceKind = 9
 	xleafTraceKindTRACE_ICMP     xleafTraceKind = 10
 	xleafTraceKindTRACE_VERDICT  xleafTraceKind = 11
+	xleafTraceKindTRACE_FIB6     xleafTraceKind = 12
 )
 
 type xleafTraceLog struct {
@@ -257,6 +271,7 @@ const (
 	xleafMapIfaces            = "ifaces"
 	xleafMapLeakVnis          = "leak_vnis"
 	xleafMapNeighs            = "neighs"
+	xleafMapNeighs6           = "neighs6"
 	xleafMapNhgs              = "nhgs"
 	xleafMapStats             = "stats"
 	xleafMapUnderlayFallbacks = "underlay_fallbacks"
@@ -266,8 +281,10 @@ const (
 	xleafMapVniIndex          = "vni_index"
 	xleafMapVniVrf            = "vni_vrf"
 	xleafMapVrfIcmp           = "vrf_icmp"
+	xleafMapVrfTable6Tmpl     = "vrf_table6_tmpl"
 	xleafMapVrfTableTmpl      = "vrf_table_tmpl"
 	xleafMapVrfTables         = "vrf_tables"
+	xleafMapVrfTables6        = "vrf_tables6"
 	xleafMapVrfs              = "vrfs"
 	xleafMapVteps             = "vteps"
 	xleafProgXleaf            = "xleaf"
@@ -341,6 +358,7 @@ type xleafMapSpecs struct {
 	Ifaces            *ebpf.MapSpec `ebpf:"ifaces"`
 	LeakVnis          *ebpf.MapSpec `ebpf:"leak_vnis"`
 	Neighs            *ebpf.MapSpec `ebpf:"neighs"`
+	Neighs6           *ebpf.MapSpec `ebpf:"neighs6"`
 	Nhgs              *ebpf.MapSpec `ebpf:"nhgs"`
 	Stats             *ebpf.MapSpec `ebpf:"stats"`
 	UnderlayFallbacks *ebpf.MapSpec `ebpf:"underlay_fallbacks"`
@@ -350,8 +368,10 @@ type xleafMapSpecs struct {
 	VniIndex          *ebpf.MapSpec `ebpf:"vni_index"`
 	VniVrf            *ebpf.MapSpec `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.MapSpec `ebpf:"vrf_icmp"`
+	VrfTable6Tmpl     *ebpf.MapSpec `ebpf:"vrf_table6_tmpl"`
 	VrfTableTmpl      *ebpf.MapSpec `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.MapSpec `ebpf:"vrf_tables"`
+	VrfTables6        *ebpf.MapSpec `ebpf:"vrf_tables6"`
 	Vrfs              *ebpf.MapSpec `ebpf:"vrfs"`
 	Vteps             *ebpf.MapSpec `ebpf:"vteps"`
 }
@@ -395,6 +415,7 @@ type xleafMaps struct {
 	Ifaces            *ebpf.Map `ebpf:"ifaces"`
 	LeakVnis          *ebpf.Map `ebpf:"leak_vnis"`
 	Neighs            *ebpf.Map `ebpf:"neighs"`
+	Neighs6           *ebpf.Map `ebpf:"neighs6"`
 	Nhgs              *ebpf.Map `ebpf:"nhgs"`
 	Stats             *ebpf.Map `ebpf:"stats"`
 	UnderlayFallbacks *ebpf.Map `ebpf:"underlay_fallbacks"`
@@ -404,8 +425,10 @@ type xleafMaps struct {
 	VniIndex          *ebpf.Map `ebpf:"vni_index"`
 	VniVrf            *ebpf.Map `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.Map `ebpf:"vrf_icmp"`
+	VrfTable6Tmpl     *ebpf.Map `ebpf:"vrf_table6_tmpl"`
 	VrfTableTmpl      *ebpf.Map `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.Map `ebpf:"vrf_tables"`
+	VrfTables6        *ebpf.Map `ebpf:"vrf_tables6"`
 	Vrfs              *ebpf.Map `ebpf:"vrfs"`
 	Vteps             *ebpf.Map `ebpf:"vteps"`
 }
@@ -424,6 +447,7 @@ func (m *xleafMaps) Close() error {
 		m.Ifaces,
 		m.LeakVnis,
 		m.Neighs,
+		m.Neighs6,
 		m.Nhgs,
 		m.Stats,
 		m.UnderlayFallbacks,
@@ -433,8 +457,10 @@ func (m *xleafMaps) Close() error {
 		m.VniIndex,
 		m.VniVrf,
 		m.VrfIcmp,
+		m.VrfTable6Tmpl,
 		m.VrfTableTmpl,
 		m.VrfTables,
+		m.VrfTables6,
 		m.Vrfs,
 		m.Vteps,
 	)

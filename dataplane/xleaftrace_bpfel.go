@@ -63,6 +63,12 @@ type xleaftraceIface struct {
 	Mac  [6]uint8
 }
 
+type xleaftraceLpm6Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [16]uint8
+}
+
 type xleaftraceLpmKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -75,6 +81,12 @@ type xleaftraceNeigh struct {
 	Mac     [6]uint8
 	Smac    [6]uint8
 	Pad     [4]uint8
+}
+
+type xleaftraceNeigh6Key struct {
+	_    structs.HostLayout
+	Vrf  uint32
+	Addr [16]uint8
 }
 
 type xleaftraceNeighKey struct {
@@ -164,6 +176,7 @@ const (
 	xleaftraceMapIfaces            = "ifaces"
 	xleaftraceMapLeakVnis          = "leak_vnis"
 	xleaftraceMapNeighs            = "neighs"
+	xleaftraceMapNeighs6           = "neighs6"
 	xleaftraceMapNhgs              = "nhgs"
 	xleaftraceMapStats             = "stats"
 	xleaftraceMapTraceLog          = "trace_log"
@@ -174,8 +187,10 @@ const (
 	xleaftraceMapVniIndex          = "vni_index"
 	xleaftraceMapVniVrf            = "vni_vrf"
 	xleaftraceMapVrfIcmp           = "vrf_icmp"
+	xleaftraceMapVrfTable6Tmpl     = "vrf_table6_tmpl"
 	xleaftraceMapVrfTableTmpl      = "vrf_table_tmpl"
 	xleaftraceMapVrfTables         = "vrf_tables"
+	xleaftraceMapVrfTables6        = "vrf_tables6"
 	xleaftraceMapVrfs              = "vrfs"
 	xleaftraceMapVteps             = "vteps"
 	xleaftraceProgXleaf            = "xleaf"
@@ -245,6 +260,7 @@ type xleaftraceMapSpecs struct {
 	Ifaces            *ebpf.MapSpec `ebpf:"ifaces"`
 	LeakVnis          *ebpf.MapSpec `ebpf:"leak_vnis"`
 	Neighs            *ebpf.MapSpec `ebpf:"neighs"`
+	Neighs6           *ebpf.MapSpec `ebpf:"neighs6"`
 	Nhgs              *ebpf.MapSpec `ebpf:"nhgs"`
 	Stats             *ebpf.MapSpec `ebpf:"stats"`
 	TraceLog          *ebpf.MapSpec `ebpf:"trace_log"`
@@ -255,8 +271,10 @@ type xleaftraceMapSpecs struct {
 	VniIndex          *ebpf.MapSpec `ebpf:"vni_index"`
 	VniVrf            *ebpf.MapSpec `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.MapSpec `ebpf:"vrf_icmp"`
+	VrfTable6Tmpl     *ebpf.MapSpec `ebpf:"vrf_table6_tmpl"`
 	VrfTableTmpl      *ebpf.MapSpec `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.MapSpec `ebpf:"vrf_tables"`
+	VrfTables6        *ebpf.MapSpec `ebpf:"vrf_tables6"`
 	Vrfs              *ebpf.MapSpec `ebpf:"vrfs"`
 	Vteps             *ebpf.MapSpec `ebpf:"vteps"`
 }
@@ -300,6 +318,7 @@ type xleaftraceMaps struct {
 	Ifaces            *ebpf.Map `ebpf:"ifaces"`
 	LeakVnis          *ebpf.Map `ebpf:"leak_vnis"`
 	Neighs            *ebpf.Map `ebpf:"neighs"`
+	Neighs6           *ebpf.Map `ebpf:"neighs6"`
 	Nhgs              *ebpf.Map `ebpf:"nhgs"`
 	Stats             *ebpf.Map `ebpf:"stats"`
 	TraceLog          *ebpf.Map `ebpf:"trace_log"`
@@ -310,8 +329,10 @@ type xleaftraceMaps struct {
 	VniIndex          *ebpf.Map `ebpf:"vni_index"`
 	VniVrf            *ebpf.Map `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.Map `ebpf:"vrf_icmp"`
+	VrfTable6Tmpl     *ebpf.Map `ebpf:"vrf_table6_tmpl"`
 	VrfTableTmpl      *ebpf.Map `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.Map `ebpf:"vrf_tables"`
+	VrfTables6        *ebpf.Map `ebpf:"vrf_tables6"`
 	Vrfs              *ebpf.Map `ebpf:"vrfs"`
 	Vteps             *ebpf.Map `ebpf:"vteps"`
 }
@@ -330,6 +351,7 @@ func (m *xleaftraceMaps) Close() error {
 		m.Ifaces,
 		m.LeakVnis,
 		m.Neighs,
+		m.Neighs6,
 		m.Nhgs,
 		m.Stats,
 		m.TraceLog,
@@ -340,8 +362,10 @@ func (m *xleaftraceMaps) Close() error {
 		m.VniIndex,
 		m.VniVrf,
 		m.VrfIcmp,
+		m.VrfTable6Tmpl,
 		m.VrfTableTmpl,
 		m.VrfTables,
+		m.VrfTables6,
 		m.Vrfs,
 		m.Vteps,
 	)

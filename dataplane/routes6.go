@@ -1,0 +1,237 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// A VRF's IPv6 routes live in an LPM trie of their own (vrf_tables6),
+// which the program looks up directly: the compiled FIB is IPv4's. The
+// trie is the record and the table at once, so a change is one map update.
+// Nexthop groups are shared with IPv4 routes; table6Groups counts the IPv6
+// tables' references apart from tableGroups, since the two tables of a VRF
+// are replaced and released apart.
+
+func lpm6Key(p netip.Prefix) xleafLpm6Key {
+	return xleafLpm6Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As16()}
+}
+
+func (d *Dataplane) newTable6(vrf VRFID, size uint32) (*ebpf.Map, error) {
+	ts := d.table6Spec.Copy()
+	ts.Name = fmt.Sprintf("vrf%d_v6", vrf)
+	ts.MaxEntries = size
+	t, err := ebpf.NewMap(ts)
+	if err != nil {
+		return nil, fmt.Errorf("vrf %d: create ipv6 table: %w", vrf, err)
+	}
+	return t, nil
+}
+
+// table6 returns vrf's IPv6 trie, creating and installing an empty one on
+// first use. Called with d.mu held.
+func (d *Dataplane) table6(vrf VRFID) (*ebpf.Map, error) {
+	if t := d.tables6[vrf]; t != nil {
+		return t, nil
+	}
+	t, err := d.newTable6(vrf, d.opts.Routes6PerVRF)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.objs.VrfTables6.Put(uint32(vrf), t); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("vrf %d: install ipv6 table: %w", vrf, err)
+	}
+	d.tables6[vrf] = t
+	return t, nil
+}
+
+// encode6 validates r, an IPv6 route, and turns it into a map key and
+// value (encodeValue).
+func (d *Dataplane) encode6(r Route) (xleafLpm6Key, xleafRoute, error) {
+	if !r.Prefix.IsValid() || !r.Prefix.Addr().Is6() || r.Prefix.Addr().Is4In6() || r.Prefix.Addr().Zone() != "" {
+		return xleafLpm6Key{}, xleafRoute{}, fmt.Errorf("route %v: not an IPv6 prefix", r.Prefix)
+	}
+	v, err := d.encodeValue(r)
+	return lpm6Key(r.Prefix), v, err
+}
+
+// lookupExact6 finds the route stored for exactly key's prefix.
+func lookupExact6(t *ebpf.Map, key xleafLpm6Key) (xleafRoute, bool) {
+	var v xleafRoute
+	if err := t.Lookup(key, &v); err != nil || uint32(v.Prefixlen) != key.Prefixlen {
+		return xleafRoute{}, false
+	}
+	return v, true
+}
+
+// setRoute6 is SetRoute of an IPv6 route. Called with d.mu held.
+func (d *Dataplane) setRoute6(vrf VRFID, r Route) error {
+	t, err := d.table6(vrf)
+	if err != nil {
+		return err
+	}
+	key, val, err := d.encode6(r)
+	if err != nil {
+		return fmt.Errorf("vrf %d: %w", vrf, err)
+	}
+	old, hadOld := lookupExact6(t, key)
+	if err := t.Update(key, val, ebpf.UpdateAny); err != nil {
+		d.releaseValue(val)
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, r.Prefix, err)
+	}
+	d.table6Groups.add(vrf, val, 1)
+	if hadOld {
+		d.table6Groups.add(vrf, old, -1)
+		d.releaseValue(old)
+	}
+	return nil
+}
+
+// deleteRoute6 is DeleteRoute of an IPv6 prefix. Called with d.mu held.
+func (d *Dataplane) deleteRoute6(vrf VRFID, p netip.Prefix) error {
+	t := d.tables6[vrf]
+	if t == nil || !p.IsValid() || p.Masked() != p {
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
+	}
+	key := lpm6Key(p)
+	old, ok := lookupExact6(t, key)
+	if !ok {
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
+	}
+	if err := t.Delete(key); err != nil {
+		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, err)
+	}
+	d.table6Groups.add(vrf, old, -1)
+	d.releaseValue(old)
+	return nil
+}
+
+// prepareTable6 builds an IPv6 table of routes, not yet in use (nil for no
+// routes). Called with d.mu held.
+func (d *Dataplane) prepareTable6(vrf VRFID, routes []Route) (*ebpf.Map, []xleafRoute, error) {
+	if len(routes) == 0 {
+		return nil, nil, nil
+	}
+	keys := make([]xleafLpm6Key, 0, len(routes))
+	vals := make([]xleafRoute, 0, len(routes))
+	for _, r := range routes {
+		k, v, err := d.encode6(r)
+		if err != nil {
+			d.abandonTable6(nil, vals)
+			return nil, nil, err
+		}
+		keys, vals = append(keys, k), append(vals, v)
+	}
+	t, err := d.newTable6(vrf, max(d.opts.Routes6PerVRF, uint32(len(routes)+len(routes)/2)))
+	if err != nil {
+		d.abandonTable6(nil, vals)
+		return nil, nil, err
+	}
+	if err := fill(t, keys, vals); err != nil {
+		d.abandonTable6(t, vals)
+		return nil, nil, fmt.Errorf("fill ipv6 table: %w", err)
+	}
+	return t, vals, nil
+}
+
+// abandonTable6 drops a prepared table that is not to be used.
+func (d *Dataplane) abandonTable6(t *ebpf.Map, vals []xleafRoute) {
+	for _, v := range vals {
+		d.releaseValue(v)
+	}
+	if t != nil {
+		t.Close()
+	}
+}
+
+// installTable6 puts a prepared table (nil: none) in place of vrf's IPv6
+// table, in one step. Called with d.mu held.
+func (d *Dataplane) installTable6(vrf VRFID, t *ebpf.Map, vals []xleafRoute) error {
+	if t == nil {
+		d.removeTable6(vrf)
+		return nil
+	}
+	if err := d.objs.VrfTables6.Put(uint32(vrf), t); err != nil {
+		d.abandonTable6(t, vals)
+		return fmt.Errorf("install ipv6 table: %w", err)
+	}
+	if old := d.tables6[vrf]; old != nil {
+		d.releaseTable6(vrf, old)
+	}
+	d.tables6[vrf] = t
+	for _, v := range vals {
+		d.table6Groups.add(vrf, v, 1)
+	}
+	return nil
+}
+
+// removeTable6 takes vrf's IPv6 table out of the program's sight and
+// releases it. Called with d.mu held.
+func (d *Dataplane) removeTable6(vrf VRFID) {
+	t := d.tables6[vrf]
+	if t == nil {
+		return
+	}
+	if err := d.objs.VrfTables6.Delete(uint32(vrf)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return // still in use: keep it, and its references
+	}
+	d.releaseTable6(vrf, t)
+	delete(d.tables6, vrf)
+}
+
+func (d *Dataplane) releaseTable6(vrf VRFID, t *ebpf.Map) {
+	for id, n := range d.table6Groups[vrf] {
+		d.releaseGroup(id, n)
+	}
+	delete(d.table6Groups, vrf)
+	t.Close()
+}
+
+// adoptTables6 reads the IPv6 tables a previous run left, for their
+// groups' references.
+func (d *Dataplane) adoptTables6() error {
+	for id := VRFID(1); id < MaxVRFs; id++ {
+		var inner ebpf.MapID
+		if err := d.objs.VrfTables6.Lookup(uint32(id), &inner); err != nil {
+			continue // no table
+		}
+		m, err := ebpf.NewMapFromID(inner)
+		if err != nil {
+			return fmt.Errorf("vrf %d ipv6 table: %w", id, err)
+		}
+		d.tables6[id] = m
+		var k xleafLpm6Key
+		var r xleafRoute
+		it := m.Iterate()
+		for it.Next(&k, &r) {
+			if RouteKind(r.Kind) == RouteRemote {
+				d.groups.refs[r.Target]++
+				d.table6Groups.add(id, r, 1)
+			}
+		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("vrf %d ipv6 table: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// checkHost is an address a host on an access port may have: IPv4, or an
+// IPv6 address that is routed (not link-local, multicast or unspecified:
+// the program never looks those up).
+func checkHost(a netip.Addr) error {
+	if a.Is4() {
+		return nil
+	}
+	if !a.Is6() || a.Is4In6() || a.Zone() != "" || !a.IsGlobalUnicast() {
+		return fmt.Errorf("neighbor %v: not an IPv4 or routed IPv6 address", a)
+	}
+	return nil
+}
+
+func neigh6Key(vrf VRFID, a netip.Addr) xleafNeigh6Key {
+	return xleafNeigh6Key{Vrf: uint32(vrf), Addr: a.As16()}
+}
