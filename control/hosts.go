@@ -18,8 +18,8 @@ import (
 )
 
 // The hosts part: the tenant hosts on access ports, from the kernel's
-// neighbour table into the data path, the RIB (/32 routes other VRFs leak)
-// and BGP (Type-2 MAC/IP routes); and the data path's misses, answered by
+// neighbour table (ARP and ND) into the data path, the RIB (/32 and /128
+// routes other VRFs leak) and BGP (Type-2 MAC/IP routes); and the data path's misses, answered by
 // making the kernel resolve them.
 
 // hostSpeaker is what the hosts part needs of BGP.
@@ -126,8 +126,8 @@ func (h *hosts) watch(ctx context.Context) error {
 // neighbor takes one neighbour entry of the kernel's: a host at ip with
 // mac on port, present or gone.
 func (h *hosts) neighbor(ctx context.Context, port *net.Interface, ip netip.Addr, mac net.HardwareAddr, present bool) {
-	if !ip.Is4() {
-		return
+	if !ip.Is4() && !ip.IsGlobalUnicast() {
+		return // a link-local neighbour (every IPv6 host has one): the link's, not routed
 	}
 	role, attached := h.ports.role(port.Name)
 	if !attached || role.kind != roleAccess {

@@ -242,8 +242,8 @@ func (p *pipeline) syncExports(ctx context.Context) {
 	want := map[exportKey]bgp.Type5{}
 	for _, e := range p.rib.Exports() {
 		v := vs.get(e.VRF)
-		if v == nil || !v.ExportToEVPN {
-			continue
+		if v == nil || e.Prefix.Addr().Is4() && !v.ExportToEVPN || e.Prefix.Addr().Is6() && !v.ExportToEVPN6 {
+			continue // that family's route-export to-evpn is off
 		}
 		want[exportKey{e.VRF, e.Prefix.String()}] = bgp.Type5{RD: v.RD, Prefix: e.Prefix, VTEP: p.leaf.vtep, VNI: v.VNI,
 			RouterMAC: p.leaf.rmac, RTs: v.exportRTs(), Incomplete: !e.Aggregate}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -55,8 +56,13 @@ func (a *Agent) RouteTable(vrf string) (show.RouteTable, error) {
 	if err != nil {
 		return show.RouteTable{}, err
 	}
+	// Each family's default is unreachable, as Linux and FRR install it;
+	// IPv6's link-local subnet is on every port of the VRF, the kernel's.
+	started := *a.started.Load()
 	t := show.RouteTable{VRF: vrf, Routes: []show.Route{{Prefix: "0.0.0.0/0", Protocol: "kernel", Distance: 255, Metric: 8192,
-		Unreach: true, Installed: true, Since: *a.started.Load()}}}
+		Unreach: true, Installed: true, Since: started}},
+		Routes6: []show.Route{{Prefix: "::/0", Protocol: "kernel", Distance: 255, Metric: 8192,
+			Unreach: true, Installed: true, Since: started}}}
 	for _, e := range entries {
 		r := show.Route{Prefix: e.Prefix.String(), Installed: e.Installed, Since: e.Since}
 		switch e.Source {
@@ -73,6 +79,9 @@ func (a *Agent) RouteTable(vrf string) (show.RouteTable, error) {
 			seen := map[string]bool{}
 			for _, p := range e.Paths {
 				nh := show.Nexthop{Via: p.VTEP.String()}
+				if e.Prefix.Addr().Is6() { // FRR's IPv6 route over an IPv4 VTEP
+					nh.Via = netip.AddrFrom16(p.VTEP.As16()).String()
+				}
 				if p.VNI != v.VNI {
 					nh.Label = p.VNI
 				}
@@ -82,7 +91,16 @@ func (a *Agent) RouteTable(vrf string) (show.RouteTable, error) {
 				}
 			}
 		}
-		t.Routes = append(t.Routes, r)
+		if e.Prefix.Addr().Is6() {
+			t.Routes6 = append(t.Routes6, r)
+		} else {
+			t.Routes = append(t.Routes, r)
+		}
+	}
+	mine := slices.Sorted(slices.Values(ports[vrf]))
+	for _, port := range mine {
+		t.Routes6 = append(t.Routes6, show.Route{Prefix: "fe80::/64", Protocol: "connected", Installed: true, Since: started,
+			Nexthops: []show.Nexthop{{Iface: port, VRF: vrf}}})
 	}
 	return t, nil
 }
@@ -109,6 +127,7 @@ func (a *Agent) BGPTable(vrf string) (show.BGPTable, error) {
 	}
 	t := show.BGPTable{VRF: vrf, RouterID: v.RouterID.String(), ASN: v.ASN}
 	for _, e := range entries {
+		v6 := e.Prefix.Addr().Is6()
 		pfx := show.BGPPrefix{Prefix: e.Prefix.String()}
 		t5, exported := own[e.Prefix.String()]
 		ownBest := exported && e.Source != rib.SourceBGP
@@ -117,10 +136,17 @@ func (a *Agent) BGPTable(vrf string) (show.BGPTable, error) {
 			if t5.Incomplete {
 				origin = "?"
 			}
-			pfx.Paths = append(pfx.Paths, show.BGPPath{Best: ownBest, NextHop: "0.0.0.0", Weight: 32768, Origin: origin})
+			self := "0.0.0.0"
+			if v6 {
+				self = "::"
+			}
+			pfx.Paths = append(pfx.Paths, show.BGPPath{Best: ownBest, NextHop: self, Weight: 32768, Origin: origin})
 		}
 		for _, p := range e.All {
 			bp := show.BGPPath{NextHop: p.VTEP.String(), ASPath: p.ASPath, Origin: originCode(p.Origin), Label: p.VNI, RD: p.RD, Peer: p.Peer}
+			if v6 {
+				bp.NextHop = netip.AddrFrom16(p.VTEP.As16()).String()
+			}
 			for _, rt := range p.RTs {
 				bp.RTs = append(bp.RTs, rt.String())
 			}
@@ -130,7 +156,11 @@ func (a *Agent) BGPTable(vrf string) (show.BGPTable, error) {
 			}
 			pfx.Paths = append(pfx.Paths, bp)
 		}
-		if len(pfx.Paths) > 0 {
+		switch {
+		case len(pfx.Paths) == 0:
+		case v6:
+			t.Prefixes6 = append(t.Prefixes6, pfx)
+		default:
 			t.Prefixes = append(t.Prefixes, pfx)
 		}
 	}

@@ -331,11 +331,17 @@ func (t Type5) path(asn uint32, withdraw bool) (*apiutil.Path, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rd %q: %w", t.RD, err)
 	}
-	if !t.Prefix.Addr().Is4() {
-		return nil, fmt.Errorf("prefix %v: not IPv4", t.Prefix)
+	// The gateway is the family's unspecified address (0.0.0.0 or ::):
+	// the route's next hop is the VTEP, as FRR sends it.
+	gw := netip.IPv4Unspecified()
+	switch a := t.Prefix.Addr(); {
+	case a.Is6() && !a.Is4In6() && a.Zone() == "":
+		gw = netip.IPv6Unspecified()
+	case !a.Is4():
+		return nil, fmt.Errorf("prefix %v: not an IPv4 or IPv6 prefix", t.Prefix)
 	}
 	nlri, err := bgp.NewEVPNIPPrefixRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, uint8(t.Prefix.Bits()),
-		t.Prefix.Addr(), netip.IPv4Unspecified(), t.VNI)
+		t.Prefix.Addr(), gw, t.VNI)
 	if err != nil {
 		return nil, fmt.Errorf("type-5 nlri: %w", err)
 	}
@@ -576,8 +582,9 @@ func (sp *Speaker) AdvertiseIPv4(ctx context.Context, p netip.Prefix, withdraw b
 	return nil
 }
 
-// decode turns a GoBGP path into a Route: Type-5 routes, and Type-2
-// MAC/IP routes that carry an L3VNI (second label) as /32 host routes.
+// decode turns a GoBGP path into a Route: Type-5 routes of either family,
+// and Type-2 MAC/IP routes that carry an L3VNI (second label) as host
+// routes (/32, /128).
 func decode(p *apiutil.Path) (*Route, error) {
 	if !p.PeerAddress.IsValid() {
 		return nil, ErrSkipped // our own
@@ -590,9 +597,9 @@ func decode(p *apiutil.Path) (*Route, error) {
 	var err error
 	switch route := evpn.RouteTypeData.(type) {
 	case *bgp.EVPNIPPrefixRoute:
-		a := route.IPPrefix.Unmap()
-		if !a.Is4() {
-			return nil, fmt.Errorf("type-5 prefix %v: %w", route.IPPrefix, ErrSkipped) // IPv6 overlay: not supported yet
+		a := route.IPPrefix
+		if a.Is4In6() || !a.IsValid() {
+			return nil, fmt.Errorf("type-5 prefix %v: neither IPv4 nor IPv6", route.IPPrefix)
 		}
 		out.Prefix, err = a.Prefix(int(route.IPPrefixLength))
 		if err != nil {
@@ -600,11 +607,11 @@ func decode(p *apiutil.Path) (*Route, error) {
 		}
 		out.RD, out.VNI = route.RD.String(), route.Label
 	case *bgp.EVPNMacIPAdvertisementRoute:
-		a := route.IPAddress.Unmap()
-		if !a.Is4() || len(route.Labels) < 2 {
-			return nil, ErrSkipped // MAC only, IPv6, or no L3VNI: layer 2, not ours
+		a := route.IPAddress
+		if !a.IsValid() || a.Is4In6() || !a.IsGlobalUnicast() || len(route.Labels) < 2 {
+			return nil, ErrSkipped // MAC only, link-local, or no L3VNI: layer 2, not ours
 		}
-		out.Prefix = netip.PrefixFrom(a, 32)
+		out.Prefix = netip.PrefixFrom(a, a.BitLen())
 		// Copied: the agent keeps it, and GoBGP's table still holds this one.
 		out.RD, out.VNI, out.Type2, out.HostMAC = route.RD.String(), route.Labels[1], true, slices.Clone(route.MacAddress)
 	default:

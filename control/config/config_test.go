@@ -610,6 +610,21 @@ func TestBadInputIsRefusedWithFileAndLine(t *testing.T) {
 			want: []string{`x.cmds:3:`, `expected an IPv4 prefix`},
 		},
 		{
+			name: "ipv6-unicast aggregate not IPv6",
+			in:   guideVRF + "nv set vrf RED router bgp address-family ipv6-unicast aggregate-route 192.168.1.0/24\n",
+			want: []string{`x.cmds:3:`, `expected an IPv6 prefix`},
+		},
+		{
+			name: "ipv6-unicast aggregate with host bits",
+			in:   guideVRF + "nv set vrf RED router bgp address-family ipv6-unicast aggregate-route 2001:db8:1::1/48\n",
+			want: []string{`x.cmds:3:`, `host bits set, expected 2001:db8:1::/48`},
+		},
+		{
+			name: "link-local port address",
+			in:   "nv set interface swp10 ip address fe80::1/64\n",
+			want: []string{`x.cmds:1:`, `not a routed IPv6 address`},
+		},
+		{
 			name: "bad ASNs",
 			in: "nv set router bgp autonomous-system 0\n" +
 				"nv set vrf RED router bgp autonomous-system 4294967296\n" +
@@ -895,5 +910,72 @@ func TestExportRouteTargets(t *testing.T) {
 	_, err = Parse("t.cmds", []byte(vrf+"nv set vrf RED router bgp route-export to-evpn route-target ANY:4001\n"))
 	if err == nil || !strings.Contains(err.Error(), "ANY is for imports") {
 		t.Errorf("an ANY export target: error %v", err)
+	}
+}
+
+// TestDualStackKeys: the IPv6 keys of a dual-stack VRF, as NVUE spells
+// them, in both forms, give the same configuration.
+func TestDualStackKeys(t *testing.T) {
+	cmds := `nv set interface swp10 ip vrf RED
+nv set interface swp10 ip address 192.168.100.1/24
+nv set interface swp10 ip address 2001:db8:100::1/64
+nv set vrf RED evpn enable on
+nv set vrf RED evpn vni 4001
+nv set vrf RED router bgp address-family ipv6-unicast enable on
+nv set vrf RED router bgp address-family ipv6-unicast redistribute connected enable on
+nv set vrf RED router bgp address-family ipv6-unicast route-export to-evpn enable on
+nv set vrf RED router bgp address-family ipv6-unicast aggregate-route 2001:db8:2::/48
+nv set vrf RED router bgp address-family ipv4-unicast aggregate-route 192.168.2.0/24
+`
+	yaml := `- set:
+    interface:
+      swp10:
+        ip:
+          address:
+            192.168.100.1/24: {}
+            2001:db8:100::1/64: {}
+          vrf: RED
+    vrf:
+      RED:
+        evpn:
+          enable: on
+          vni: 4001
+        router:
+          bgp:
+            address-family:
+              ipv4-unicast:
+                aggregate-route:
+                  192.168.2.0/24: {}
+              ipv6-unicast:
+                enable: on
+                redistribute:
+                  connected:
+                    enable: on
+                route-export:
+                  to-evpn:
+                    enable: on
+                aggregate-route:
+                  2001:db8:2::/48: {}
+`
+	a, err := Parse("x.cmds", []byte(cmds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse("x.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(a.VRFs, b.VRFs, noPositions); diff != "" {
+		t.Errorf("commands vs yaml (-cmds +yaml):\n%s", diff)
+	}
+	v := a.VRFs["RED"]
+	if !v.IPv6Unicast || !v.RedistributeConnected6 || !v.ExportToEVPN6 || v.ExportToEVPN {
+		t.Errorf("RED = %+v, want ipv6-unicast on, redistributed, exported (and IPv4 not exported)", v)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("192.168.2.0/24"), netip.MustParsePrefix("2001:db8:2::/48")}; !slices.Equal(v.Aggregates, want) {
+		t.Errorf("aggregates %v, want %v", v.Aggregates, want)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("192.168.100.1/24"), netip.MustParsePrefix("2001:db8:100::1/64")}; !slices.Equal(a.Interfaces["swp10"].Addresses, want) {
+		t.Errorf("swp10 addresses %v, want %v", a.Interfaces["swp10"].Addresses, want)
 	}
 }

@@ -100,9 +100,14 @@ type VRF struct {
 	IPv4Unicast           bool // address-family ipv4-unicast enable on
 	RedistributeConnected bool
 	ExportToEVPN          bool // route-export to-evpn enable on
-	Aggregates            []netip.Prefix
-	ImportRTs             []RouteTarget // route-import from-evpn route-target; empty = auto (ANY:VNI)
-	ExportRTs             []RouteTarget // route-export to-evpn route-target; empty = auto (ASN:VNI)
+	// address-family ipv6-unicast: the same, for the VRF's IPv6 routes
+	// (FRR's advertise ipv6 unicast is route-export to-evpn)
+	IPv6Unicast            bool
+	RedistributeConnected6 bool
+	ExportToEVPN6          bool
+	Aggregates             []netip.Prefix // of both families
+	ImportRTs              []RouteTarget  // route-import from-evpn route-target; empty = auto (ANY:VNI)
+	ExportRTs              []RouteTarget  // route-export to-evpn route-target; empty = auto (ASN:VNI)
 }
 
 // Default is the default VRF's BGP instance: the underlay and EVPN sessions.

@@ -257,6 +257,29 @@ var schema = []*rule{
 		m.ignore(whyEmpty)
 		return nil
 	})),
+	many("vrf <vrf> router bgp address-family ipv6-unicast aggregate-route <prefix>", m2vrf(func(v *VRF, m *match) error {
+		p, err := parseNetwork6("aggregate-route", m.value())
+		if err == nil && !slices.Contains(v.Aggregates, p) {
+			v.Aggregates = append(v.Aggregates, p)
+		}
+		return err
+	})),
+	one("vrf <vrf> router bgp address-family ipv6-unicast enable <on|off>", m2vrf(func(v *VRF, m *match) (err error) {
+		v.IPv6Unicast, err = parseOnOff(m.value())
+		return err
+	})),
+	one("vrf <vrf> router bgp address-family ipv6-unicast redistribute connected enable <on|off>", m2vrf(func(v *VRF, m *match) (err error) {
+		v.RedistributeConnected6, err = parseOnOff(m.value())
+		return err
+	})),
+	one("vrf <vrf> router bgp address-family ipv6-unicast route-export to-evpn enable <on|off>", m2vrf(func(v *VRF, m *match) (err error) {
+		v.ExportToEVPN6, err = parseOnOff(m.value())
+		return err
+	})),
+	leaf("vrf <vrf> router bgp address-family ipv6-unicast route-import", m2vrf(func(v *VRF, m *match) error {
+		m.ignore(whyEmpty)
+		return nil
+	})),
 	one("vrf <vrf> router bgp autonomous-system <asn>", m2vrf(func(v *VRF, m *match) (err error) {
 		v.ASN, err = parseASN(m.value())
 		return err

@@ -116,12 +116,28 @@ func parseNetwork(what, s string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// parseNetwork6 is parseNetwork for an IPv6 route.
+func parseNetwork6(what, s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%s %q: expected an IPv6 prefix such as 2001:db8:1::/48", what, s)
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Errorf("%s %q: host bits set, expected %s", what, s, m)
+	}
+	return p, nil
+}
+
 // parseIfAddr parses an interface address: the host's address and its
-// subnet, so host bits are the point.
+// subnet, so host bits are the point. An IPv6 address must be one that is
+// routed: a port's link-local address is the kernel's own.
 func parseIfAddr(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("address %q: expected an address with its prefix length, such as 192.168.2.1/24", s)
+		return netip.Prefix{}, fmt.Errorf("address %q: expected an address with its prefix length, such as 192.168.2.1/24 or 2001:db8:2::1/64", s)
+	}
+	if a := p.Addr(); a.Is6() && (a.Is4In6() || !a.IsGlobalUnicast()) {
+		return netip.Prefix{}, fmt.Errorf("address %q: not a routed IPv6 address (link-local, multicast and mapped addresses are not configured here)", s)
 	}
 	return p, nil
 }

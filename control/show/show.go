@@ -66,10 +66,12 @@ type Route struct {
 	Nexthops  []Nexthop `json:"nexthops,omitempty"`
 }
 
-// RouteTable is `show route vrf X`.
+// RouteTable is `show route vrf X`: the IPv4 table, then the IPv6 one, as
+// NVUE's `net show route vrf X` prints FRR's two.
 type RouteTable struct {
-	VRF    string  `json:"vrf"`
-	Routes []Route `json:"routes"`
+	VRF     string  `json:"vrf"`
+	Routes  []Route `json:"routes"`
+	Routes6 []Route `json:"routes6"`
 }
 
 var protocolCode = map[string]string{"kernel": "K", "connected": "C", "local": "L", "bgp": "B", "static": "S"}
@@ -77,10 +79,19 @@ var protocolCode = map[string]string{"kernel": "K", "connected": "C", "local": "
 const routeCodes = `Codes: K - kernel route, C - connected, L - local, S - static, B - BGP,
        > - selected route, * - FIB route, r - rejected`
 
-// Text prints the table the way FRR's `show ip route vrf X` does.
+// Text prints the tables the way FRR's `show ip route vrf X` and `show
+// ipv6 route vrf X` do.
 func (t RouteTable) Text(w io.Writer, now time.Time) error {
-	fmt.Fprintf(w, "%s\n\nVRF %s:\n", routeCodes, t.VRF)
-	for _, r := range t.Routes {
+	fmt.Fprintf(w, "show ip route vrf %s\n%s\n", t.VRF, strings.Repeat("=", len("show ip route vrf ")+len(t.VRF)))
+	routesText(w, t.VRF, t.Routes, now)
+	fmt.Fprintf(w, "\n\nshow ipv6 route vrf %s\n%s\n", t.VRF, strings.Repeat("=", len("show ipv6 route vrf ")+len(t.VRF)))
+	routesText(w, t.VRF, t.Routes6, now)
+	return nil
+}
+
+func routesText(w io.Writer, vrf string, routes []Route, now time.Time) {
+	fmt.Fprintf(w, "%s\n\nVRF %s:\n", routeCodes, vrf)
+	for _, r := range routes {
 		fib := "*"
 		if !r.Installed {
 			fib = "r"
@@ -95,7 +106,7 @@ func (t RouteTable) Text(w io.Writer, now time.Time) error {
 		case r.Protocol == "connected" || r.Protocol == "local":
 			nh := r.Nexthops[0]
 			via := nh.Iface
-			if nh.VRF != "" && nh.VRF != t.VRF {
+			if nh.VRF != "" && nh.VRF != vrf {
 				via += " (vrf " + nh.VRF + ")"
 			}
 			fmt.Fprintf(w, "%s is directly connected, %s, %s\n", head, via, age)
@@ -114,7 +125,6 @@ func (t RouteTable) Text(w io.Writer, now time.Time) error {
 			}
 		}
 	}
-	return nil
 }
 
 // uptime is FRR's route age: hh:mm:ss under a day, then 1d03h32m.
@@ -152,21 +162,43 @@ type BGPPrefix struct {
 
 // BGPTable is `show bgp vrf X`.
 type BGPTable struct {
-	VRF      string      `json:"vrf"`
-	RouterID string      `json:"router-id"`
-	ASN      uint32      `json:"asn"`
-	Prefixes []BGPPrefix `json:"prefixes"`
+	VRF       string      `json:"vrf"`
+	RouterID  string      `json:"router-id"`
+	ASN       uint32      `json:"asn"`
+	Prefixes  []BGPPrefix `json:"prefixes"`  // IPv4
+	Prefixes6 []BGPPrefix `json:"prefixes6"` // IPv6
 }
 
-// Text prints the table the way FRR's `show bgp vrf X ipv4 unicast` does.
+// Text prints the tables the way NVUE's `net show bgp vrf X` prints FRR's
+// `show bgp vrf X ipv4 unicast` and `... ipv6 unicast`.
 func (t BGPTable) Text(w io.Writer) error {
+	for i, af := range []string{"ipv4", "ipv6"} {
+		head := fmt.Sprintf("show bgp vrf %s %s unicast", t.VRF, af)
+		if i > 0 {
+			fmt.Fprint(w, "\n\n")
+		}
+		fmt.Fprintf(w, "%s\n%s\n", head, strings.Repeat("=", len(head)))
+		prefixes := t.Prefixes
+		if af == "ipv6" {
+			prefixes = t.Prefixes6
+		}
+		if len(prefixes) == 0 {
+			fmt.Fprintln(w, "No BGP prefixes displayed, 0 exist")
+			continue
+		}
+		t.text(w, prefixes)
+	}
+	return nil
+}
+
+func (t BGPTable) text(w io.Writer, prefixes []BGPPrefix) {
 	fmt.Fprintf(w, "BGP table, local router ID is %s, vrf %s\nDefault local pref 100, local AS %d\n", t.RouterID, t.VRF, t.ASN)
 	fmt.Fprintln(w, "Status codes:  * valid, > best, = multipath")
 	fmt.Fprintln(w, "Origin codes:  i - IGP, e - EGP, ? - incomplete")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "   %-16s %-19s %6s %6s %6s %s\n", "Network", "Next Hop", "Metric", "LocPrf", "Weight", "Path")
 	paths := 0
-	for _, p := range t.Prefixes {
+	for _, p := range prefixes {
 		for i, path := range p.Paths {
 			paths++
 			code := "* "
@@ -196,8 +228,7 @@ func (t BGPTable) Text(w io.Writer) error {
 			fmt.Fprintf(w, "%s %-16s %-19s %6s %6s %6d %s\n", code, network, path.NextHop, "", locprf, path.Weight, strings.Join(aspath, " "))
 		}
 	}
-	fmt.Fprintf(w, "\nDisplayed  %d routes and %d total paths\n", len(t.Prefixes), paths)
-	return nil
+	fmt.Fprintf(w, "\nDisplayed  %d routes and %d total paths\n", len(prefixes), paths)
 }
 
 // Peer is one neighbour of `show bgp summary`.

@@ -50,6 +50,12 @@ var guideRED = RouteTable{VRF: "RED", Routes: []Route{
 	{Prefix: "192.168.20.0/24", Protocol: "bgp", Distance: 20, Installed: true, Since: since, Nexthops: []Nexthop{{Via: "10.10.20.11", Label: 5001}}},
 	{Prefix: "192.168.100.0/24", Protocol: "connected", Installed: true, Since: since, Nexthops: []Nexthop{{Iface: "swp10", VRF: "RED"}}},
 	{Prefix: "192.168.200.0/24", Protocol: "connected", Installed: false, Since: since, Nexthops: []Nexthop{{Iface: "swp20", VRF: "GREEN"}}},
+}, Routes6: []Route{
+	{Prefix: "::/0", Protocol: "kernel", Distance: 255, Metric: 8192, Unreach: true, Installed: true, Since: now.Add(-45*time.Minute - 7*time.Second)},
+	{Prefix: "2001:db8:1::/64", Protocol: "bgp", Distance: 20, Installed: true, Since: since,
+		Nexthops: []Nexthop{{Via: "::ffff:10.10.10.1"}, {Via: "::ffff:10.10.10.2"}}},
+	{Prefix: "2001:db8:100::/64", Protocol: "connected", Installed: true, Since: since, Nexthops: []Nexthop{{Iface: "swp10", VRF: "RED"}}},
+	{Prefix: "fe80::/64", Protocol: "connected", Installed: true, Since: now.Add(-45*time.Minute - 7*time.Second), Nexthops: []Nexthop{{Iface: "swp10", VRF: "RED"}}},
 }}
 
 func TestShowRouteText(t *testing.T) {
