@@ -214,4 +214,3 @@ func TestBadHeaders6(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) { expect(t, l, tt.ingress, tt.frame, tt.want) })
 	}
 }
-
