@@ -25,6 +25,7 @@ const (
 	FRRHost      = "red5"
 	FRRHostAddr  = "192.168.5.10"
 	FRRSubnet    = "192.168.5.0/24"
+	FRRHostAddr6 = "2001:db8:5::10"
 	frrBin       = "/usr/lib/frr"
 )
 
@@ -32,11 +33,15 @@ const (
 // borderleaf01. Hops count the reply's routed hops (the FRR leaf's kernel
 // routes too).
 var FRRFlows = []Flow{
-	{FRRHost, "red1", "RED behind FRR -> RED behind xleaf leafs", 2},
-	{"red1", FRRHost, "RED behind xleaf leafs -> RED behind FRR", 2},
-	{FRRHost, "green1", "RED behind FRR -> GREEN site 1 (leaked at borderleaf01)", 2},
-	{"green1", FRRHost, "GREEN site 1 -> RED behind FRR (leaked on leaf01)", 3},
+	{FRRHost, "red1", "RED behind FRR -> RED behind xleaf leafs", 2, false},
+	{"red1", FRRHost, "RED behind xleaf leafs -> RED behind FRR", 2, false},
+	{FRRHost, "green1", "RED behind FRR -> GREEN site 1 (leaked at borderleaf01)", 2, false},
+	{"green1", FRRHost, "GREEN site 1 -> RED behind FRR (leaked on leaf01)", 3, false},
 }
+
+// FRRFlows6 are their IPv6 twins: FRR's leaf advertises and imports IPv6
+// Type-5 routes too.
+var FRRFlows6 = twins(FRRFlows)
 
 // HaveFRR says whether FRR is installed.
 func HaveFRR() bool {
@@ -96,8 +101,14 @@ router bgp 65105 vrf RED
   maximum-paths 1
   maximum-paths ibgp 1
  exit-address-family
+ address-family ipv6 unicast
+  redistribute connected
+  maximum-paths 1
+  maximum-paths ibgp 1
+ exit-address-family
  address-family l2vpn evpn
   advertise ipv4 unicast
+  advertise ipv6 unicast
   route-target export 10.10.10.5:4001
   route-target import 65101:4001
   route-target import 65102:4001
@@ -118,8 +129,10 @@ func (l *Lab) UpFRR() error {
 		if err := l.addNamespace(n); err != nil {
 			return err
 		}
-		if err := run("ip", "netns", "exec", l.ns(n), "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1"); err != nil {
-			return err
+		for _, kv := range []string{"net.ipv4.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=1"} {
+			if err := run("ip", "netns", "exec", l.ns(n), "sysctl", "-qw", kv); err != nil {
+				return err
+			}
 		}
 	}
 	if err := l.link(200, Port{leaf, "swp1"}, Port{"spine1", "swp7"}, UnderlayMTU); err != nil {
@@ -149,8 +162,11 @@ func (l *Lab) UpFRR() error {
 	}
 	for _, s := range [][]string{
 		{vrf, "addr", "add", "192.168.5.1/24", "dev", "swp10"},
+		{vrf, "-6", "addr", "add", "2001:db8:5::1/64", "dev", "swp10", "nodad"},
 		{FRRHost, "addr", "add", FRRHostAddr + "/24", "dev", "eth0"},
+		{FRRHost, "-6", "addr", "add", FRRHostAddr6 + "/64", "dev", "eth0", "nodad"},
 		{FRRHost, "route", "add", "default", "via", "192.168.5.1"},
+		{FRRHost, "-6", "route", "add", "default", "via", "2001:db8:5::1"},
 	} {
 		if err := ipn(s[0], s[1:]...); err != nil {
 			return err

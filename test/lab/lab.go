@@ -44,7 +44,7 @@ type Switch struct {
 // (the same address on both links, as a multihomed server).
 type Host struct {
 	Name    string
-	Addr    string // with prefix length
+	Addr    string // with prefix length; its IPv6 twin is Twin6(Addr)
 	Gateway string
 	Ports   []Port // the leaf ports it hangs off
 }
@@ -342,6 +342,11 @@ func (l *Lab) addHost(h Host) error {
 		if err := run("ip", "-n", l.ns(h.Name), "addr", "add", h.Addr, "dev", ifname); err != nil {
 			return err
 		}
+		// nodad: the address is usable at once (the pair's two links
+		// are separate segments: no one else has it).
+		if err := run("ip", "-n", l.ns(h.Name), "-6", "addr", "add", Twin6(h.Addr), "dev", ifname, "nodad"); err != nil {
+			return err
+		}
 		// A veth takes frames an XDP program redirects into it only when
 		// its own end runs XDP too.
 		if err := l.attachPass(h.Name, ifname); err != nil {
@@ -355,7 +360,10 @@ func (l *Lab) addHost(h Host) error {
 			return err
 		}
 	}
-	return run("ip", "-n", l.ns(h.Name), "route", "add", "default", "via", h.Gateway, "dev", "eth0")
+	if err := run("ip", "-n", l.ns(h.Name), "route", "add", "default", "via", h.Gateway, "dev", "eth0"); err != nil {
+		return err
+	}
+	return run("ip", "-n", l.ns(h.Name), "-6", "route", "add", "default", "via", Twin6(h.Gateway), "dev", "eth0")
 }
 
 func hostIndex(name string) int {
@@ -391,6 +399,7 @@ func (l *Lab) start(sw Switch) error {
 	if err != nil {
 		return err
 	}
+	cfg = Twin6Config(cfg)
 	cfgPath := filepath.Join(l.runDir(), sw.Name+".cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -502,13 +511,23 @@ func (l *Lab) announce(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, h := range Hosts {
 		for i := range h.Ports {
-			wg.Go(func() {
-				exec.CommandContext(ctx, "ip", "netns", "exec", l.ns(h.Name),
-					"ping", "-c", "1", "-W", "1", "-I", "eth"+strconv.Itoa(i), h.Gateway).Run()
-			})
+			for _, gw := range []string{h.Gateway, Twin6(h.Gateway)} {
+				wg.Go(func() {
+					exec.CommandContext(ctx, "ip", "netns", "exec", l.ns(h.Name),
+						"ping", "-c", "1", "-W", "1", "-I", "eth"+strconv.Itoa(i), gw).Run()
+				})
+			}
 		}
 	}
 	wg.Wait()
+}
+
+// HostAddr6 is a host's IPv6 address without its prefix length.
+func HostAddr6(name string) string {
+	if name == FRRHost {
+		return FRRHostAddr6
+	}
+	return Twin6(HostAddr(name))
 }
 
 // HostAddr is a host's address without its prefix length.

@@ -86,8 +86,8 @@ func TestLab(t *testing.T) {
 		return
 	}
 
-	t.Run("ping across every leak path, and BLUE isolated", func(t *testing.T) {
-		for _, f := range Flows {
+	t.Run("ping across every leak path, and BLUE isolated, for IPv4 and IPv6", func(t *testing.T) {
+		for _, f := range append(slices.Clone(Flows), Flows6...) {
 			r, err := l.RunFlow(f)
 			if err != nil {
 				t.Fatal(err)
@@ -472,7 +472,7 @@ func testInterop(t *testing.T, l *Lab) {
 		if err != nil || len(missing) > 0 {
 			t.Errorf("FRR's zebra lacks the router MAC of VTEPs it routes to: %v %v", missing, err)
 		}
-		for _, f := range FRRFlows {
+		for _, f := range append(slices.Clone(FRRFlows), FRRFlows6...) {
 			r, err := l.RunFlow(f)
 			if err != nil {
 				t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,18 +19,19 @@ type Flow struct {
 	From, To string
 	Path     string // what it crosses
 	Hops     int    // routed hops each way (TTL decrements); 0 = must not arrive
+	V6       bool   // between the hosts' IPv6 addresses (hop limit for TTL)
 }
 
 // Flows are the leak paths of the guide, and BLUE's isolation.
 var Flows = []Flow{
-	{"red1", "green2", "RED site 1 -> GREEN site 2 (leaked at borderleaf04)", 3},
-	{"green2", "red1", "GREEN site 2 -> RED site 1 (leaked at borderleaf01)", 3},
-	{"green1", "red2", "GREEN site 1 -> RED site 2", 3},
-	{"red2", "green1", "RED site 2 -> GREEN site 1", 3},
-	{"red1", "green1", "RED -> GREEN within site 1 (leaked on the leaf)", 1},
-	{"green2", "red2", "GREEN -> RED within site 2 (leaked on the leaf)", 1},
-	{"blue1", "red1", "BLUE -> RED (BLUE is imported by no one)", 0},
-	{"red1", "blue1", "RED -> BLUE", 0},
+	{"red1", "green2", "RED site 1 -> GREEN site 2 (leaked at borderleaf04)", 3, false},
+	{"green2", "red1", "GREEN site 2 -> RED site 1 (leaked at borderleaf01)", 3, false},
+	{"green1", "red2", "GREEN site 1 -> RED site 2", 3, false},
+	{"red2", "green1", "RED site 2 -> GREEN site 1", 3, false},
+	{"red1", "green1", "RED -> GREEN within site 1 (leaked on the leaf)", 1, false},
+	{"green2", "red2", "GREEN -> RED within site 2 (leaked on the leaf)", 1, false},
+	{"blue1", "red1", "BLUE -> RED (BLUE is imported by no one)", 0, false},
+	{"red1", "blue1", "RED -> BLUE", 0, false},
 }
 
 // Result is what a flow did.
@@ -62,10 +64,10 @@ const pings = 5
 
 var ttlRe = regexp.MustCompile(`ttl=(\d+)`)
 
-// Traffic runs every flow.
+// Traffic runs every flow, IPv4's then their IPv6 twins.
 func (l *Lab) Traffic(ctx context.Context) ([]Result, error) {
 	var out []Result
-	for _, f := range Flows {
+	for _, f := range append(slices.Clone(Flows), Flows6...) {
 		r, err := l.RunFlow(f)
 		if err != nil {
 			return out, err
@@ -83,7 +85,11 @@ func (l *Lab) RunFlow(f Flow) (Result, error) {
 		return r, err
 	}
 	kBefore := l.kernelForwarded()
-	out, _ := l.Exec(f.From, "ping", "-c", strconv.Itoa(pings), "-i", "0.2", "-W", "2", "-s", "300", "-p", "78656166", HostAddr(f.To))
+	to, family := HostAddr(f.To), "-4"
+	if f.V6 {
+		to, family = HostAddr6(f.To), "-6"
+	}
+	out, _ := l.Exec(f.From, "ping", family, "-c", strconv.Itoa(pings), "-i", "0.2", "-W", "2", "-s", "300", "-p", "78656166", to)
 	r.Output = out
 	if m := regexp.MustCompile(`(\d+) received`).FindStringSubmatch(out); m != nil {
 		r.Received, _ = strconv.Atoi(m[1])
@@ -138,14 +144,22 @@ func (l *Lab) forwarded() (uint64, error) {
 	return n, nil
 }
 
-// kernelForwarded sums the IPv4 datagrams the leafs' kernels routed:
-// they must route no tenant packet (spines and border leafs route the
-// underlay's VXLAN in the kernel, as transit).
+// kernelForwarded sums the IPv4 and IPv6 datagrams the leafs' kernels
+// routed: they must route no tenant packet (spines and border leafs route
+// the underlay's VXLAN in the kernel, as transit).
 func (l *Lab) kernelForwarded() uint64 {
 	var n uint64
 	for _, sw := range Switches {
 		if !strings.HasPrefix(sw.Name, "leaf") {
 			continue
+		}
+		if out, err := l.Exec(sw.Name, "cat", "/proc/net/snmp6"); err == nil {
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "Ip6OutForwDatagrams" {
+					v, _ := strconv.ParseUint(f[1], 10, 64)
+					n += v
+				}
+			}
 		}
 		out, err := l.Exec(sw.Name, "cat", "/proc/net/snmp")
 		if err != nil {

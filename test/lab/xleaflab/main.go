@@ -134,7 +134,7 @@ func up(l *lab.Lab) error {
 			}
 		}
 	}
-	fmt.Println("\n== traffic across every leak path (ping, 5 packets each)")
+	fmt.Println("\n== traffic across every leak path, IPv4 and IPv6 (ping, 5 packets each)")
 	results, err := l.Traffic(ctx)
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func up(l *lab.Lab) error {
 		if err := l.ConvergeFRR(60 * time.Second); err != nil {
 			fmt.Printf("   warning: %v; its flows follow anyway\n", err)
 		}
-		for _, f := range lab.FRRFlows {
+		for _, f := range append(lab.FRRFlows, lab.FRRFlows6...) {
 			r, err := l.RunFlow(f)
 			if err != nil {
 				return err

@@ -1,0 +1,77 @@
+package lab
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Every tenant of the lab is dual-stack: each IPv4 subnet of the guide,
+// 192.168.N.0/24, has an IPv6 twin, 2001:db8:N::/64 (N's digits as they
+// are), and so has every address in it (192.168.10.110 is 2001:db8:10::110).
+// The guide's listings stay as they are; each switch's configuration gets
+// the IPv6 twin of each of its tenant lines appended (Twin6Config), and
+// each host its twin address; Flows6 are the twins of Flows.
+
+var twinAddr = regexp.MustCompile(`\b192\.168\.(\d{1,3})\.(\d{1,3})(/24)?\b`)
+
+// Twin6 is the IPv6 twin of a tenant address or /24 ("" if it has none).
+func Twin6(v4 string) string {
+	m := twinAddr.FindStringSubmatch(v4)
+	if m == nil || m[0] != v4 {
+		return ""
+	}
+	host := m[2]
+	if host == "0" && m[3] != "" {
+		host = ""
+	}
+	out := "2001:db8:" + m[1] + "::" + host
+	if m[3] != "" {
+		out += "/64"
+	}
+	return out
+}
+
+var twinLine = regexp.MustCompile(`^nv set (interface \S+ ip address|vrf (\S+) router bgp address-family ipv4-unicast) (.*)$`)
+
+// Twin6Config is a switch's configuration with the IPv6 twin of each
+// tenant line appended: addresses on tenant ports (192.168.0.0/16), and a
+// tenant VRF's ipv4-unicast keys as ipv6-unicast ones (aggregates as
+// their twins). The default VRF's lines have none: the underlay is IPv4.
+func Twin6Config(cfg string) string {
+	var twins []string
+	for _, line := range strings.Split(cfg, "\n") {
+		m := twinLine.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil || m[2] == "default" {
+			continue
+		}
+		rest := m[3]
+		if p := strings.Fields(rest); len(p) > 0 && twinAddr.MatchString(p[len(p)-1]) {
+			t := Twin6(p[len(p)-1])
+			if t == "" {
+				continue
+			}
+			p[len(p)-1] = t
+			rest = strings.Join(p, " ")
+		} else if strings.HasPrefix(m[1], "interface") {
+			continue // an address that is not a tenant's
+		}
+		key := strings.Replace(m[1], "ipv4-unicast", "ipv6-unicast", 1)
+		twins = append(twins, "nv set "+key+" "+rest)
+	}
+	if len(twins) == 0 {
+		return cfg
+	}
+	return strings.TrimRight(cfg, "\n") + "\n# The IPv6 twins of the tenant lines above (dual-stack tenants).\n" + strings.Join(twins, "\n") + "\n"
+}
+
+// Flows6 are the IPv6 twins of Flows.
+var Flows6 = twins(Flows)
+
+func twins(fs []Flow) []Flow {
+	out := make([]Flow, len(fs))
+	for i, f := range fs {
+		f.V6, f.Path = true, f.Path+" (IPv6)"
+		out[i] = f
+	}
+	return out
+}
