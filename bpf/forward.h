@@ -12,6 +12,7 @@
 #include "stats.h"
 #include "vxlan.h"
 #include "trace.h"
+#include "icmp6.h"
 
 /* Takes one event from this CPU's budget; false when it is spent. */
 static __always_inline int event_allowed(void)
@@ -96,11 +97,12 @@ static __always_inline int forward_remote(struct xdp_md *ctx, struct verdict *v,
 	/* Too big once encapsulated: the sender learns the inner packet's
 	 * limit, the underlay's MTU less the VXLAN overhead. No fragmenting
 	 * here: a packet without DF is dropped, counted. IPv6 is never
-	 * fragmented on the way: dropped, counted (ICMPv6 packet too big is
-	 * not built yet). */
+	 * fragmented on the way: its sender always learns the limit. */
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		if (v6)
+		if (e.mtu <= VXLAN_ENCAP_LEN)
 			return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
+		if (v6)
+			return drop_answer(v, f->vrf, REASON_DROP_MTU, ICMPV6_PKT_TOOBIG, 0, e.mtu - VXLAN_ENCAP_LEN);
 		if (!(f->ip->frag_off & bpf_htons(IP_DF)) || e.mtu <= VXLAN_ENCAP_LEN)
 			return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
 		return drop_answer(v, f->vrf, REASON_DROP_MTU, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED,
@@ -170,7 +172,9 @@ static __always_inline int forward_local(struct xdp_md *ctx, struct verdict *v,
 	if (rc < 0)
 		return decide(v, f->vrf, REASON_DROP_ERROR, XDP_DROP);
 	if (rc != BPF_MTU_CHK_RET_SUCCESS) {
-		if (v6 || !(f->ip->frag_off & bpf_htons(IP_DF)))
+		if (v6)
+			return drop_answer(v, f->vrf, REASON_DROP_MTU, ICMPV6_PKT_TOOBIG, 0, mtu);
+		if (!(f->ip->frag_off & bpf_htons(IP_DF)))
 			return decide(v, f->vrf, REASON_DROP_MTU, XDP_DROP);
 		return drop_answer(v, f->vrf, REASON_DROP_MTU, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu);
 	}
@@ -273,8 +277,8 @@ static __always_inline int route(struct xdp_md *ctx, struct verdict *v,
 }
 
 /* IPv6: longest-prefix match in the VRF's IPv6 trie, then as route()
- * does. The hop limit has no checksum to fix (and the outer UDP checksum
- * stays 0, allowed over IPv4). Drops are not answered yet: no ICMPv6. */
+ * does, drops answered with ICMPv6 errors. The hop limit has no checksum
+ * to fix (and the outer UDP checksum stays 0, allowed over IPv4). */
 static __always_inline int route6(struct xdp_md *ctx, struct verdict *v,
 				  const struct flow *f, const struct vrf *vrf)
 {
@@ -288,7 +292,7 @@ static __always_inline int route6(struct xdp_md *ctx, struct verdict *v,
 	TRACE(TRACE_FIB6, f->vrf, f->ip6->daddr.in6_u.u6_addr32[3],
 	      r ? (__u32)r->kind << FIB_KIND_SHIFT | r->target : 0);
 	if (!r)
-		return decide(v, f->vrf, REASON_DROP_NO_ROUTE, XDP_DROP);
+		return drop_answer(v, f->vrf, REASON_DROP_NO_ROUTE, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE, 0);
 	if (r->kind == ROUTE_RECEIVE) {
 		if (f->encapped)
 			return decide(v, f->vrf, REASON_DROP_HOST_VXLAN, XDP_DROP);
@@ -297,7 +301,7 @@ static __always_inline int route6(struct xdp_md *ctx, struct verdict *v,
 	if (r->kind == ROUTE_BLACKHOLE)
 		return decide(v, f->vrf, REASON_DROP_BLACKHOLE, XDP_DROP);
 	if (f->ip6->hop_limit <= 1)
-		return decide(v, f->vrf, REASON_DROP_TTL, XDP_DROP);
+		return drop_answer(v, f->vrf, REASON_DROP_TTL, ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT, 0);
 	if (r->kind == ROUTE_REMOTE)
 		return forward_remote(ctx, v, f, vrf, r->target, 1);
 	if (r->kind == ROUTE_LOCAL)

@@ -280,6 +280,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vrf_icmp SEC(".maps");
 
+/* VRF id -> the source of its ICMPv6 errors */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vrf_icmp6);
+	__uint(max_entries, MAX_VRFS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vrf_icmp6 SEC(".maps");
+
+/* each CPU's scratch for an ICMPv6 error's checksum */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct icmp6_scratch);
+	__uint(max_entries, 1);
+} icmp6_scratch SEC(".maps");
+
 /* VRF id -> each CPU's ICMP error bucket and tallies */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -258,6 +258,23 @@ struct vrf_icmp {
 	__u64 ns_per_token;  /* 1e9 / errors a second; 0 = none */
 };
 
+/* The VRF's IPv6 address its ICMPv6 errors come from (all zeros: none);
+ * their rate is vrf_icmp's, and so is their bucket. */
+struct vrf_icmp6 {
+	__u8 src[16];
+};
+
+/* An ICMPv6 error quotes as much of the packet as keeps it within the
+ * minimum IPv6 MTU (RFC 4443 2.4 c): 1280 less its own 48 bytes. */
+#define ICMP6_QUOTE_MAX 1232
+
+/* Scratch for the ICMPv6 checksum: the quoted packet, and room past it
+ * for the zeros that end an odd length (and for the verifier's bounds:
+ * 512 + 1024: a size the verifier sees as up to 1020). Per CPU. */
+struct icmp6_scratch {
+	__u8 b[1536];
+};
+
 /* Per CPU and VRF: the bucket and what became of the errors. */
 struct icmp_budget {
 	__u64 tokens;

@@ -251,6 +251,35 @@ static __always_inline struct icmp_budget *answer(struct xdp_md *ctx, const stru
 	return b;
 }
 
+/* answer, for an IPv6 packet: an ICMPv6 error from the VRF's IPv6 address,
+ * within the same rate as its ICMP errors. */
+static __always_inline struct icmp_budget *answer6(struct xdp_md *ctx, const struct verdict *v,
+						   struct flow *f)
+{
+	struct vrf_icmp *cfg = bpf_map_lookup_elem(&vrf_icmp, &f->vrf);
+	struct vrf_icmp6 *src = bpf_map_lookup_elem(&vrf_icmp6, &f->vrf);
+	struct icmp_budget *b;
+
+	if (!cfg || !src || !cfg->ns_per_token || ipv6_unspecified((struct in6_addr *)src->src) ||
+	    !icmp6_may_answer(f))
+		return NULL;
+	b = bpf_map_lookup_elem(&icmp_budget, &f->vrf);
+	if (!b)
+		return NULL;
+#ifndef XLEAF_TRACE
+	if (!bucket_take(&b->tokens, &b->last, cfg->burst, cfg->ns_per_token)) {
+		b->suppressed++;
+		return NULL;
+	}
+#endif
+	TRACE(TRACE_ICMP, v->icmp.type, v->icmp.code, v->icmp.mtu);
+	if (icmp6_build(ctx, f, &v->icmp, src->src, v->bytes)) {
+		b->unroutable++;
+		return NULL;
+	}
+	return b;
+}
+
 /* Routes the flow; a packet dropped with an error to send comes round once
  * more as that error, routed like any packet from its VRF. The packet stays
  * counted under its drop reason, the error is tallied in icmp_budget. An
@@ -258,7 +287,7 @@ static __always_inline struct icmp_budget *answer(struct xdp_md *ctx, const stru
  * its host not resolved, or back to ourselves) is dropped. A loop, not a
  * second call: route() is inlined once. */
 static __always_inline int route_or_answer(struct xdp_md *ctx, struct verdict *v,
-					   struct flow *f, const struct vrf *vrf)
+					   struct flow *f, const struct vrf *vrf, const int v6)
 {
 	struct icmp_budget *b = NULL;
 	struct verdict reply = {};
@@ -267,10 +296,10 @@ static __always_inline int route_or_answer(struct xdp_md *ctx, struct verdict *v
 
 #pragma clang loop unroll(disable)
 	for (int pass = 0; pass < 2; pass++) {
-		action = route(ctx, cur, f, vrf);
+		action = v6 ? route6(ctx, cur, f, vrf) : route(ctx, cur, f, vrf);
 		if (b || !v->icmp.type)
 			break;
-		b = answer(ctx, v, f);
+		b = v6 ? answer6(ctx, v, f) : answer(ctx, v, f);
 		if (!b)
 			return XDP_DROP;
 		cur = &reply;
@@ -303,9 +332,9 @@ int xleaf(struct xdp_md *ctx)
 	else
 		action = from_access(ctx, &v, ifc, &f, &vrf);
 	if (action == ROUTE_IT && vrf)
-		action = route_or_answer(ctx, &v, &f, vrf);
+		action = route_or_answer(ctx, &v, &f, vrf, 0);
 	else if (action == ROUTE_IT6 && vrf)
-		action = route6(ctx, &v, &f, vrf);
+		action = route_or_answer(ctx, &v, &f, vrf, 1);
 	count(&v);
 	return action;
 }

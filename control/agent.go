@@ -287,22 +287,37 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 const icmpBurst = 50
 
 // icmpErrors is how VRF name answers packets it cannot forward: from its
-// first address on a port (ports in name order), as Linux picks the
-// address of an interface in the VRF; a VRF without ports (a border leaf's)
-// answers from the leaf's loopback, the router's own address.
+// first address of the family on a port (ports in name order), as Linux
+// picks the address of an interface in the VRF; a VRF without IPv4 on its
+// ports (a border leaf's) answers IPv4 from the leaf's loopback, the
+// router's own address, and IPv6 from the loopback's IPv6 address, if it
+// has one (else it sends no ICMPv6 errors: the underlay is IPv4).
 func (a *Agent) icmpErrors(cfg *config.Config, name string) dataplane.ICMPErrors {
 	if a.opts.ICMPErrorsPerSecond < 0 {
 		return dataplane.ICMPErrors{}
 	}
-	src := a.leaf.vtep
-	for _, port := range slices.Sorted(maps.Keys(cfg.Interfaces)) {
-		ifc := cfg.Interfaces[port]
-		if i := slices.IndexFunc(ifc.Addresses, func(p netip.Prefix) bool { return p.Addr().Is4() }); ifc.VRF == name && i >= 0 {
-			src = ifc.Addresses[i].Addr()
-			break
+	e := dataplane.ICMPErrors{Source: a.leaf.vtep, PerSecond: uint32(a.opts.ICMPErrorsPerSecond), Burst: icmpBurst}
+	first := func(family func(netip.Addr) bool) (netip.Addr, bool) {
+		for _, port := range slices.Sorted(maps.Keys(cfg.Interfaces)) {
+			ifc := cfg.Interfaces[port]
+			if i := slices.IndexFunc(ifc.Addresses, func(p netip.Prefix) bool { return family(p.Addr()) }); ifc.VRF == name && i >= 0 {
+				return ifc.Addresses[i].Addr(), true
+			}
+		}
+		return netip.Addr{}, false
+	}
+	if src, ok := first(netip.Addr.Is4); ok {
+		e.Source = src
+	}
+	e.Source6, _ = first(netip.Addr.Is6)
+	if !e.Source6.IsValid() {
+		for _, ifc := range cfg.Interfaces {
+			if i := slices.IndexFunc(ifc.Addresses, func(p netip.Prefix) bool { return p.Addr().Is6() }); ifc.IsLoopback() && i >= 0 {
+				e.Source6 = ifc.Addresses[i].Addr()
+			}
 		}
 	}
-	return dataplane.ICMPErrors{Source: src, PerSecond: uint32(a.opts.ICMPErrorsPerSecond), Burst: icmpBurst}
+	return e
 }
 
 // apply takes cfg to every part. Called with applyMu held.

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/xleaf/xleaf/control/bgp"
@@ -135,6 +137,23 @@ func TestAgentDualStack(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("show bgp vrf RED: no 2001:db8:1::/64 via ::ffff:10.10.10.1 in %+v", bt.Prefixes6)
+	}
+
+	// The host's packet expiring: time exceeded back to it, from RED's
+	// IPv6 address on its port (the agent's choice of source).
+	link, err := exec.Command("ip", "-n", tb.hostNS, "-br", "link", "show", "eth0").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostMAC, err := net.ParseMAC(strings.Fields(string(link))[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiring := fixture.Frame(t, swp10.HardwareAddr, hostMAC, fixture.Flow{Src: host, Dst: addr("2001:db8:1::10"), TTL: 1})
+	action, out := fixture.Run(t, tb.dp.Program(), swp10.Index, expiring)
+	if action != dataplane.XDPTx || len(out) < 62 || out[14+6] != 58 || out[54] != 3 ||
+		netip.AddrFrom16([16]byte(out[22:38])) != addr("2001:db8:100::1") || netip.AddrFrom16([16]byte(out[38:54])) != host {
+		t.Errorf("hop limit 1 from the host: action %d, frame %x; want time exceeded from 2001:db8:100::1 back to it", action, out)
 	}
 
 	// Withdrawn: gone from both VRFs.

@@ -652,17 +652,21 @@ func TestICMPErrorSource(t *testing.T) {
 	t.Parallel()
 	cfg := parse(t, `nv set router bgp autonomous-system 65110
 nv set router bgp router-id 10.10.10.10
+nv set interface lo ip address 10.10.10.10/32
+nv set interface lo ip address 2001:db8:ffff::10/128
 nv set interface swp20 ip address 10.1.20.1/24
 nv set interface swp20 ip vrf RED
 nv set interface swp10 ip address 10.1.10.1/24
 nv set interface swp10 ip vrf RED
+nv set interface swp20 ip address 2001:db8:20::1/64
+nv set interface swp10 ip address 2001:db8:10::1/64
 nv set vrf RED evpn vni 4001
 nv set vrf GREEN evpn vni 4002
 `)
 	a := &Agent{opts: Options{ICMPErrorsPerSecond: 1000}, leaf: leaf{vtep: addr("10.10.10.10")}}
 	for vrf, want := range map[string]dataplane.ICMPErrors{
-		"RED":   {Source: addr("10.1.10.1"), PerSecond: 1000, Burst: icmpBurst},
-		"GREEN": {Source: addr("10.10.10.10"), PerSecond: 1000, Burst: icmpBurst},
+		"RED":   {Source: addr("10.1.10.1"), Source6: addr("2001:db8:10::1"), PerSecond: 1000, Burst: icmpBurst},
+		"GREEN": {Source: addr("10.10.10.10"), Source6: addr("2001:db8:ffff::10"), PerSecond: 1000, Burst: icmpBurst},
 	} {
 		if got := a.icmpErrors(cfg, vrf); got != want {
 			t.Errorf("%s: %+v, want %+v", vrf, got, want)

@@ -451,7 +451,7 @@ func (d *Dataplane) SetVRF(v VRF) error {
 	if err != nil {
 		return fmt.Errorf("vrf %d: router %w", v.ID, err)
 	}
-	icmp, err := vrfICMP(v.ICMP)
+	icmp, icmp6, err := vrfICMP(v.ICMP)
 	if err != nil {
 		return fmt.Errorf("vrf %d: %w", v.ID, err)
 	}
@@ -472,6 +472,9 @@ func (d *Dataplane) SetVRF(v VRF) error {
 	}
 	if err := d.objs.VrfIcmp.Put(uint32(v.ID), icmp); err != nil {
 		return fmt.Errorf("vrf %d: icmp errors: %w", v.ID, err)
+	}
+	if err := d.objs.VrfIcmp6.Put(uint32(v.ID), icmp6); err != nil {
+		return fmt.Errorf("vrf %d: icmpv6 errors: %w", v.ID, err)
 	}
 	if err := d.objs.Vrfs.Put(uint32(v.ID), xleafVrf{Vni: v.VNI, Vtep: be32(v.VTEP), Rmac: rmac}); err != nil {
 		return fmt.Errorf("vrf %d: %w", v.ID, err)
@@ -510,6 +513,9 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 	}
 	if err := d.objs.VrfIcmp.Put(uint32(id), xleafVrfIcmp{}); err != nil {
 		return fmt.Errorf("vrf %d: icmp errors: %w", id, err)
+	}
+	if err := d.objs.VrfIcmp6.Put(uint32(id), xleafVrfIcmp6{}); err != nil {
+		return fmt.Errorf("vrf %d: icmpv6 errors: %w", id, err)
 	}
 	if t := d.tables[id]; t != nil {
 		if err := d.objs.VrfTables.Delete(uint32(id)); err != nil {
@@ -924,6 +930,7 @@ func (d *Dataplane) VRFs() ([]VRF, error) {
 	var out []VRF
 	var v xleafVrf
 	var icmp xleafVrfIcmp
+	var icmp6 xleafVrfIcmp6
 	for id := uint32(1); id < MaxVRFs; id++ {
 		if err := d.objs.Vrfs.Lookup(id, &v); err != nil {
 			return nil, fmt.Errorf("vrf %d: %w", id, err)
@@ -931,32 +938,53 @@ func (d *Dataplane) VRFs() ([]VRF, error) {
 		if v.Vni == 0 {
 			continue
 		}
+		if err := d.objs.VrfIcmp6.Lookup(id, &icmp6); err != nil {
+			return nil, fmt.Errorf("vrf %d: icmpv6 errors: %w", id, err)
+		}
 		if err := d.objs.VrfIcmp.Lookup(id, &icmp); err != nil {
 			return nil, fmt.Errorf("vrf %d: icmp errors: %w", id, err)
 		}
 		out = append(out, VRF{ID: VRFID(id), VNI: v.Vni, RouterMAC: net.HardwareAddr(bytes.Clone(v.Rmac[:])),
-			VTEP: addrFromBe32(v.Vtep), ICMP: icmpErrors(icmp)})
+			VTEP: addrFromBe32(v.Vtep), ICMP: icmpErrors(icmp, icmp6)})
 	}
 	return out, nil
 }
 
 // vrfICMP is e as the data path keeps it: a rate becomes the nanoseconds
 // a CPU waits for each token.
-func vrfICMP(e ICMPErrors) (xleafVrfIcmp, error) {
+func vrfICMP(e ICMPErrors) (xleafVrfIcmp, xleafVrfIcmp6, error) {
 	if !e.On() {
-		return xleafVrfIcmp{}, nil
+		return xleafVrfIcmp{}, xleafVrfIcmp6{}, nil
 	}
-	if err := checkIPv4(e.Source, "icmp error source"); err != nil {
-		return xleafVrfIcmp{}, err
+	v := xleafVrfIcmp{Burst: e.Burst, NsPerToken: uint64(time.Second) / uint64(e.PerSecond)}
+	var v6 xleafVrfIcmp6
+	if e.Source.IsValid() {
+		if err := checkIPv4(e.Source, "icmp error source"); err != nil {
+			return v, v6, err
+		}
+		v.Src = be32(e.Source)
 	}
-	return xleafVrfIcmp{Src: be32(e.Source), Burst: e.Burst, NsPerToken: uint64(time.Second) / uint64(e.PerSecond)}, nil
+	if e.Source6.IsValid() {
+		if a := e.Source6; !a.Is6() || a.Is4In6() || a.Zone() != "" || !a.IsGlobalUnicast() {
+			return v, v6, fmt.Errorf("icmpv6 error source %v: not a routed IPv6 address", a)
+		}
+		v6.Src = e.Source6.As16()
+	}
+	return v, v6, nil
 }
 
-func icmpErrors(v xleafVrfIcmp) ICMPErrors {
-	if v.Src == 0 || v.NsPerToken == 0 {
+func icmpErrors(v xleafVrfIcmp, v6 xleafVrfIcmp6) ICMPErrors {
+	if v.NsPerToken == 0 {
 		return ICMPErrors{}
 	}
-	return ICMPErrors{Source: addrFromBe32(v.Src), PerSecond: uint32(uint64(time.Second) / v.NsPerToken), Burst: v.Burst}
+	e := ICMPErrors{PerSecond: uint32(uint64(time.Second) / v.NsPerToken), Burst: v.Burst}
+	if v.Src != 0 {
+		e.Source = addrFromBe32(v.Src)
+	}
+	if v6.Src != ([16]uint8{}) {
+		e.Source6 = netip.AddrFrom16(v6.Src)
+	}
+	return e
 }
 
 // FIBPool is one of the compiled FIB's chunk pools: its chunks' size,

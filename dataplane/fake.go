@@ -59,7 +59,7 @@ func (f *Fake) SetVRF(v VRF) error {
 	if _, err := mac6(v.RouterMAC); err != nil {
 		return fmt.Errorf("vrf %d: router %w", v.ID, err)
 	}
-	if _, err := vrfICMP(v.ICMP); err != nil {
+	if _, _, err := vrfICMP(v.ICMP); err != nil {
 		return fmt.Errorf("vrf %d: %w", v.ID, err)
 	}
 	f.mu.Lock()

@@ -225,16 +225,25 @@ func validIPv6(ip []byte) bool {
 	return len(ip) >= ip6Len && ip[0]>>4 == 6 && ip6Len+int(binary.BigEndian.Uint16(ip[4:])) <= len(ip)
 }
 
-// route6 is forward for IPv6: no ICMPv6 errors yet, so every drop is
-// silent.
+// route6 is route for IPv6: drops its source should hear of are
+// answered with ICMPv6 errors.
 func (m *Model) route6(ingress int, vrf VRF, f []byte, off int) Verdict {
+	return m.forward6(ingress, vrf, f, off, true)
+}
+
+func (m *Model) forward6(ingress int, vrf VRF, f []byte, off int, answer bool) Verdict {
 	ip := f[off+ethLen:]
 	dst := netip.AddrFrom16([16]byte(ip[24:40]))
 	r, ok := m.lookup(vrf.ID, dst)
-	silent := func(r Reason, _, _ byte, _ int) Verdict { return drop(vrf.ID, r) }
+	unanswered := func(r Reason, typ, code byte, mtu int) Verdict {
+		if !answer {
+			return drop(vrf.ID, r)
+		}
+		return m.answer6(ingress, vrf, f, off, r, typ, code, mtu)
+	}
 	switch {
 	case !ok:
-		return drop(vrf.ID, ReasonNoRoute)
+		return unanswered(ReasonNoRoute, icmp6DestUnreach, icmp6NoRoute, 0)
 	case r.Kind == RouteReceive && off > 0:
 		return drop(vrf.ID, ReasonHostOverVXLAN)
 	case r.Kind == RouteReceive:
@@ -242,13 +251,73 @@ func (m *Model) route6(ingress int, vrf VRF, f []byte, off int) Verdict {
 	case r.Kind == RouteBlackhole:
 		return drop(vrf.ID, ReasonBlackhole)
 	case ip[7] <= 1:
-		return drop(vrf.ID, ReasonTTL)
+		return unanswered(ReasonTTL, icmp6TimeExceeded, 0, 0)
 	case r.Kind == RouteRemote:
-		return m.remote(ingress, vrf, r, f, off, silent)
+		return m.remote(ingress, vrf, r, f, off, unanswered)
 	case r.Kind == RouteLocal:
-		return m.local(ingress, vrf, r, f, off, dst, silent)
+		return m.local(ingress, vrf, r, f, off, dst, unanswered)
 	}
 	return drop(vrf.ID, ReasonBadNexthop)
+}
+
+// ICMPv6 (RFC 4443).
+const (
+	icmp6DestUnreach  = 1
+	icmp6NoRoute      = 0
+	icmp6PktTooBig    = 2
+	icmp6TimeExceeded = 3
+	icmp6QuoteMax     = 1232 // the error within the minimum MTU, 1280
+)
+
+// answer6 is answer for IPv6 (RFC 4443 2.4): the error quotes as much of
+// the packet as keeps it within 1280 bytes, comes from the VRF's IPv6
+// address, and is routed back in the VRF.
+func (m *Model) answer6(ingress int, vrf VRF, f []byte, off int, r Reason, typ, code byte, mtu int) Verdict {
+	dropped := drop(vrf.ID, r)
+	inner := f[off:]
+	ip := inner[ethLen:]
+	if !vrf.ICMP.On() || !vrf.ICMP.Source6.IsValid() || !mayAnswer6(ip) {
+		return dropped
+	}
+	quote := ip[:min(ip6Len+int(binary.BigEndian.Uint16(ip[4:])), icmp6QuoteMax)]
+	e := make([]byte, ethLen+ip6Len+8, ethLen+ip6Len+8+len(quote))
+	copy(e[0:6], inner[6:12])
+	copy(e[6:12], inner[0:6])
+	binary.BigEndian.PutUint16(e[12:], 0x86dd)
+	eip := e[ethLen:]
+	eip[0] = 0x60
+	binary.BigEndian.PutUint16(eip[4:], uint16(8+len(quote)))
+	eip[6], eip[7] = 58, 64
+	copy(eip[8:24], vrf.ICMP.Source6.AsSlice())
+	copy(eip[24:40], ip[8:24])
+	icmp := eip[ip6Len:]
+	icmp[0], icmp[1] = typ, code
+	if typ == icmp6PktTooBig {
+		binary.BigEndian.PutUint32(icmp[4:], uint32(mtu))
+	}
+	e = append(e, quote...)
+	pseudo := append(append(append([]byte{}, eip[8:40]...), binary.BigEndian.AppendUint32(nil, uint32(8+len(quote)))...), 0, 0, 0, 58)
+	binary.BigEndian.PutUint16(icmp[2:], ipChecksum2(append(pseudo, e[ethLen+ip6Len:]...)))
+
+	v := m.forward6(ingress, vrf, e, 0, false)
+	if v.Reason != ReasonFwdRemote && v.Reason != ReasonFwdLocal {
+		return dropped
+	}
+	v.Reason, v.Leak = r, Leak{}
+	return v
+}
+
+// mayAnswer6 is RFC 4443 2.4 (e) as the program has it: no error about an
+// ICMPv6 error, nor about a packet whose next header is an extension
+// header (what follows is not looked at).
+func mayAnswer6(ip []byte) bool {
+	switch nh := ip[6]; nh {
+	case 58:
+		return binary.BigEndian.Uint16(ip[4:]) != 0 && len(ip) > ip6Len && ip[ip6Len] >= 128
+	case 0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254:
+		return false
+	}
+	return true
 }
 
 // route looks the inner packet (at f[off:]) up in vrf; a drop its source
@@ -308,7 +377,7 @@ func (m *Model) answer(ingress int, vrf VRF, f []byte, off int, r Reason, typ, c
 	dropped := drop(vrf.ID, r)
 	inner := f[off:]
 	ip := inner[ethLen:]
-	if !vrf.ICMP.On() || !mayAnswer(ip) {
+	if !vrf.ICMP.On() || !vrf.ICMP.Source.IsValid() || !mayAnswer(ip) {
 		return dropped
 	}
 	hlen := int(ip[0]&0x0f) * 4
@@ -416,6 +485,8 @@ func (m *Model) remote(ingress int, vrf VRF, r Route, f []byte, off int, tooBig 
 	switch {
 	case !routed:
 		return drop(vrf.ID, ReasonNoUnderlay)
+	case outerLen > u.MTU && v6 && u.MTU > encapLen:
+		return tooBig(ReasonMTU, icmp6PktTooBig, 0, u.MTU-encapLen)
 	case outerLen > u.MTU && df && u.MTU > encapLen:
 		return tooBig(ReasonMTU, icmpDestUnreach, icmpFragNeeded, u.MTU-encapLen) // the inner packet's limit
 	case outerLen > u.MTU:
@@ -463,7 +534,10 @@ func (m *Model) local(ingress int, vrf VRF, r Route, f []byte, off int, dst neti
 	}
 	out := bytes.Clone(f[off:])
 	v6 := binary.BigEndian.Uint16(out[12:]) == 0x86dd
-	if len(out) > egress.MTU+ethLen && (v6 || dontFragment(out[ethLen:])) {
+	if len(out) > egress.MTU+ethLen && v6 {
+		return tooBig(ReasonMTU, icmp6PktTooBig, 0, egress.MTU)
+	}
+	if len(out) > egress.MTU+ethLen && dontFragment(out[ethLen:]) {
 		return tooBig(ReasonMTU, icmpDestUnreach, icmpFragNeeded, egress.MTU)
 	}
 	if len(out) > egress.MTU+ethLen {

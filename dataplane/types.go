@@ -36,13 +36,16 @@ type VRF struct {
 // in the VRF, at most PerSecond a second per CPU after a Burst. The zero
 // value sends none.
 type ICMPErrors struct {
-	Source    netip.Addr
-	PerSecond uint32
+	Source    netip.Addr // IPv4 errors' (none if invalid)
+	Source6   netip.Addr // ICMPv6 errors' (none if invalid)
+	PerSecond uint32     // both families together
 	Burst     uint32
 }
 
 // On says whether the VRF sends errors at all.
-func (e ICMPErrors) On() bool { return e.Source.IsValid() && e.PerSecond > 0 && e.Burst > 0 }
+func (e ICMPErrors) On() bool {
+	return (e.Source.IsValid() || e.Source6.IsValid()) && e.PerSecond > 0 && e.Burst > 0
+}
 
 // ICMPStats tallies a VRF's ICMP errors, over all CPUs.
 type ICMPStats struct {

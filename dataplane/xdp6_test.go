@@ -28,12 +28,30 @@ func TestForwarding6(t *testing.T) {
 	withSrc := func(f fixture.Flow, src string) fixture.Flow { f.Src = a(src); return f }
 	// A hop-by-hop options header (next: UDP, PadN to 8 octets) and a
 	// first fragment header: routed as they are, hashed by the flow label.
-	hopByHop := fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:1::10"), TTL: 64, Proto: layers.IPProtocolIPv6HopByHop, FlowLabel: 0xbeef,
+	hopByHop := fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:1::10"), TTL: 64, Proto: layers.IPProtocolIPv6HopByHop, RawNext: true, FlowLabel: 0xbeef,
 		Payload: append([]byte{17, 0, 1, 4, 0, 0, 0, 0}, payload...)}
-	fragment := fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:1::10"), TTL: 64, Proto: layers.IPProtocolIPv6Fragment, FlowLabel: 0x7,
+	fragment := fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:1::10"), TTL: 64, Proto: layers.IPProtocolIPv6Fragment, RawNext: true, FlowLabel: 0x7,
 		Payload: append([]byte{17, 0, 0, 1, 0, 0, 0, 42}, payload...)}
-	blueToRed := fixture.Frame(t, l.Swp30.HardwareAddr, fixture.HostBlueMAC, fixture.Flow{Src: fixture.HostBlue6, Dst: fixture.HostRed6, TTL: 64})
 	tooBig := fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:1::10"), TTL: 64, Payload: make([]byte, 1500-48)}
+	// Errors are built with gopacket, quoting the packet up to 1280 bytes.
+	answer := func(e fixture.ICMP, frame []byte) []byte {
+		return fixture.ICMPv6Error(t, fixture.HostRedMAC, l.Swp10.HardwareAddr, fixture.RedGateway6, 63, e, frame)
+	}
+	unreachable, timeExceeded := fixture.ICMP{Type: 1, Code: 0}, fixture.ICMP{Type: 3, Code: 0}
+	noRoute := fromHostRed(withDst(hostRed, "2001:db8:ffff::1"))
+	expiring := fromHostRed(ttl(hostRed, 1))
+	expiringInVXLAN := inVXLAN(ttl(site2Red, 1))
+	tooBigFrame := fromHostRed(tooBig)
+	blueNoRoute := fixture.Frame(t, l.Swp30.HardwareAddr, fixture.HostBlueMAC, fixture.Flow{Src: fixture.HostBlue6, Dst: fixture.HostRed6, TTL: 64})
+	toBlue := fromHostRed(withDst(hostRed, fixture.HostBlue6.String()))
+	// The error about a packet from site 2, back in VXLAN with site 2's
+	// RED VNI (the route to its source), not the 4001 it came in with.
+	answerBorder04 := func(e fixture.ICMP, inner []byte) []byte {
+		answer := fixture.ICMPv6Error(t, fixture.Border04MAC, fixture.RouterMAC, fixture.RedGateway6, 63, e, inner)
+		hash := dataplane.FlowHash6(answer[14:])
+		return fixture.VXLAN(t, fixture.Outer{DstMAC: fixture.DCIMAC, SrcMAC: l.Swp3.HardwareAddr, Src: fixture.VTEP, Dst: fixture.Border04,
+			SrcPort: uint16(49152 | (hash>>16)&0x3fff), VNI: fixture.Site2RedVNI}, answer)
+	}
 	justFits := fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:1::10"), TTL: 64, Payload: make([]byte, 1500-50-48)}
 
 	tests := []struct {
@@ -93,24 +111,25 @@ func TestForwarding6(t *testing.T) {
 				out: encapTo(t, l, justFits, leafs(fixture.RedVNI))},
 		},
 		{
-			name: "encapsulated size over the underlay MTU drops (IPv6 is never fragmented)", ingress: l.Swp10.Index, frame: fromHostRed(tooBig),
-			want: want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonMTU},
+			name: "encapsulated size over the underlay MTU: packet too big back to the host, MTU less the VXLAN overhead", ingress: l.Swp10.Index, frame: tooBigFrame,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonMTU,
+				out: answer(fixture.ICMP{Type: 2, MTU: fixture.UnderlayMTU - 50}, tooBigFrame)},
 		},
 		{
 			name: "blackhole aggregate drops", ingress: l.Swp10.Index, frame: fromHostRed(withDst(hostRed, "2001:db8:2::77")),
 			want: want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonBlackhole},
 		},
 		{
-			name: "no route drops", ingress: l.Swp10.Index, frame: fromHostRed(withDst(hostRed, "2001:db8:ffff::1")),
-			want: want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute},
+			name: "no route: destination unreachable back to the host, from RED's IPv6 address", ingress: l.Swp10.Index, frame: noRoute,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonNoRoute, out: answer(unreachable, noRoute)},
 		},
 		{
-			name: "hop limit 1 drops", ingress: l.Swp10.Index, frame: fromHostRed(ttl(hostRed, 1)),
-			want: want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonTTL},
+			name: "hop limit 1: time exceeded back to the host", ingress: l.Swp10.Index, frame: expiring,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonTTL, out: answer(timeExceeded, expiring)},
 		},
 		{
-			name: "hop limit 1 inside VXLAN drops", ingress: l.Swp3.Index, frame: inVXLAN(ttl(site2Red, 1)),
-			want: want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonTTL},
+			name: "hop limit 1 inside VXLAN: time exceeded encapsulated back to the sender's VTEP", ingress: l.Swp3.Index, frame: expiringInVXLAN,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonTTL, out: answerBorder04(timeExceeded, expiringInVXLAN[50:])},
 		},
 		{
 			name: "hop limit 1 to the router's own address goes to the kernel", ingress: l.Swp10.Index,
@@ -126,12 +145,35 @@ func TestForwarding6(t *testing.T) {
 			want: want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoNeighbor},
 		},
 		{
-			name: "BLUE imports nothing: no route to RED", ingress: l.Swp30.Index, frame: blueToRed,
-			want: want{action: dataplane.XDPDrop, vrf: fixture.BLUE, reason: dataplane.ReasonNoRoute},
+			name: "BLUE imports nothing: no route to RED, unreachable from BLUE's address", ingress: l.Swp30.Index, frame: blueNoRoute,
+			want: want{action: dataplane.XDPTx, vrf: fixture.BLUE, reason: dataplane.ReasonNoRoute,
+				out: fixture.ICMPv6Error(t, fixture.HostBlueMAC, l.Swp30.HardwareAddr, fixture.BlueGateway6, 63, unreachable, blueNoRoute)},
 		},
 		{
-			name: "RED has no route to BLUE", ingress: l.Swp10.Index, frame: fromHostRed(withDst(hostRed, fixture.HostBlue6.String())),
-			want: want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute},
+			name: "RED has no route to BLUE", ingress: l.Swp10.Index, frame: toBlue,
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonNoRoute, out: answer(unreachable, toBlue)},
+		},
+		{
+			name: "a big packet is quoted up to 1280 bytes of error", ingress: l.Swp10.Index,
+			frame: fromHostRed(fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:ffff::1"), TTL: 64, Payload: make([]byte, 1400)}),
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonNoRoute,
+				out: answer(unreachable, fromHostRed(fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:ffff::1"), TTL: 64, Payload: make([]byte, 1400)}))},
+		},
+		{
+			name: "an ICMPv6 error is not answered", ingress: l.Swp10.Index,
+			frame: fromHostRed(fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:ffff::1"), TTL: 64, Proto: layers.IPProtocolICMPv6, RawNext: true, Payload: []byte{1, 0, 0, 0, 0, 0, 0, 0}}),
+			want:  want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute},
+		},
+		{
+			name: "an echo request is answered", ingress: l.Swp10.Index,
+			frame: fromHostRed(fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:ffff::1"), TTL: 64, Proto: layers.IPProtocolICMPv6, RawNext: true, Payload: []byte{128, 0, 0, 0, 0, 0, 0, 0}}),
+			want: want{action: dataplane.XDPTx, vrf: fixture.RED, reason: dataplane.ReasonNoRoute,
+				out: answer(unreachable, fromHostRed(fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:ffff::1"), TTL: 64, Proto: layers.IPProtocolICMPv6, RawNext: true, Payload: []byte{128, 0, 0, 0, 0, 0, 0, 0}}))},
+		},
+		{
+			name: "a packet behind an extension header is not answered", ingress: l.Swp10.Index,
+			frame: fromHostRed(fixture.Flow{Src: fixture.HostRed6, Dst: a("2001:db8:ffff::1"), TTL: 64, Proto: layers.IPProtocolIPv6HopByHop, RawNext: true, Payload: []byte{58, 0, 1, 4, 0, 0, 0, 0, 1, 0, 0, 0}}),
+			want:  want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonNoRoute},
 		},
 		{
 			name: "neighbour solicitation to its multicast group: the kernel's", ingress: l.Swp10.Index,

@@ -62,6 +62,11 @@ type xleafHopsWatchdog struct {
 	Pad  uint32
 }
 
+type xleafIcmp6Scratch struct {
+	_ structs.HostLayout
+	B [1536]uint8
+}
+
 type xleafIcmpBudget struct {
 	_          structs.HostLayout
 	Tokens     uint64
@@ -255,6 +260,11 @@ type xleafVrfIcmp struct {
 	NsPerToken uint64
 }
 
+type xleafVrfIcmp6 struct {
+	_   structs.HostLayout
+	Src [16]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -266,6 +276,7 @@ const (
 	xleafMapFibSmall          = "fib_small"
 	xleafMapFibVrfs           = "fib_vrfs"
 	xleafMapHopsWatchdog      = "hops_watchdog"
+	xleafMapIcmp6Scratch      = "icmp6_scratch"
 	xleafMapIcmpBudget        = "icmp_budget"
 	xleafMapIfaceIndex        = "iface_index"
 	xleafMapIfaces            = "ifaces"
@@ -281,6 +292,7 @@ const (
 	xleafMapVniIndex          = "vni_index"
 	xleafMapVniVrf            = "vni_vrf"
 	xleafMapVrfIcmp           = "vrf_icmp"
+	xleafMapVrfIcmp6          = "vrf_icmp6"
 	xleafMapVrfTable6Tmpl     = "vrf_table6_tmpl"
 	xleafMapVrfTableTmpl      = "vrf_table_tmpl"
 	xleafMapVrfTables         = "vrf_tables"
@@ -353,6 +365,7 @@ type xleafMapSpecs struct {
 	FibSmall          *ebpf.MapSpec `ebpf:"fib_small"`
 	FibVrfs           *ebpf.MapSpec `ebpf:"fib_vrfs"`
 	HopsWatchdog      *ebpf.MapSpec `ebpf:"hops_watchdog"`
+	Icmp6Scratch      *ebpf.MapSpec `ebpf:"icmp6_scratch"`
 	IcmpBudget        *ebpf.MapSpec `ebpf:"icmp_budget"`
 	IfaceIndex        *ebpf.MapSpec `ebpf:"iface_index"`
 	Ifaces            *ebpf.MapSpec `ebpf:"ifaces"`
@@ -368,6 +381,7 @@ type xleafMapSpecs struct {
 	VniIndex          *ebpf.MapSpec `ebpf:"vni_index"`
 	VniVrf            *ebpf.MapSpec `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.MapSpec `ebpf:"vrf_icmp"`
+	VrfIcmp6          *ebpf.MapSpec `ebpf:"vrf_icmp6"`
 	VrfTable6Tmpl     *ebpf.MapSpec `ebpf:"vrf_table6_tmpl"`
 	VrfTableTmpl      *ebpf.MapSpec `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.MapSpec `ebpf:"vrf_tables"`
@@ -410,6 +424,7 @@ type xleafMaps struct {
 	FibSmall          *ebpf.Map `ebpf:"fib_small"`
 	FibVrfs           *ebpf.Map `ebpf:"fib_vrfs"`
 	HopsWatchdog      *ebpf.Map `ebpf:"hops_watchdog"`
+	Icmp6Scratch      *ebpf.Map `ebpf:"icmp6_scratch"`
 	IcmpBudget        *ebpf.Map `ebpf:"icmp_budget"`
 	IfaceIndex        *ebpf.Map `ebpf:"iface_index"`
 	Ifaces            *ebpf.Map `ebpf:"ifaces"`
@@ -425,6 +440,7 @@ type xleafMaps struct {
 	VniIndex          *ebpf.Map `ebpf:"vni_index"`
 	VniVrf            *ebpf.Map `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.Map `ebpf:"vrf_icmp"`
+	VrfIcmp6          *ebpf.Map `ebpf:"vrf_icmp6"`
 	VrfTable6Tmpl     *ebpf.Map `ebpf:"vrf_table6_tmpl"`
 	VrfTableTmpl      *ebpf.Map `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.Map `ebpf:"vrf_tables"`
@@ -442,6 +458,7 @@ func (m *xleafMaps) Close() error {
 		m.FibSmall,
 		m.FibVrfs,
 		m.HopsWatchdog,
+		m.Icmp6Scratch,
 		m.IcmpBudget,
 		m.IfaceIndex,
 		m.Ifaces,
@@ -457,6 +474,7 @@ func (m *xleafMaps) Close() error {
 		m.VniIndex,
 		m.VniVrf,
 		m.VrfIcmp,
+		m.VrfIcmp6,
 		m.VrfTable6Tmpl,
 		m.VrfTableTmpl,
 		m.VrfTables,

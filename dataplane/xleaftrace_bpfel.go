@@ -46,6 +46,11 @@ type xleaftraceHopsWatchdog struct {
 	Pad  uint32
 }
 
+type xleaftraceIcmp6Scratch struct {
+	_ structs.HostLayout
+	B [1536]uint8
+}
+
 type xleaftraceIcmpBudget struct {
 	_          structs.HostLayout
 	Tokens     uint64
@@ -160,6 +165,11 @@ type xleaftraceVrfIcmp struct {
 	NsPerToken uint64
 }
 
+type xleaftraceVrfIcmp6 struct {
+	_   structs.HostLayout
+	Src [16]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -171,6 +181,7 @@ const (
 	xleaftraceMapFibSmall          = "fib_small"
 	xleaftraceMapFibVrfs           = "fib_vrfs"
 	xleaftraceMapHopsWatchdog      = "hops_watchdog"
+	xleaftraceMapIcmp6Scratch      = "icmp6_scratch"
 	xleaftraceMapIcmpBudget        = "icmp_budget"
 	xleaftraceMapIfaceIndex        = "iface_index"
 	xleaftraceMapIfaces            = "ifaces"
@@ -187,6 +198,7 @@ const (
 	xleaftraceMapVniIndex          = "vni_index"
 	xleaftraceMapVniVrf            = "vni_vrf"
 	xleaftraceMapVrfIcmp           = "vrf_icmp"
+	xleaftraceMapVrfIcmp6          = "vrf_icmp6"
 	xleaftraceMapVrfTable6Tmpl     = "vrf_table6_tmpl"
 	xleaftraceMapVrfTableTmpl      = "vrf_table_tmpl"
 	xleaftraceMapVrfTables         = "vrf_tables"
@@ -255,6 +267,7 @@ type xleaftraceMapSpecs struct {
 	FibSmall          *ebpf.MapSpec `ebpf:"fib_small"`
 	FibVrfs           *ebpf.MapSpec `ebpf:"fib_vrfs"`
 	HopsWatchdog      *ebpf.MapSpec `ebpf:"hops_watchdog"`
+	Icmp6Scratch      *ebpf.MapSpec `ebpf:"icmp6_scratch"`
 	IcmpBudget        *ebpf.MapSpec `ebpf:"icmp_budget"`
 	IfaceIndex        *ebpf.MapSpec `ebpf:"iface_index"`
 	Ifaces            *ebpf.MapSpec `ebpf:"ifaces"`
@@ -271,6 +284,7 @@ type xleaftraceMapSpecs struct {
 	VniIndex          *ebpf.MapSpec `ebpf:"vni_index"`
 	VniVrf            *ebpf.MapSpec `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.MapSpec `ebpf:"vrf_icmp"`
+	VrfIcmp6          *ebpf.MapSpec `ebpf:"vrf_icmp6"`
 	VrfTable6Tmpl     *ebpf.MapSpec `ebpf:"vrf_table6_tmpl"`
 	VrfTableTmpl      *ebpf.MapSpec `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.MapSpec `ebpf:"vrf_tables"`
@@ -313,6 +327,7 @@ type xleaftraceMaps struct {
 	FibSmall          *ebpf.Map `ebpf:"fib_small"`
 	FibVrfs           *ebpf.Map `ebpf:"fib_vrfs"`
 	HopsWatchdog      *ebpf.Map `ebpf:"hops_watchdog"`
+	Icmp6Scratch      *ebpf.Map `ebpf:"icmp6_scratch"`
 	IcmpBudget        *ebpf.Map `ebpf:"icmp_budget"`
 	IfaceIndex        *ebpf.Map `ebpf:"iface_index"`
 	Ifaces            *ebpf.Map `ebpf:"ifaces"`
@@ -329,6 +344,7 @@ type xleaftraceMaps struct {
 	VniIndex          *ebpf.Map `ebpf:"vni_index"`
 	VniVrf            *ebpf.Map `ebpf:"vni_vrf"`
 	VrfIcmp           *ebpf.Map `ebpf:"vrf_icmp"`
+	VrfIcmp6          *ebpf.Map `ebpf:"vrf_icmp6"`
 	VrfTable6Tmpl     *ebpf.Map `ebpf:"vrf_table6_tmpl"`
 	VrfTableTmpl      *ebpf.Map `ebpf:"vrf_table_tmpl"`
 	VrfTables         *ebpf.Map `ebpf:"vrf_tables"`
@@ -346,6 +362,7 @@ func (m *xleaftraceMaps) Close() error {
 		m.FibSmall,
 		m.FibVrfs,
 		m.HopsWatchdog,
+		m.Icmp6Scratch,
 		m.IcmpBudget,
 		m.IfaceIndex,
 		m.Ifaces,
@@ -362,6 +379,7 @@ func (m *xleaftraceMaps) Close() error {
 		m.VniIndex,
 		m.VniVrf,
 		m.VrfIcmp,
+		m.VrfIcmp6,
 		m.VrfTable6Tmpl,
 		m.VrfTableTmpl,
 		m.VrfTables,

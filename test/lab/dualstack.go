@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -31,15 +32,26 @@ func Twin6(v4 string) string {
 	return out
 }
 
-var twinLine = regexp.MustCompile(`^nv set (interface \S+ ip address|vrf (\S+) router bgp address-family ipv4-unicast) (.*)$`)
+var (
+	twinLine = regexp.MustCompile(`^nv set (interface \S+ ip address|vrf (\S+) router bgp address-family ipv4-unicast) (.*)$`)
+	loopback = regexp.MustCompile(`^nv set interface lo ip address 10\.10\.(\d+)\.(\d+)/32$`)
+)
 
 // Twin6Config is a switch's configuration with the IPv6 twin of each
 // tenant line appended: addresses on tenant ports (192.168.0.0/16), and a
 // tenant VRF's ipv4-unicast keys as ipv6-unicast ones (aggregates as
-// their twins). The default VRF's lines have none: the underlay is IPv4.
+// their twins), and an IPv6 address on the loopback. The default VRF's
+// lines have none: the underlay is IPv4.
 func Twin6Config(cfg string) string {
 	var twins []string
 	for _, line := range strings.Split(cfg, "\n") {
+		// The loopback's twin is where a VRF without IPv6 ports (a
+		// border leaf's) answers ICMPv6 from: 10.10.A.B is
+		// 2001:db8:ffff:A::B. The underlay stays IPv4.
+		if m := loopback.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
+			twins = append(twins, "nv set interface lo ip address 2001:db8:ffff:"+m[1]+"::"+m[2]+"/128")
+			continue
+		}
 		m := twinLine.FindStringSubmatch(strings.TrimSpace(line))
 		if m == nil || m[2] == "default" {
 			continue
@@ -62,6 +74,24 @@ func Twin6Config(cfg string) string {
 		return cfg
 	}
 	return strings.TrimRight(cfg, "\n") + "\n# The IPv6 twins of the tenant lines above (dual-stack tenants).\n" + strings.Join(twins, "\n") + "\n"
+}
+
+// Loopback6 is the IPv6 twin of a switch's loopback (10.10.A.B).
+func Loopback6(v4 string) string {
+	var a, b int
+	fmt.Sscanf(v4, "10.10.%d.%d", &a, &b)
+	return fmt.Sprintf("2001:db8:ffff:%d::%d", a, b)
+}
+
+// Traces6 are Traces' IPv6 twins: the border leafs answer from their
+// loopbacks' IPv6 twins, BLUE gets no route (!N).
+var Traces6 = []struct {
+	From, To string
+	Want     []string
+}{
+	{"red1", "green2", []string{"2001:db8:1::1", Loopback6("10.10.20.11"), "2001:db8:20::1", "2001:db8:20::110"}},
+	{"green2", "red1", []string{"2001:db8:20::1", Loopback6("10.10.10.10"), "2001:db8:1::1", "2001:db8:1::10"}},
+	{"blue1", "red1", []string{"2001:db8:3::1 !N"}},
 }
 
 // Flows6 are the IPv6 twins of Flows.

@@ -31,6 +31,7 @@ nv set vrf default router bgp address-family ipv4-unicast enable on
 `)
 	twins := cfg[strings.Index(cfg, "# The IPv6 twins"):]
 	want := `# The IPv6 twins of the tenant lines above (dual-stack tenants).
+nv set interface lo ip address 2001:db8:ffff:10::1/128
 nv set interface swp10 ip address 2001:db8:1::1/64
 nv set vrf RED router bgp address-family ipv6-unicast aggregate-route 2001:db8:2::/64
 nv set vrf RED router bgp address-family ipv6-unicast route-export to-evpn enable on

@@ -32,8 +32,17 @@ var hopLine = regexp.MustCompile(`^\s*(\d+)\s+(\S+)(?:\s+[\d.]+ ms)?(?:\s+(![A-Z
 
 // Traceroute runs a UDP traceroute (one probe a hop, 1 s wait, at most 8
 // hops) from one host to another.
-func (l *Lab) Traceroute(from, to string) (Trace, error) {
-	out, err := l.Exec(from, "traceroute", "-n", "-q", "1", "-w", "1", "-m", "8", HostAddr(to))
+func (l *Lab) Traceroute(from, to string) (Trace, error) { return l.traceroute(from, to, false) }
+
+// Traceroute6 is Traceroute between the hosts' IPv6 addresses.
+func (l *Lab) Traceroute6(from, to string) (Trace, error) { return l.traceroute(from, to, true) }
+
+func (l *Lab) traceroute(from, to string, v6 bool) (Trace, error) {
+	family, addr := "-4", HostAddr(to)
+	if v6 {
+		family, addr = "-6", HostAddr6(to)
+	}
+	out, err := l.Exec(from, "traceroute", family, "-n", "-q", "1", "-w", "1", "-m", "8", addr)
 	t := Trace{From: from, To: to, Output: out}
 	if err != nil {
 		return t, fmt.Errorf("traceroute %s -> %s: %v\n%s", from, to, err, out)
@@ -67,10 +76,15 @@ const NarrowMTU = 1400
 
 // PathMTU runs a 3-second iperf3 from red1 to green2 (the guide's DCI
 // leak) with site 2's leafs' ports to green2 narrowed to NarrowMTU, while
-// green2 itself still announces a 1460-byte MSS: every full segment is too
+// green2 itself still announces a full-size MSS: every full segment is too
 // big for the last hop, and the flow moves only if the sender learns the
-// path's MTU. The ports get their MTU back afterwards.
-func (l *Lab) PathMTU() (PMTU, error) {
+// path's MTU (over IPv6, from xleaf's packet too big: no router fragments).
+// The ports get their MTU back afterwards.
+func (l *Lab) PathMTU(v6 bool) (PMTU, error) {
+	family, to := "-4", HostAddr("green2")
+	if v6 {
+		family, to = "-6", HostAddr6("green2")
+	}
 	var r PMTU
 	setMTU := func(mtu int) error {
 		for _, leaf := range []string{"leaf03", "leaf04"} {
@@ -84,13 +98,13 @@ func (l *Lab) PathMTU() (PMTU, error) {
 		return r, err
 	}
 	defer setMTU(1500)
-	if out, err := l.Exec("red1", "ip", "route", "flush", "cache"); err != nil {
+	if out, err := l.Exec("red1", "ip", family, "route", "flush", "cache"); err != nil {
 		return r, fmt.Errorf("flush red1's route cache: %v %s", err, out)
 	}
 	if out, err := l.Exec("green2", "iperf3", "-s", "-D", "-1", "-p", "5202"); err != nil {
 		return r, fmt.Errorf("iperf3 server on green2: %v %s", err, out)
 	}
-	out, err := l.Exec("red1", "timeout", "20", "iperf3", "-c", HostAddr("green2"), "-p", "5202", "-t", "3", "-J")
+	out, err := l.Exec("red1", "timeout", "20", "iperf3", family, "-c", to, "-p", "5202", "-t", "3", "-J")
 	r.Output = out
 	if err != nil {
 		return r, fmt.Errorf("iperf3 red1 -> green2: %v", err)
@@ -107,7 +121,7 @@ func (l *Lab) PathMTU() (PMTU, error) {
 		return r, fmt.Errorf("iperf3 output: %v", err)
 	}
 	r.Bytes, r.Retransmits = res.End.SumReceived.Bytes, res.End.SumSent.Retransmits
-	route, err := l.Exec("red1", "ip", "route", "get", HostAddr("green2"))
+	route, err := l.Exec("red1", "ip", family, "route", "get", to)
 	if err != nil {
 		return r, fmt.Errorf("red1's route to green2: %v %s", err, route)
 	}

@@ -258,7 +258,7 @@ func TestLab(t *testing.T) {
 		}
 	})
 
-	t.Run("traceroute across the DCI leak shows every routed hop; BLUE gets net unreachable", func(t *testing.T) {
+	t.Run("traceroute across the DCI leak shows every routed hop; BLUE gets net unreachable; the same over IPv6", func(t *testing.T) {
 		for _, want := range Traces {
 			tr, err := l.Traceroute(want.From, want.To)
 			if err != nil {
@@ -268,21 +268,36 @@ func TestLab(t *testing.T) {
 				t.Errorf("traceroute %s -> %s: hops %q, want %q\n%s", want.From, want.To, tr.Hops, want.Want, tr.Output)
 			}
 		}
+		for _, want := range Traces6 {
+			tr, err := l.Traceroute6(want.From, want.To)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tr.Hops, want.Want) {
+				t.Errorf("traceroute -6 %s -> %s: hops %q, want %q\n%s", want.From, want.To, tr.Hops, want.Want, tr.Output)
+			}
+		}
 	})
 
-	t.Run("path MTU discovery: TCP across a narrower host link learns its MTU from xleaf and moves", func(t *testing.T) {
-		r, err := l.PathMTU()
-		if err != nil {
-			t.Fatalf("%v\n%s", err, tailLines(r.Output, 10))
+	for _, v6 := range []bool{false, true} {
+		name, from := "IPv4", "fragmentation-needed"
+		if v6 {
+			name, from = "IPv6", "packet too big"
 		}
-		t.Logf("red1 -> green2 across a %d-byte link: %.0f bytes received, %d retransmits, red1 learned mtu %d", NarrowMTU, r.Bytes, r.Retransmits, r.LearnedMTU)
-		if r.LearnedMTU != NarrowMTU {
-			t.Errorf("red1's route to green2 has mtu %d, want %d from xleaf's fragmentation-needed", r.LearnedMTU, NarrowMTU)
-		}
-		if r.Bytes < 1e6 {
-			t.Errorf("%.0f bytes received in 3 s: the flow did not move", r.Bytes)
-		}
-	})
+		t.Run("path MTU discovery ("+name+"): TCP across a narrower host link learns its MTU from xleaf and moves", func(t *testing.T) {
+			r, err := l.PathMTU(v6)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, tailLines(r.Output, 10))
+			}
+			t.Logf("red1 -> green2 (%s) across a %d-byte link: %.0f bytes received, %d retransmits, red1 learned mtu %d", name, NarrowMTU, r.Bytes, r.Retransmits, r.LearnedMTU)
+			if r.LearnedMTU != NarrowMTU {
+				t.Errorf("red1's route to green2 has mtu %d, want %d from xleaf's %s", r.LearnedMTU, NarrowMTU, from)
+			}
+			if r.Bytes < 1e6 {
+				t.Errorf("%.0f bytes received in 3 s: the flow did not move", r.Bytes)
+			}
+		})
+	}
 
 	testInterop(t, l)
 	testInteropGR(t, l)

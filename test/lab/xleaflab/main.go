@@ -174,7 +174,7 @@ func up(l *lab.Lab) error {
 			return err
 		}
 	}
-	fmt.Println("\n== traceroute across the DCI leak (xleaf's ICMP errors: every routed hop answers)")
+	fmt.Println("\n== traceroute across the DCI leak (xleaf's ICMP and ICMPv6 errors: every routed hop answers)")
 	for _, want := range lab.Traces {
 		tr, err := l.Traceroute(want.From, want.To)
 		if err != nil {
@@ -182,12 +182,25 @@ func up(l *lab.Lab) error {
 		}
 		fmt.Printf("%s$ traceroute -n %s\n%s", want.From, lab.HostAddr(want.To), tr.Output)
 	}
-	fmt.Printf("\n== path MTU discovery: TCP red1 -> green2 with site 2's ports to green2 at %d bytes\n", lab.NarrowMTU)
-	pm, err := l.PathMTU()
-	if err != nil {
-		return err
+	for _, want := range lab.Traces6 {
+		tr, err := l.Traceroute6(want.From, want.To)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s$ traceroute -6 -n %s\n%s", want.From, lab.HostAddr6(want.To), tr.Output)
 	}
-	fmt.Printf("   iperf3 3 s: %.0f bytes received, %d retransmits; red1 learned mtu %d towards green2\n", pm.Bytes, pm.Retransmits, pm.LearnedMTU)
+	for _, v6 := range []bool{false, true} {
+		family := "IPv4"
+		if v6 {
+			family = "IPv6"
+		}
+		fmt.Printf("\n== path MTU discovery (%s): TCP red1 -> green2 with site 2's ports to green2 at %d bytes\n", family, lab.NarrowMTU)
+		pm, err := l.PathMTU(v6)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("   iperf3 3 s: %.0f bytes received, %d retransmits; red1 learned mtu %d towards green2\n", pm.Bytes, pm.Retransmits, pm.LearnedMTU)
+	}
 	fmt.Printf("\nThe lab stays up. Explore:  sudo %s --socket %s show route vrf RED\n", filepath.Join(l.Bin, "xleafctl"), l.Socket("borderleaf01"))
 	fmt.Println("Hosts: sudo ip netns exec xl-red1 ping 192.168.20.110    Remove: make lab-down")
 	fmt.Printf("The agents' logs: %s (the run before: previous/)\n", l.LogDir())
