@@ -276,19 +276,56 @@ static __always_inline int route(struct xdp_md *ctx, struct verdict *v,
 	return decide(v, f->vrf, REASON_DROP_BAD_NEXTHOP, XDP_DROP);
 }
 
-/* IPv6: longest-prefix match in the VRF's IPv6 trie, then as route()
+/* Longest-prefix match of dst in the VRF's IPv6 routes: fib6 probed at
+ * each of the VRF's lengths, longest first (types.h), or the VRF's trie
+ * when it has no lengths word. NULL: no route. */
+static __always_inline struct route *fib6_lookup(__u32 vrf, const struct in6_addr *dst)
+{
+	__u64 *w = bpf_map_lookup_elem(&fib6_lens, &vrf);
+	struct fib6_key key = { .vrf = vrf };
+	struct route *r;
+	__u64 lens;
+
+	if (!w)
+		return NULL;
+	lens = *(volatile __u64 *)w;
+	if (!lens) {
+		struct lpm6_key k = { .prefixlen = 128 };
+		void *t = bpf_map_lookup_elem(&vrf_tables6, &vrf);
+
+		__builtin_memcpy(k.addr, dst, sizeof(k.addr));
+		return t ? bpf_map_lookup_elem(t, &k) : NULL;
+	}
+#pragma unroll
+	for (int i = 0; i < FIB6_LENS; i++) {
+		__u32 len = lens & 0xff;
+
+		if (!len)
+			break;
+		key.len = --len;
+		lens >>= 8;
+#pragma unroll
+		for (int j = 0; j < 4; j++) {
+			__s32 bits = (__s32)len - 32 * j;
+			__u32 m = bits >= 32 ? ~0u : bits <= 0 ? 0 : bpf_htonl(~0u << (32 - bits));
+
+			((__u32 *)key.addr)[j] = dst->in6_u.u6_addr32[j] & m;
+		}
+		r = bpf_map_lookup_elem(&fib6, &key);
+		if (r)
+			return r;
+	}
+	return NULL;
+}
+
+/* IPv6: longest-prefix match in the VRF's IPv6 routes, then as route()
  * does, drops answered with ICMPv6 errors. The hop limit has no checksum
  * to fix (and the outer UDP checksum stays 0, allowed over IPv4). */
 static __always_inline int route6(struct xdp_md *ctx, struct verdict *v,
 				  const struct flow *f, const struct vrf *vrf)
 {
-	struct lpm6_key key = { .prefixlen = 128 };
-	void *t = bpf_map_lookup_elem(&vrf_tables6, &f->vrf);
-	struct route *r = NULL;
+	struct route *r = fib6_lookup(f->vrf, &f->ip6->daddr);
 
-	__builtin_memcpy(key.addr, &f->ip6->daddr, sizeof(key.addr));
-	if (t)
-		r = bpf_map_lookup_elem(t, &key);
 	TRACE(TRACE_FIB6, f->vrf, f->ip6->daddr.in6_u.u6_addr32[3],
 	      r ? (__u32)r->kind << FIB_KIND_SHIFT | r->target : 0);
 	if (!r)

@@ -111,6 +111,26 @@ struct {
 	__array(values, struct vrf_table6);
 } vrf_tables6 SEC(".maps");
 
+/* (VRF, length, masked address) -> route: the IPv6 routes of every VRF,
+ * kept by Go beside the tries (which stay the record). Not pinned: every
+ * start builds its own from the tries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct fib6_key);
+	__type(value, struct route);
+	__uint(max_entries, FIB6_ROUTES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} fib6 SEC(".maps");
+
+/* VRF id -> its IPv6 prefix lengths, packed (types.h); mmapped by Go */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, MAX_VRFS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} fib6_lens SEC(".maps");
+
 /* The compiled FIB the program looks routes up in (built by Go from the
  * tables above, which stay the record of routes): not pinned, since every
  * start builds its own before its program takes over. A VRF's first level

@@ -91,6 +91,17 @@ struct fib_small {
  * aggregates); Go sizes each VRF's trie (Options.Routes6PerVRF). */
 #define ROUTES6_PER_VRF 262144
 #define MAX_NEIGHS6 65536
+/* The IPv6 lookup: every VRF's IPv6 routes in one hash (fib6), keyed by
+ * VRF, prefix length and masked address, probed longest length first over
+ * the lengths the VRF has: fib6_lens holds them, up to FIB6_LENS, each as
+ * length + 1 in a byte, longest in the low byte, 0 ending them; one 64-bit
+ * word, so Go changes a VRF's lengths in one store. A word of 0 (more
+ * lengths than that, or not built) sends the VRF's lookups to its trie. A
+ * tenant's table has a few lengths (/128 hosts, /64 subnets, /48 sites,
+ * /0), and a probe costs one hash lookup where the trie walks a node per
+ * bit that differs. */
+#define FIB6_LENS 8
+#define FIB6_ROUTES 1048576
 
 #define VXLAN_PORT 4789
 /* VXLAN header word 0: only the I flag (RFC 7348); Linux drops anything
@@ -166,6 +177,13 @@ struct vrf {
 struct lpm_key {
 	__u32 prefixlen;
 	__be32 addr;
+};
+
+/* fib6's key: the address with the bits past len cleared. */
+struct fib6_key {
+	__u32 vrf;
+	__u32 len;
+	__u8 addr[16];
 };
 
 /* An IPv6 trie's key: the prefix length, then the address. */

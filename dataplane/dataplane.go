@@ -30,6 +30,13 @@ type Options struct {
 	// Routes6PerVRF is the capacity of each VRF's IPv6 table; default
 	// 1<<18.
 	Routes6PerVRF uint32
+	// FIB6Routes is the capacity of the IPv6 lookup of all VRFs together
+	// (fib6; allocated as used); default 1<<20.
+	FIB6Routes uint32
+	// FIB6MinRoutes: a VRF with fewer IPv6 routes is looked up in its trie,
+	// which is faster than the hash's probes while it is small
+	// (BenchmarkXDP6). 0: the default; 1: every VRF in the hash.
+	FIB6MinRoutes uint32
 	// FIBChunks sizes the compiled FIB's pool of 256-entry chunks (1 KiB
 	// each, shared by every VRF): one per /16 holding longer routes, one
 	// per /24 whose routes make more than 12 runs (which takes 6 routes or more
@@ -70,7 +77,9 @@ type Dataplane struct {
 	groups       *groups
 	leaks        *leakCols
 	tableGroups  tableGroups
-	tables6      map[VRFID]*ebpf.Map // each VRF's IPv6 trie: record and table (routes6.go)
+	tables6      map[VRFID]*ebpf.Map     // each VRF's IPv6 trie: the record (routes6.go)
+	lens6        map[VRFID]map[uint8]int // each VRF's IPv6 prefix lengths: routes of each
+	fib6Lens     []byte                  // fib6_lens, mmapped
 	table6Groups tableGroups
 	links        map[string]link.Link
 	stopReclaim  chan struct{} // ends reclaim, which closes reclaimDone
@@ -108,6 +117,12 @@ func Open(opts Options) (*Dataplane, error) {
 	if opts.Routes6PerVRF == 0 {
 		opts.Routes6PerVRF = 1 << 18
 	}
+	if opts.FIB6Routes == 0 {
+		opts.FIB6Routes = 1 << 20
+	}
+	if opts.FIB6MinRoutes == 0 {
+		opts.FIB6MinRoutes = defaultFIB6MinRoutes
+	}
 	if opts.FIBChunks == 0 {
 		opts.FIBChunks = 4096
 	}
@@ -129,8 +144,9 @@ func Open(opts Options) (*Dataplane, error) {
 	}
 	spec.Maps[xleafMapFibChunks].MaxEntries = opts.FIBChunks
 	spec.Maps[xleafMapFibSmall].MaxEntries = opts.FIBSmallChunks
+	spec.Maps[xleafMapFib6].MaxEntries = opts.FIB6Routes
 	d := &Dataplane{opts: opts, tableSpec: spec.Maps[xleafMapVrfTableTmpl], table6Spec: spec.Maps[xleafMapVrfTable6Tmpl],
-		tables: map[VRFID]*ebpf.Map{}, tables6: map[VRFID]*ebpf.Map{}, groups: newGroups(), tableGroups: tableGroups{},
+		tables: map[VRFID]*ebpf.Map{}, tables6: map[VRFID]*ebpf.Map{}, lens6: map[VRFID]map[uint8]int{}, groups: newGroups(), tableGroups: tableGroups{},
 		table6Groups: tableGroups{}, links: map[string]link.Link{}, ifindex: map[string]uint32{}}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
@@ -156,6 +172,13 @@ func Open(opts Options) (*Dataplane, error) {
 		return nil, err
 	}
 	if d.leaks, err = newLeakCols(d.objs.LeakVnis, d.objs.Stats); err != nil {
+		d.hops.close()
+		unix.Munmap(d.vniIndex)
+		d.fib.close()
+		d.objs.Close()
+		return nil, err
+	}
+	if d.fib6Lens, err = mmapMap(d.objs.Fib6Lens, MaxVRFs*8); err != nil {
 		d.hops.close()
 		unix.Munmap(d.vniIndex)
 		d.fib.close()
@@ -409,6 +432,9 @@ func (d *Dataplane) Close() error {
 	}
 	if d.vniIndex != nil {
 		unix.Munmap(d.vniIndex)
+	}
+	if d.fib6Lens != nil {
+		unix.Munmap(d.fib6Lens)
 	}
 	if d.hops != nil {
 		d.hops.close()

@@ -121,6 +121,7 @@ type xdpMD struct {
 var traceOwn = map[string]bool{
 	xleafMapStats: true, xleafMapEventBudget: true, xleafMapEvents: true, xleafMapIcmpBudget: true,
 	xleafMapUnderlayFallbacks: true, xleaftraceMapTraceLog: true, xleafMapVrfTableTmpl: true, xleafMapFibL1Tmpl: true,
+	xleafMapVrfTable6Tmpl: true, xleafMapIcmp6Scratch: true,
 }
 
 func (d *Dataplane) tracer() (*tracer, error) {

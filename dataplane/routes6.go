@@ -3,17 +3,137 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 )
 
-// A VRF's IPv6 routes live in an LPM trie of their own (vrf_tables6),
-// which the program looks up directly: the compiled FIB is IPv4's. The
-// trie is the record and the table at once, so a change is one map update.
+// A VRF's IPv6 routes live in an LPM trie of their own (vrf_tables6), the
+// record, and in fib6, the hash the program probes at each of the VRF's
+// prefix lengths (fib6_lens, one word per VRF: bpf/types.h). A change
+// goes to both, in an order that shows a packet the old route or the new
+// one: a route is in fib6 before its length is in the VRF's word, and a
+// length leaves the word before its last route leaves fib6; a VRF whose
+// table is swapped whole is looked up in its trie (word 0) meanwhile.
 // Nexthop groups are shared with IPv4 routes; table6Groups counts the IPv6
 // tables' references apart from tableGroups, since the two tables of a VRF
 // are replaced and released apart.
+
+// defaultFIB6MinRoutes is where the hash starts to beat the trie
+// (BenchmarkXDP6, lookup=trie and lookup=hash on one table).
+const defaultFIB6MinRoutes = 4096
+
+// fib6Lens is FIB6_LENS: the most prefix lengths a VRF's word holds; a
+// VRF with more is looked up in its trie.
+const fib6Lens = 8
+
+func fib6Key(vrf VRFID, p netip.Prefix) xleafFib6Key {
+	return xleafFib6Key{Vrf: uint32(vrf), Len: uint32(p.Bits()), Addr: p.Masked().Addr().As16()}
+}
+
+// lens6Word is vrf's word: its lengths, longest first, each + 1 in a byte;
+// 0 (none, too many, or fewer routes than FIB6MinRoutes) for its trie.
+func (d *Dataplane) lens6Word(vrf VRFID) uint64 {
+	ls := slices.Sorted(maps.Keys(d.lens6[vrf]))
+	if len(ls) == 0 || len(ls) > fib6Lens {
+		return 0
+	}
+	routes := 0
+	for _, n := range d.lens6[vrf] {
+		routes += n
+	}
+	if routes < int(d.opts.FIB6MinRoutes) {
+		return 0
+	}
+	var w uint64
+	for i, l := range slices.Backward(ls) {
+		w |= uint64(l+1) << (8 * (len(ls) - 1 - i))
+	}
+	return w
+}
+
+// setLens6 publishes vrf's word, in one store.
+func (d *Dataplane) setLens6(vrf VRFID, w uint64) {
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&d.fib6Lens[8*int(vrf)])), w)
+}
+
+// countLen6 counts a route of length bits in or out of vrf, publishing the
+// word when a length comes or goes.
+func (d *Dataplane) countLen6(vrf VRFID, bits int, n int) {
+	m := d.lens6[vrf]
+	if m == nil {
+		m = map[uint8]int{}
+		d.lens6[vrf] = m
+	}
+	l := uint8(bits)
+	if m[l] += n; m[l] <= 0 {
+		delete(m, l)
+	}
+	d.setLens6(vrf, d.lens6Word(vrf))
+}
+
+// SetFIB6MinRoutes changes Options.FIB6MinRoutes (0: the default), for
+// benchmarks and tests that run both lookups on one table.
+func (d *Dataplane) SetFIB6MinRoutes(n uint32) error {
+	if n == 0 {
+		n = defaultFIB6MinRoutes
+	}
+	if err := d.lock(); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	d.opts.FIB6MinRoutes = n
+	for vrf := range d.lens6 {
+		d.setLens6(vrf, d.lens6Word(vrf))
+	}
+	return nil
+}
+
+// clearFast6 sends vrf's lookups to its trie and takes its routes (those
+// of t) out of fib6.
+func (d *Dataplane) clearFast6(vrf VRFID, t *ebpf.Map) {
+	d.setLens6(vrf, 0)
+	delete(d.lens6, vrf)
+	if t == nil {
+		return
+	}
+	var k xleafLpm6Key
+	var v xleafRoute
+	var keys []xleafFib6Key
+	it := t.Iterate()
+	for it.Next(&k, &v) {
+		keys = append(keys, fib6Key(vrf, netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen))))
+	}
+	for _, k := range keys {
+		d.objs.Fib6.Delete(k)
+	}
+}
+
+// fillFast6 puts the routes of t, vrf's trie, in fib6 and publishes its
+// word. On failure (fib6 full) the VRF stays looked up in its trie.
+func (d *Dataplane) fillFast6(vrf VRFID, t *ebpf.Map) error {
+	var k xleafLpm6Key
+	var v xleafRoute
+	lens := map[uint8]int{}
+	it := t.Iterate()
+	for it.Next(&k, &v) {
+		p := netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen))
+		if err := d.objs.Fib6.Update(fib6Key(vrf, p), v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("ipv6 lookup table (--fib6-routes %d): %w; the vrf is looked up in its trie", d.objs.Fib6.MaxEntries(), err)
+		}
+		lens[uint8(p.Bits())]++
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	d.lens6[vrf] = lens
+	d.setLens6(vrf, d.lens6Word(vrf))
+	return nil
+}
 
 func lpm6Key(p netip.Prefix) xleafLpm6Key {
 	return xleafLpm6Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As16()}
@@ -78,9 +198,22 @@ func (d *Dataplane) setRoute6(vrf VRFID, r Route) error {
 		return fmt.Errorf("vrf %d: %w", vrf, err)
 	}
 	old, hadOld := lookupExact6(t, key)
+	k6 := fib6Key(vrf, r.Prefix)
+	if err := d.objs.Fib6.Update(k6, val, ebpf.UpdateAny); err != nil {
+		d.releaseValue(val)
+		return fmt.Errorf("vrf %d: route %v: ipv6 lookup table (%d routes): %w", vrf, r.Prefix, d.objs.Fib6.MaxEntries(), err)
+	}
 	if err := t.Update(key, val, ebpf.UpdateAny); err != nil {
+		if hadOld {
+			d.objs.Fib6.Update(k6, old, ebpf.UpdateAny)
+		} else {
+			d.objs.Fib6.Delete(k6)
+		}
 		d.releaseValue(val)
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, r.Prefix, err)
+	}
+	if !hadOld {
+		d.countLen6(vrf, r.Prefix.Bits(), 1)
 	}
 	d.table6Groups.add(vrf, val, 1)
 	if hadOld {
@@ -104,6 +237,8 @@ func (d *Dataplane) deleteRoute6(vrf VRFID, p netip.Prefix) error {
 	if err := t.Delete(key); err != nil {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, err)
 	}
+	d.countLen6(vrf, p.Bits(), -1)
+	d.objs.Fib6.Delete(fib6Key(vrf, p))
 	d.table6Groups.add(vrf, old, -1)
 	d.releaseValue(old)
 	return nil
@@ -154,18 +289,23 @@ func (d *Dataplane) installTable6(vrf VRFID, t *ebpf.Map, vals []xleafRoute) err
 		d.removeTable6(vrf)
 		return nil
 	}
+	old := d.tables6[vrf]
+	d.clearFast6(vrf, old) // the trie meanwhile: swapped in one step
 	if err := d.objs.VrfTables6.Put(uint32(vrf), t); err != nil {
 		d.abandonTable6(t, vals)
+		if old != nil {
+			d.fillFast6(vrf, old)
+		}
 		return fmt.Errorf("install ipv6 table: %w", err)
 	}
-	if old := d.tables6[vrf]; old != nil {
+	if old != nil {
 		d.releaseTable6(vrf, old)
 	}
 	d.tables6[vrf] = t
 	for _, v := range vals {
 		d.table6Groups.add(vrf, v, 1)
 	}
-	return nil
+	return d.fillFast6(vrf, t)
 }
 
 // removeTable6 takes vrf's IPv6 table out of the program's sight and
@@ -175,6 +315,7 @@ func (d *Dataplane) removeTable6(vrf VRFID) {
 	if t == nil {
 		return
 	}
+	d.clearFast6(vrf, t)
 	if err := d.objs.VrfTables6.Delete(uint32(vrf)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return // still in use: keep it, and its references
 	}
@@ -214,6 +355,9 @@ func (d *Dataplane) adoptTables6() error {
 		}
 		if err := it.Err(); err != nil {
 			return fmt.Errorf("vrf %d ipv6 table: %w", id, err)
+		}
+		if err := d.fillFast6(id, m); err != nil {
+			return fmt.Errorf("vrf %d: %w", id, err)
 		}
 	}
 	return nil

@@ -42,6 +42,13 @@ const (
 	xleafEventKindEVENT_UNDERLAY_MISS xleafEventKind = 2
 )
 
+type xleafFib6Key struct {
+	_    structs.HostLayout
+	Vrf  uint32
+	Len  uint32
+	Addr [16]uint8
+}
+
 type xleafFibChunk struct {
 	_ structs.HostLayout
 	E [256]uint32
@@ -271,6 +278,8 @@ type xleafVrfIcmp6 struct {
 const (
 	xleafMapEventBudget       = "event_budget"
 	xleafMapEvents            = "events"
+	xleafMapFib6              = "fib6"
+	xleafMapFib6Lens          = "fib6_lens"
 	xleafMapFibChunks         = "fib_chunks"
 	xleafMapFibL1Tmpl         = "fib_l1_tmpl"
 	xleafMapFibSmall          = "fib_small"
@@ -360,6 +369,8 @@ type xleafProgramSpecs struct {
 type xleafMapSpecs struct {
 	EventBudget       *ebpf.MapSpec `ebpf:"event_budget"`
 	Events            *ebpf.MapSpec `ebpf:"events"`
+	Fib6              *ebpf.MapSpec `ebpf:"fib6"`
+	Fib6Lens          *ebpf.MapSpec `ebpf:"fib6_lens"`
 	FibChunks         *ebpf.MapSpec `ebpf:"fib_chunks"`
 	FibL1Tmpl         *ebpf.MapSpec `ebpf:"fib_l1_tmpl"`
 	FibSmall          *ebpf.MapSpec `ebpf:"fib_small"`
@@ -419,6 +430,8 @@ func (o *xleafObjects) Close() error {
 type xleafMaps struct {
 	EventBudget       *ebpf.Map `ebpf:"event_budget"`
 	Events            *ebpf.Map `ebpf:"events"`
+	Fib6              *ebpf.Map `ebpf:"fib6"`
+	Fib6Lens          *ebpf.Map `ebpf:"fib6_lens"`
 	FibChunks         *ebpf.Map `ebpf:"fib_chunks"`
 	FibL1Tmpl         *ebpf.Map `ebpf:"fib_l1_tmpl"`
 	FibSmall          *ebpf.Map `ebpf:"fib_small"`
@@ -453,6 +466,8 @@ func (m *xleafMaps) Close() error {
 	return _XleafClose(
 		m.EventBudget,
 		m.Events,
+		m.Fib6,
+		m.Fib6Lens,
 		m.FibChunks,
 		m.FibL1Tmpl,
 		m.FibSmall,

@@ -26,6 +26,13 @@ type xleaftraceEventBudget struct {
 	Suppressed uint64
 }
 
+type xleaftraceFib6Key struct {
+	_    structs.HostLayout
+	Vrf  uint32
+	Len  uint32
+	Addr [16]uint8
+}
+
 type xleaftraceFibChunk struct {
 	_ structs.HostLayout
 	E [256]uint32
@@ -176,6 +183,8 @@ type xleaftraceVrfIcmp6 struct {
 const (
 	xleaftraceMapEventBudget       = "event_budget"
 	xleaftraceMapEvents            = "events"
+	xleaftraceMapFib6              = "fib6"
+	xleaftraceMapFib6Lens          = "fib6_lens"
 	xleaftraceMapFibChunks         = "fib_chunks"
 	xleaftraceMapFibL1Tmpl         = "fib_l1_tmpl"
 	xleaftraceMapFibSmall          = "fib_small"
@@ -262,6 +271,8 @@ type xleaftraceProgramSpecs struct {
 type xleaftraceMapSpecs struct {
 	EventBudget       *ebpf.MapSpec `ebpf:"event_budget"`
 	Events            *ebpf.MapSpec `ebpf:"events"`
+	Fib6              *ebpf.MapSpec `ebpf:"fib6"`
+	Fib6Lens          *ebpf.MapSpec `ebpf:"fib6_lens"`
 	FibChunks         *ebpf.MapSpec `ebpf:"fib_chunks"`
 	FibL1Tmpl         *ebpf.MapSpec `ebpf:"fib_l1_tmpl"`
 	FibSmall          *ebpf.MapSpec `ebpf:"fib_small"`
@@ -322,6 +333,8 @@ func (o *xleaftraceObjects) Close() error {
 type xleaftraceMaps struct {
 	EventBudget       *ebpf.Map `ebpf:"event_budget"`
 	Events            *ebpf.Map `ebpf:"events"`
+	Fib6              *ebpf.Map `ebpf:"fib6"`
+	Fib6Lens          *ebpf.Map `ebpf:"fib6_lens"`
 	FibChunks         *ebpf.Map `ebpf:"fib_chunks"`
 	FibL1Tmpl         *ebpf.Map `ebpf:"fib_l1_tmpl"`
 	FibSmall          *ebpf.Map `ebpf:"fib_small"`
@@ -357,6 +370,8 @@ func (m *xleaftraceMaps) Close() error {
 	return _XleaftraceClose(
 		m.EventBudget,
 		m.Events,
+		m.Fib6,
+		m.Fib6Lens,
 		m.FibChunks,
 		m.FibL1Tmpl,
 		m.FibSmall,

@@ -72,6 +72,7 @@ func main() {
 	metricsAddr := flag.String("metrics-listen", "127.0.0.1:9180", "Prometheus /metrics address; empty to disable")
 	grpcAddr := flag.String("grpc", "", "enable GoBGP's gRPC API on this address (e.g. 127.0.0.1:50051) for the gobgp CLI")
 	grace := flag.Duration("grace", 60*time.Second, "after a start, the longest wait for every neighbour's End-of-RIB before routes an earlier run left in the data path and the kernel, and not re-learned, are removed; also how long a restarting xleafd's BGP holds back its updates")
+	fib6Routes := flag.Uint("fib6-routes", 1<<20, "the IPv6 lookup's capacity, all VRFs together (allocated as used); a full one refuses new IPv6 routes")
 	fibChunks := flag.Uint("fib-chunks", 4096, "the compiled FIB's pool of 1 KiB chunks, preallocated: one per /16 holding routes longer than /16, one per /24 holding 6 or more longer routes (more than 12 runs)")
 	fibSmall := flag.Uint("fib-small-chunks", 262144, "the compiled FIB's pool of 64-byte range chunks, preallocated: one per other /24 holding routes longer than /24")
 	icmpRate := flag.Int("icmp-errors-per-second", 1000, "ICMP errors (time exceeded, fragmentation needed, net unreachable) each VRF may send a second per CPU, after a burst of 50; 0 sends none")
@@ -129,7 +130,7 @@ func main() {
 			verify = -1 // Options' 0 is the default
 		}
 		opts := control.Options{BGPPort: int32(*bgpPort), GRPC: *grpcAddr, Grace: *grace, ICMPErrorsPerSecond: icmp, Log: log, Version: version, VerifyEvery: verify}
-		dpOpts := dataplane.Options{PinPath: *pinPath, FIBChunks: uint32(*fibChunks), FIBSmallChunks: uint32(*fibSmall)}
+		dpOpts := dataplane.Options{PinPath: *pinPath, FIBChunks: uint32(*fibChunks), FIBSmallChunks: uint32(*fibSmall), FIB6Routes: uint32(*fib6Routes)}
 		if err := run(log, *cfgPath, dpOpts, *socket, *routerMAC, opts, *metricsAddr, *pprofOn); err != nil {
 			fail(err)
 		}
