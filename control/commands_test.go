@@ -180,15 +180,23 @@ func TestExplainWords(t *testing.T) {
 	if r != want {
 		t.Errorf("parsed %+v\nwant %+v", r, want)
 	}
+	r, err = parseExplain(strings.Fields("in swp10 from 2001:db8:1::10 to 2001:db8:20::110 tcp ttl 1"))
+	if want := (explainReq{port: "swp10", outerSrc: defaultOuterSrc, src: netip.MustParseAddr("2001:db8:1::10"),
+		dst: netip.MustParseAddr("2001:db8:20::110"), proto: "tcp", sport: 40000, dport: 80, ttl: 1, size: 84}); err != nil || r != want {
+		t.Errorf("IPv6: parsed %+v, %v\nwant %+v", r, err, want)
+	}
 	for words, why := range map[string]string{
-		"in swp10 from 192.168.1.10":                          "from and to are needed",
-		"from 192.168.1.10 to 192.168.2.1":                    "which port",
-		"in swp10 from 192.168.1.10 to 2001:db8::1":           "IPv4 tenants only",
-		"in swp10 from 192.168.1.10 to 192.168.2.1 ttl":       `"ttl" needs a value`,
-		"in swp10 from 192.168.1.10 to 192.168.2.1 ttl x":     `ttl "x"`,
-		"in swp10 from 192.168.1.10 to 192.168.2.1 vni 0":     "vni 0",
-		"in swp10 from 192.168.1.10 to 192.168.2.1 size 8":    "at least 28",
-		"in swp10 from 192.168.1.10 to 192.168.2.1 color red": `unknown word "color"`,
+		"in swp10 from 192.168.1.10":                                             "from and to are needed",
+		"from 192.168.1.10 to 192.168.2.1":                                       "which port",
+		"in swp10 from 192.168.1.10 to 2001:db8::1":                              "one family",
+		"in swp10 from 2001:db8::2 to 2001:db8::1 df":                            "no DF bit",
+		"in swp10 from 2001:db8::2 to 2001:db8::1 size 40":                       "at least 48",
+		"in swp3 vni 4001 outer-src 2001:db8::9 from 2001:db8::2 to 2001:db8::1": "the underlay is IPv4",
+		"in swp10 from 192.168.1.10 to 192.168.2.1 ttl":                          `"ttl" needs a value`,
+		"in swp10 from 192.168.1.10 to 192.168.2.1 ttl x":                        `ttl "x"`,
+		"in swp10 from 192.168.1.10 to 192.168.2.1 vni 0":                        "vni 0",
+		"in swp10 from 192.168.1.10 to 192.168.2.1 size 8":                       "at least 28",
+		"in swp10 from 192.168.1.10 to 192.168.2.1 color red":                    `unknown word "color"`,
 	} {
 		if _, err := parseExplain(strings.Fields(words)); err == nil || !strings.Contains(err.Error(), why) {
 			t.Errorf("%q: %v, want an error saying %q", words, err, why)

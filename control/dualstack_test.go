@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -154,6 +156,25 @@ func TestAgentDualStack(t *testing.T) {
 	if action != dataplane.XDPTx || len(out) < 62 || out[14+6] != 58 || out[54] != 3 ||
 		netip.AddrFrom16([16]byte(out[22:38])) != addr("2001:db8:100::1") || netip.AddrFrom16([16]byte(out[38:54])) != host {
 		t.Errorf("hop limit 1 from the host: action %d, frame %x; want time exceeded from 2001:db8:100::1 back to it", action, out)
+	}
+
+	// Explained: the same packet, step by step, and as the live program
+	// forwards it.
+	var ex show.Explain
+	call(t, sock, &ex, "explain", "in", "swp10", "from", host.String(), "to", "2001:db8:1::10", "udp", "ttl", "1")
+	var steps []string
+	for _, st := range ex.Steps {
+		steps = append(steps, st.Step+" "+st.Prefix+st.Address)
+	}
+	if want := "[ingress  vrf  route 2001:db8:1::/64 icmp  route back 2001:db8:100::10/128 neighbour 2001:db8:100::10 verdict ]"; fmt.Sprint(steps) != want {
+		t.Errorf("explain steps %v\nwant %s", steps, want)
+	}
+	in, err := hex.DecodeString(ex.In.Hex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if action, out := fixture.Run(t, tb.dp.Program(), swp10.Index, in); ex.Action != "XDP_TX" || ex.Out == nil || hex.EncodeToString(out) != ex.Out.Hex || action != dataplane.XDPTx {
+		t.Errorf("explain: %s; the live program: action %d (frames equal: %v)", ex.Action, action, ex.Out != nil && hex.EncodeToString(out) == ex.Out.Hex)
 	}
 
 	// Withdrawn: gone from both VRFs.

@@ -69,8 +69,11 @@ func parseExplain(words []string) (explainReq, error) {
 		if err != nil {
 			return a, fmt.Errorf("explain: %s %q: not an address", w, v)
 		}
-		if !a.Is4() {
-			return a, fmt.Errorf("explain: %s %s: the data path routes IPv4 tenants only", w, v)
+		switch {
+		case w == "outer-src" && !a.Is4():
+			return a, fmt.Errorf("explain: outer-src %s: the underlay is IPv4", v)
+		case a.Is6() && (a.Is4In6() || a.Zone() != ""):
+			return a, fmt.Errorf("explain: %s %s: an IPv4 or a plain IPv6 address", w, v)
 		}
 		return a, nil
 	}
@@ -131,6 +134,12 @@ func parseExplain(words []string) (explainReq, error) {
 		return r, fmt.Errorf("explain: which port does it come in? usage: explain %s", ExplainUsage)
 	case !r.src.IsValid() || !r.dst.IsValid():
 		return r, fmt.Errorf("explain: from and to are needed; usage: explain %s", ExplainUsage)
+	case r.src.Is6() != r.dst.Is6():
+		return r, fmt.Errorf("explain: from %s to %s: one family, IPv4 or IPv6", r.src, r.dst)
+	case r.dst.Is6() && r.df:
+		return r, fmt.Errorf("explain: df: IPv6 has no DF bit (no router fragments it)")
+	case r.dst.Is6() && r.size < 48:
+		return r, fmt.Errorf("explain: size %d: an IPv6 packet of at least 48 bytes (headers)", r.size)
 	}
 	return r, nil
 }
@@ -139,38 +148,55 @@ func parseExplain(words []string) (explainReq, error) {
 // is portMAC: a tenant's frame from host MAC hostMAC, or, with a VNI,
 // VXLAN to our VTEP whose inner frame is for our router MAC.
 func (r explainReq) frame(portMAC, hostMAC, rmac net.HardwareAddr, vtep netip.Addr) ([]byte, error) {
-	ip := &layers.IPv4{Version: 4, TTL: r.ttl, SrcIP: r.src.AsSlice(), DstIP: r.dst.AsSlice()}
-	if r.df {
-		ip.Flags = layers.IPv4DontFragment
+	var ip gopacket.NetworkLayer
+	var l3 gopacket.SerializableLayer
+	var setProto func(layers.IPProtocol)
+	hdr := 20
+	ethType := layers.EthernetTypeIPv4
+	if r.dst.Is6() {
+		ip6 := &layers.IPv6{Version: 6, HopLimit: r.ttl, SrcIP: r.src.AsSlice(), DstIP: r.dst.AsSlice()}
+		ip, l3, setProto, hdr, ethType = ip6, ip6, func(p layers.IPProtocol) { ip6.NextHeader = p }, 40, layers.EthernetTypeIPv6
+	} else {
+		ip4 := &layers.IPv4{Version: 4, TTL: r.ttl, SrcIP: r.src.AsSlice(), DstIP: r.dst.AsSlice()}
+		if r.df {
+			ip4.Flags = layers.IPv4DontFragment
+		}
+		ip, l3, setProto = ip4, ip4, func(p layers.IPProtocol) { ip4.Protocol = p }
 	}
 	var l4 []gopacket.SerializableLayer
-	hdr := 20
 	switch r.proto {
 	case "icmp":
-		ip.Protocol = layers.IPProtocolICMPv4
-		l4 = append(l4, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 1, Seq: 1})
+		if r.dst.Is6() {
+			setProto(layers.IPProtocolICMPv6)
+			icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}
+			icmp.SetNetworkLayerForChecksum(ip)
+			l4 = append(l4, icmp, &layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1})
+		} else {
+			setProto(layers.IPProtocolICMPv4)
+			l4 = append(l4, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 1, Seq: 1})
+		}
 		hdr += 8
 	case "udp":
-		ip.Protocol = layers.IPProtocolUDP
+		setProto(layers.IPProtocolUDP)
 		u := &layers.UDP{SrcPort: layers.UDPPort(r.sport), DstPort: layers.UDPPort(r.dport)}
 		u.SetNetworkLayerForChecksum(ip)
 		l4 = append(l4, u)
 		hdr += 8
 	case "tcp":
-		ip.Protocol = layers.IPProtocolTCP
+		setProto(layers.IPProtocolTCP)
 		t := &layers.TCP{SrcPort: layers.TCPPort(r.sport), DstPort: layers.TCPPort(r.dport), SYN: true, Seq: 1, Window: 65535}
 		t.SetNetworkLayerForChecksum(ip)
 		l4 = append(l4, t)
 		hdr += 20
 	}
 	payload := gopacket.Payload(make([]byte, max(0, r.size-hdr)))
-	inner := &layers.Ethernet{DstMAC: portMAC, SrcMAC: hostMAC, EthernetType: layers.EthernetTypeIPv4}
+	inner := &layers.Ethernet{DstMAC: portMAC, SrcMAC: hostMAC, EthernetType: ethType}
 	if r.vni != 0 {
 		inner.DstMAC, inner.SrcMAC = rmac, docMAC1
 	}
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
 	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, opts, append(append([]gopacket.SerializableLayer{inner, ip}, l4...), payload)...); err != nil {
+	if err := gopacket.SerializeLayers(buf, opts, append(append([]gopacket.SerializableLayer{inner, l3}, l4...), payload)...); err != nil {
 		return nil, fmt.Errorf("explain: build the packet: %w", err)
 	}
 	if r.vni == 0 {
@@ -200,7 +226,11 @@ func (r explainReq) describe() string {
 	default:
 		s += fmt.Sprintf(" %d -> %d", r.sport, r.dport)
 	}
-	s += fmt.Sprintf(", TTL %d, %d bytes", r.ttl, r.size)
+	if r.dst.Is6() {
+		s += fmt.Sprintf(", hop limit %d, %d bytes", r.ttl, r.size)
+	} else {
+		s += fmt.Sprintf(", TTL %d, %d bytes", r.ttl, r.size)
+	}
 	if r.df {
 		s += ", DF"
 	}
@@ -241,7 +271,7 @@ func (a *Agent) Explain(words []string) (show.Explain, error) {
 	if r.vni != 0 {
 		out.Ingress += fmt.Sprintf(", VXLAN VNI %d from VTEP %s to %s", r.vni, r.outerSrc, a.leaf.vtep)
 	}
-	a.explainSteps(&out, tr)
+	a.explainSteps(&out, tr, r)
 	if tr.Action == dataplane.XDPTx || tr.Action == dataplane.XDPRedirect {
 		out.Out = &show.ExplainFrame{Hex: hex.EncodeToString(tr.Out), Headers: decodeFrame(tr.Out)}
 		if tr.Action == dataplane.XDPTx {
@@ -267,7 +297,11 @@ func (a *Agent) Explain(words []string) (show.Explain, error) {
 // hostMAC is the MAC of the host with address addr on port ifindex, if
 // the kernel knows it.
 func hostMAC(ifindex int, addr netip.Addr) net.HardwareAddr {
-	ns, err := netlink.NeighList(ifindex, netlink.FAMILY_V4)
+	family := netlink.FAMILY_V4
+	if addr.Is6() {
+		family = netlink.FAMILY_V6
+	}
+	ns, err := netlink.NeighList(ifindex, family)
 	if err != nil {
 		return nil
 	}
@@ -294,7 +328,9 @@ func xdpAction(a int) string {
 }
 
 // explainSteps turns the program's steps into what an operator reads.
-func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
+// The program's steps hold 32 bits of an address; an IPv6 packet's
+// addresses are r's: its destination, or, once it is answered, its source.
+func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace, r explainReq) {
 	vs := a.vrfs.Load()
 	vrfName := func(id uint32) string { return vs.nameOf(dataplane.VRFID(id)) }
 	port := func(ifindex uint32) string {
@@ -306,6 +342,16 @@ func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
 	var dst netip.Addr
 	var group dataplane.TraceStep
 	answered := false
+	// addr is the address a step's 32 bits stand for.
+	addr := func(v uint32) netip.Addr {
+		switch {
+		case !r.dst.Is6():
+			return addr4(v)
+		case answered:
+			return r.src
+		}
+		return r.dst
+	}
 	for _, s := range tr.Steps {
 		st := show.ExplainStep{}
 		switch s.Kind {
@@ -337,14 +383,10 @@ func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
 				out.Notes = append(out.Notes, note)
 			}
 		case dataplane.TraceFIB6:
-			// IPv6: the route's kind; naming the prefix and where it
-			// comes from waits for the RIB's IPv6 routes.
-			st.Step, st.VRF = "route", vrfName(s.A)
-			if s.C == 0 {
-				st.Text = fmt.Sprintf("%s: no IPv6 route (dropped: no ICMPv6 errors yet)", st.VRF)
-			} else {
-				st.Kind = dataplane.FIBEntryKind(s.C).String()
-				st.Text = fmt.Sprintf("%s: %s IPv6 route", st.VRF, st.Kind)
+			dst = addr(s.B)
+			var note string
+			if st, note = a.explainRoute(vrfName(s.A), dst, s.C, answered); note != "" {
+				out.Notes = append(out.Notes, note)
 			}
 		case dataplane.TraceGroup:
 			group = s
@@ -367,7 +409,7 @@ func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
 				out.Egress = st.Interface
 			}
 		case dataplane.TraceNeigh:
-			st.Step, st.VRF, st.Address = "neighbour", vrfName(s.A), addr4(s.B).String()
+			st.Step, st.VRF, st.Address = "neighbour", vrfName(s.A), addr(s.B).String()
 			if s.C == 0 {
 				st.Text = fmt.Sprintf("host %s in %s: not resolved", st.Address, st.VRF)
 			} else {
@@ -376,7 +418,7 @@ func (a *Agent) explainSteps(out *show.Explain, tr dataplane.Trace) {
 				out.Egress = st.Interface
 			}
 		case dataplane.TraceEvent:
-			st.Step, st.VRF, st.Address = "event", vrfName(s.B), addr4(s.C).String()
+			st.Step, st.VRF, st.Address = "event", vrfName(s.B), addr(s.C).String()
 			what := "resolve host"
 			if s.A == 2 {
 				what = "resolve underlay next hop"
@@ -537,6 +579,10 @@ func decodeFrame(b []byte) []string {
 			s = fmt.Sprintf("TCP %d -> %d", h.SrcPort, h.DstPort)
 		case *layers.ICMPv4:
 			s = fmt.Sprintf("ICMP %s", h.TypeCode)
+		case *layers.IPv6:
+			s = fmt.Sprintf("IPv6 %s -> %s, hop limit %d, class %#02x, payload %d", h.SrcIP, h.DstIP, h.HopLimit, h.TrafficClass, h.Length)
+		case *layers.ICMPv6:
+			s = fmt.Sprintf("ICMPv6 %s", h.TypeCode)
 		case *layers.VXLAN:
 			s = fmt.Sprintf("VXLAN VNI %d", h.VNI)
 			out = append(out, strings.TrimSpace(depth+"  "+s))
