@@ -151,7 +151,7 @@ enum reason {
 	REASON_DROP_ERROR,        /* a helper failed */
 	REASON_DROP_BAD_CSUM,     /* inner IPv4 header checksum wrong (RFC 1812 5.2.2) */
 	REASON_DROP_HOST_VXLAN,   /* for the router's own address, arrived in VXLAN: no kernel device takes it */
-	REASON_DROP_SCOPE,        /* IPv6 link-local, multicast or unspecified address a router may not route (RFC 4291 2.5.6) */
+	REASON_DROP_SCOPE,        /* IPv6 link-local, multicast or unspecified address in VXLAN: no router routes it (RFC 4291 2.5.6) */
 	REASON_MAX,
 };
 

@@ -66,25 +66,25 @@ static __always_inline struct iface *iface_of(__u32 ifindex)
 
 /* An IPv6 packet in vrf, whose cursor is at its header: routable unless an
  * address of it is one a router does not route. On an access port, the
- * link's own traffic (ND, RS/RA, MLD, anything to fe80::/10 or ff00::/8) is
- * the kernel's, as ARP is; its forwarding is off on the port, so nothing
- * passed up is routed in the default VRF. In VXLAN it is dropped: the
- * fabric routes, it is no link. */
+ * link's own traffic (ND, RS/RA, MLD: anything to fe80::/10 or ff00::/8,
+ * or from fe80::/10 or ::, as a host's unicast NUD probe to our address
+ * is) is the kernel's, as ARP is; the kernel routes none of it (Linux
+ * forwards nothing from a link-local source, nor to one). In VXLAN it is
+ * dropped: the fabric routes, it is no link. */
 static __always_inline int classify_ipv6(struct verdict *v, struct flow *f, struct cursor *c,
 					 const struct vrf *vrf, const struct vrf **vrfp)
 {
 	f->ip6 = parse_ipv6(c);
 	if (!f->ip6)
 		return decide(v, f->vrf, REASON_DROP_MALFORMED, XDP_DROP);
-	if (ipv6_link_scoped(&f->ip6->daddr)) {
+	if (ipv6_link_scoped(&f->ip6->daddr) || ipv6_link_scoped(&f->ip6->saddr) ||
+	    ipv6_unspecified(&f->ip6->saddr)) {
 		if (!f->encapped)
 			return decide(v, 0, REASON_PASS, XDP_PASS);
 		return decide(v, f->vrf, REASON_DROP_SCOPE, XDP_DROP);
 	}
 	if (!vrf || !vrf->vni)
 		return decide(v, f->vrf, REASON_DROP_NO_VRF, XDP_DROP);
-	if (ipv6_link_scoped(&f->ip6->saddr) || ipv6_unspecified(&f->ip6->saddr))
-		return decide(v, f->vrf, REASON_DROP_SCOPE, XDP_DROP);
 	if (!f->encapped) /* from VXLAN, traced at its VNI */
 		TRACE(TRACE_VRF, f->vrf, vrf->vni, vrf->vtep);
 	*vrfp = vrf;

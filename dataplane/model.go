@@ -190,15 +190,16 @@ func (m *Model) fromAccess(ingress int, ifc ModelIface, f []byte) Verdict {
 // classify6 takes an IPv6 packet (its Ethernet header at f[off:]) that
 // came in VRF id (vrf, if configured) to routing, unless an address of it
 // is not routed: on an access port (off 0) the link's own traffic (to
-// link-local or multicast addresses: ND, RS/RA, MLD) is the kernel's; in
-// VXLAN it is dropped.
+// link-local or multicast addresses, or from link-local or unspecified
+// ones: ND, RS/RA, MLD, NUD probes) is the kernel's; in VXLAN it is
+// dropped.
 func (m *Model) classify6(ingress int, id VRFID, vrf VRF, configured bool, f []byte, off int) Verdict {
 	ip := f[off+ethLen:]
 	if !validIPv6(ip) {
 		return drop(id, ReasonMalformed)
 	}
 	dst, src := netip.AddrFrom16([16]byte(ip[24:40])), netip.AddrFrom16([16]byte(ip[8:24]))
-	if linkScoped(dst) {
+	if linkScoped(dst) || linkScoped(src) || src.IsUnspecified() {
 		if off == 0 {
 			return pass()
 		}
@@ -206,9 +207,6 @@ func (m *Model) classify6(ingress int, id VRFID, vrf VRF, configured bool, f []b
 	}
 	if !configured {
 		return drop(id, ReasonNoVRF)
-	}
-	if linkScoped(src) || src.IsUnspecified() {
-		return drop(id, ReasonScope)
 	}
 	return m.route6(ingress, vrf, f, off)
 }

@@ -191,11 +191,18 @@ func TestForwarding6(t *testing.T) {
 			want:  want{action: dataplane.XDPPass, reason: dataplane.ReasonPass},
 		},
 		{
-			name: "a link-local source to a routed address drops (RFC 4291 2.5.6)", ingress: l.Swp10.Index, frame: fromHostRed(withSrc(hostRed, "fe80::10")),
-			want: want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonScope},
+			// A host's unicast NUD probe to the gateway's address comes
+			// from its link-local address: the link's, as ARP is.
+			name: "a link-local source from a host: the kernel's (a NUD probe to our address; Linux routes none of it)", ingress: l.Swp10.Index,
+			frame: neighborSolicit(t, l.Swp10.HardwareAddr, "2001:db8:100::1", "2001:db8:100::1"),
+			want:  want{action: dataplane.XDPPass, reason: dataplane.ReasonPass},
 		},
 		{
-			name: "the unspecified source to a routed address drops", ingress: l.Swp10.Index, frame: fromHostRed(withSrc(hostRed, "::")),
+			name: "the unspecified source from a host: the kernel's (DAD)", ingress: l.Swp10.Index, frame: fromHostRed(withSrc(hostRed, "::")),
+			want: want{action: dataplane.XDPPass, reason: dataplane.ReasonPass},
+		},
+		{
+			name: "a link-local source inside VXLAN drops (RFC 4291 2.5.6)", ingress: l.Swp3.Index, frame: inVXLAN(withSrc(site2Red, "fe80::10")),
 			want: want{action: dataplane.XDPDrop, vrf: fixture.RED, reason: dataplane.ReasonScope},
 		},
 		{

@@ -19,6 +19,7 @@ import (
 // was broken.
 type Probe struct {
 	From, To string
+	V6       bool // between the hosts' IPv6 addresses
 
 	interval time.Duration
 	id       uint32
@@ -41,27 +42,31 @@ const probeMagic = 0x786c7072 // "xlpr"
 const probeSize = 16
 
 // StartProbe starts a flow of rate datagrams a second from host from to
-// host to, on UDP port. The sockets keep the namespaces they were opened
-// in, so this process needs to enter each only once.
-func (l *Lab) StartProbe(from, to string, port, rate int) (*Probe, error) {
-	dst, err := netip.ParseAddr(HostAddr(to))
+// host to, on UDP port, over IPv6 if v6. The sockets keep the namespaces
+// they were opened in, so this process needs to enter each only once.
+func (l *Lab) StartProbe(from, to string, port, rate int, v6 bool) (*Probe, error) {
+	addr, network := HostAddr(to), "udp4"
+	if v6 {
+		addr, network = HostAddr6(to), "udp6"
+	}
+	dst, err := netip.ParseAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("probe to %s: no such host", to)
 	}
 	if rate <= 0 {
 		return nil, fmt.Errorf("probe rate %d: must be positive", rate)
 	}
-	p := &Probe{From: from, To: to, interval: time.Second / time.Duration(rate), id: uint32(port),
+	p := &Probe{From: from, To: to, V6: v6, interval: time.Second / time.Duration(rate), id: uint32(port),
 		stop: make(chan struct{}), newest: -1}
 	err = netns.Enter(l.ns(to), func() error {
-		p.rx, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, uint16(port))))
+		p.rx, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, uint16(port))))
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("probe receiver on %s: %w", to, err)
 	}
 	err = netns.Enter(l.ns(from), func() error {
-		p.tx, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, uint16(port))))
+		p.tx, err = net.DialUDP(network, nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, uint16(port))))
 		return err
 	})
 	if err != nil {

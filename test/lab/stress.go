@@ -25,15 +25,18 @@ const (
 // DCI is borderleaf01's end of the link between the sites.
 var DCI = Port{"borderleaf01", "swp3"}
 
-// ProbeFlows cross the DCI leak both ways: RED site 1 to GREEN site 2
-// leaks at borderleaf04, the way back at borderleaf01. Each has its own
-// UDP port.
+// ProbeFlows cross the DCI leak both ways, over IPv4 and IPv6: RED site 1
+// to GREEN site 2 leaks at borderleaf04, the way back at borderleaf01. Each
+// has its own UDP port.
 var ProbeFlows = []struct {
 	From, To string
 	Port     int
+	V6       bool
 }{
-	{"red1", "green2", 47001},
-	{"green2", "red1", 47002},
+	{"red1", "green2", 47001, false},
+	{"green2", "red1", 47002, false},
+	{"red1", "green2", 47003, true},
+	{"green2", "red1", 47004, true},
 }
 
 // StressOptions says what Stress does.
@@ -208,7 +211,7 @@ func (l *Lab) event(ctx context.Context, ev chaos, o StressOptions) Event {
 		}
 	}()
 	for _, f := range ProbeFlows {
-		p, err := l.StartProbe(f.From, f.To, f.Port, o.Rate)
+		p, err := l.StartProbe(f.From, f.To, f.Port, o.Rate, f.V6)
 		if err != nil {
 			return fail(err.Error())
 		}
@@ -247,7 +250,11 @@ func (l *Lab) event(ctx context.Context, ev chaos, o StressOptions) Event {
 	for i, p := range probes {
 		rec := p.Stop()
 		probes[i] = nil
-		e.Flows = append(e.Flows, FlowLoss{Flow: p.From + "->" + p.To, Loss: rec.Loss(from[i], up)})
+		name := p.From + "->" + p.To
+		if p.V6 {
+			name += " (IPv6)"
+		}
+		e.Flows = append(e.Flows, FlowLoss{Flow: name, Loss: rec.Loss(from[i], up)})
 	}
 	if e.dead() || e.slow() {
 		why := e.Line() + "\n\nBGP sessions not established:\n" + FormatSessions(l.Sessions(), time.Now())
