@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/xleaf/xleaf/control/bgp"
+	"github.com/xleaf/xleaf/control/config"
 	"github.com/xleaf/xleaf/control/show"
 	"github.com/xleaf/xleaf/dataplane"
 	"github.com/xleaf/xleaf/test/fixture"
@@ -175,6 +176,28 @@ func TestAgentDualStack(t *testing.T) {
 	}
 	if action, out := fixture.Run(t, tb.dp.Program(), swp10.Index, in); ex.Action != "XDP_TX" || ex.Out == nil || hex.EncodeToString(out) != ex.Out.Hex || action != dataplane.XDPTx {
 		t.Errorf("explain: %s; the live program: action %d (frames equal: %v)", ex.Action, action, ex.Out != nil && hex.EncodeToString(out) == ex.Out.Hex)
+	}
+
+	// A reload that turns RED's IPv6 off (its port's IPv6 address and its
+	// IPv6 exports gone): the subnet is withdrawn and leaves the data
+	// path; IPv4 is untouched.
+	cfg, err := config.Parse("leaf.cfg", []byte(strings.NewReplacer(
+		"nv set interface swp10 ip address 2001:db8:100::1/64\n", "",
+		"nv set vrf RED router bgp address-family ipv6-unicast route-export to-evpn enable on\n", "").Replace(dualStackConfig)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.agent.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	tb.hear(t, "the fabric hears 2001:db8:100::/64 withdrawn", func(e bgp.Event) bool {
+		return e.Route != nil && e.Withdraw && e.Route.Prefix == pfx("2001:db8:100::/64")
+	})
+	if _, ok := tb.route(t, red, pfx("2001:db8:100::/64")); ok {
+		t.Error("RED keeps its IPv6 subnet after the port's address went")
+	}
+	if _, ok := tb.route(t, red, pfx("192.168.100.0/24")); !ok {
+		t.Error("RED lost its IPv4 subnet in a reload that touched only IPv6")
 	}
 
 	// Withdrawn: gone from both VRFs.
