@@ -221,17 +221,27 @@ static __always_inline int from_access(struct xdp_md *ctx, struct verdict *v,
 }
 
 /* The packet f describes was dropped for a reason its source should hear
- * of: rewrite it into the ICMP error, if it may be answered, the VRF has an
- * address to send from and a token in this CPU's bucket. Returns the VRF's
+ * of: rewrite it into the ICMP error (ICMPv6, if v6), if it may be
+ * answered, the VRF has an address of the family to send from and a token
+ * in this CPU's bucket (one rate for both families). Returns the VRF's
  * tally for the error, or NULL when there is none to send. */
 static __always_inline struct icmp_budget *answer(struct xdp_md *ctx, const struct verdict *v,
-						  struct flow *f)
+						  struct flow *f, const int v6)
 {
 	struct vrf_icmp *cfg = bpf_map_lookup_elem(&vrf_icmp, &f->vrf);
+	struct vrf_icmp6 *src6 = NULL;
 	struct icmp_budget *b;
+	int err;
 
-	if (!cfg || !cfg->src || !cfg->ns_per_token || !icmp_may_answer(f))
+	if (!cfg || !cfg->ns_per_token)
 		return NULL;
+	if (v6) {
+		src6 = bpf_map_lookup_elem(&vrf_icmp6, &f->vrf);
+		if (!src6 || ipv6_unspecified((struct in6_addr *)src6->src) || !icmp6_may_answer(f))
+			return NULL;
+	} else if (!cfg->src || !icmp_may_answer(f)) {
+		return NULL;
+	}
 	b = bpf_map_lookup_elem(&icmp_budget, &f->vrf);
 	if (!b)
 		return NULL;
@@ -244,36 +254,11 @@ static __always_inline struct icmp_budget *answer(struct xdp_md *ctx, const stru
 	}
 #endif
 	TRACE(TRACE_ICMP, v->icmp.type, v->icmp.code, v->icmp.mtu);
-	if (icmp_build(ctx, f, &v->icmp, cfg->src, v->bytes)) {
-		b->unroutable++;
-		return NULL;
-	}
-	return b;
-}
-
-/* answer, for an IPv6 packet: an ICMPv6 error from the VRF's IPv6 address,
- * within the same rate as its ICMP errors. */
-static __always_inline struct icmp_budget *answer6(struct xdp_md *ctx, const struct verdict *v,
-						   struct flow *f)
-{
-	struct vrf_icmp *cfg = bpf_map_lookup_elem(&vrf_icmp, &f->vrf);
-	struct vrf_icmp6 *src = bpf_map_lookup_elem(&vrf_icmp6, &f->vrf);
-	struct icmp_budget *b;
-
-	if (!cfg || !src || !cfg->ns_per_token || ipv6_unspecified((struct in6_addr *)src->src) ||
-	    !icmp6_may_answer(f))
-		return NULL;
-	b = bpf_map_lookup_elem(&icmp_budget, &f->vrf);
-	if (!b)
-		return NULL;
-#ifndef XLEAF_TRACE
-	if (!bucket_take(&b->tokens, &b->last, cfg->burst, cfg->ns_per_token)) {
-		b->suppressed++;
-		return NULL;
-	}
-#endif
-	TRACE(TRACE_ICMP, v->icmp.type, v->icmp.code, v->icmp.mtu);
-	if (icmp6_build(ctx, f, &v->icmp, src->src, v->bytes)) {
+	if (v6)
+		err = icmp6_build(ctx, f, &v->icmp, src6->src, v->bytes);
+	else
+		err = icmp_build(ctx, f, &v->icmp, cfg->src, v->bytes);
+	if (err) {
 		b->unroutable++;
 		return NULL;
 	}
@@ -299,7 +284,7 @@ static __always_inline int route_or_answer(struct xdp_md *ctx, struct verdict *v
 		action = v6 ? route6(ctx, cur, f, vrf) : route(ctx, cur, f, vrf);
 		if (b || !v->icmp.type)
 			break;
-		b = v6 ? answer6(ctx, v, f) : answer(ctx, v, f);
+		b = answer(ctx, v, f, v6);
 		if (!b)
 			return XDP_DROP;
 		cur = &reply;

@@ -208,7 +208,7 @@ func (m *Model) classify6(ingress int, id VRFID, vrf VRF, configured bool, f []b
 	if !configured {
 		return drop(id, ReasonNoVRF)
 	}
-	return m.route6(ingress, vrf, f, off)
+	return m.route(ingress, vrf, f, off)
 }
 
 // linkScoped is fe80::/10 or ff00::/8.
@@ -221,41 +221,6 @@ func linkScoped(a netip.Addr) bool {
 // frame. Extension headers are not looked at.
 func validIPv6(ip []byte) bool {
 	return len(ip) >= ip6Len && ip[0]>>4 == 6 && ip6Len+int(binary.BigEndian.Uint16(ip[4:])) <= len(ip)
-}
-
-// route6 is route for IPv6: drops its source should hear of are
-// answered with ICMPv6 errors.
-func (m *Model) route6(ingress int, vrf VRF, f []byte, off int) Verdict {
-	return m.forward6(ingress, vrf, f, off, true)
-}
-
-func (m *Model) forward6(ingress int, vrf VRF, f []byte, off int, answer bool) Verdict {
-	ip := f[off+ethLen:]
-	dst := netip.AddrFrom16([16]byte(ip[24:40]))
-	r, ok := m.lookup(vrf.ID, dst)
-	unanswered := func(r Reason, typ, code byte, mtu int) Verdict {
-		if !answer {
-			return drop(vrf.ID, r)
-		}
-		return m.answer6(ingress, vrf, f, off, r, typ, code, mtu)
-	}
-	switch {
-	case !ok:
-		return unanswered(ReasonNoRoute, icmp6DestUnreach, icmp6NoRoute, 0)
-	case r.Kind == RouteReceive && off > 0:
-		return drop(vrf.ID, ReasonHostOverVXLAN)
-	case r.Kind == RouteReceive:
-		return Verdict{Action: XDPPass, Reason: ReasonPassHost, VRF: vrf.ID}
-	case r.Kind == RouteBlackhole:
-		return drop(vrf.ID, ReasonBlackhole)
-	case ip[7] <= 1:
-		return unanswered(ReasonTTL, icmp6TimeExceeded, 0, 0)
-	case r.Kind == RouteRemote:
-		return m.remote(ingress, vrf, r, f, off, unanswered)
-	case r.Kind == RouteLocal:
-		return m.local(ingress, vrf, r, f, off, dst, unanswered)
-	}
-	return drop(vrf.ID, ReasonBadNexthop)
 }
 
 // ICMPv6 (RFC 4443).
@@ -297,7 +262,7 @@ func (m *Model) answer6(ingress int, vrf VRF, f []byte, off int, r Reason, typ, 
 	pseudo := append(append(append([]byte{}, eip[8:40]...), binary.BigEndian.AppendUint32(nil, uint32(8+len(quote)))...), 0, 0, 0, 58)
 	binary.BigEndian.PutUint16(icmp[2:], ipChecksum2(append(pseudo, e[ethLen+ip6Len:]...)))
 
-	v := m.forward6(ingress, vrf, e, 0, false)
+	v := m.forward(ingress, vrf, e, 0, false)
 	if v.Reason != ReasonFwdRemote && v.Reason != ReasonFwdLocal {
 		return dropped
 	}
@@ -324,29 +289,36 @@ func (m *Model) route(ingress int, vrf VRF, f []byte, off int) Verdict {
 	return m.forward(ingress, vrf, f, off, true)
 }
 
-// forward routes the packet at f[off:]; answer says whether drops are
-// answered (not for an error of our own).
+// forward routes the IPv4 or IPv6 packet at f[off:]; answer says whether
+// drops are answered (not for an error of our own), with ICMP or ICMPv6.
 func (m *Model) forward(ingress int, vrf VRF, f []byte, off int, answer bool) Verdict {
 	ip := f[off+ethLen:]
-	dst := netip.AddrFrom4([4]byte(ip[16:20]))
+	dst, ttl := netip.AddrFrom4([4]byte(ip[16:20])), ip[8]
+	noRoute, expired := [2]byte{icmpDestUnreach, icmpNetUnreach}, [2]byte{icmpTimeExceeded, icmpExcTTL}
+	answerWith := m.answer
+	if binary.BigEndian.Uint16(f[off+12:]) == 0x86dd {
+		dst, ttl = netip.AddrFrom16([16]byte(ip[24:40])), ip[7]
+		noRoute, expired = [2]byte{icmp6DestUnreach, icmp6NoRoute}, [2]byte{icmp6TimeExceeded, 0}
+		answerWith = m.answer6
+	}
 	r, ok := m.lookup(vrf.ID, dst)
 	unanswered := func(r Reason, typ, code byte, mtu int) Verdict {
 		if !answer {
 			return drop(vrf.ID, r)
 		}
-		return m.answer(ingress, vrf, f, off, r, typ, code, mtu)
+		return answerWith(ingress, vrf, f, off, r, typ, code, mtu)
 	}
 	switch {
 	case !ok:
-		return unanswered(ReasonNoRoute, icmpDestUnreach, icmpNetUnreach, 0)
+		return unanswered(ReasonNoRoute, noRoute[0], noRoute[1], 0)
 	case r.Kind == RouteReceive && off > 0:
 		return drop(vrf.ID, ReasonHostOverVXLAN) // the kernel has no device for the outer datagram
 	case r.Kind == RouteReceive:
 		return Verdict{Action: XDPPass, Reason: ReasonPassHost, VRF: vrf.ID}
 	case r.Kind == RouteBlackhole:
 		return drop(vrf.ID, ReasonBlackhole)
-	case ip[8] <= 1:
-		return unanswered(ReasonTTL, icmpTimeExceeded, icmpExcTTL, 0)
+	case ttl <= 1:
+		return unanswered(ReasonTTL, expired[0], expired[1], 0)
 	case r.Kind == RouteRemote:
 		return m.remote(ingress, vrf, r, f, off, unanswered)
 	case r.Kind == RouteLocal:
