@@ -68,8 +68,9 @@ static __always_inline struct iface *iface_of(__u32 ifindex)
  * address of it is one a router does not route. On an access port, the
  * link's own traffic (ND, RS/RA, MLD: anything to fe80::/10 or ff00::/8,
  * or from fe80::/10 or ::, as a host's unicast NUD probe to our address
- * is) is the kernel's, as ARP is; the kernel routes none of it (Linux
- * forwards nothing from a link-local source, nor to one). In VXLAN it is
+ * is) is the kernel's, as ARP is; Linux's ip6_forward routes nothing
+ * from or to a link-local address (the lab checks the leafs' kernels
+ * forward no tenant packet). In VXLAN it is
  * dropped: the fabric routes, it is no link. */
 static __always_inline int classify_ipv6(struct verdict *v, struct flow *f, struct cursor *c,
 					 const struct vrf *vrf, const struct vrf **vrfp)

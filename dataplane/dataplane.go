@@ -547,7 +547,7 @@ func (d *Dataplane) DeleteVRF(id VRFID) error {
 		if err := d.objs.VrfTables.Delete(uint32(id)); err != nil {
 			return fmt.Errorf("vrf %d: remove table: %w", id, err)
 		}
-		d.releaseTable(id, t)
+		d.releaseTable(d.tableGroups, id, t)
 		delete(d.tables, id)
 	}
 	d.fib.remove(id)

@@ -262,12 +262,7 @@ func (m *Model) answer6(ingress int, vrf VRF, f []byte, off int, r Reason, typ, 
 	pseudo := append(append(append([]byte{}, eip[8:40]...), binary.BigEndian.AppendUint32(nil, uint32(8+len(quote)))...), 0, 0, 0, 58)
 	binary.BigEndian.PutUint16(icmp[2:], ipChecksum2(append(pseudo, e[ethLen+ip6Len:]...)))
 
-	v := m.forward(ingress, vrf, e, 0, false)
-	if v.Reason != ReasonFwdRemote && v.Reason != ReasonFwdLocal {
-		return dropped
-	}
-	v.Reason, v.Leak = r, Leak{}
-	return v
+	return m.sendError(ingress, vrf, e, dropped)
 }
 
 // mayAnswer6 is RFC 4443 2.4 (e) as the program has it: no error about an
@@ -372,11 +367,18 @@ func (m *Model) answer(ingress int, vrf VRF, f []byte, off int, r Reason, typ, c
 	e = append(e, quote...)
 	binary.BigEndian.PutUint16(icmp[2:], ipChecksum2(e[ethLen+ipLen:]))
 
+	return m.sendError(ingress, vrf, e, dropped)
+}
+
+// sendError routes e, the error about the packet dropped as dropped, in
+// vrf: the packet's fate is the error's forwarding, counted under the
+// packet's drop reason, or the drop itself if the error goes nowhere.
+func (m *Model) sendError(ingress int, vrf VRF, e []byte, dropped Verdict) Verdict {
 	v := m.forward(ingress, vrf, e, 0, false)
 	if v.Reason != ReasonFwdRemote && v.Reason != ReasonFwdLocal {
 		return dropped
 	}
-	v.Reason, v.Leak = r, Leak{}
+	v.Reason, v.Leak = dropped.Reason, Leak{}
 	return v
 }
 

@@ -170,21 +170,23 @@ func (d *Dataplane) dropRoute(vrf VRFID, v xleafRoute) {
 	d.releaseValue(v)
 }
 
-// releaseTable drops the references of every route of vrf's table t and
-// closes it.
-func (d *Dataplane) releaseTable(vrf VRFID, t *ebpf.Map) {
-	for id, n := range d.tableGroups[vrf] {
+// releaseTable drops the references tg counts for every route of vrf's
+// table t (tableGroups for its IPv4 table, table6Groups for its IPv6 one)
+// and closes it.
+func (d *Dataplane) releaseTable(tg tableGroups, vrf VRFID, t *ebpf.Map) {
+	for id, n := range tg[vrf] {
 		d.releaseGroup(id, n)
 	}
-	delete(d.tableGroups, vrf)
+	delete(tg, vrf)
 	t.Close()
 }
 
-// lookupExact finds the route stored for exactly key's prefix; an LPM
-// lookup alone would also return a shorter route covering it.
-func lookupExact(t *ebpf.Map, key xleafLpmKey) (xleafRoute, bool) {
+// lookupExact finds the route stored for exactly the prefix of key (an
+// lpm_key or lpm6_key of length plen); an LPM lookup alone would also
+// return a shorter route covering it.
+func lookupExact[K any](t *ebpf.Map, key K, plen uint32) (xleafRoute, bool) {
 	var v xleafRoute
-	if err := t.Lookup(key, &v); err != nil || uint32(v.Prefixlen) != key.Prefixlen {
+	if err := t.Lookup(key, &v); err != nil || uint32(v.Prefixlen) != plen {
 		return xleafRoute{}, false
 	}
 	return v, true
@@ -217,7 +219,7 @@ func (d *Dataplane) SetRoute(vrf VRFID, r Route) error {
 	hadOld := false
 	err = t.Update(key, val, ebpf.UpdateNoExist)
 	if errors.Is(err, ebpf.ErrKeyExist) {
-		old, hadOld = lookupExact(t, key)
+		old, hadOld = lookupExact(t, key, key.Prefixlen)
 		err = t.Update(key, val, ebpf.UpdateAny)
 	}
 	if err != nil {
@@ -269,7 +271,7 @@ func (d *Dataplane) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 		}
 	}
 	if !ok {
-		old, ok = lookupExact(t, key)
+		old, ok = lookupExact(t, key, key.Prefixlen)
 	}
 	if !ok || p.Masked() != p {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
@@ -354,7 +356,7 @@ func (d *Dataplane) ReplaceTable(vrf VRFID, routes []Route) error {
 		return fmt.Errorf("vrf %d: %w (the data path still forwards by the table before)", vrf, err)
 	}
 	if old := d.tables[vrf]; old != nil {
-		d.releaseTable(vrf, old)
+		d.releaseTable(d.tableGroups, vrf, old)
 	}
 	d.tables[vrf] = t
 	for _, v := range vals {

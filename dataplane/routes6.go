@@ -61,8 +61,9 @@ func (d *Dataplane) setLens6(vrf VRFID, w uint64) {
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&d.fib6Lens[8*int(vrf)])), w)
 }
 
-// countLen6 counts a route of length bits in or out of vrf, publishing the
-// word when a length comes or goes.
+// countLen6 counts a route of length bits in or out of vrf and publishes
+// its word (a length comes or goes, or the route count crosses
+// FIB6MinRoutes).
 func (d *Dataplane) countLen6(vrf VRFID, bits int, n int) {
 	m := d.lens6[vrf]
 	if m == nil {
@@ -178,15 +179,6 @@ func (d *Dataplane) encode6(r Route) (xleafLpm6Key, xleafRoute, error) {
 	return lpm6Key(r.Prefix), v, err
 }
 
-// lookupExact6 finds the route stored for exactly key's prefix.
-func lookupExact6(t *ebpf.Map, key xleafLpm6Key) (xleafRoute, bool) {
-	var v xleafRoute
-	if err := t.Lookup(key, &v); err != nil || uint32(v.Prefixlen) != key.Prefixlen {
-		return xleafRoute{}, false
-	}
-	return v, true
-}
-
 // setRoute6 is SetRoute of an IPv6 route. Called with d.mu held.
 func (d *Dataplane) setRoute6(vrf VRFID, r Route) error {
 	t, err := d.table6(vrf)
@@ -197,7 +189,7 @@ func (d *Dataplane) setRoute6(vrf VRFID, r Route) error {
 	if err != nil {
 		return fmt.Errorf("vrf %d: %w", vrf, err)
 	}
-	old, hadOld := lookupExact6(t, key)
+	old, hadOld := lookupExact(t, key, key.Prefixlen)
 	k6 := fib6Key(vrf, r.Prefix)
 	if err := d.objs.Fib6.Update(k6, val, ebpf.UpdateAny); err != nil {
 		d.releaseValue(val)
@@ -230,7 +222,7 @@ func (d *Dataplane) deleteRoute6(vrf VRFID, p netip.Prefix) error {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
 	}
 	key := lpm6Key(p)
-	old, ok := lookupExact6(t, key)
+	old, ok := lookupExact(t, key, key.Prefixlen)
 	if !ok {
 		return fmt.Errorf("vrf %d: route %v: %w", vrf, p, ebpf.ErrKeyNotExist)
 	}
@@ -299,7 +291,7 @@ func (d *Dataplane) installTable6(vrf VRFID, t *ebpf.Map, vals []xleafRoute) err
 		return fmt.Errorf("install ipv6 table: %w", err)
 	}
 	if old != nil {
-		d.releaseTable6(vrf, old)
+		d.releaseTable(d.table6Groups, vrf, old)
 	}
 	d.tables6[vrf] = t
 	for _, v := range vals {
@@ -319,16 +311,8 @@ func (d *Dataplane) removeTable6(vrf VRFID) {
 	if err := d.objs.VrfTables6.Delete(uint32(vrf)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return // still in use: keep it, and its references
 	}
-	d.releaseTable6(vrf, t)
+	d.releaseTable(d.table6Groups, vrf, t)
 	delete(d.tables6, vrf)
-}
-
-func (d *Dataplane) releaseTable6(vrf VRFID, t *ebpf.Map) {
-	for id, n := range d.table6Groups[vrf] {
-		d.releaseGroup(id, n)
-	}
-	delete(d.table6Groups, vrf)
-	t.Close()
 }
 
 // adoptTables6 reads the IPv6 tables a previous run left, for their
