@@ -273,6 +273,11 @@ func (h *hops) sync(renew bool) {
 		}
 	}
 	h.probe(k.unresolved)
+	for n := range k.keep {
+		if err := keepNeighbor(n.ifindex, n.addr); err != nil {
+			h.log.Warn("keep underlay next hop's neighbour entry", "next hop", n.addr, "err", err)
+		}
+	}
 	if renew {
 		if err := h.dp.RenewUnderlayHops(hopsValid()); err != nil {
 			h.log.Warn("underlay next hops: renewing; packets ask the kernel", "err", err)
@@ -363,6 +368,10 @@ type kernelState struct {
 	// unresolved are the next hops of paths resolve found without a valid
 	// neighbour, with their port's name.
 	unresolved map[neighKey]string
+	stale      map[neighKey]bool // the valid neighbours that are STALE
+	// keep are the STALE next hops of the paths resolve found: the
+	// kernel forgets them unless used (keep.go).
+	keep map[neighKey]bool
 }
 
 type neighKey struct {
@@ -373,7 +382,8 @@ type neighKey struct {
 // readKernel takes the reading: a neighbour dump and a link dump per pass,
 // whatever the number of VTEPs.
 func readKernel() (*kernelState, error) {
-	k := &kernelState{neighs: map[neighKey]net.HardwareAddr{}, links: map[int]netlink.Link{}, unresolved: map[neighKey]string{}}
+	k := &kernelState{neighs: map[neighKey]net.HardwareAddr{}, links: map[int]netlink.Link{}, unresolved: map[neighKey]string{},
+		stale: map[neighKey]bool{}, keep: map[neighKey]bool{}}
 	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		ns, err := netlink.NeighList(0, family)
 		if err != nil {
@@ -385,6 +395,9 @@ func readKernel() (*kernelState, error) {
 				continue
 			}
 			k.neighs[neighKey{n.LinkIndex, a.Unmap()}] = n.HardwareAddr
+			if n.State == netlink.NUD_STALE {
+				k.stale[neighKey{n.LinkIndex, a.Unmap()}] = true
+			}
 		}
 	}
 	ls, err := netlink.LinkList()
@@ -542,6 +555,9 @@ func (k *kernelState) member(p path, routeMTU int) (dataplane.UnderlayMember, er
 	if !ok {
 		k.unresolved[neighKey{p.ifindex, p.via}] = a.Name
 		return m, fmt.Errorf("next hop %v on %s not resolved", p.via, a.Name)
+	}
+	if k.stale[neighKey{p.ifindex, p.via}] {
+		k.keep[neighKey{p.ifindex, p.via}] = true
 	}
 	mtu := a.MTU
 	if routeMTU > 0 && routeMTU < mtu {

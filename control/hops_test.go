@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/xleaf/xleaf/dataplane"
 	"github.com/xleaf/xleaf/test/fixture"
 	"github.com/xleaf/xleaf/test/netns"
@@ -312,4 +314,56 @@ func follow(t *testing.T, l *fixture.Leaf) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stop(); cancel() })
+}
+
+// TestHopsKeepStaleNextHops: a next hop the data path forwards by is used
+// as a packet through the kernel would use it (the kernel would collect it
+// otherwise): its STALE entry is confirmed, REACHABLE again by a unicast
+// probe the next hop answers.
+func TestHopsKeepStaleNextHops(t *testing.T) {
+	l := fixture.New(t)
+	nh := netns.New(t, "nexthop")
+	netns.Veth(t, netns.Dev{Name: "swp4"}, netns.Dev{NS: nh, Name: "eth0"})
+	netns.IP(t, "addr", "add", "169.254.4.1/30", "dev", "swp4")
+	netns.IP(t, "link", "set", "swp4", "up")
+	netns.IP(t, "-n", nh, "addr", "add", "169.254.4.2/30", "dev", "eth0")
+	netns.IP(t, "-n", nh, "link", "set", "eth0", "up")
+	netns.Sysctl(t, "net.ipv4.neigh.swp4.delay_first_probe_time", "0")
+	var nhMAC net.HardwareAddr
+	netns.Do(t, nh, func() {
+		eth0, err := net.InterfaceByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nhMAC = eth0.HardwareAddr
+	})
+	netns.IP(t, "neigh", "add", "169.254.4.2", "lladdr", nhMAC.String(), "dev", "swp4", "nud", "stale")
+	vtep := netip.MustParseAddr("10.10.50.6")
+	netns.IP(t, "route", "add", vtep.String()+"/32", "via", "169.254.4.2", "dev", "swp4")
+	if err := l.DP.SetRoute(fixture.RED, dataplane.Route{Prefix: netip.MustParsePrefix("192.168.96.0/24"), Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{{VTEP: vtep, VNI: fixture.RedVNI, RouterMAC: fixture.Leaf01MAC}}}); err != nil {
+		t.Fatal(err)
+	}
+	swp4, err := net.InterfaceByName("swp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() int {
+		ns, err := netlink.NeighList(swp4.Index, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			if n.IP.String() == "169.254.4.2" {
+				return n.State
+			}
+		}
+		return 0
+	}
+	time.Sleep(500 * time.Millisecond)
+	if s := state(); s != netlink.NUD_STALE {
+		t.Fatalf("before: the next hop's entry is in state %#x, want STALE", s)
+	}
+	follow(t, l)
+	eventually(t, "the next hop's entry REACHABLE", func() bool { return state() == netlink.NUD_REACHABLE })
 }

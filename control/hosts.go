@@ -43,6 +43,7 @@ type hostKey struct {
 type host struct {
 	vrf        string
 	port       string
+	ifindex    int
 	mac        net.HardwareAddr
 	advertised *bgp.Host // its Type-2 route, if the VRF has EVPN
 }
@@ -99,16 +100,24 @@ func (h *hosts) watch(ctx context.Context) error {
 				}
 				ip, _ := netip.AddrFromSlice(u.IP)
 				present := u.Type == unix.RTM_NEWNEIGH && u.State&usableNeigh != 0 && len(u.HardwareAddr) == 6
-				h.neighbor(ctx, port, ip.Unmap(), u.HardwareAddr, present)
+				if h.neighbor(ctx, port, ip.Unmap(), u.HardwareAddr, present) && u.State == netlink.NUD_STALE {
+					// The data path's packets never pass the kernel,
+					// which would collect the entry (keep.go).
+					if err := keepNeighbor(port.Index, ip.Unmap()); err != nil {
+						h.log.Warn("keep host's neighbour entry", "port", port.Name, "host", ip, "err", err)
+					}
+				}
 			}
 			// The subscription ends on a receive error (ENOBUFS under
-			// churn): subscribe again, listing what exists, so nothing
-			// is missed for good.
+			// churn): subscribe again, listing what exists, and forget
+			// the hosts the kernel no longer has, so nothing is missed
+			// for good.
 			if ctx.Err() != nil {
 				return
 			}
 			for {
 				if ch, err = subscribe(); err == nil {
+					h.forgetAbsent()
 					break
 				}
 				h.log.Warn("resubscribe to neighbour updates", "err", err)
@@ -124,23 +133,24 @@ func (h *hosts) watch(ctx context.Context) error {
 }
 
 // neighbor takes one neighbour entry of the kernel's: a host at ip with
-// mac on port, present or gone.
-func (h *hosts) neighbor(ctx context.Context, port *net.Interface, ip netip.Addr, mac net.HardwareAddr, present bool) {
+// mac on port, present or gone. It says whether the data path holds the
+// host now.
+func (h *hosts) neighbor(ctx context.Context, port *net.Interface, ip netip.Addr, mac net.HardwareAddr, present bool) bool {
 	if !ip.Is4() && !ip.IsGlobalUnicast() {
-		return // a link-local neighbour (every IPv6 host has one): the link's, not routed
+		return false // a link-local neighbour (every IPv6 host has one): the link's, not routed
 	}
 	role, attached := h.ports.role(port.Name)
 	if !attached || role.kind != roleAccess {
-		return // not a tenant port
+		return false // not a tenant port
 	}
 	if !h.ports.onSubnet(port.Name, ip) {
 		// A tenant can make the kernel learn any sender address (ARP);
 		// only hosts on the port's own subnets become routes.
-		return
+		return false
 	}
 	v := h.vrfs.Load().get(role.vrf)
 	if v == nil || v.ID != role.id {
-		return // its VRF is being replaced
+		return false // its VRF is being replaced
 	}
 	k := hostKey{v.ID, ip}
 	h.mu.Lock()
@@ -150,12 +160,12 @@ func (h *hosts) neighbor(ctx context.Context, port *net.Interface, ip netip.Addr
 			h.log.Debug("neighbour gone", "vrf", v.Name, "host", ip)
 		}
 		h.forget(k)
-		return
+		return false
 	}
 	err := h.dp.SetNeighbor(v.ID, ip, dataplane.Neighbor{Ifindex: port.Index, MAC: mac, SrcMAC: port.HardwareAddr})
 	if err != nil {
 		h.log.Error("install neighbour", "vrf", v.Name, "host", ip, "err", err)
-		return
+		return false
 	}
 	h.rib.SetHost(v.Name, ip, true)
 	cur := h.known[k]
@@ -163,8 +173,35 @@ func (h *hosts) neighbor(ctx context.Context, port *net.Interface, ip netip.Addr
 		cur = &host{vrf: v.Name}
 		h.known[k] = cur
 	}
-	cur.port, cur.mac = port.Name, mac
+	cur.port, cur.ifindex, cur.mac = port.Name, port.Index, mac
 	h.advertise(ctx, v, k, cur)
+	return true
+}
+
+// forgetAbsent forgets the hosts whose neighbour entry the kernel no
+// longer has: after lost events, a deletion may have gone unheard.
+func (h *hosts) forgetAbsent() {
+	have := map[neighKey]bool{}
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		ns, err := netlink.NeighList(0, family)
+		if err != nil {
+			h.log.Warn("list neighbours", "err", err)
+			return
+		}
+		for _, n := range ns {
+			if a, ok := netip.AddrFromSlice(n.IP); ok && n.State&usableNeigh != 0 && len(n.HardwareAddr) == 6 {
+				have[neighKey{n.LinkIndex, a.Unmap()}] = true
+			}
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, cur := range h.known {
+		if !have[neighKey{cur.ifindex, k.addr}] {
+			h.log.Debug("neighbour gone while events were lost", "vrf", cur.vrf, "host", k.addr)
+			h.forget(k)
+		}
+	}
 }
 
 // advertise sends a host as a Type-2 route with the VRF's L3VNI, replacing
