@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"strings"
@@ -82,6 +83,9 @@ func (sp *Speaker) stateChanged(ctx context.Context, addr, state string, peerRes
 	case "established":
 		s.established = s.since
 		return
+	case "opensent", "openconfirm":
+		sp.limitSetup(ctx, addr, s)
+		return
 	case "idle":
 		// From IDLE itself nothing failed: a fresh peer starts there, and
 		// a peer we replaced reports its end there.
@@ -100,6 +104,11 @@ func (sp *Speaker) stateChanged(ctx context.Context, addr, state string, peerRes
 		s.established = time.Time{}
 		return
 	}
+	sp.failed(ctx, s, prev, "bgp session failed: restarting it")
+}
+
+// failed restarts a failed session, damped. Called with sp.mu held.
+func (sp *Speaker) failed(ctx context.Context, s *session, was, msg string) {
 	if !s.established.IsZero() && time.Since(s.established) >= stableAfter {
 		s.failures = 0
 	}
@@ -109,9 +118,38 @@ func (sp *Speaker) stateChanged(ctx context.Context, addr, state string, peerRes
 	if s.failures > freeRetries {
 		backoff = min(time.Second<<(s.failures-freeRetries-1), maxBackoff)
 	}
-	sp.log.Info("bgp session failed: restarting it", "peer", s.peer.Address, "was", prev, "failures", s.failures, "dial-after", backoff)
+	sp.log.Info(msg, "peer", s.peer.Address, "was", was, "failures", s.failures, "dial-after", backoff)
 	sp.readd(ctx, s, backoff)
 }
+
+// limitSetup fails a session that stays in OPENSENT or OPENCONFIRM past
+// its hold time. GoBGP (v4.8.0, fsm.go) computes the negotiated hold time
+// only on the way to ESTABLISHED, so a first session's OPENCONFIRM runs
+// with none: no hold timer and no keepalives. When an OPEN collision
+// leaves each end waiting on a connection the other no longer reads (each
+// kept its own outgoing one), both sit in OPENCONFIRM for good: seen in
+// the lab, the DCI session of two border leafs started together stayed
+// there for 3 minutes until the test ended. RFC 4271 bounds OPENCONFIRM by
+// the hold time; this does, for both states. Called with sp.mu held.
+func (sp *Speaker) limitSetup(ctx context.Context, addr string, s *session) {
+	gen, since, state := s.gen, s.since, s.state
+	time.AfterFunc(setupLimit(s.peer), func() {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		if sp.sessions[addr] != s || s.gen != gen || !s.since.Equal(since) || s.state != state || ctx.Err() != nil {
+			return // it moved on, or was re-added or deleted
+		}
+		sp.failed(ctx, s, state, "bgp session stuck in "+state+" past its hold time: restarting it")
+	})
+}
+
+// setupLimit is how long a session may take from OPENSENT or OPENCONFIRM
+// to its next state: its hold time (GoBGP's default, 90 s, when none).
+func setupLimit(p Peer) time.Duration {
+	return time.Duration(cmp.Or(p.HoldTime, defaultHoldTime)) * time.Second
+}
+
+const defaultHoldTime = 90
 
 // readd configures a session's peer afresh: passive until backoff has
 // passed (then again, dialling), or dialling at once (GoBGP's first dial

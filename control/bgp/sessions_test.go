@@ -2,10 +2,15 @@ package bgp
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
 // end is one side of a session between two speakers that both dial, as
@@ -78,4 +83,69 @@ func TestSessionSurvivesRestartedPeer(t *testing.T) {
 		t.Logf("restart %d: session back in %v", i+1, took.Round(10*time.Millisecond))
 	}
 	restarted.Stop(false)
+}
+
+// TestSessionStuckInOpenConfirm: a neighbour that sends its OPEN and then
+// nothing leaves GoBGP's first session in OPENCONFIRM for good (it arms
+// no hold timer there: fsm.go computes the negotiated hold time only on
+// the way to ESTABLISHED), as an OPEN collision did to the lab's DCI
+// session. The keeper restarts such a session after its hold time, and
+// the neighbour sees a new connection.
+func TestSessionStuckInOpenConfirm(t *testing.T) {
+	ctx := context.Background()
+	port := freePort(t)
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.7:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+			// An OPEN (AS 65210, hold 9 s, EVPN), then silence; what the
+			// speaker sends is read and dropped.
+			open, _ := bgp.NewBGPOpenMessage(65210, 9, addr("10.10.20.11"), []bgp.OptionParameterInterface{
+				bgp.NewOptionParameterCapability([]bgp.ParameterCapabilityInterface{
+					bgp.NewCapMultiProtocol(bgp.RF_EVPN), bgp.NewCapFourOctetASNumber(65210)})})
+			b, _ := open.Serialize()
+			c.Write(b)
+			go io.Copy(io.Discard, c)
+		}
+	}()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	sp := New(log)
+	if err := sp.Start(ctx, Global{ASN: 65110, RouterID: addr("10.10.10.10"), ListenPort: freePort(t), ListenAddr: []string{"127.0.0.6"}}); err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Stop(false)
+	const hold = 3
+	if err := sp.AddPeer(ctx, Peer{Address: addr("127.0.0.7"), ASN: 65210, Port: uint32(port), LocalAddr: addr("127.0.0.6"),
+		EVPN: true, HoldTime: hold, ConnectRetry: 5}); err != nil {
+		t.Fatal(err)
+	}
+	var first net.Conn
+	select {
+	case first = <-conns:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the speaker never connected")
+	}
+	defer first.Close()
+	waitState(t, sp, "openconfirm", 5*time.Second)
+	start := time.Now()
+	// GoBGP's own timers would keep it there for ever; the keeper acts
+	// after the hold time, and the new peer dials within 1.5-2 s.
+	waitState(t, sp, "!openconfirm", hold*time.Second+2*time.Second)
+	t.Logf("left OPENCONFIRM %v after entering it", time.Since(start).Round(10*time.Millisecond))
+	select {
+	case c := <-conns:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("no new connection after the stuck session was restarted")
+	}
 }
