@@ -2,6 +2,8 @@ package lab
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 )
@@ -104,4 +106,44 @@ func twins(fs []Flow) []Flow {
 		out[i] = f
 	}
 	return out
+}
+
+// HostNeighbours are the hosts' neighbour entries (IPv4 and IPv6) the
+// leafs' kernels hold in a usable state, as "node port address"; and how
+// many IPv6 entries the lab's namespaces hold in all (the kernel collects
+// unused ones once its table, shared by every namespace, holds
+// gc_thresh1, 128 by default).
+func (l *Lab) HostNeighbours() (have map[string]bool, entries6 int, err error) {
+	have = map[string]bool{}
+	for _, h := range Hosts {
+		addrs := map[string]bool{strings.Split(h.Addr, "/")[0]: true, strings.Split(Twin6(h.Addr), "/")[0]: true}
+		for _, p := range h.Ports {
+			out, err := l.Exec(p.Node, "ip", "neigh", "show", "dev", p.If)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%s: %v: %s", p.Node, err, out)
+			}
+			for _, line := range strings.Split(out, "\n") {
+				f := strings.Fields(line)
+				if len(f) < 2 || !addrs[f[0]] || strings.Contains(line, "FAILED") || strings.Contains(line, "INCOMPLETE") {
+					continue
+				}
+				have[p.Node+" "+p.If+" "+f[0]] = true
+			}
+		}
+	}
+	spaces, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, e := range spaces {
+		if !strings.HasPrefix(e.Name(), l.Prefix) {
+			continue
+		}
+		out, err := exec.Command("ip", "-n", e.Name(), "-6", "neigh", "show", "nud", "all").CombinedOutput()
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %v: %s", e.Name(), err, out)
+		}
+		entries6 += strings.Count(string(out), "\n")
+	}
+	return have, entries6, nil
 }

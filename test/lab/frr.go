@@ -360,11 +360,6 @@ func (l *Lab) FRRRoutes() ([]FRRType5, error) {
 func (l *Lab) ConvergeFRR(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		// The hosts announce themselves meanwhile, as in Converge: a
-		// host's route (and the aggregate above it) exists while its leaf
-		// has it as a neighbour, and an IPv6 one the leaf let go of is
-		// learned again only when the host speaks.
-		l.Announce()
 		if l.frrReady() {
 			return nil
 		}

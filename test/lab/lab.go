@@ -283,6 +283,9 @@ func (l *Lab) Up(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := l.crowd(); err != nil {
+		return err
+	}
 	if l.FRR {
 		if err := l.UpFRR(); err != nil {
 			return err
@@ -293,6 +296,41 @@ func (l *Lab) Up(ctx context.Context) error {
 		if err := l.start(sw); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// CrowdEntries is how many permanent neighbour entries per family the
+// crowd namespace holds.
+const CrowdEntries = 200
+
+// crowd fills the kernel's neighbour tables as a production leaf's are:
+// with more entries than gc_thresh1 (128 by default) in a family's table,
+// which every namespace shares, the kernel's periodic collection runs and
+// deletes entries STALE and unused for 60 s. Permanent entries, in a
+// namespace of their own, on a veth pair nothing else uses.
+func (l *Lab) crowd() error {
+	ns := "crowd"
+	if err := l.addNamespace(ns); err != nil {
+		return err
+	}
+	if err := run("ip", "-n", l.ns(ns), "link", "add", "name", "cra", "type", "veth", "peer", "name", "crb"); err != nil {
+		return err
+	}
+	for _, dev := range []string{"cra", "crb"} {
+		if err := run("ip", "-n", l.ns(ns), "link", "set", dev, "up"); err != nil {
+			return err
+		}
+	}
+	var batch strings.Builder
+	for i := range CrowdEntries {
+		fmt.Fprintf(&batch, "neigh add 10.254.%d.%d lladdr 02:00:00:00:fe:01 dev cra nud permanent\n", i/256, i%256)
+		fmt.Fprintf(&batch, "neigh add fd00:fe::%x lladdr 02:00:00:00:fe:01 dev cra nud permanent\n", i)
+	}
+	cmd := exec.Command("ip", "-n", l.ns(ns), "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("crowd the neighbour tables: %v: %s", err, out)
 	}
 	return nil
 }
