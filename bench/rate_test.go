@@ -106,9 +106,14 @@ func newRateBed(b *testing.B, tag string) *rateBed {
 // dciFrame is what borderleaf04 sends borderleaf01: VXLAN VNI 4001 (RED)
 // with a packet for to (192.168.2.10: GREEN, leaked into RED with label
 // 4002).
+// An IPv6 to comes from green2's IPv6 twin.
 func dciFrame(b *testing.B, src, dst net.HardwareAddr, to netip.Addr) []byte {
+	from := netip.MustParseAddr("192.168.20.110")
+	if to.Is6() {
+		from = netip.MustParseAddr("2001:db8:20::110")
+	}
 	inner := fixture.Frame(b, fixture.RouterMAC, fixture.Border04MAC, fixture.Flow{
-		Src: netip.MustParseAddr("192.168.20.110"), Dst: to,
+		Src: from, Dst: to,
 		SrcPort: 4000, DstPort: 5000, TTL: 64, Payload: make([]byte, 18)})
 	return fixture.VXLAN(b, fixture.Outer{DstMAC: dst, SrcMAC: src, Src: fixture.Border04, Dst: fixture.VTEP,
 		SrcPort: 50000, VNI: fixture.RedVNI}, inner)
@@ -370,21 +375,29 @@ func threadNAPI(b *testing.B, ns, dev string, cpu int) {
 // random addresses inside them, picked at random per frame, so the lookups
 // miss the caches as a big table's do. Only xleaf and the ceiling: the
 // kernel bed has the guide's routes only.
+//
+// ipv6: the same hairpin with an inner IPv6 packet (to 2001:db8:2::10, the
+// twin of 192.168.2.10, RED's route 2001:db8:2::/64), xleaf and the
+// ceiling on the same frames.
 func BenchmarkPacketRate(b *testing.B) {
 	for _, cores := range []int{1, 2} {
 		b.Run(fmt.Sprintf("cores=%d", cores), func(b *testing.B) { packetRate(b, cores, 0) })
 	}
 	b.Run("routes=1M/cores=1", func(b *testing.B) { packetRate(b, 1, 1_000_000) })
+	b.Run("ipv6/cores=1", func(b *testing.B) { packetRate(b, 1, -6) })
 }
 
 var ratePaths = flag.String("rate-paths", "xleaf,xleaf-fib,ceiling,kernel",
 	"BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf); also ceiling-devmap, the ceiling through a devmap, "+
 		"and floor, the DCI hairpin's packet work without lookups (bpf/floor.c)")
 
+// packetRate runs the paths; routes is RED's extra routes, or -6 for the
+// guide's routes with IPv6 frames.
 func packetRate(b *testing.B, cores, routes int) {
 	if cores > runtime.NumCPU() {
 		b.Skipf("needs %d CPUs", cores)
 	}
+	v6 := routes == -6
 	// The kernel path gets a bed of its own: its ip rule slows every FIB
 	// lookup in its namespace for good, xleaf's bpf_fib_lookup included.
 	// It is set up once; xleaf and the ceiling take turns on the other bed.
@@ -393,11 +406,15 @@ func packetRate(b *testing.B, cores, routes int) {
 	gen := generator(b, [][]byte{r.frame}, r.gen0)
 	var k *rateBed
 	var kgen *ebpf.Program
-	if routes == 0 {
+	switch {
+	case v6:
+		r.frame = dciFrame(b, r.genMAC, r.in0.HardwareAddr, netip.MustParseAddr("2001:db8:2::10"))
+		gen = generator(b, [][]byte{r.frame}, r.gen0)
+	case routes == 0:
 		k = newRateBed(b, "k")
 		k.kernel(b)
 		kgen = generator(b, [][]byte{k.frame}, k.gen0)
-	} else {
+	default:
 		gen = generator(b, r.bigTable(b, routes, 4096), r.gen0)
 	}
 	type variant struct {
@@ -523,8 +540,9 @@ func (r *rateBed) xleaf(b *testing.B, hops bool) func() {
 		}
 		must(b, dp.AddVTEP(fixture.VTEP))
 		must(b, dp.SetVRF(dataplane.VRF{ID: fixture.RED, VNI: fixture.RedVNI, RouterMAC: fixture.RouterMAC, VTEP: fixture.VTEP}))
-		must(b, dp.ReplaceTable(fixture.RED, append([]dataplane.Route{{Prefix: netip.MustParsePrefix("192.168.2.0/24"), Kind: dataplane.RouteRemote,
-			Remotes: toLeaf01}}, r.table...)))
+		must(b, dp.ReplaceTable(fixture.RED, append([]dataplane.Route{
+			{Prefix: netip.MustParsePrefix("192.168.2.0/24"), Kind: dataplane.RouteRemote, Remotes: toLeaf01},
+			{Prefix: netip.MustParsePrefix("2001:db8:2::/64"), Kind: dataplane.RouteRemote, Remotes: toLeaf01}}, r.table...)))
 		must(b, dp.AttachUplink("in0"))
 		if hops {
 			resolveHops(b, dp)

@@ -224,8 +224,11 @@ func chart(rep Report) string {
 	var bars []bar
 	for _, r := range rep.Results {
 		if mode, ok := strings.CutPrefix(r.Name, "BenchmarkPacketRate/"); ok {
-			group := "veth, one core"
-			if mode == "cores=2" {
+			group := "veth, " + mode // routes=1M/cores=1, ipv6/cores=1
+			switch mode {
+			case "cores=1":
+				group = "veth, one core"
+			case "cores=2":
 				group = "veth, split cores"
 			}
 			for _, k := range []string{"xleaf", "ceiling", "kernel"} {
