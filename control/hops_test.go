@@ -222,12 +222,7 @@ func TestHopsFollowTheKernel(t *testing.T) {
 // and never ask the kernel.
 func TestHopsProbeUnresolvedPaths(t *testing.T) {
 	l := fixture.New(t)
-	nh := netns.New(t, "nexthop")
-	netns.Veth(t, netns.Dev{Name: "swp4"}, netns.Dev{NS: nh, Name: "eth0"})
-	netns.IP(t, "addr", "add", "169.254.4.1/30", "dev", "swp4")
-	netns.IP(t, "link", "set", "swp4", "up")
-	netns.IP(t, "-n", nh, "addr", "add", "169.254.4.2/30", "dev", "eth0")
-	netns.IP(t, "-n", nh, "link", "set", "eth0", "up")
+	nhMAC := nextHopOnSwp4(t)
 	vtep := netip.MustParseAddr("10.10.50.4")
 	netns.IP(t, "route", "add", vtep.String()+"/32",
 		"nexthop", "via", "inet6", fixture.SpineLL.String(), "dev", "swp1",
@@ -240,14 +235,6 @@ func TestHopsProbeUnresolvedPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var nhMAC net.HardwareAddr
-	netns.Do(t, nh, func() {
-		eth0, err := net.InterfaceByName("eth0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		nhMAC = eth0.HardwareAddr
-	})
 	if got, err := ResolveUnderlay(vtep); err != nil || len(got.Members) != 1 {
 		t.Fatalf("before: resolved %+v, %v; want the spine path alone", got, err)
 	}
@@ -322,21 +309,8 @@ func follow(t *testing.T, l *fixture.Leaf) {
 // probe the next hop answers.
 func TestHopsKeepStaleNextHops(t *testing.T) {
 	l := fixture.New(t)
-	nh := netns.New(t, "nexthop")
-	netns.Veth(t, netns.Dev{Name: "swp4"}, netns.Dev{NS: nh, Name: "eth0"})
-	netns.IP(t, "addr", "add", "169.254.4.1/30", "dev", "swp4")
-	netns.IP(t, "link", "set", "swp4", "up")
-	netns.IP(t, "-n", nh, "addr", "add", "169.254.4.2/30", "dev", "eth0")
-	netns.IP(t, "-n", nh, "link", "set", "eth0", "up")
+	nhMAC := nextHopOnSwp4(t)
 	netns.Sysctl(t, "net.ipv4.neigh.swp4.delay_first_probe_time", "0")
-	var nhMAC net.HardwareAddr
-	netns.Do(t, nh, func() {
-		eth0, err := net.InterfaceByName("eth0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		nhMAC = eth0.HardwareAddr
-	})
 	netns.IP(t, "neigh", "add", "169.254.4.2", "lladdr", nhMAC.String(), "dev", "swp4", "nud", "stale")
 	vtep := netip.MustParseAddr("10.10.50.6")
 	netns.IP(t, "route", "add", vtep.String()+"/32", "via", "169.254.4.2", "dev", "swp4")
@@ -366,4 +340,26 @@ func TestHopsKeepStaleNextHops(t *testing.T) {
 	}
 	follow(t, l)
 	eventually(t, "the next hop's entry REACHABLE", func() bool { return state() == netlink.NUD_REACHABLE })
+}
+
+// nextHopOnSwp4 gives the leaf a port swp4 (169.254.4.1/30) to a next hop
+// in a namespace of its own (169.254.4.2, answering ARP), and returns the
+// next hop's MAC.
+func nextHopOnSwp4(t *testing.T) net.HardwareAddr {
+	t.Helper()
+	nh := netns.New(t, "nexthop")
+	netns.Veth(t, netns.Dev{Name: "swp4"}, netns.Dev{NS: nh, Name: "eth0"})
+	netns.IP(t, "addr", "add", "169.254.4.1/30", "dev", "swp4")
+	netns.IP(t, "link", "set", "swp4", "up")
+	netns.IP(t, "-n", nh, "addr", "add", "169.254.4.2/30", "dev", "eth0")
+	netns.IP(t, "-n", nh, "link", "set", "eth0", "up")
+	var nhMAC net.HardwareAddr
+	netns.Do(t, nh, func() {
+		eth0, err := net.InterfaceByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nhMAC = eth0.HardwareAddr
+	})
+	return nhMAC
 }
