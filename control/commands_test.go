@@ -136,7 +136,7 @@ func TestCommandText(t *testing.T) {
 			Steps: []show.ExplainStep{{Step: "verdict", Text: "forward-remote, counted in VRF RED"}}, Action: "XDP_TX", Egress: "swp1"},
 			"Action:  XDP_TX out swp1"},
 		"verify": {VerifyReport{VRFs: 2, Routes: 9, Differences: []rib.Difference{{VRF: "RED", Prefix: "10.99.0.0/16", Kind: "extra", Got: "blackhole"}}},
-			"RED  10.99.0.0/16  extra       -    blackhole"},
+			"RED  10.99.0.0/16  extra       -     blackhole"},
 		"show version": {Version{Version: "1.2+3.gabcdef0", Started: time.Now().Add(-time.Hour), PID: 42},
 			"xleafd 1.2+3.gabcdef0, pid 42, up 1h0m0s"},
 		"config apply": {"applied", "applied"},

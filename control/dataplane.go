@@ -41,6 +41,7 @@ type PortTable interface {
 type HostTable interface {
 	SetNeighbor(dataplane.VRFID, netip.Addr, dataplane.Neighbor) error
 	DeleteNeighbor(dataplane.VRFID, netip.Addr) error
+	Neighbors() (map[dataplane.ModelNeighborKey]dataplane.Neighbor, error)
 	Events() (dataplane.EventReader, error)
 }
 

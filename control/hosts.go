@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xleaf/xleaf/control/bgp"
+	"github.com/xleaf/xleaf/control/rib"
 	"github.com/xleaf/xleaf/dataplane"
 )
 
@@ -362,4 +364,63 @@ func probe(port string, addr netip.Addr) {
 	}
 	c.Write([]byte{0})
 	c.Close()
+}
+
+// audit compares the data path's hosts with the hosts this part holds and
+// with the kernel's usable neighbour entries: every host in the data path
+// is one the agent holds, at the port and MAC the kernel has for it, and
+// every host the agent holds is in the data path. In a report's terms:
+// "missing", "extra" (not the agent's, or gone from the kernel) and
+// "different" (another port or MAC than the kernel's).
+func (h *hosts) audit() (diffs []rib.Difference, n int, err error) {
+	inDP, err := h.dp.Neighbors()
+	if err != nil {
+		return nil, 0, err
+	}
+	kernel := map[neighKey]string{}
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		ns, err := netlink.NeighList(0, family)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list neighbours: %w", err)
+		}
+		for _, n := range ns {
+			if a, ok := netip.AddrFromSlice(n.IP); ok && n.State&usableNeigh != 0 && len(n.HardwareAddr) == 6 {
+				kernel[neighKey{n.LinkIndex, a.Unmap()}] = n.HardwareAddr.String()
+			}
+		}
+	}
+	vs := h.vrfs.Load()
+	where := func(ifindex int, mac string) string {
+		if ifc, err := net.InterfaceByIndex(ifindex); err == nil {
+			return mac + " on " + ifc.Name
+		}
+		return fmt.Sprintf("%s on ifindex %d", mac, ifindex)
+	}
+	diff := func(k hostKey, kind, want, got string) {
+		diffs = append(diffs, rib.Difference{VRF: vs.nameOf(k.vrf), Prefix: netip.PrefixFrom(k.addr, k.addr.BitLen()).String(),
+			Kind: kind, Want: want, Got: got})
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for dk, got := range inDP {
+		k := hostKey{dk.VRF, dk.Addr}
+		gotAt := where(got.Ifindex, got.MAC.String())
+		if _, ok := h.known[k]; !ok {
+			diff(k, "extra", "", "host "+gotAt+" (not the agent's)")
+			continue
+		}
+		mac, ok := kernel[neighKey{got.Ifindex, k.addr}]
+		switch {
+		case !ok:
+			diff(k, "extra", "", "host "+gotAt+" (the kernel has no entry)")
+		case mac != got.MAC.String():
+			diff(k, "different", "host "+where(got.Ifindex, mac), "host "+gotAt)
+		}
+	}
+	for k, cur := range h.known {
+		if _, ok := inDP[dataplane.ModelNeighborKey{VRF: k.vrf, Addr: k.addr}]; !ok {
+			diff(k, "missing", "host "+where(cur.ifindex, cur.mac.String()), "")
+		}
+	}
+	return diffs, len(h.known), nil
 }

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -168,5 +169,65 @@ func TestHostsForgetAbsent(t *testing.T) {
 	}
 	if _, ok := dp.Route(vs.get("GREEN").ID, pfx("192.168.100.11/32")); ok {
 		t.Error("a host the kernel lost stays leaked into GREEN")
+	}
+}
+
+// TestAgentVerifyHosts: xleafctl verify audits the hosts too: the data
+// path's against the agent's and the kernel's neighbour entries. A host
+// behind the agent's back (extra), one with another MAC than the
+// kernel's (different), one the data path lost (missing).
+func TestAgentVerifyHosts(t *testing.T) {
+	tb := newTestbed(t, leafConfig)
+	red := tb.agent.ids["RED"]
+	host := addr("192.168.100.10")
+	swp10, err := net.InterfaceByName("swp10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := fixture.Frame(t, swp10.HardwareAddr, net.HardwareAddr{2, 0, 0, 0, 0, 0x99},
+		fixture.Flow{Src: addr("192.168.100.99"), Dst: host, TTL: 64})
+	eventually(t, "the host resolved and forwarded to", func() bool {
+		action, _ := fixture.Run(t, tb.dp.Program(), swp10.Index, frame)
+		return action == dataplane.XDPRedirect || action == dataplane.XDPTx
+	})
+	differences := func() map[string]string {
+		t.Helper()
+		r, err := tb.agent.Verify()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Hosts != 1 {
+			t.Errorf("%d hosts compared, want 1", r.Hosts)
+		}
+		got := map[string]string{}
+		for _, d := range r.Differences {
+			got[d.VRF+" "+d.Prefix] = d.Kind
+		}
+		var text strings.Builder
+		r.Text(&text)
+		t.Logf("xleafctl verify:\n%s", text.String())
+		return got
+	}
+	if got := differences(); len(got) != 0 {
+		t.Fatalf("in agreement: %v", got)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := net.HardwareAddr{0x02, 9, 9, 9, 9, 9}
+	must(tb.dp.SetNeighbor(red, addr("192.168.100.77"), dataplane.Neighbor{Ifindex: swp10.Index, MAC: other, SrcMAC: swp10.HardwareAddr}))
+	must(tb.dp.SetNeighbor(red, host, dataplane.Neighbor{Ifindex: swp10.Index, MAC: other, SrcMAC: swp10.HardwareAddr}))
+	want := map[string]string{"RED 192.168.100.77/32": "extra", "RED 192.168.100.10/32": "different"}
+	if got := differences(); !maps.Equal(got, want) {
+		t.Errorf("differences %v, want %v", got, want)
+	}
+	must(tb.dp.DeleteNeighbor(red, addr("192.168.100.77")))
+	must(tb.dp.DeleteNeighbor(red, host))
+	want = map[string]string{"RED 192.168.100.10/32": "missing"}
+	if got := differences(); !maps.Equal(got, want) {
+		t.Errorf("differences %v, want %v", got, want)
 	}
 }

@@ -13,7 +13,8 @@ import (
 
 // The audit: does the data path forward as BGP says? Every VRF's table in
 // the data path (its pinned LPM trie, the record the compiled FIB is built
-// from) against the routes the RIB selected, as the RIB programs them.
+// from) against the routes the RIB selected, as the RIB programs them; and
+// its hosts against the agent's and the kernel's neighbour entries.
 // xleafctl verify runs it on demand; the agent runs it every verifyInterval
 // and exports the count of differences (xleaf_dataplane_differences).
 
@@ -27,6 +28,7 @@ type VerifyReport struct {
 	Took        time.Duration    `json:"took_ns"`
 	VRFs        int              `json:"vrfs"`
 	Routes      int              `json:"routes"` // the RIB's, compared
+	Hosts       int              `json:"hosts"`  // the hosts part's, compared
 	Differences []rib.Difference `json:"differences"`
 }
 
@@ -35,30 +37,43 @@ type VerifyReport struct {
 // one caught in flight would show once.
 func (a *Agent) Verify() (VerifyReport, error) {
 	r := VerifyReport{At: time.Now(), VRFs: len(a.pipeline.rib.Counts())}
-	diffs, n, err := a.pipeline.rib.Verify(a.dp.Routes)
+	routes, nRoutes, err := confirmed(func() ([]rib.Difference, int, error) { return a.pipeline.rib.Verify(a.dp.Routes) })
 	if err != nil {
 		return r, err
 	}
-	if len(diffs) > 0 {
-		again, _, err := a.pipeline.rib.Verify(a.dp.Routes)
-		if err != nil {
-			return r, err
-		}
-		diffs = slices.DeleteFunc(diffs, func(d rib.Difference) bool { return !slices.Contains(again, d) })
+	// The hosts: the data path's against the agent's and the kernel's
+	// neighbour entries.
+	hosts, nHosts, err := confirmed(a.hosts.audit)
+	if err != nil {
+		return r, err
 	}
-	r.Took, r.Routes, r.Differences = time.Since(r.At), n, diffs
+	r.Took, r.Routes, r.Hosts, r.Differences = time.Since(r.At), nRoutes, nHosts, append(routes, hosts...)
 	if r.Differences == nil {
 		r.Differences = []rib.Difference{}
 	}
 	if old := a.verified.Swap(&r); old == nil || len(old.Differences) != len(r.Differences) {
 		if len(r.Differences) > 0 {
-			a.log.Warn("the data path differs from the RIB (xleafctl verify lists how)", "differences", len(r.Differences),
+			a.log.Warn("the data path differs from the RIB or the hosts (xleafctl verify lists how)", "differences", len(r.Differences),
 				"first", fmt.Sprintf("%s %s %s", r.Differences[0].VRF, r.Differences[0].Prefix, r.Differences[0].Kind))
 		} else if old != nil {
-			a.log.Info("the data path agrees with the RIB again", "routes", r.Routes)
+			a.log.Info("the data path agrees with the RIB and the hosts again", "routes", r.Routes, "hosts", r.Hosts)
 		}
 	}
 	return r, nil
+}
+
+// confirmed runs an audit, and again if it found differences: only those
+// both runs find are kept.
+func confirmed(audit func() ([]rib.Difference, int, error)) ([]rib.Difference, int, error) {
+	found, n, err := audit()
+	if err != nil || len(found) == 0 {
+		return found, n, err
+	}
+	again, _, err := audit()
+	if err != nil {
+		return nil, 0, err
+	}
+	return slices.DeleteFunc(found, func(d rib.Difference) bool { return !slices.Contains(again, d) }), n, nil
 }
 
 // verify runs Verify every verifyInterval until ctx ends; the returned
@@ -93,14 +108,15 @@ func (a *Agent) verifyEvery(ctx context.Context) (stop func()) {
 
 // Text is xleafctl verify's output.
 func (r VerifyReport) Text(w io.Writer) error {
-	fmt.Fprintf(w, "Verified %d VRFs, %d routes of the RIB against the data path in %v: ", r.VRFs, r.Routes, r.Took.Round(time.Microsecond))
+	fmt.Fprintf(w, "Verified %d VRFs, %d routes of the RIB and %d hosts against the data path in %v: ", r.VRFs, r.Routes, r.Hosts,
+		r.Took.Round(time.Microsecond))
 	if len(r.Differences) == 0 {
 		_, err := fmt.Fprintln(w, "no differences")
 		return err
 	}
 	fmt.Fprintf(w, "%d differences\n\n", len(r.Differences))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VRF\tPrefix\tDifference\tRIB\tData path")
+	fmt.Fprintln(tw, "VRF\tPrefix\tDifference\tWant\tData path")
 	dash := func(s string) string {
 		if s == "" {
 			return "-"

@@ -741,6 +741,33 @@ func (d *Dataplane) DeleteNeighbor(vrf VRFID, addr netip.Addr) error {
 	return nil
 }
 
+// Neighbors is every host the data path holds, both families.
+func (d *Dataplane) Neighbors() (map[ModelNeighborKey]Neighbor, error) {
+	out := map[ModelNeighborKey]Neighbor{}
+	add := func(vrf uint32, addr netip.Addr, v xleafNeigh) {
+		out[ModelNeighborKey{VRFID(vrf), addr}] = Neighbor{Ifindex: int(v.Ifindex),
+			MAC: net.HardwareAddr(v.Mac[:]), SrcMAC: net.HardwareAddr(v.Smac[:])}
+	}
+	var k4 xleafNeighKey
+	var v xleafNeigh
+	it := d.objs.Neighs.Iterate()
+	for it.Next(&k4, &v) {
+		add(k4.Vrf, addrFromBe32(k4.Addr), v)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read neighbors: %w", err)
+	}
+	var k6 xleafNeigh6Key
+	it = d.objs.Neighs6.Iterate()
+	for it.Next(&k6, &v) {
+		add(k6.Vrf, netip.AddrFrom16(k6.Addr), v)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read IPv6 neighbors: %w", err)
+	}
+	return out, nil
+}
+
 // AttachUplink makes ifname a fabric port: VXLAN to our VTEPs is routed.
 func (d *Dataplane) AttachUplink(ifname string) error {
 	return d.attach(ifname, xleafIface{Role: uint8(xleafIfaceRoleIFACE_UPLINK)})

@@ -266,6 +266,13 @@ func (f *Fake) Neighbor(vrf VRFID, addr netip.Addr) (Neighbor, bool) {
 	return n, ok
 }
 
+// Neighbors is every host entry.
+func (f *Fake) Neighbors() (map[ModelNeighborKey]Neighbor, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.neigh), nil
+}
+
 // SuppressedEvents is always 0: the fake sends no events.
 func (f *Fake) SuppressedEvents() (uint64, error) { return 0, nil }
 

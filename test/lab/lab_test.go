@@ -135,8 +135,8 @@ func TestLab(t *testing.T) {
 		t.Logf("%d remote VTEPs resolved on %d agents; %d packets forwarded by XDP without a kernel lookup", vteps, len(after), r.Forwarded)
 	})
 
-	t.Run("verify: every agent's data path agrees with its RIB", func(t *testing.T) {
-		routes := 0
+	t.Run("verify: every agent's data path agrees with its RIB and its hosts", func(t *testing.T) {
+		routes, hosts := 0, 0
 		for _, sw := range Switches {
 			var r control.VerifyReport
 			if err := l.Ctl(sw.Name, &r, "verify"); err != nil {
@@ -146,11 +146,12 @@ func TestLab(t *testing.T) {
 				t.Errorf("%s: vrf %s %s %s: RIB %q, data path %q", sw.Name, d.VRF, d.Prefix, d.Kind, d.Want, d.Got)
 			}
 			routes += r.Routes
+			hosts += r.Hosts
 		}
-		if routes == 0 {
-			t.Fatal("no routes compared")
+		if routes == 0 || hosts == 0 {
+			t.Fatalf("%d routes and %d hosts compared", routes, hosts)
 		}
-		t.Logf("%d routes compared on %d agents", routes, len(Switches))
+		t.Logf("%d routes and %d hosts compared on %d agents", routes, hosts, len(Switches))
 	})
 
 	t.Run("leak matrix: a ping across the DCI leak, counted cell by cell on every switch it crosses", func(t *testing.T) {
