@@ -381,36 +381,35 @@ func threadNAPI(b *testing.B, ns, dev string, cpu int) {
 // ceiling on the same frames.
 func BenchmarkPacketRate(b *testing.B) {
 	for _, cores := range []int{1, 2} {
-		b.Run(fmt.Sprintf("cores=%d", cores), func(b *testing.B) { packetRate(b, cores, 0) })
+		b.Run(fmt.Sprintf("cores=%d", cores), func(b *testing.B) { packetRate(b, cores, 0, false) })
 	}
-	b.Run("routes=1M/cores=1", func(b *testing.B) { packetRate(b, 1, 1_000_000) })
-	b.Run("ipv6/cores=1", func(b *testing.B) { packetRate(b, 1, -6) })
+	b.Run("routes=1M/cores=1", func(b *testing.B) { packetRate(b, 1, 1_000_000, false) })
+	b.Run("ipv6/cores=1", func(b *testing.B) { packetRate(b, 1, 0, true) })
 }
 
 var ratePaths = flag.String("rate-paths", "xleaf,xleaf-fib,ceiling,kernel",
 	"BenchmarkPacketRate: the paths to run (e.g. only xleaf, under perf); also ceiling-devmap, the ceiling through a devmap, "+
 		"and floor, the DCI hairpin's packet work without lookups (bpf/floor.c)")
 
-// packetRate runs the paths; routes is RED's extra routes, or -6 for the
-// guide's routes with IPv6 frames.
-func packetRate(b *testing.B, cores, routes int) {
+// packetRate runs the paths with routes more routes in RED (then to
+// random addresses in them), or with the guide's and, v6, IPv6 frames.
+func packetRate(b *testing.B, cores, routes int, v6 bool) {
 	if cores > runtime.NumCPU() {
 		b.Skipf("needs %d CPUs", cores)
 	}
-	v6 := routes == -6
 	// The kernel path gets a bed of its own: its ip rule slows every FIB
 	// lookup in its namespace for good, xleaf's bpf_fib_lookup included.
 	// It is set up once; xleaf and the ceiling take turns on the other bed.
 	r := newRateBed(b, "x")
 	const frames, rounds = 1 << 21, 5
-	gen := generator(b, [][]byte{r.frame}, r.gen0)
 	var k *rateBed
-	var kgen *ebpf.Program
+	var gen, kgen *ebpf.Program
 	switch {
 	case v6:
 		r.frame = dciFrame(b, r.genMAC, r.in0.HardwareAddr, netip.MustParseAddr("2001:db8:2::10"))
 		gen = generator(b, [][]byte{r.frame}, r.gen0)
 	case routes == 0:
+		gen = generator(b, [][]byte{r.frame}, r.gen0)
 		k = newRateBed(b, "k")
 		k.kernel(b)
 		kgen = generator(b, [][]byte{k.frame}, k.gen0)

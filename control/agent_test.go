@@ -160,6 +160,25 @@ func fromLeaf01(prefix string, vni uint32) bgp.Type5 {
 		RouterMAC: leaf01MAC, RTs: []bgp.RT{{ASN: 65101, Value: vni}}}
 }
 
+// forwardsTo runs a frame routed in RED to host (from another address of
+// swp10's subnet) once through the data path on swp10, and says whether
+// it was forwarded. For a host it has no neighbour for, the data path
+// drops it and reports the miss, which the agent resolves.
+func (tb *testbed) forwardsTo(t testing.TB, host netip.Addr) bool {
+	t.Helper()
+	swp10, err := net.InterfaceByName("swp10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := addr("192.168.100.99")
+	if host.Is6() {
+		src = addr("2001:db8:100::99")
+	}
+	frame := fixture.Frame(t, swp10.HardwareAddr, net.HardwareAddr{2, 0, 0, 0, 0, 0x99}, fixture.Flow{Src: src, Dst: host, TTL: 64})
+	action, _ := fixture.Run(t, tb.dp.Program(), swp10.Index, frame)
+	return action == dataplane.XDPRedirect || action == dataplane.XDPTx
+}
+
 // eventually polls cond for up to 30 s (BGP needs a few seconds to connect).
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -345,18 +364,9 @@ func TestAgentEVPN(t *testing.T) {
 func TestAgentHosts(t *testing.T) {
 	tb := newTestbed(t, leafConfig)
 	host := addr("192.168.100.10")
-	swp10, err := net.InterfaceByName("swp10")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A frame routed in RED to the host: the data path has no neighbour
 	// for it yet, drops it and reports the miss.
-	frame := fixture.Frame(t, swp10.HardwareAddr, net.HardwareAddr{2, 0, 0, 0, 0, 0x99},
-		fixture.Flow{Src: addr("192.168.100.99"), Dst: host, TTL: 64})
-	eventually(t, "the host resolved and forwarded to", func() bool {
-		action, _ := fixture.Run(t, tb.dp.Program(), swp10.Index, frame)
-		return action == dataplane.XDPRedirect || action == dataplane.XDPTx
-	})
+	eventually(t, "the host resolved and forwarded to", func() bool { return tb.forwardsTo(t, host) })
 	eventually(t, "the fabric hears the host as a Type-2 route", func() bool {
 		select {
 		case e := <-tb.heard:

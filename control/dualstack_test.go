@@ -92,12 +92,7 @@ func TestAgentDualStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := fixture.Frame(t, swp10.HardwareAddr, net.HardwareAddr{2, 0, 0, 0, 0, 0x99},
-		fixture.Flow{Src: addr("2001:db8:100::99"), Dst: host, TTL: 64})
-	eventually(t, "the IPv6 host resolved and forwarded to", func() bool {
-		action, _ := fixture.Run(t, tb.dp.Program(), swp10.Index, frame)
-		return action == dataplane.XDPRedirect || action == dataplane.XDPTx
-	})
+	eventually(t, "the IPv6 host resolved and forwarded to", func() bool { return tb.forwardsTo(t, host) })
 	tb.hear(t, "the fabric hears the host as a Type-2 MAC/IPv6 route", func(e bgp.Event) bool {
 		p := e.Route
 		return p != nil && !e.Withdraw && p.Type2 && p.Prefix == netip.PrefixFrom(host, 128) && p.VNI == 4001

@@ -306,7 +306,7 @@ func hostMAC(ifindex int, addr netip.Addr) net.HardwareAddr {
 		return nil
 	}
 	for _, n := range ns {
-		if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == addr && n.State&usableNeigh != 0 && len(n.HardwareAddr) == 6 {
+		if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == addr && n.State&nudValid != 0 && len(n.HardwareAddr) == 6 {
 			return n.HardwareAddr
 		}
 	}

@@ -363,43 +363,24 @@ func (h *hops) resolved() int {
 // kernelState is one reading of what resolving needs besides the routes:
 // the valid neighbours and the links.
 type kernelState struct {
-	neighs map[neighKey]net.HardwareAddr
+	neighs map[neighKey]kernelNeighbour
 	links  map[int]netlink.Link
 	// unresolved are the next hops of paths resolve found without a valid
 	// neighbour, with their port's name.
 	unresolved map[neighKey]string
-	stale      map[neighKey]bool // the valid neighbours that are STALE
 	// keep are the STALE next hops of the paths resolve found: the
 	// kernel forgets them unless used (keep.go).
 	keep map[neighKey]bool
 }
 
-type neighKey struct {
-	ifindex int
-	addr    netip.Addr
-}
-
 // readKernel takes the reading: a neighbour dump and a link dump per pass,
 // whatever the number of VTEPs.
 func readKernel() (*kernelState, error) {
-	k := &kernelState{neighs: map[neighKey]net.HardwareAddr{}, links: map[int]netlink.Link{}, unresolved: map[neighKey]string{},
-		stale: map[neighKey]bool{}, keep: map[neighKey]bool{}}
-	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		ns, err := netlink.NeighList(0, family)
-		if err != nil {
-			return nil, fmt.Errorf("list neighbours: %w", err)
-		}
-		for _, n := range ns {
-			a, ok := netip.AddrFromSlice(n.IP)
-			if !ok || n.State&nudValid == 0 || len(n.HardwareAddr) != 6 {
-				continue
-			}
-			k.neighs[neighKey{n.LinkIndex, a.Unmap()}] = n.HardwareAddr
-			if n.State == netlink.NUD_STALE {
-				k.stale[neighKey{n.LinkIndex, a.Unmap()}] = true
-			}
-		}
+	neighs, err := kernelNeighbours()
+	if err != nil {
+		return nil, err
 	}
+	k := &kernelState{neighs: neighs, links: map[int]netlink.Link{}, unresolved: map[neighKey]string{}, keep: map[neighKey]bool{}}
 	ls, err := netlink.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
@@ -409,10 +390,6 @@ func readKernel() (*kernelState, error) {
 	}
 	return k, nil
 }
-
-// nudValid are the neighbour states the kernel forwards with (NUD_VALID):
-// bpf_fib_lookup answers "no neighbour" for any other.
-const nudValid = unix.NUD_PERMANENT | unix.NUD_NOARP | unix.NUD_REACHABLE | unix.NUD_PROBE | unix.NUD_STALE | unix.NUD_DELAY
 
 // rtnhFlagsDown are a multipath member's flags that take it out of use.
 const rtnhFlagsDown = unix.RTNH_F_DEAD | unix.RTNH_F_LINKDOWN
@@ -551,19 +528,20 @@ func (k *kernelState) member(p path, routeMTU int) (dataplane.UnderlayMember, er
 	if len(a.HardwareAddr) != 6 {
 		return m, fmt.Errorf("%s has no Ethernet address", a.Name)
 	}
-	dmac, ok := k.neighs[neighKey{p.ifindex, p.via}]
+	nk := neighKey{p.ifindex, p.via}
+	n, ok := k.neighs[nk]
 	if !ok {
-		k.unresolved[neighKey{p.ifindex, p.via}] = a.Name
+		k.unresolved[nk] = a.Name
 		return m, fmt.Errorf("next hop %v on %s not resolved", p.via, a.Name)
 	}
-	if k.stale[neighKey{p.ifindex, p.via}] {
-		k.keep[neighKey{p.ifindex, p.via}] = true
+	if n.stale {
+		k.keep[nk] = true
 	}
 	mtu := a.MTU
 	if routeMTU > 0 && routeMTU < mtu {
 		mtu = routeMTU
 	}
-	return dataplane.UnderlayMember{Ifindex: p.ifindex, SrcMAC: a.HardwareAddr, DstMAC: dmac, MTU: mtu}, nil
+	return dataplane.UnderlayMember{Ifindex: p.ifindex, SrcMAC: a.HardwareAddr, DstMAC: n.mac, MTU: mtu}, nil
 }
 
 // FollowUnderlay keeps dp's underlay next hops in step with the kernel of

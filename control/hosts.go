@@ -70,10 +70,6 @@ func newHosts(log *slog.Logger, dp HostTable, rib hostRoutes, speaker hostSpeake
 	return &hosts{log: log, dp: dp, rib: rib, speaker: speaker, ports: ports, leaf: leaf, known: map[hostKey]*host{}}
 }
 
-// usableNeigh are the kernel neighbour states the data path may use.
-const usableNeigh = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY | netlink.NUD_PROBE |
-	netlink.NUD_PERMANENT | netlink.NUD_NOARP
-
 // watch follows the kernel's neighbour table until ctx ends.
 func (h *hosts) watch(ctx context.Context) error {
 	subscribe := func() (chan netlink.NeighUpdate, error) {
@@ -101,7 +97,7 @@ func (h *hosts) watch(ctx context.Context) error {
 					continue
 				}
 				ip, _ := netip.AddrFromSlice(u.IP)
-				present := u.Type == unix.RTM_NEWNEIGH && u.State&usableNeigh != 0 && len(u.HardwareAddr) == 6
+				present := u.Type == unix.RTM_NEWNEIGH && u.State&nudValid != 0 && len(u.HardwareAddr) == 6
 				if h.neighbor(ctx, port, ip.Unmap(), u.HardwareAddr, present) && u.State == netlink.NUD_STALE {
 					// The data path's packets never pass the kernel,
 					// which would collect the entry (keep.go).
@@ -183,23 +179,15 @@ func (h *hosts) neighbor(ctx context.Context, port *net.Interface, ip netip.Addr
 // forgetAbsent forgets the hosts whose neighbour entry the kernel no
 // longer has: after lost events, a deletion may have gone unheard.
 func (h *hosts) forgetAbsent() {
-	have := map[neighKey]bool{}
-	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		ns, err := netlink.NeighList(0, family)
-		if err != nil {
-			h.log.Warn("list neighbours", "err", err)
-			return
-		}
-		for _, n := range ns {
-			if a, ok := netip.AddrFromSlice(n.IP); ok && n.State&usableNeigh != 0 && len(n.HardwareAddr) == 6 {
-				have[neighKey{n.LinkIndex, a.Unmap()}] = true
-			}
-		}
+	have, err := kernelNeighbours()
+	if err != nil {
+		h.log.Warn("forget hosts gone while events were lost", "err", err)
+		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for k, cur := range h.known {
-		if !have[neighKey{cur.ifindex, k.addr}] {
+		if _, ok := have[neighKey{cur.ifindex, k.addr}]; !ok {
 			h.log.Debug("neighbour gone while events were lost", "vrf", cur.vrf, "host", k.addr)
 			h.forget(k)
 		}
@@ -377,17 +365,9 @@ func (h *hosts) audit() (diffs []rib.Difference, n int, err error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	kernel := map[neighKey]string{}
-	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		ns, err := netlink.NeighList(0, family)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list neighbours: %w", err)
-		}
-		for _, n := range ns {
-			if a, ok := netip.AddrFromSlice(n.IP); ok && n.State&usableNeigh != 0 && len(n.HardwareAddr) == 6 {
-				kernel[neighKey{n.LinkIndex, a.Unmap()}] = n.HardwareAddr.String()
-			}
-		}
+	kernel, err := kernelNeighbours()
+	if err != nil {
+		return nil, 0, err
 	}
 	vs := h.vrfs.Load()
 	where := func(ifindex int, mac string) string {
@@ -404,17 +384,14 @@ func (h *hosts) audit() (diffs []rib.Difference, n int, err error) {
 	defer h.mu.Unlock()
 	for dk, got := range inDP {
 		k := hostKey{dk.VRF, dk.Addr}
-		gotAt := where(got.Ifindex, got.MAC.String())
-		if _, ok := h.known[k]; !ok {
-			diff(k, "extra", "", "host "+gotAt+" (not the agent's)")
-			continue
-		}
-		mac, ok := kernel[neighKey{got.Ifindex, k.addr}]
-		switch {
-		case !ok:
-			diff(k, "extra", "", "host "+gotAt+" (the kernel has no entry)")
-		case mac != got.MAC.String():
-			diff(k, "different", "host "+where(got.Ifindex, mac), "host "+gotAt)
+		n, inKernel := kernel[neighKey{got.Ifindex, k.addr}]
+		switch _, held := h.known[k]; {
+		case !held:
+			diff(k, "extra", "", "host "+where(got.Ifindex, got.MAC.String())+" (not the agent's)")
+		case !inKernel:
+			diff(k, "extra", "", "host "+where(got.Ifindex, got.MAC.String())+" (the kernel has no entry)")
+		case n.mac.String() != got.MAC.String():
+			diff(k, "different", "host "+where(got.Ifindex, n.mac.String()), "host "+where(got.Ifindex, got.MAC.String()))
 		}
 	}
 	for k, cur := range h.known {

@@ -1,10 +1,48 @@
 package control
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
+
+// nudValid are the neighbour states the kernel forwards with (NUD_VALID):
+// bpf_fib_lookup answers "no neighbour" for any other, and the data path
+// uses a host or next hop only in them.
+const nudValid = unix.NUD_PERMANENT | unix.NUD_NOARP | unix.NUD_REACHABLE | unix.NUD_PROBE | unix.NUD_STALE | unix.NUD_DELAY
+
+// kernelNeighbour is one of the kernel's neighbour entries in a valid state.
+type kernelNeighbour struct {
+	mac   net.HardwareAddr
+	stale bool // NUD_STALE: collected unless used (below)
+}
+
+// neighKey names a neighbour entry: its port and address.
+type neighKey struct {
+	ifindex int
+	addr    netip.Addr
+}
+
+// kernelNeighbours is one dump of the kernel's valid neighbour entries
+// with an Ethernet address, both families.
+func kernelNeighbours() (map[neighKey]kernelNeighbour, error) {
+	out := map[neighKey]kernelNeighbour{}
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		ns, err := netlink.NeighList(0, family)
+		if err != nil {
+			return nil, fmt.Errorf("list neighbours: %w", err)
+		}
+		for _, n := range ns {
+			if a, ok := netip.AddrFromSlice(n.IP); ok && n.State&nudValid != 0 && len(n.HardwareAddr) == 6 {
+				out[neighKey{n.LinkIndex, a.Unmap()}] = kernelNeighbour{mac: n.HardwareAddr, stale: n.State == netlink.NUD_STALE}
+			}
+		}
+	}
+	return out, nil
+}
 
 // Keeping neighbours. The kernel forgets a neighbour entry nothing uses:
 // once its table (one per family, shared by every namespace) holds

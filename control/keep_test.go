@@ -14,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/xleaf/xleaf/dataplane"
-	"github.com/xleaf/xleaf/test/fixture"
 	"github.com/xleaf/xleaf/test/netns"
 )
 
@@ -42,18 +41,9 @@ func TestAgentKeepsQuietHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	green := tb.agent.ids["GREEN"]
-	hosts := map[netip.Addr]netip.Addr{ // host: a source in RED to route to it from
-		addr("192.168.100.10"):   addr("192.168.100.99"),
-		addr("2001:db8:100::10"): addr("2001:db8:100::99"),
-	}
-	forwarded := func(host netip.Addr) bool {
-		frame := fixture.Frame(t, swp10.HardwareAddr, net.HardwareAddr{2, 0, 0, 0, 0, 0x99},
-			fixture.Flow{Src: hosts[host], Dst: host, TTL: 64})
-		action, _ := fixture.Run(t, tb.dp.Program(), swp10.Index, frame)
-		return action == dataplane.XDPRedirect || action == dataplane.XDPTx
-	}
-	for host := range hosts {
-		eventually(t, fmt.Sprintf("%v resolved and forwarded to", host), func() bool { return forwarded(host) })
+	hosts := []netip.Addr{addr("192.168.100.10"), addr("2001:db8:100::10")}
+	for _, host := range hosts {
+		eventually(t, fmt.Sprintf("%v resolved and forwarded to", host), func() bool { return tb.forwardsTo(t, host) })
 		eventually(t, fmt.Sprintf("%v leaked into GREEN", host), func() bool {
 			_, ok := tb.route(t, green, netip.PrefixFrom(host, host.BitLen()))
 			return ok
@@ -112,16 +102,16 @@ func TestAgentKeepsQuietHosts(t *testing.T) {
 	inKernel := map[netip.Addr]bool{}
 	for _, n := range ns {
 		a, _ := netip.AddrFromSlice(n.IP)
-		inKernel[a.Unmap()] = n.State&usableNeigh != 0
+		inKernel[a.Unmap()] = n.State&nudValid != 0
 	}
-	for host := range hosts {
+	for _, host := range hosts {
 		if !inKernel[host] {
 			t.Errorf("the kernel collected the quiet host %v", host)
 		}
 		if _, ok := tb.route(t, green, netip.PrefixFrom(host, host.BitLen())); !ok {
 			t.Errorf("%v's host route left GREEN", host)
 		}
-		if !forwarded(host) {
+		if !tb.forwardsTo(t, host) {
 			t.Errorf("RED no longer forwards to %v", host)
 		}
 	}
@@ -184,12 +174,7 @@ func TestAgentVerifyHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := fixture.Frame(t, swp10.HardwareAddr, net.HardwareAddr{2, 0, 0, 0, 0, 0x99},
-		fixture.Flow{Src: addr("192.168.100.99"), Dst: host, TTL: 64})
-	eventually(t, "the host resolved and forwarded to", func() bool {
-		action, _ := fixture.Run(t, tb.dp.Program(), swp10.Index, frame)
-		return action == dataplane.XDPRedirect || action == dataplane.XDPTx
-	})
+	eventually(t, "the host resolved and forwarded to", func() bool { return tb.forwardsTo(t, host) })
 	differences := func() map[string]string {
 		t.Helper()
 		r, err := tb.agent.Verify()

@@ -37,17 +37,17 @@ type VerifyReport struct {
 // one caught in flight would show once.
 func (a *Agent) Verify() (VerifyReport, error) {
 	r := VerifyReport{At: time.Now(), VRFs: len(a.pipeline.rib.Counts())}
-	routes, nRoutes, err := confirmed(func() ([]rib.Difference, int, error) { return a.pipeline.rib.Verify(a.dp.Routes) })
+	routeDiffs, nRoutes, err := confirmed(func() ([]rib.Difference, int, error) { return a.pipeline.rib.Verify(a.dp.Routes) })
 	if err != nil {
 		return r, err
 	}
 	// The hosts: the data path's against the agent's and the kernel's
 	// neighbour entries.
-	hosts, nHosts, err := confirmed(a.hosts.audit)
+	hostDiffs, nHosts, err := confirmed(a.hosts.audit)
 	if err != nil {
 		return r, err
 	}
-	r.Took, r.Routes, r.Hosts, r.Differences = time.Since(r.At), nRoutes, nHosts, append(routes, hosts...)
+	r.Took, r.Routes, r.Hosts, r.Differences = time.Since(r.At), nRoutes, nHosts, append(routeDiffs, hostDiffs...)
 	if r.Differences == nil {
 		r.Differences = []rib.Difference{}
 	}

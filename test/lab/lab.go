@@ -300,9 +300,9 @@ func (l *Lab) Up(ctx context.Context) error {
 	return nil
 }
 
-// CrowdEntries is how many permanent neighbour entries per family the
+// crowdEntries is how many permanent neighbour entries per family the
 // crowd namespace holds.
-const CrowdEntries = 200
+const crowdEntries = 200
 
 // crowd fills the kernel's neighbour tables as a production leaf's are:
 // with more entries than gc_thresh1 (128 by default) in a family's table,
@@ -323,7 +323,7 @@ func (l *Lab) crowd() error {
 		}
 	}
 	var batch strings.Builder
-	for i := range CrowdEntries {
+	for i := range crowdEntries {
 		fmt.Fprintf(&batch, "neigh add 10.254.%d.%d lladdr 02:00:00:00:fe:01 dev cra nud permanent\n", i/256, i%256)
 		fmt.Fprintf(&batch, "neigh add fd00:fe::%x lladdr 02:00:00:00:fe:01 dev cra nud permanent\n", i)
 	}
