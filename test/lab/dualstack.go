@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
@@ -76,6 +77,39 @@ func Twin6Config(cfg string) string {
 		return cfg
 	}
 	return strings.TrimRight(cfg, "\n") + "\n# The IPv6 twins of the tenant lines above (dual-stack tenants).\n" + strings.Join(twins, "\n") + "\n"
+}
+
+// DualStackTables are GuideTables with the IPv6 twin of each route
+// beside it: same VTEPs, same label, a blackhole where the guide has one.
+// A border leaf holds them all once every host of both families is known
+// at its leafs and every subnet of both is advertised.
+func DualStackTables() (map[string]Table, error) {
+	tables, err := GuideTables()
+	if err != nil {
+		return nil, err
+	}
+	for key, t := range tables {
+		for prefix, r := range maps.Clone(t) {
+			twin := TwinPrefix(prefix)
+			if twin == "" {
+				return nil, fmt.Errorf("%s: %s has no IPv6 twin", key, prefix)
+			}
+			t[twin] = r
+		}
+	}
+	return tables, nil
+}
+
+// TwinPrefix is the IPv6 twin of a tenant /24 or host /32 ("" if it has
+// none): 192.168.1.10/32 is 2001:db8:1::10/128.
+func TwinPrefix(v4 string) string {
+	if addr, ok := strings.CutSuffix(v4, "/32"); ok {
+		if t := Twin6(addr); t != "" {
+			return t + "/128"
+		}
+		return ""
+	}
+	return Twin6(v4)
 }
 
 // Loopback6 is the IPv6 twin of a switch's loopback (10.10.A.B).

@@ -90,22 +90,23 @@ func GuideTables() (map[string]Table, error) {
 	return out, sc.Err()
 }
 
-// XleafTable is a switch's VRF table as xleafctl reports it, reduced the
-// same way (BGP routes only: the guide's tables show no local subnet on a
-// border leaf).
+// XleafTable is a switch's VRF table as xleafctl reports it, both
+// families, reduced the same way (BGP routes only: the guide's tables show
+// no local subnet on a border leaf). An IPv6 route's VTEP, IPv4-mapped
+// (::ffff:10.10.10.1), is given as the IPv4 address it is.
 func (l *Lab) XleafTable(node, vrf string) (Table, error) {
 	var rt show.RouteTable
 	if err := l.Ctl(node, &rt, "show", "route", "vrf", vrf); err != nil {
 		return nil, err
 	}
 	t := Table{}
-	for _, r := range rt.Routes {
+	for _, r := range append(rt.Routes, rt.Routes6...) {
 		if r.Protocol != "bgp" {
 			continue
 		}
 		route := Route{Blackhole: r.Blackhole}
 		for _, nh := range r.Nexthops {
-			route.Via = append(route.Via, nh.Via)
+			route.Via = append(route.Via, strings.TrimPrefix(nh.Via, "::ffff:"))
 			route.Label = nh.Label
 		}
 		slices.Sort(route.Via)
@@ -140,7 +141,7 @@ func Diff(want, got Table) string {
 const ConvergePoll = 200 * time.Millisecond
 
 // Converge waits until both border leafs' RED and GREEN tables are the
-// guide's, the hosts announcing themselves in the background. On timeout
+// guide's and their IPv6 twins (DualStackTables), the hosts announcing themselves in the background. On timeout
 // it says what differs and why: every switch's BGP sessions that are not
 // established, and the agents that are not running or not answering.
 func (l *Lab) Converge(ctx context.Context, timeout time.Duration) error {
@@ -151,7 +152,7 @@ func (l *Lab) Converge(ctx context.Context, timeout time.Duration) error {
 // WaitConverged is Converge, returning when the tables were seen to match:
 // the end of the first reading in which all four matched.
 func (l *Lab) WaitConverged(ctx context.Context, timeout time.Duration) (time.Time, error) {
-	want, err := GuideTables()
+	want, err := DualStackTables()
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -183,7 +184,7 @@ func (l *Lab) WaitConverged(ctx context.Context, timeout time.Duration) (time.Ti
 			if diffs == "" {
 				return time.Now(), nil
 			}
-			return time.Time{}, fmt.Errorf("not converged to the guide's tables after %v:\n%sBGP sessions not established:\n%s",
+			return time.Time{}, fmt.Errorf("not converged to the guide's tables and their IPv6 twins after %v:\n%sBGP sessions not established:\n%s",
 				timeout, diffs, FormatSessions(l.Sessions(), time.Now()))
 		}
 		select {
@@ -206,6 +207,7 @@ func (l *Lab) tableDiff(want map[string]Table, first bool) string {
 		} else {
 			if l.FRR {
 				delete(got, FRRSubnet) // the guide has no FRR leaf
+				delete(got, Twin6(FRRSubnet))
 			}
 			if d := Diff(want[key], got); d != "" {
 				fmt.Fprintf(&diffs, "%s:\n%s", key, d)

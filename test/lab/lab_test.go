@@ -39,6 +39,21 @@ func TestGuideTablesParse(t *testing.T) {
 	if !tables["borderleaf04/RED"]["192.168.20.0/24"].Blackhole {
 		t.Error("borderleaf04 RED 192.168.20.0/24 should be the blackhole aggregate")
 	}
+	both, err := DualStackTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, tbl := range tables {
+		if len(both[key]) != 2*len(tbl) {
+			t.Errorf("%s: %d routes with the IPv6 twins, want %d", key, len(both[key]), 2*len(tbl))
+		}
+	}
+	if got := both["borderleaf01/RED"]["2001:db8:2::10/128"]; got.String() != want.String() {
+		t.Errorf("borderleaf01 RED 2001:db8:2::10/128: %v, want %v", got, want)
+	}
+	if !both["borderleaf04/RED"]["2001:db8:20::/64"].Blackhole {
+		t.Error("borderleaf04 RED 2001:db8:20::/64 should be the blackhole aggregate")
+	}
 }
 
 // TestLab brings the guide's fabric up, with xleafd on every switch, and
@@ -77,7 +92,7 @@ func TestLab(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("convergence: the border leafs' tables are the guide's", func(t *testing.T) {
+	t.Run("convergence: the border leafs' tables are the guide's and their IPv6 twins", func(t *testing.T) {
 		if err := l.Converge(ctx, 180*time.Second); err != nil {
 			t.Fatal(err)
 		}
