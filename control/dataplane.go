@@ -26,6 +26,7 @@ type VRFTable interface {
 type RouteTable interface {
 	rib.Dataplane
 	Routes(dataplane.VRFID) ([]dataplane.Route, error)
+	EachRoute(dataplane.VRFID, func(dataplane.Route) error) error
 }
 
 // PortTable is which ports run the data path, and how: the ports part's.

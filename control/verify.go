@@ -37,7 +37,7 @@ type VerifyReport struct {
 // one caught in flight would show once.
 func (a *Agent) Verify() (VerifyReport, error) {
 	r := VerifyReport{At: time.Now(), VRFs: len(a.pipeline.rib.Counts())}
-	routeDiffs, nRoutes, err := confirmed(func() ([]rib.Difference, int, error) { return a.pipeline.rib.Verify(a.dp.Routes) })
+	routeDiffs, nRoutes, err := confirmed(func() ([]rib.Difference, int, error) { return a.pipeline.rib.Verify(a.dp.EachRoute) })
 	if err != nil {
 		return r, err
 	}
@@ -73,11 +73,24 @@ func confirmed(audit func() ([]rib.Difference, int, error)) ([]rib.Difference, i
 	if err != nil {
 		return nil, 0, err
 	}
-	return slices.DeleteFunc(found, func(d rib.Difference) bool { return !slices.Contains(again, d) }), n, nil
+	// A set: a table load in flight can differ in many routes at once.
+	twice := make(map[rib.Difference]bool, len(again))
+	for _, d := range again {
+		twice[d] = true
+	}
+	return slices.DeleteFunc(found, func(d rib.Difference) bool { return !twice[d] }), n, nil
 }
 
-// verify runs Verify every verifyInterval until ctx ends; the returned
-// function ends it and waits (nothing reads the data path after it).
+// verifyShare bounds the periodic audit's cost: the next one starts no
+// sooner than this many times the last one's duration after it ended (at
+// most 1/20 of a core). A million routes take seconds to read back from
+// the data path; every minute that would be a third of a core.
+const verifyShare = 20
+
+// verifyEvery runs Verify every verifyInterval (or Options.VerifyEvery),
+// stretched by verifyShare when an audit takes long, until ctx ends; the
+// returned function ends it and waits (nothing reads the data path after
+// it).
 func (a *Agent) verifyEvery(ctx context.Context) (stop func()) {
 	every := verifyInterval
 	if a.opts.VerifyEvery != 0 {
@@ -90,16 +103,25 @@ func (a *Agent) verifyEvery(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
+		wait, stretched := every, false
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case <-time.After(wait):
 			}
-			if _, err := a.Verify(); err != nil && ctx.Err() == nil {
+			r, err := a.Verify()
+			if err != nil && ctx.Err() == nil {
 				a.log.Warn("verify the data path", "err", err)
+			}
+			wait = max(every, verifyShare*r.Took)
+			if long := wait > every; long != stretched {
+				stretched = long
+				if long {
+					a.log.Info("the audit takes long: run less often", "took", r.Took.Round(time.Millisecond), "routes", r.Routes, "every", wait.Round(time.Second))
+				} else {
+					a.log.Info("the audit runs at its interval again", "every", every)
+				}
 			}
 		}
 	}()

@@ -165,16 +165,28 @@ func (f *Fake) DeleteRoute(vrf VRFID, p netip.Prefix) error {
 }
 
 func (f *Fake) Routes(vrf VRFID) ([]Route, error) {
+	var out []Route
+	err := f.EachRoute(vrf, func(r Route) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// EachRoute calls fn with each of vrf's routes, in address order, as
+// Dataplane.EachRoute does; fn must not call the Fake.
+func (f *Fake) EachRoute(vrf VRFID, fn func(Route) error) error {
 	if err := checkVRF(vrf); err != nil {
-		return nil, err
+		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []Route
 	for _, p := range slices.SortedFunc(maps.Keys(f.routes[vrf]), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }) {
-		out = append(out, f.routes[vrf][p])
+		if err := fn(f.routes[vrf][p]); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // Route is vrf's entry for exactly p.

@@ -390,15 +390,33 @@ func fill[K any](t *ebpf.Map, keys []K, vals []xleafRoute) error {
 
 // Routes lists vrf's table as the data path holds it: IPv4, then IPv6.
 func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
-	if err := checkVRF(vrf); err != nil {
+	var out []Route
+	err := d.EachRoute(vrf, func(r Route) error {
+		r.Remotes = slices.Clone(r.Remotes)
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// EachRoute calls fn with each route of vrf's table as the data path holds
+// it, IPv4 then IPv6, and stops at fn's first error. It keeps nothing but
+// the nexthop groups it read: a million-route table is read in the memory
+// of one route. A route's Remotes are shared with every route of its
+// group in this reading: fn must not change them.
+func (d *Dataplane) EachRoute(vrf VRFID, fn func(Route) error) error {
+	if err := checkVRF(vrf); err != nil {
+		return err
 	}
 	// A handle of its own on each table, and no lock while reading it: a
 	// big table takes a while, and changes must not wait for a reader.
 	// What it reads is then the table as it is being changed, a route at
 	// a time (each route whole).
 	if err := d.lock(); err != nil {
-		return nil, err
+		return err
 	}
 	var t4, t6 *ebpf.Map
 	var err error
@@ -415,9 +433,8 @@ func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("vrf %d: %w", vrf, err)
+		return fmt.Errorf("vrf %d: %w", vrf, err)
 	}
-	var out []Route
 	groups := map[uint32][]Remote{} // read once each: routes share a few
 	add := func(p netip.Prefix, v xleafRoute) error {
 		r := Route{Prefix: p, Kind: RouteKind(v.Kind)}
@@ -437,10 +454,9 @@ func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 				}
 				groups[v.Target] = remotes
 			}
-			r.Remotes = slices.Clone(remotes)
+			r.Remotes = remotes
 		}
-		out = append(out, r)
-		return nil
+		return fn(r)
 	}
 	var v xleafRoute
 	if t4 != nil {
@@ -448,11 +464,11 @@ func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 		it := t4.Iterate()
 		for it.Next(&k, &v) {
 			if err := add(netip.PrefixFrom(addrFromBe32(k.Addr), int(k.Prefixlen)), v); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if err := it.Err(); err != nil {
-			return nil, fmt.Errorf("vrf %d: list routes: %w", vrf, err)
+			return fmt.Errorf("vrf %d: list routes: %w", vrf, err)
 		}
 	}
 	if t6 != nil {
@@ -460,12 +476,12 @@ func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 		it := t6.Iterate()
 		for it.Next(&k, &v) {
 			if err := add(netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen)), v); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if err := it.Err(); err != nil {
-			return nil, fmt.Errorf("vrf %d: list ipv6 routes: %w", vrf, err)
+			return fmt.Errorf("vrf %d: list ipv6 routes: %w", vrf, err)
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"net"
 	"net/netip"
 	"slices"
@@ -188,23 +189,40 @@ func (in installed) route(p netip.Prefix) dataplane.Route {
 
 func (in installed) sinceTime() time.Time { return time.Unix(0, in.since) }
 
-// prefixes is every prefix a route may be selected for in t: connected,
-// local, learned by BGP, or an active aggregate.
-func (t *table) prefixes() map[netip.Prefix]bool {
-	out := make(map[netip.Prefix]bool, len(t.connected)+len(t.local)+len(t.bgp)+len(t.aggActive))
-	for p := range t.connected {
-		out[p] = true
+// allPrefixes is every prefix a route may be selected for in t, each
+// once: connected, local, learned by BGP, an active aggregate, or a
+// previous run's not swept yet.
+func (t *table) allPrefixes() iter.Seq[netip.Prefix] {
+	return func(yield func(netip.Prefix) bool) {
+		for p := range t.bgp {
+			if !yield(p) {
+				return
+			}
+		}
+		for p := range t.connected {
+			if _, dup := t.bgp[p]; !dup && !yield(p) {
+				return
+			}
+		}
+		for p := range t.local {
+			_, conn := t.connected[p]
+			if _, dup := t.bgp[p]; !dup && !conn && !yield(p) {
+				return
+			}
+		}
+		for p, on := range t.aggActive {
+			_, conn := t.connected[p]
+			if _, dup := t.bgp[p]; on && !dup && !conn && !t.local[p] && !yield(p) {
+				return
+			}
+		}
+		for p := range t.stale {
+			_, conn := t.connected[p]
+			if _, dup := t.bgp[p]; !dup && !conn && !t.local[p] && !t.aggActive[p] && !yield(p) {
+				return
+			}
+		}
 	}
-	for p := range t.local {
-		out[p] = true
-	}
-	for p := range t.bgp {
-		out[p] = true
-	}
-	for p := range t.aggActive {
-		out[p] = true
-	}
-	return out
 }
 
 // RIB is the per-VRF routing state. Safe for concurrent use.
@@ -715,7 +733,7 @@ func (r *RIB) Table(vrf string) ([]Entry, error) {
 		return nil, fmt.Errorf("vrf %s not configured", vrf)
 	}
 	var out []Entry
-	for p := range t.prefixes() {
+	for p := range t.allPrefixes() {
 		if e, ok := r.selectRoute(t, p); ok {
 			inst, had := t.installed[p]
 			e.Installed = had && sameRoute(inst.route(p), r.toDataplane(e))

@@ -22,14 +22,16 @@ type Difference struct {
 	Got    string `json:"got,omitempty"`
 }
 
-// Verify compares every VRF's table in the data path (read) with what the
-// RIB wants there: each selected route as it programs it, and each route a
-// previous run left that is not swept yet. It does not hold the RIB while
-// reading a table (a big one takes a while, and the RIB would hold every
-// update back meanwhile), so a change in flight may show as a difference:
-// the caller confirms one by asking again. It returns the
+// Verify compares every VRF's table in the data path (read, a route at a
+// time) with what the RIB wants there: each selected route as it programs
+// it, and each route a previous run left that is not swept yet. It does
+// not hold the RIB while reading the data path (a big table takes a
+// while, and the RIB would hold every update back meanwhile): it compares
+// what it read a chunk at a time, so a change in flight may show as a
+// difference, and the caller confirms one by asking again. It keeps no
+// copy of either table, only the prefixes it saw. It returns the
 // differences, in VRF and prefix order, and how many routes it compared.
-func (r *RIB) Verify(read func(dataplane.VRFID) ([]dataplane.Route, error)) ([]Difference, int, error) {
+func (r *RIB) Verify(read func(dataplane.VRFID, func(dataplane.Route) error) error) ([]Difference, int, error) {
 	r.mu.Lock()
 	names := make([]string, 0, len(r.vrfs))
 	for name := range r.vrfs {
@@ -49,47 +51,64 @@ func (r *RIB) Verify(read func(dataplane.VRFID) ([]dataplane.Route, error)) ([]D
 	return diffs, n, nil
 }
 
-func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID) ([]dataplane.Route, error)) ([]Difference, int, error) {
+// verifyChunk is how many routes read from the data path are compared
+// under one hold of the RIB.
+const verifyChunk = 4096
+
+func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID, func(dataplane.Route) error) error) ([]Difference, int, error) {
 	r.mu.Lock()
 	t := r.vrfs[name]
 	r.mu.Unlock()
 	if t == nil {
 		return nil, 0, nil // gone meanwhile
 	}
-	got, err := read(t.vrf.ID)
+	var (
+		diffs    []Difference
+		seen     = map[netip.Prefix]struct{}{}
+		chunk    = make([]dataplane.Route, 0, verifyChunk)
+		replaced bool
+	)
+	compare := func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if replaced = replaced || r.vrfs[name] != t; replaced {
+			return
+		}
+		for _, g := range chunk {
+			seen[g.Prefix] = struct{}{}
+			w, ok := r.want(t, g.Prefix)
+			switch {
+			case !ok:
+				diffs = append(diffs, Difference{VRF: name, Prefix: g.Prefix.String(), Kind: "extra", Got: describe(r, g)})
+			case !sameForwarding(w, g):
+				diffs = append(diffs, Difference{VRF: name, Prefix: g.Prefix.String(), Kind: "different", Want: describe(r, w), Got: describe(r, g)})
+			}
+		}
+		chunk = chunk[:0]
+	}
+	err := read(t.vrf.ID, func(g dataplane.Route) error {
+		if chunk = append(chunk, g); len(chunk) == cap(chunk) {
+			compare()
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("vrf %s: read the data path's table: %w", name, err)
 	}
+	compare()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.vrfs[name] != t {
+	if replaced || r.vrfs[name] != t {
 		return nil, 0, nil // replaced meanwhile
 	}
-	want := map[netip.Prefix]dataplane.Route{}
-	for p := range t.prefixes() {
-		if e, ok := r.selectRoute(t, p); ok {
-			want[p] = r.toDataplane(e)
+	n := 0
+	for p := range t.allPrefixes() {
+		if !r.wants(t, p) {
+			continue
 		}
-	}
-	for p := range t.stale { // a previous run's, kept until the sweep
-		if _, ok := want[p]; !ok {
-			want[p] = t.installed[p].route(p)
-		}
-	}
-	var diffs []Difference
-	seen := map[netip.Prefix]bool{}
-	for _, g := range got {
-		seen[g.Prefix] = true
-		w, ok := want[g.Prefix]
-		switch {
-		case !ok:
-			diffs = append(diffs, Difference{VRF: name, Prefix: g.Prefix.String(), Kind: "extra", Got: describe(r, g)})
-		case !sameForwarding(w, g):
-			diffs = append(diffs, Difference{VRF: name, Prefix: g.Prefix.String(), Kind: "different", Want: describe(r, w), Got: describe(r, g)})
-		}
-	}
-	for p, w := range want {
-		if !seen[p] {
+		n++
+		if _, ok := seen[p]; !ok {
+			w, _ := r.want(t, p)
 			diffs = append(diffs, Difference{VRF: name, Prefix: p.String(), Kind: "missing", Want: describe(r, w)})
 		}
 	}
@@ -97,7 +116,25 @@ func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID) ([]dataplane.Rou
 		pa, pb := netip.MustParsePrefix(a.Prefix), netip.MustParsePrefix(b.Prefix)
 		return cmp.Or(pa.Addr().Compare(pb.Addr()), cmp.Compare(pa.Bits(), pb.Bits()))
 	})
-	return diffs, len(want), nil
+	return diffs, n, nil
+}
+
+// want is the route the RIB programs for p in t: the selected one, or a
+// previous run's not swept yet. Called with r.mu held.
+func (r *RIB) want(t *table, p netip.Prefix) (dataplane.Route, bool) {
+	if e, ok := r.selectRoute(t, p); ok {
+		return r.toDataplane(e), true
+	}
+	if t.stale[p] {
+		return t.installed[p].route(p), true
+	}
+	return dataplane.Route{}, false
+}
+
+// wants says whether want finds a route for p, without making it.
+func (r *RIB) wants(t *table, p netip.Prefix) bool {
+	_, conn := t.connected[p]
+	return t.local[p] || conn || t.aggActive[p] || len(t.bgp[p]) > 0 || t.stale[p]
 }
 
 // sameForwarding: the same kind, host VRF and set of remotes (in any

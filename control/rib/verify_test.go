@@ -1,0 +1,87 @@
+package rib
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/xleaf/xleaf/dataplane"
+)
+
+// read is Dataplane.EachRoute over the fake's tables, in address order.
+func (f *fakeDP) read(vrf dataplane.VRFID, fn func(dataplane.Route) error) error {
+	for _, p := range slices.SortedFunc(maps.Keys(f.tables[vrf]), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }) {
+		if err := fn(f.tables[vrf][p]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestVerify: the audit finds each kind of difference, before and after
+// a chunk's end (a table bigger than one chunk), counts every route the
+// RIB wants (a previous run's not swept yet included), and finds nothing
+// when the data path holds what the RIB programmed.
+func TestVerify(t *testing.T) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	for _, p := range guidePaths() {
+		r.Update(p)
+	}
+	// More than two chunks of RED routes from one leaf.
+	n := 2*verifyChunk + 10
+	for i := range n {
+		r.Update(t5("spine", fmt.Sprintf("10.%d.%d.0/24", 100+i/256, i%256), "10.10.10.1", 4001, rmac1, RT{ASN: 65101, Value: 4001}, 65199, 65101))
+	}
+	stale := dataplane.Route{Prefix: pfx("172.16.0.0/16"), Kind: dataplane.RouteBlackhole}
+	dp.SetRoute(1, stale)
+	r.Adopt("RED", []dataplane.Route{stale})
+	want := len(dp.tables[1]) + len(dp.tables[2]) + len(dp.tables[3])
+
+	diffs, compared, err := r.Verify(dp.read)
+	if err != nil || len(diffs) != 0 {
+		t.Fatalf("a data path as programmed: %v, %v", diffs, err)
+	}
+	if compared != want {
+		t.Errorf("compared %d routes, want %d (every route the data path holds)", compared, want)
+	}
+
+	// One of each, in RED: the first chunk, the last, and in between.
+	first, last := pfx("10.100.0.0/24"), pfx(fmt.Sprintf("10.%d.%d.0/24", 100+(n-1)/256, (n-1)%256))
+	mid := pfx(fmt.Sprintf("10.%d.%d.0/24", 100+verifyChunk/256, verifyChunk%256+3))
+	delete(dp.tables[1], first) // missing
+	dp.tables[1][pfx("10.99.0.0/24")] = dataplane.Route{Prefix: pfx("10.99.0.0/24"), Kind: dataplane.RouteBlackhole} // extra
+	dp.tables[1][last] = dataplane.Route{Prefix: last, Kind: dataplane.RouteRemote,
+		Remotes: []dataplane.Remote{remote("10.10.10.2", 4001, rmac2)}} // different
+	dp.tables[1][mid] = dataplane.Route{Prefix: mid, Kind: dataplane.RouteLocal, HostVRF: 2} // different
+	delete(dp.tables[1], stale.Prefix)                                                          // missing: not swept yet
+
+	diffs, _, err = r.Verify(dp.read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range diffs {
+		got[d.VRF+" "+d.Prefix] = d.Kind
+	}
+	wantDiffs := map[string]string{
+		"RED 10.99.0.0/24": "extra", "RED " + first.String(): "missing", "RED " + last.String(): "different",
+		"RED " + mid.String(): "different", "RED 172.16.0.0/16": "missing",
+	}
+	if !maps.Equal(got, wantDiffs) {
+		t.Errorf("differences %v, want %v", got, wantDiffs)
+	}
+	if !slices.IsSortedFunc(diffs, func(a, b Difference) int {
+		return netip.MustParsePrefix(a.Prefix).Addr().Compare(netip.MustParsePrefix(b.Prefix).Addr())
+	}) {
+		t.Errorf("differences not in prefix order: %v", diffs)
+	}
+	for _, d := range diffs {
+		if d.Prefix == last.String() && (d.Want != "via 10.10.10.1 vni 4001 rmac "+rmac1.String() || d.Got != "via 10.10.10.2 vni 4001 rmac "+rmac2.String()) {
+			t.Errorf("%s: want %q got %q", d.Prefix, d.Want, d.Got)
+		}
+	}
+}
