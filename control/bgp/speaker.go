@@ -505,6 +505,7 @@ var ErrSkipped = errors.New("not a route for the agent")
 func (sp *Speaker) Watch(ctx context.Context, fn func(Event), bad func(error)) error {
 	// GoBGP's paths are handed over as they are in its table (NLRI and
 	// attributes shared with it): decode only reads them.
+	var n names // the watcher calls back from one goroutine
 	return sp.s.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
 		for _, p := range paths {
 			if p.Family == bgp.RF_IPv4_UC {
@@ -516,7 +517,7 @@ func (sp *Speaker) Watch(ctx context.Context, fn func(Event), bad func(error)) e
 			if p.Family != bgp.RF_EVPN {
 				continue
 			}
-			path, err := decode(p)
+			path, err := decode(p, &n)
 			switch {
 			case errors.Is(err, ErrSkipped):
 			case err != nil:
@@ -582,10 +583,66 @@ func (sp *Speaker) AdvertiseIPv4(ctx context.Context, p netip.Prefix, withdraw b
 	return nil
 }
 
+// names holds the strings decode gives the routes of a table: the peers'
+// addresses and the route distinguishers, one copy of each (a million
+// routes come from a few peers with a few RDs: made for each route, they
+// were two allocations a route and about 50 MB of a 1M-route agent's
+// heap, by its profiles before and after).
+type names struct {
+	peers map[netip.Addr]string
+	rds   map[rdKey]string
+}
+
+// rdKey is a route distinguisher of a known type, comparable.
+type rdKey struct {
+	typ      uint8
+	addr     netip.Addr
+	admin    uint32
+	assigned uint32
+}
+
+// maxNames bounds names: past it, it starts again.
+const maxNames = 1 << 12
+
+func (n *names) peer(a netip.Addr) string {
+	if s, ok := n.peers[a]; ok {
+		return s
+	}
+	if n.peers == nil || len(n.peers) >= maxNames {
+		n.peers = map[netip.Addr]string{}
+	}
+	s := a.String()
+	n.peers[a] = s
+	return s
+}
+
+func (n *names) rd(rd bgp.RouteDistinguisherInterface) string {
+	var k rdKey
+	switch v := rd.(type) {
+	case *bgp.RouteDistinguisherTwoOctetAS:
+		k = rdKey{typ: 0, admin: uint32(v.Admin), assigned: v.Assigned}
+	case *bgp.RouteDistinguisherIPAddressAS:
+		k = rdKey{typ: 1, addr: v.Admin, assigned: uint32(v.Assigned)}
+	case *bgp.RouteDistinguisherFourOctetAS:
+		k = rdKey{typ: 2, admin: v.Admin, assigned: uint32(v.Assigned)}
+	default:
+		return rd.String()
+	}
+	if s, ok := n.rds[k]; ok {
+		return s
+	}
+	if n.rds == nil || len(n.rds) >= maxNames {
+		n.rds = map[rdKey]string{}
+	}
+	s := rd.String()
+	n.rds[k] = s
+	return s
+}
+
 // decode turns a GoBGP path into a Route: Type-5 routes of either family,
 // and Type-2 MAC/IP routes that carry an L3VNI (second label) as host
 // routes (/32, /128).
-func decode(p *apiutil.Path) (*Route, error) {
+func decode(p *apiutil.Path, n *names) (*Route, error) {
 	if !p.PeerAddress.IsValid() {
 		return nil, ErrSkipped // our own
 	}
@@ -593,7 +650,7 @@ func decode(p *apiutil.Path) (*Route, error) {
 	if !ok {
 		return nil, fmt.Errorf("nlri %T: not evpn", p.Nlri)
 	}
-	out := &Route{Peer: p.PeerAddress.String()}
+	out := &Route{Peer: n.peer(p.PeerAddress)}
 	var err error
 	switch route := evpn.RouteTypeData.(type) {
 	case *bgp.EVPNIPPrefixRoute:
@@ -605,7 +662,7 @@ func decode(p *apiutil.Path) (*Route, error) {
 		if err != nil {
 			return nil, fmt.Errorf("type-5 prefix length %d: %w", route.IPPrefixLength, err)
 		}
-		out.RD, out.VNI = route.RD.String(), route.Label
+		out.RD, out.VNI = n.rd(route.RD), route.Label
 	case *bgp.EVPNMacIPAdvertisementRoute:
 		a := route.IPAddress
 		if !a.IsValid() || a.Is4In6() || !a.IsGlobalUnicast() || len(route.Labels) < 2 {
@@ -613,7 +670,7 @@ func decode(p *apiutil.Path) (*Route, error) {
 		}
 		out.Prefix = netip.PrefixFrom(a, a.BitLen())
 		// Copied: the agent keeps it, and GoBGP's table still holds this one.
-		out.RD, out.VNI, out.Type2, out.HostMAC = route.RD.String(), route.Labels[1], true, slices.Clone(route.MacAddress)
+		out.RD, out.VNI, out.Type2, out.HostMAC = n.rd(route.RD), route.Labels[1], true, slices.Clone(route.MacAddress)
 	default:
 		return nil, ErrSkipped
 	}
