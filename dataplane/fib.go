@@ -130,6 +130,9 @@ type fib struct {
 	graceGen uint64
 
 	runs, oldRuns []run // update24's, reused
+	// x is update24's expanded /24, reused: on its stack it went to the
+	// heap (mutate takes its address), 2 KiB for every route set.
+	x [fibChunkLen]slot
 }
 
 func newFIB(vrfs, chunks, small *ebpf.Map, l1Spec *ebpf.MapSpec) (*fib, error) {
@@ -421,10 +424,10 @@ func runs(rs []run, x *[fibChunkLen]slot) []run {
 func (f *fib) update24(l level, i int, mutate func(x *[fibChunkLen]slot)) error {
 	at := l.base + i
 	old := l.mem.load(at)
-	var x [fibChunkLen]slot
-	f.expand(old, l.plen[at], &x)
-	mutate(&x)
-	rs := runs(f.runs[:0], &x)
+	x := &f.x
+	f.expand(old, l.plen[at], x) // writes every slot
+	mutate(x)
+	rs := runs(f.runs[:0], x)
 	f.runs = rs
 	if len(rs) == 1 && int(rs[0].plen) <= 24 { // one route no longer than the /24
 		l.plen[at] = rs[0].plen
