@@ -174,15 +174,17 @@ func (f *Fake) Routes(vrf VRFID) ([]Route, error) {
 }
 
 // EachRoute calls fn with each of vrf's routes, in address order, as
-// Dataplane.EachRoute does; fn must not call the Fake.
+// Dataplane.EachRoute does: without holding the Fake (fn may take locks
+// that are held while the Fake is called, as the RIB's is).
 func (f *Fake) EachRoute(vrf VRFID, fn func(Route) error) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, p := range slices.SortedFunc(maps.Keys(f.routes[vrf]), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }) {
-		if err := fn(f.routes[vrf][p]); err != nil {
+	routes := slices.SortedFunc(maps.Values(f.routes[vrf]), func(a, b Route) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	f.mu.Unlock()
+	for _, r := range routes {
+		if err := fn(r); err != nil {
 			return err
 		}
 	}
