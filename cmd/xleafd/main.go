@@ -76,7 +76,7 @@ func main() {
 	fibChunks := flag.Uint("fib-chunks", 4096, "the compiled FIB's pool of 1 KiB chunks, preallocated: one per /16 holding routes longer than /16, one per /24 holding 6 or more longer routes (more than 12 runs)")
 	fibSmall := flag.Uint("fib-small-chunks", 262144, "the compiled FIB's pool of 64-byte range chunks, preallocated: one per other /24 holding routes longer than /24")
 	icmpRate := flag.Int("icmp-errors-per-second", 1000, "ICMP errors (time exceeded, fragmentation needed, net unreachable) each VRF may send a second per CPU, after a burst of 50; 0 sends none")
-	verifyEvery := flag.Duration("verify-every", time.Minute, "how often xleafd audits the data path against the RIB by itself (xleafctl verify; xleaf_dataplane_differences); 0 never")
+	verifyEvery := flag.Duration("verify-every", time.Minute, "how often xleafd audits the data path against the RIB by itself (xleafctl verify; xleaf_dataplane_differences), or less often when an audit takes long (at most 1/20 of a core); 0 never")
 	debug := flag.Bool("debug", false, "debug logs")
 	pprofOn := flag.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	flag.Parse()
