@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -189,37 +190,33 @@ func (in installed) route(p netip.Prefix) dataplane.Route {
 
 func (in installed) sinceTime() time.Time { return time.Unix(0, in.since) }
 
-// allPrefixes is every prefix a route may be selected for in t, each
-// once: connected, local, learned by BGP, an active aggregate, or a
-// previous run's not swept yet.
+// holds are the ways t can hold a route for a prefix, in the order
+// allPrefixes lists them: learned by BGP, connected, local, an active
+// aggregate, a previous run's not swept yet.
+func (t *table) holds() [5]func(netip.Prefix) bool {
+	return [5]func(netip.Prefix) bool{
+		func(p netip.Prefix) bool { return len(t.bgp[p]) > 0 },
+		func(p netip.Prefix) bool { _, ok := t.connected[p]; return ok },
+		func(p netip.Prefix) bool { return t.local[p] },
+		func(p netip.Prefix) bool { return t.aggActive[p] },
+		func(p netip.Prefix) bool { return t.stale[p] },
+	}
+}
+
+// allPrefixes is every prefix t holds a route for, each once (where it is
+// first held), without building a set of them.
 func (t *table) allPrefixes() iter.Seq[netip.Prefix] {
 	return func(yield func(netip.Prefix) bool) {
-		for p := range t.bgp {
-			if !yield(p) {
-				return
-			}
-		}
-		for p := range t.connected {
-			if _, dup := t.bgp[p]; !dup && !yield(p) {
-				return
-			}
-		}
-		for p := range t.local {
-			_, conn := t.connected[p]
-			if _, dup := t.bgp[p]; !dup && !conn && !yield(p) {
-				return
-			}
-		}
-		for p, on := range t.aggActive {
-			_, conn := t.connected[p]
-			if _, dup := t.bgp[p]; on && !dup && !conn && !t.local[p] && !yield(p) {
-				return
-			}
-		}
-		for p := range t.stale {
-			_, conn := t.connected[p]
-			if _, dup := t.bgp[p]; !dup && !conn && !t.local[p] && !t.aggActive[p] && !yield(p) {
-				return
+		holds := t.holds()
+		keys := [5]iter.Seq[netip.Prefix]{maps.Keys(t.bgp), maps.Keys(t.connected), maps.Keys(t.local), maps.Keys(t.aggActive), maps.Keys(t.stale)}
+		for i, ps := range keys {
+			for p := range ps {
+				if !holds[i](p) || slices.ContainsFunc(holds[:i], func(h func(netip.Prefix) bool) bool { return h(p) }) {
+					continue // an inactive aggregate, or listed already
+				}
+				if !yield(p) {
+					return
+				}
 			}
 		}
 	}

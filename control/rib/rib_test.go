@@ -78,6 +78,18 @@ func remote(vtep string, vni uint32, rmac net.HardwareAddr) dataplane.Remote {
 	return dataplane.Remote{VTEP: addr(vtep), VNI: vni, RouterMAC: rmac}
 }
 
+// guideRIB is borderleaf01's RIB holding the guide's routes, and the
+// data path it programs.
+func guideRIB() (*fakeDP, *RIB) {
+	dp := newFakeDP()
+	r := New(dp)
+	r.SetVRFs(guideVRFs())
+	for _, p := range guidePaths() {
+		r.Update(p)
+	}
+	return dp, r
+}
+
 // guidePaths are the routes borderleaf01 receives in the guide.
 func guidePaths() []*Path {
 	red1, green1 := RT{ASN: 65101, Value: 4001}, RT{ASN: 65101, Value: 4002}
@@ -100,12 +112,7 @@ func guidePaths() []*Path {
 // hold the guide's tables: ECMP pairs, leaked routes with their own labels,
 // blackhole aggregates; BLUE imports nothing.
 func TestGuideTables(t *testing.T) {
-	dp := newFakeDP()
-	r := New(dp)
-	r.SetVRFs(guideVRFs())
-	for _, p := range guidePaths() {
-		r.Update(p)
-	}
+	dp, r := guideRIB()
 	leafs := func(vni uint32) []dataplane.Remote {
 		return []dataplane.Remote{remote("10.10.10.1", vni, rmac1), remote("10.10.10.2", vni, rmac2)}
 	}
@@ -212,12 +219,7 @@ func TestAggregateFollowsContributors(t *testing.T) {
 
 // TestWithdrawAndPeerDown remove exactly what they should.
 func TestWithdrawAndPeerDown(t *testing.T) {
-	dp := newFakeDP()
-	r := New(dp)
-	r.SetVRFs(guideVRFs())
-	for _, p := range guidePaths() {
-		r.Update(p)
-	}
+	dp, r := guideRIB()
 	ecmp := pfx("192.168.1.10/32")
 	r.Withdraw(Key{RD: "10.10.10.2:" + itoa(4001), Prefix: ecmp})
 	if got := dp.tables[1][ecmp].Remotes; len(got) != 1 || got[0].VTEP != addr("10.10.10.1") {
@@ -242,12 +244,7 @@ func TestWithdrawAndPeerDown(t *testing.T) {
 
 // TestIncremental: one route change costs one data path call.
 func TestIncremental(t *testing.T) {
-	dp := newFakeDP()
-	r := New(dp)
-	r.SetVRFs(guideVRFs())
-	for _, p := range guidePaths() {
-		r.Update(p)
-	}
+	dp, r := guideRIB()
 	before := dp.calls
 	r.Update(t5("spine", "192.168.1.77/32", "10.10.10.1", 4001, rmac1, RT{ASN: 65101, Value: 4001}, 65199, 65101))
 	if n := dp.calls - before; n != 2 { // RED and GREEN both import RT 4001

@@ -103,9 +103,6 @@ func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID, func(dataplane.R
 	}
 	n := 0
 	for p := range t.allPrefixes() {
-		if !r.wants(t, p) {
-			continue
-		}
 		n++
 		if _, ok := seen[p]; !ok {
 			w, _ := r.want(t, p)
@@ -120,7 +117,8 @@ func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID, func(dataplane.R
 }
 
 // want is the route the RIB programs for p in t: the selected one, or a
-// previous run's not swept yet. Called with r.mu held.
+// previous run's not swept yet: one for each prefix allPrefixes lists.
+// Called with r.mu held.
 func (r *RIB) want(t *table, p netip.Prefix) (dataplane.Route, bool) {
 	if e, ok := r.selectRoute(t, p); ok {
 		return r.toDataplane(e), true
@@ -129,12 +127,6 @@ func (r *RIB) want(t *table, p netip.Prefix) (dataplane.Route, bool) {
 		return t.installed[p].route(p), true
 	}
 	return dataplane.Route{}, false
-}
-
-// wants says whether want finds a route for p, without making it.
-func (r *RIB) wants(t *table, p netip.Prefix) bool {
-	_, conn := t.connected[p]
-	return t.local[p] || conn || t.aggActive[p] || len(t.bgp[p]) > 0 || t.stale[p]
 }
 
 // sameForwarding: the same kind, host VRF and set of remotes (in any

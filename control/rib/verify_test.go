@@ -25,12 +25,7 @@ func (f *fakeDP) read(vrf dataplane.VRFID, fn func(dataplane.Route) error) error
 // RIB wants (a previous run's not swept yet included), and finds nothing
 // when the data path holds what the RIB programmed.
 func TestVerify(t *testing.T) {
-	dp := newFakeDP()
-	r := New(dp)
-	r.SetVRFs(guideVRFs())
-	for _, p := range guidePaths() {
-		r.Update(p)
-	}
+	dp, r := guideRIB()
 	// More than two chunks of RED routes from one leaf.
 	n := 2*verifyChunk + 10
 	for i := range n {
@@ -52,12 +47,15 @@ func TestVerify(t *testing.T) {
 	// One of each, in RED: the first chunk, the last, and in between.
 	first, last := pfx("10.100.0.0/24"), pfx(fmt.Sprintf("10.%d.%d.0/24", 100+(n-1)/256, (n-1)%256))
 	mid := pfx(fmt.Sprintf("10.%d.%d.0/24", 100+verifyChunk/256, verifyChunk%256+3))
-	delete(dp.tables[1], first) // missing
-	dp.tables[1][pfx("10.99.0.0/24")] = dataplane.Route{Prefix: pfx("10.99.0.0/24"), Kind: dataplane.RouteBlackhole} // extra
+	// Missing: the first; and a previous run's route, not swept yet.
+	delete(dp.tables[1], first)
+	delete(dp.tables[1], stale.Prefix)
+	// Extra.
+	dp.tables[1][pfx("10.99.0.0/24")] = dataplane.Route{Prefix: pfx("10.99.0.0/24"), Kind: dataplane.RouteBlackhole}
+	// Different: the last, and one in between.
 	dp.tables[1][last] = dataplane.Route{Prefix: last, Kind: dataplane.RouteRemote,
-		Remotes: []dataplane.Remote{remote("10.10.10.2", 4001, rmac2)}} // different
-	dp.tables[1][mid] = dataplane.Route{Prefix: mid, Kind: dataplane.RouteLocal, HostVRF: 2} // different
-	delete(dp.tables[1], stale.Prefix)                                                          // missing: not swept yet
+		Remotes: []dataplane.Remote{remote("10.10.10.2", 4001, rmac2)}}
+	dp.tables[1][mid] = dataplane.Route{Prefix: mid, Kind: dataplane.RouteLocal, HostVRF: 2}
 
 	diffs, _, err = r.Verify(dp.read)
 	if err != nil {
