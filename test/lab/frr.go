@@ -356,7 +356,7 @@ func (l *Lab) FRRRoutes() ([]FRRType5, error) {
 
 // ConvergeFRR waits until FRR's leaf and the xleaf leafs hold each other's
 // routes and a ping from FRR's host gets through: FRR converges on its own
-// clock, after the border leafs' tables are the guide's.
+// clock, after the border leafs' tables are the guide's (and their IPv6 twins).
 func (l *Lab) ConvergeFRR(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {

@@ -56,7 +56,7 @@ type StressOptions struct {
 type BringUp struct {
 	Run       int
 	Converged bool
-	Took      time.Duration // the agents' start to the guide's tables on both border leafs
+	Took      time.Duration // the agents' start to the guide's tables and their IPv6 twins on both border leafs
 	Err       string        // why it did not converge
 	Logs      string        // where its logs were kept, if they were
 }
@@ -491,7 +491,7 @@ func (r StressReport) Summary(strict bool) string {
 		fmt.Fprintf(&b, "; p50 %s, p95 %s, max %s", secs(Percentile(times, 50), r.Timeout),
 			secs(Percentile(times, 95), r.Timeout), secs(Percentile(times, 100), r.Timeout))
 	}
-	fmt.Fprintln(&b, "  (from the agents' start to the guide's tables on both border leafs)")
+	fmt.Fprintln(&b, "  (from the agents' start to the guide's tables and their IPv6 twins on both border leafs)")
 	fmt.Fprintf(&b, "target: every bring-up converges, the slowest within %v: %s\n", TargetConverge, metText(r.ConvergeTargetMet()))
 
 	if r.EventsSkipped != "" {

@@ -88,7 +88,7 @@ func stress(l *lab.Lab, args []string) int {
 		frr = ", with FRR's leaf05"
 	}
 	fmt.Printf("== %d bring-ups of the lab (prefix %s%s), each from nothing: converged = both border leafs' RED and GREEN\n", o.Runs, l.Prefix, frr)
-	fmt.Printf("   tables are the guide's, timed from the agents' start, read every %v; more than %v is a failure\n", lab.ConvergePoll, o.Timeout)
+	fmt.Printf("   tables are the guide's and their IPv6 twins, timed from the agents' start, read every %v; more than %v is a failure\n", lab.ConvergePoll, o.Timeout)
 	fmt.Printf("== then on the last: %d-pps UDP probes red1 -> green2 and green2 -> red1 across the DCI leak, through\n", o.Rate)
 	fmt.Printf("   flaps of borderleaf01's swp3 (%v) and a restart of borderleaf01's xleafd: %v\n", o.Flaps, o.Restart)
 	fmt.Printf("   logs of failed and slow runs go to %s; the agents' logs of the current run are in %s\n", o.KeepDir, l.LogDir())
