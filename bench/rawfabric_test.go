@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
@@ -23,6 +24,8 @@ import (
 // records the longest silence of the leaf's session, which a peer with the
 // guide's 9 s hold time would have to outlast.
 type rawFabric struct {
+	asn       uint32 // its AS and router ID
+	id        netip.Addr
 	ln        net.Listener
 	announce  []byte // every UPDATE, back to back, then the End-of-RIB
 	withdraw  []byte
@@ -34,13 +37,23 @@ type rawFabric struct {
 	maxSilent time.Duration
 	closed    error // why the leaf's side ended, if it did
 	readMu    sync.Mutex
+
+	// The EVPN routes the leaf sent, announced and withdrawn (a DCI peer
+	// of the leaf counts what the leaf relays).
+	heard, unheard atomic.Int64
 }
 
 // rawPerUpdate is how many Type-5 NLRIs (36 bytes each) go in one UPDATE.
 const rawPerUpdate = 110
 
 func newRawFabric(listen netip.AddrPort, n int) (*rawFabric, error) {
-	f := &rawFabric{stop: make(chan struct{})}
+	return newRawSpeaker(listen, 65199, netip.MustParseAddr("10.10.10.199"), n)
+}
+
+// newRawSpeaker is a raw fabric of AS asn; with n = 0 it sends only the
+// End-of-RIB, a peer that listens and counts.
+func newRawSpeaker(listen netip.AddrPort, asn uint32, id netip.Addr, n int) (*rawFabric, error) {
+	f := &rawFabric{asn: asn, id: id, stop: make(chan struct{})}
 	rd, err := gobgp.ParseRouteDistinguisher("10.10.10.1:2")
 	if err != nil {
 		return nil, err
@@ -50,7 +63,7 @@ func newRawFabric(listen netip.AddrPort, n int) (*rawFabric, error) {
 		gobgp.NewTwoOctetAsSpecificExtended(gobgp.EC_SUBTYPE_ROUTE_TARGET, 65101, 4001, true),
 		gobgp.NewEncapExtended(gobgp.TUNNEL_TYPE_VXLAN), gobgp.NewRoutersMacExtended(mac.String()),
 	}
-	asPath := gobgp.NewPathAttributeAsPath([]gobgp.AsPathParamInterface{gobgp.NewAs4PathParam(gobgp.BGP_ASPATH_ATTR_TYPE_SEQ, []uint32{65199})})
+	asPath := gobgp.NewPathAttributeAsPath([]gobgp.AsPathParamInterface{gobgp.NewAs4PathParam(gobgp.BGP_ASPATH_ATTR_TYPE_SEQ, []uint32{asn})})
 	for first := 0; first < n; first += rawPerUpdate {
 		var nlris []gobgp.PathNLRI
 		for i := first; i < min(n, first+rawPerUpdate); i++ {
@@ -115,8 +128,12 @@ func (f *rawFabric) accept(timeout time.Duration) error {
 	if typ, _, err := readMessage(r); err != nil || typ != gobgp.BGP_MSG_OPEN {
 		return fmt.Errorf("the leaf's OPEN: type %d, %v", typ, err)
 	}
-	caps := []gobgp.ParameterCapabilityInterface{gobgp.NewCapMultiProtocol(gobgp.RF_EVPN), gobgp.NewCapFourOctetASNumber(65199)}
-	open, err := gobgp.NewBGPOpenMessage(65199, 9, netip.MustParseAddr("10.10.10.199"),
+	caps := []gobgp.ParameterCapabilityInterface{gobgp.NewCapMultiProtocol(gobgp.RF_EVPN), gobgp.NewCapFourOctetASNumber(f.asn)}
+	myAS := uint16(f.asn)
+	if f.asn > 0xffff {
+		myAS = gobgp.AS_TRANS
+	}
+	open, err := gobgp.NewBGPOpenMessage(myAS, 9, f.id,
 		[]gobgp.OptionParameterInterface{gobgp.NewOptionParameterCapability(caps)})
 	if err != nil {
 		return err
@@ -162,7 +179,8 @@ func (f *rawFabric) keepalives() {
 	}
 }
 
-// drain reads and drops what the leaf sends, noting the longest silence.
+// drain reads what the leaf sends, counting its EVPN routes and noting
+// the longest silence.
 func (f *rawFabric) drain(r *bufio.Reader) {
 	defer f.done.Done()
 	for {
@@ -175,6 +193,10 @@ func (f *rawFabric) drain(r *bufio.Reader) {
 		f.lastHeard = now
 		if err == nil && typ == gobgp.BGP_MSG_NOTIFICATION {
 			err = fmt.Errorf("NOTIFICATION % x", body)
+		}
+		if err == nil && typ == gobgp.BGP_MSG_UPDATE {
+			f.heard.Add(int64(evpnNLRIs(body, gobgp.BGP_ATTR_TYPE_MP_REACH_NLRI)))
+			f.unheard.Add(int64(evpnNLRIs(body, gobgp.BGP_ATTR_TYPE_MP_UNREACH_NLRI)))
 		}
 		if err != nil {
 			f.closed = err

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -77,9 +78,33 @@ var scaleProfile = flag.String("scale-profile", "", "BenchmarkBGPScale: write xl
 // withdrawal (b.N is not a repeat count here).
 func BenchmarkBGPScale(b *testing.B) {
 	for _, n := range []int{100_000, 300_000, 1_000_000} {
-		b.Run("routes="+count(n), func(b *testing.B) { scale(b, n) })
+		b.Run("routes="+count(n), func(b *testing.B) { scale(b, n, false) })
 	}
 }
+
+// BenchmarkBGPScaleRelay: BenchmarkBGPScale's bed with a DCI peer, a
+// border leaf of the other data center, which xleafd re-advertises the
+// fabric's routes to (a DCI peer group without the guide's control_t5
+// route-map, which would let only xleafd's own Type-5 routes through).
+// The DCI peer is a raw speaker that counts the EVPN routes it hears; both
+// sessions run the guide's timers, and the run fails if xleafd goes
+// silent on either for the hold time. Besides the figures of
+// BenchmarkBGPScale: s-relayed, session up until the DCI peer holds every
+// route, and s-relay-withdrawn, withdrawal until it has heard every
+// withdrawal.
+func BenchmarkBGPScaleRelay(b *testing.B) {
+	for _, n := range []int{100_000, 300_000, 1_000_000} {
+		b.Run("routes="+count(n), func(b *testing.B) { scale(b, n, true) })
+	}
+}
+
+// scaleDCIConfig adds the DCI peer (listening on 127.0.0.3) to
+// scaleConfig.
+const scaleDCIConfig = `
+nv set vrf default router bgp neighbor 127.0.0.3 peer-group dci
+nv set vrf default router bgp peer-group dci remote-as external
+nv set vrf default router bgp peer-group dci address-family l2vpn-evpn enable on
+`
 
 func count(n int) string {
 	if n >= 1_000_000 {
@@ -114,7 +139,7 @@ func xleafdBinary(b *testing.B) string {
 	return filepath.Join(buildOnce.dir, "xleafd")
 }
 
-func scale(b *testing.B, n int) {
+func scale(b *testing.B, n int, relay bool) {
 	netns.Root(b)
 	// The fabric holds the whole table, as a route server would; a lazier
 	// collector keeps its GC from taking the cores xleafd is measured on.
@@ -148,10 +173,22 @@ func scale(b *testing.B, n int) {
 		b.Fatalf("-scale-sender %q: raw or gobgp", *scaleSender)
 	}
 
+	// The DCI peer, listening: it sends nothing but its End-of-RIB.
+	var dci *rawFabric
+	config := scaleConfig
+	if relay {
+		var err error
+		if dci, err = newRawSpeaker(netip.MustParseAddrPort("127.0.0.3:179"), 65299, netip.MustParseAddr("10.10.10.98"), 0); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(dci.Close)
+		config += scaleDCIConfig
+	}
+
 	// xleafd, in this namespace (the test binary runs inside its own).
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "xleaf.conf")
-	if err := os.WriteFile(cfg, []byte(scaleConfig), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "xleafd.log"))
@@ -178,9 +215,21 @@ func scale(b *testing.B, n int) {
 		}
 	})
 
+	if dci != nil {
+		if err := dci.accept(time.Minute); err != nil {
+			b.Fatalf("the DCI peer's session: %v", err)
+		}
+		if err := dci.Announce(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	// xleafd's own routes (connected, leaked), before any from BGP.
 	base := settle(b)
 	b.Logf("xleafd up, pid %d, own routes %v; the fabric originates %d routes", cmd.Process.Pid, base, n)
+	var dciBase int64 // xleafd's own Type-5 routes, sent to the DCI peer by now
+	if dci != nil {
+		dciBase = dci.heard.Load()
+	}
 	b.ResetTimer()
 	var up time.Time
 	sent := make(chan error, 1)
@@ -209,10 +258,22 @@ func scale(b *testing.B, n int) {
 	wantAll := func(c map[string]int) bool {
 		return c["RED"] >= base["RED"]+n && c["GREEN"] >= base["GREEN"]+n
 	}
+	relayed := make(chan time.Duration, 1)
+	if dci != nil {
+		go func() { relayed <- waitHeard(up, &dci.heard, dciBase+int64(n)) }()
+	}
 	loaded := waitCounts(b, up, wantAll)
 	announce := loaded.Sub(up)
 	if err := <-sent; err != nil {
 		b.Fatalf("the fabric's announce: %v", err)
+	}
+
+	var relayedAll time.Duration
+	if dci != nil {
+		if relayedAll = <-relayed; relayedAll < 0 {
+			b.Fatalf("the DCI peer heard %d of %d routes after 10 minutes", dci.heard.Load()-dciBase, n)
+		}
+		b.Logf("relayed: the DCI peer holds all %d routes after %.2f s", n, relayedAll.Seconds())
 	}
 
 	rssLoaded := procStatus(b, cmd.Process.Pid, "VmRSS")
@@ -226,6 +287,9 @@ func scale(b *testing.B, n int) {
 		profiled.Go(func() { fetch(b, "/debug/pprof/profile?seconds=20", *scaleProfile+".withdraw.cpu.pprof") })
 	}
 	start := time.Now()
+	if dci != nil {
+		go func() { relayed <- waitHeard(start, &dci.unheard, int64(n)) }()
+	}
 	if raw != nil {
 		go func() { sent <- raw.Withdraw() }()
 	} else {
@@ -236,6 +300,13 @@ func scale(b *testing.B, n int) {
 	}
 	back := func(c map[string]int) bool { return c["RED"] <= base["RED"] && c["GREEN"] <= base["GREEN"] }
 	withdraw := waitCounts(b, start, back).Sub(start)
+	var relayWithdrawn time.Duration
+	if dci != nil {
+		if relayWithdrawn = <-relayed; relayWithdrawn < 0 {
+			b.Fatalf("the DCI peer heard %d of %d withdrawals after 10 minutes", dci.unheard.Load(), n)
+		}
+		b.Logf("relayed: the DCI peer heard all %d withdrawals after %.2f s", n, relayWithdrawn.Seconds())
+	}
 	b.StopTimer()
 	profiled.Wait()
 	if err := <-sent; err != nil {
@@ -251,6 +322,19 @@ func scale(b *testing.B, n int) {
 		if silent > 9*time.Second {
 			b.Errorf("xleafd went silent for %.1f s: a fabric with the guide's hold time would have dropped it", silent.Seconds())
 		}
+	}
+	if dci != nil {
+		silent, closed := dci.Silence()
+		if closed != nil {
+			b.Fatalf("xleafd's side of the DCI session ended: %v", closed)
+		}
+		b.Logf("xleafd's longest silence on the DCI session: %.1f s", silent.Seconds())
+		b.ReportMetric(silent.Seconds(), "s-dci-longest-silence")
+		if silent > 9*time.Second {
+			b.Errorf("xleafd went silent to the DCI peer for %.1f s: with the guide's hold time it would have dropped xleafd", silent.Seconds())
+		}
+		b.ReportMetric(relayedAll.Seconds(), "s-relayed")
+		b.ReportMetric(relayWithdrawn.Seconds(), "s-relay-withdrawn")
 	}
 	peak := procStatus(b, cmd.Process.Pid, "VmHWM")
 	b.Logf("withdraw: %d routes in %.2f s; xleafd peak RSS %.0f MiB", n, withdraw.Seconds(), peak)
@@ -311,6 +395,18 @@ func waitCounts(b *testing.B, since time.Time, done func(map[string]int) bool) t
 	}
 	b.Fatalf("route counts %v after 10 minutes (%v)", c, err)
 	return time.Time{}
+}
+
+// waitHeard waits until a DCI peer's count reaches want and returns the
+// time since since (-1 after 10 minutes). It runs beside waitCounts.
+func waitHeard(since time.Time, count *atomic.Int64, want int64) time.Duration {
+	for time.Since(since) < 10*time.Minute {
+		if count.Load() >= want {
+			return time.Since(since)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return -1
 }
 
 // vrfRoutes reads xleafd's Prometheus endpoint: xleaf_vrf_routes by VRF,

@@ -172,15 +172,16 @@ func (s *sink) count(n int, limit time.Duration) (int, int, error) {
 			return got, updates, fmt.Errorf("NOTIFICATION % x", body)
 		case gobgp.BGP_MSG_UPDATE:
 			updates++
-			got += evpnNLRIs(body)
+			got += evpnNLRIs(body, gobgp.BGP_ATTR_TYPE_MP_REACH_NLRI)
 		}
 	}
 	return got, updates, nil
 }
 
-// evpnNLRIs counts the EVPN routes an UPDATE's MP_REACH_NLRI carries
-// (route type, length, route: RFC 7432 7.), walking only the lengths.
-func evpnNLRIs(body []byte) int {
+// evpnNLRIs counts the EVPN routes an UPDATE's MP_REACH_NLRI or
+// MP_UNREACH_NLRI (attr) carries (route type, length, route: RFC 7432 7.),
+// walking only the lengths.
+func evpnNLRIs(body []byte, attr gobgp.BGPAttrType) int {
 	if len(body) < 4 {
 		return 0
 	}
@@ -205,13 +206,16 @@ func evpnNLRIs(body []byte) int {
 		if len(attrs) < h+l {
 			return 0
 		}
-		if gobgp.BGPAttrType(typ) == gobgp.BGP_ATTR_TYPE_MP_REACH_NLRI {
+		if gobgp.BGPAttrType(typ) == attr {
 			v := attrs[h : h+l]
 			if len(v) < 5 {
 				return 0
 			}
-			nh := int(v[3])
-			nlri := v[min(len(v), 4+nh+1):] // AFI, SAFI, next hop length, next hop, reserved
+			nlri := v[3:] // MP_UNREACH_NLRI: AFI, SAFI
+			if attr == gobgp.BGP_ATTR_TYPE_MP_REACH_NLRI {
+				nh := int(v[3])
+				nlri = v[min(len(v), 4+nh+1):] // AFI, SAFI, next hop length, next hop, reserved
+			}
 			routes := 0
 			for len(nlri) >= 2 {
 				rl := int(nlri[1])
