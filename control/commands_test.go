@@ -205,7 +205,7 @@ func TestExplainWords(t *testing.T) {
 }
 
 // TestSessionCache: a scrape reads the sessions from GoBGP at most once in
-// ten times the last read's length (at least a second), in the background;
+// sessionReadShare times the last read's length (at least a second), in the background;
 // between, it gets the last read at once.
 func TestSessionCache(t *testing.T) {
 	t.Parallel()
