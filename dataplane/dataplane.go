@@ -371,19 +371,16 @@ func (d *Dataplane) adopt() error {
 			return fmt.Errorf("vrf %d table: %w", id, err)
 		}
 		d.tables[id] = m
-		var k xleafLpmKey
-		var r xleafRoute
 		var keys []xleafLpmKey
 		var vals []xleafRoute
-		it := m.Iterate()
-		for it.Next(&k, &r) {
+		if err := eachEntry(m, func(k xleafLpmKey, r xleafRoute) error {
 			if RouteKind(r.Kind) == RouteRemote {
 				d.groups.refs[r.Target]++
 				d.tableGroups.add(id, r, 1)
 			}
 			keys, vals = append(keys, k), append(vals, r)
-		}
-		if err := it.Err(); err != nil {
+			return nil
+		}); err != nil {
 			return fmt.Errorf("vrf %d table: %w", id, err)
 		}
 		if err := d.compile(id, keys, vals); err != nil {

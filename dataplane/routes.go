@@ -458,30 +458,68 @@ func (d *Dataplane) EachRoute(vrf VRFID, fn func(Route) error) error {
 		}
 		return fn(r)
 	}
-	var v xleafRoute
 	if t4 != nil {
-		var k xleafLpmKey
-		it := t4.Iterate()
-		for it.Next(&k, &v) {
-			if err := add(netip.PrefixFrom(addrFromBe32(k.Addr), int(k.Prefixlen)), v); err != nil {
-				return err
-			}
-		}
-		if err := it.Err(); err != nil {
+		if err := eachEntry(t4, func(k xleafLpmKey, v xleafRoute) error {
+			return add(netip.PrefixFrom(addrFromBe32(k.Addr), int(k.Prefixlen)), v)
+		}); err != nil {
 			return fmt.Errorf("vrf %d: list routes: %w", vrf, err)
 		}
 	}
 	if t6 != nil {
-		var k xleafLpm6Key
-		it := t6.Iterate()
-		for it.Next(&k, &v) {
-			if err := add(netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen)), v); err != nil {
-				return err
-			}
-		}
-		if err := it.Err(); err != nil {
+		if err := eachEntry(t6, func(k xleafLpm6Key, v xleafRoute) error {
+			return add(netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen)), v)
+		}); err != nil {
 			return fmt.Errorf("vrf %d: list ipv6 routes: %w", vrf, err)
 		}
 	}
 	return nil
+}
+
+// readBatch is how many entries eachEntry reads in one system call.
+const readBatch = 4096
+
+// eachEntry calls fn with each entry of t, a route table (an LPM trie),
+// and stops at fn's first error. It reads readBatch entries a system call
+// (an entry at a time, two calls each, where the kernel has no batch
+// reads for the map). A table changed while it is read is read as the
+// kernel's next-key walk sees it: an entry may be read twice when the
+// last one read is deleted before the next batch (the walk starts again
+// from the first), and a read that finds twice the table's capacity
+// gives up.
+func eachEntry[K any](t *ebpf.Map, fn func(K, xleafRoute) error) error {
+	keys := make([]K, readBatch)
+	vals := make([]xleafRoute, readBatch)
+	var cursor ebpf.MapBatchCursor
+	read := 0
+	for {
+		n, err := t.BatchLookup(&cursor, keys, vals, nil)
+		if errors.Is(err, ebpf.ErrNotSupported) && read == 0 {
+			return eachEntryIterate(t, fn)
+		}
+		for i := range n {
+			if err := fn(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		if read += n; errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil // the end
+		} else if err != nil {
+			return err
+		}
+		if read > 2*int(t.MaxEntries()) {
+			return fmt.Errorf("read %d entries of a table of %d: it changed faster than it was read", read, t.MaxEntries())
+		}
+	}
+}
+
+func eachEntryIterate[K any](t *ebpf.Map, fn func(K, xleafRoute) error) error {
+	var k K
+	var v xleafRoute
+	it := t.Iterate()
+	for it.Next(&k, &v) {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return it.Err()
 }

@@ -102,13 +102,11 @@ func (d *Dataplane) clearFast6(vrf VRFID, t *ebpf.Map) {
 	if t == nil {
 		return
 	}
-	var k xleafLpm6Key
-	var v xleafRoute
 	var keys []xleafFib6Key
-	it := t.Iterate()
-	for it.Next(&k, &v) {
+	eachEntry(t, func(k xleafLpm6Key, _ xleafRoute) error {
 		keys = append(keys, fib6Key(vrf, netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen))))
-	}
+		return nil
+	})
 	for _, k := range keys {
 		d.objs.Fib6.Delete(k)
 	}
@@ -117,18 +115,15 @@ func (d *Dataplane) clearFast6(vrf VRFID, t *ebpf.Map) {
 // fillFast6 puts the routes of t, vrf's trie, in fib6 and publishes its
 // word. On failure (fib6 full) the VRF stays looked up in its trie.
 func (d *Dataplane) fillFast6(vrf VRFID, t *ebpf.Map) error {
-	var k xleafLpm6Key
-	var v xleafRoute
 	lens := map[uint8]int{}
-	it := t.Iterate()
-	for it.Next(&k, &v) {
+	if err := eachEntry(t, func(k xleafLpm6Key, v xleafRoute) error {
 		p := netip.PrefixFrom(netip.AddrFrom16(k.Addr), int(k.Prefixlen))
 		if err := d.objs.Fib6.Update(fib6Key(vrf, p), v, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("ipv6 lookup table (--fib6-routes %d): %w; the vrf is looked up in its trie", d.objs.Fib6.MaxEntries(), err)
 		}
 		lens[uint8(p.Bits())]++
-	}
-	if err := it.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return err
 	}
 	d.lens6[vrf] = lens
@@ -328,16 +323,13 @@ func (d *Dataplane) adoptTables6() error {
 			return fmt.Errorf("vrf %d ipv6 table: %w", id, err)
 		}
 		d.tables6[id] = m
-		var k xleafLpm6Key
-		var r xleafRoute
-		it := m.Iterate()
-		for it.Next(&k, &r) {
+		if err := eachEntry(m, func(_ xleafLpm6Key, r xleafRoute) error {
 			if RouteKind(r.Kind) == RouteRemote {
 				d.groups.refs[r.Target]++
 				d.table6Groups.add(id, r, 1)
 			}
-		}
-		if err := it.Err(); err != nil {
+			return nil
+		}); err != nil {
 			return fmt.Errorf("vrf %d ipv6 table: %w", id, err)
 		}
 		if err := d.fillFast6(id, m); err != nil {
