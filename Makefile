@@ -63,7 +63,7 @@ check-generated: generate
 # and the range); the packet-rate and route-scale runs repeat inside
 # themselves (rounds; one announce and one withdrawal) and run once.
 bench:
-	{ $(GO) test -run '^$$' -bench 'XDP|Harness|ReplaceTable|ReadTable|Verify|Lookup|RouteChange|Underlay' -count 3 -benchtime 3x -json ./bench/ && \
+	{ $(GO) test -run '^$$' -bench 'XDP|Harness|ReplaceTable|ReadTable|Verify|Lookup|RouteChange|Underlay|RIBLoad' -count 3 -benchtime 3x -json ./bench/ && \
 	  $(GO) test -run '^$$' -bench 'PacketRate|BGPScale|BGPSender' -benchtime 1x -timeout 60m -json ./bench/; } | $(GO) run ./bench/report
 
 # A few minutes: the small table, the packet rate and 100k routes. Its

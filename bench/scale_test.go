@@ -278,7 +278,7 @@ func scale(b *testing.B, n int, relay bool) {
 
 	rssLoaded := procStatus(b, cmd.Process.Pid, "VmRSS")
 	if *scaleProfile != "" {
-		fetch(b, "/debug/pprof/heap", *scaleProfile+".heap.pprof")
+		fetch(b, "/debug/pprof/heap?gc=1", *scaleProfile+".heap.pprof") // after a collection: what is live
 		profiled.Wait()
 	}
 	b.Logf("announce: %d routes in %.2f s (%.0f routes/s), RSS %.0f MiB", n, announce.Seconds(), float64(n)/announce.Seconds(), rssLoaded)

@@ -21,11 +21,11 @@ func (r *RIB) Lookup(vrf string, addr netip.Addr) (Entry, bool, error) {
 			return Entry{}, false, err
 		}
 		_, candidate := t.connected[p]
-		if !candidate && !t.local[p] && len(t.bgp[p]) == 0 && !t.aggActive[p] {
+		if !candidate && !t.local[p] && len(t.paths(p)) == 0 && !t.aggActive[p] {
 			continue
 		}
 		if e, ok := r.selectRoute(t, p); ok {
-			inst, had := t.installed[p]
+			inst, had := t.installedAt(p)
 			e.Installed = had && sameRoute(inst.route(p), r.toDataplane(e))
 			if had {
 				e.Since = inst.sinceTime()

@@ -164,13 +164,54 @@ type Entry struct {
 
 // table is one VRF's state.
 type table struct {
-	vrf       *VRF
-	bgp       map[netip.Prefix][]*Path // candidates, one per NLRI (Key)
-	connected map[netip.Prefix]string  // prefix -> VRF owning the port
-	local     map[netip.Prefix]bool    // our own addresses (/32) on this VRF's ports
+	vrf *VRF
+	// routes holds by prefix both the BGP candidates and what the data
+	// path holds: a route is one lookup of one map. (Two maps were two
+	// cache misses a route and VRF in a table of a million, far bigger
+	// than any cache.) A prefix with neither has no entry.
+	routes    map[netip.Prefix]prefixState
+	held      int                     // installed routes
+	connected map[netip.Prefix]string // prefix -> VRF owning the port
+	local     map[netip.Prefix]bool   // our own addresses (/32) on this VRF's ports
 	aggActive map[netip.Prefix]bool
-	installed map[netip.Prefix]installed
 	stale     map[netip.Prefix]bool // adopted from a previous run, not confirmed yet
+}
+
+// prefixState is what a VRF holds for one prefix.
+type prefixState struct {
+	paths []*Path   // BGP candidates, one per NLRI (Key)
+	in    installed // what the data path holds, if in.held
+}
+
+// removePath drops the candidate with key k; it reports whether there was
+// one.
+func (s *prefixState) removePath(k Key) bool {
+	i := slices.IndexFunc(s.paths, func(p *Path) bool { return p.Key() == k })
+	if i < 0 {
+		return false
+	}
+	if s.paths = slices.Delete(s.paths, i, i+1); len(s.paths) == 0 {
+		s.paths = nil
+	}
+	return true
+}
+
+// paths are the BGP candidates for p.
+func (t *table) paths(p netip.Prefix) []*Path { return t.routes[p].paths }
+
+// installedAt is what the data path holds for p.
+func (t *table) installedAt(p netip.Prefix) (installed, bool) {
+	in := t.routes[p].in
+	return in, in.held
+}
+
+// put stores s as p's state (none when it holds nothing).
+func (t *table) put(p netip.Prefix, s prefixState) {
+	if len(s.paths) == 0 && !s.in.held {
+		delete(t.routes, p)
+	} else {
+		t.routes[p] = s
+	}
 }
 
 // installed is what the data path holds for a prefix, compactly (a table
@@ -178,6 +219,7 @@ type table struct {
 // map's key), its remotes shared with every route of the same set, and
 // when it last changed.
 type installed struct {
+	held    bool
 	kind    dataplane.RouteKind
 	hostVRF dataplane.VRFID
 	remotes []dataplane.Remote // interned: never changed in place
@@ -195,7 +237,7 @@ func (in installed) sinceTime() time.Time { return time.Unix(0, in.since) }
 // aggregate, a previous run's not swept yet.
 func (t *table) holds() [5]func(netip.Prefix) bool {
 	return [5]func(netip.Prefix) bool{
-		func(p netip.Prefix) bool { return len(t.bgp[p]) > 0 },
+		func(p netip.Prefix) bool { return len(t.paths(p)) > 0 },
 		func(p netip.Prefix) bool { _, ok := t.connected[p]; return ok },
 		func(p netip.Prefix) bool { return t.local[p] },
 		func(p netip.Prefix) bool { return t.aggActive[p] },
@@ -208,7 +250,7 @@ func (t *table) holds() [5]func(netip.Prefix) bool {
 func (t *table) allPrefixes() iter.Seq[netip.Prefix] {
 	return func(yield func(netip.Prefix) bool) {
 		holds := t.holds()
-		keys := [5]iter.Seq[netip.Prefix]{maps.Keys(t.bgp), maps.Keys(t.connected), maps.Keys(t.local), maps.Keys(t.aggActive), maps.Keys(t.stale)}
+		keys := [5]iter.Seq[netip.Prefix]{maps.Keys(t.routes), maps.Keys(t.connected), maps.Keys(t.local), maps.Keys(t.aggActive), maps.Keys(t.stale)}
 		for i, ps := range keys {
 			for p := range ps {
 				if !holds[i](p) || slices.ContainsFunc(holds[:i], func(h func(netip.Prefix) bool) bool { return h(p) }) {
@@ -282,8 +324,7 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 		keep[v.Name] = true
 		t := r.vrfs[v.Name]
 		if t == nil {
-			t = &table{installed: map[netip.Prefix]installed{},
-				stale: map[netip.Prefix]bool{}}
+			t = &table{routes: map[netip.Prefix]prefixState{}, stale: map[netip.Prefix]bool{}}
 			r.vrfs[v.Name] = t
 		}
 		t.vrf = &v
@@ -292,8 +333,10 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 		if !keep[name] {
 			// Best effort: the caller may already have removed the VRF,
 			// and its table with it, from the data path.
-			for p := range t.installed {
-				r.dp.DeleteRoute(t.vrf.ID, p)
+			for p, s := range t.routes {
+				if s.in.held {
+					r.dp.DeleteRoute(t.vrf.ID, p)
+				}
 			}
 			delete(r.vrfs, name)
 		}
@@ -305,7 +348,12 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 
 // rebuild recomputes a whole VRF from the global paths and ports.
 func (r *RIB) rebuild(t *table) {
-	t.bgp = map[netip.Prefix][]*Path{}
+	// The candidates are imported again; what is installed stays, to be
+	// compared with what is selected now.
+	for p, s := range t.routes {
+		s.paths = nil
+		t.put(p, s)
+	}
 	t.connected = map[netip.Prefix]string{}
 	t.local = map[netip.Prefix]bool{}
 	t.aggActive = map[netip.Prefix]bool{}
@@ -335,7 +383,7 @@ func (r *RIB) rebuild(t *table) {
 		t.aggActive[agg] = hasMoreSpecific(t, agg)
 	}
 	want := map[netip.Prefix]bool{}
-	for p := range t.bgp {
+	for p := range t.routes { // candidates, and what is installed
 		want[p] = true
 	}
 	for p := range t.connected {
@@ -347,9 +395,6 @@ func (r *RIB) rebuild(t *table) {
 	for p, on := range t.aggActive {
 		want[p] = want[p] || on
 	}
-	for p := range t.installed {
-		want[p] = true
-	}
 	for p := range want {
 		r.refresh(t, p)
 	}
@@ -360,28 +405,14 @@ func (r *RIB) rebuild(t *table) {
 // nearly always, so they are a slice: a map per prefix was a quarter of
 // xleafd's heap at 100k routes.
 func addPath(t *table, p *Path) {
-	t.bgp[p.Prefix] = append(t.bgp[p.Prefix], p)
-}
-
-// removePath drops the path with key k from prefix's candidates; it
-// reports whether there was one.
-func removePath(t *table, k Key, prefix netip.Prefix) bool {
-	ps := t.bgp[prefix]
-	i := slices.IndexFunc(ps, func(p *Path) bool { return p.Key() == k })
-	if i < 0 {
-		return false
-	}
-	if ps = slices.Delete(ps, i, i+1); len(ps) == 0 {
-		delete(t.bgp, prefix)
-	} else {
-		t.bgp[prefix] = ps
-	}
-	return true
+	s := t.routes[p.Prefix]
+	s.paths = append(s.paths, p)
+	t.routes[p.Prefix] = s
 }
 
 func hasMoreSpecific(t *table, agg netip.Prefix) bool {
-	for p := range t.bgp {
-		if p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
+	for p, s := range t.routes {
+		if len(s.paths) > 0 && p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
 			return true
 		}
 	}
@@ -407,14 +438,19 @@ func (r *RIB) Update(p *Path) {
 	k := p.Key()
 	r.paths[k] = p
 	// Replace in place, then re-select once: a re-advertisement that
-	// changes nothing programs nothing.
+	// changes nothing programs nothing. The prefix's state is read and
+	// written once per VRF.
 	for _, t := range r.vrfs {
-		had := removePath(t, k, p.Prefix)
-		if t.vrf.imports(p.RTs) {
-			addPath(t, p)
+		s := t.routes[p.Prefix]
+		had := s.removePath(k)
+		imports := t.vrf.imports(p.RTs)
+		if imports {
+			s.paths = append(s.paths, p)
 		}
-		if had || t.vrf.imports(p.RTs) {
-			r.changed(t, p.Prefix)
+		if had || imports {
+			r.refreshState(t, p.Prefix, &s)
+			t.put(p.Prefix, s)
+			r.aggregates(t, p.Prefix)
 		}
 	}
 }
@@ -442,8 +478,11 @@ func (r *RIB) WithdrawPeer(peer string) {
 func (r *RIB) remove(k Key, p *Path) {
 	delete(r.paths, k)
 	for _, t := range r.vrfs {
-		if removePath(t, k, p.Prefix) {
-			r.changed(t, p.Prefix)
+		s := t.routes[p.Prefix]
+		if s.removePath(k) {
+			r.refreshState(t, p.Prefix, &s)
+			t.put(p.Prefix, s)
+			r.aggregates(t, p.Prefix)
 		}
 	}
 }
@@ -540,12 +579,18 @@ func (r *RIB) isSubnet(vrf string, p netip.Prefix) bool {
 // changed re-selects prefix p in t and the aggregates that cover it.
 func (r *RIB) changed(t *table, p netip.Prefix) {
 	r.refresh(t, p)
+	r.aggregates(t, p)
+}
+
+// aggregates re-selects the aggregates of t that cover p, whose
+// candidates or connected subnet just changed.
+func (r *RIB) aggregates(t *table, p netip.Prefix) {
 	for _, agg := range t.vrf.Aggregates {
 		if p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
 			// p itself, when present, keeps the aggregate up without a
 			// walk of the table.
 			_, conn := t.connected[p]
-			if on := len(t.bgp[p]) > 0 || conn || hasMoreSpecific(t, agg); on != t.aggActive[agg] {
+			if on := len(t.paths(p)) > 0 || conn || hasMoreSpecific(t, agg); on != t.aggActive[agg] {
 				t.aggActive[agg] = on
 				r.refresh(t, agg)
 			}
@@ -555,32 +600,45 @@ func (r *RIB) changed(t *table, p netip.Prefix) {
 
 // refresh selects p's route in t and programs the data path if it changed.
 func (r *RIB) refresh(t *table, p netip.Prefix) {
-	e, ok := r.selectRoute(t, p)
+	s := t.routes[p]
+	r.refreshState(t, p, &s)
+	t.put(p, s)
+}
+
+// refreshState is refresh on p's state s, which the caller stores.
+func (r *RIB) refreshState(t *table, p netip.Prefix, s *prefixState) {
+	e, ok := r.selectFrom(t, p, s.paths)
 	if !ok {
-		r.program(t, p, nil)
+		r.program(t, p, s, nil)
 		return
 	}
 	route := r.toDataplane(e)
-	r.program(t, p, &route)
+	r.program(t, p, s, &route)
 }
 
-func (r *RIB) program(t *table, p netip.Prefix, route *dataplane.Route) {
+// program makes the data path hold route for p (nothing, if nil) and
+// records it in s.
+func (r *RIB) program(t *table, p netip.Prefix, s *prefixState, route *dataplane.Route) {
 	if route != nil {
 		delete(t.stale, p) // selected again: no longer stale
 	}
-	old, had := t.installed[p]
+	old, had := s.in, s.in.held
 	switch {
 	case route == nil && had:
 		if err := r.dp.DeleteRoute(t.vrf.ID, p); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("vrf %s: delete %v: %w", t.vrf.Name, p, err))
 		}
-		delete(t.installed, p)
+		s.in = installed{}
+		t.held--
 	case route != nil && (!had || !sameRoute(old.route(p), *route)):
 		if err := r.dp.SetRoute(t.vrf.ID, *route); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("vrf %s: install %v: %w", t.vrf.Name, p, err))
 			return
 		}
-		t.installed[p] = installed{kind: route.Kind, hostVRF: route.HostVRF, remotes: r.intern(route.Remotes), since: time.Now().UnixNano()}
+		s.in = installed{held: true, kind: route.Kind, hostVRF: route.HostVRF, remotes: r.intern(route.Remotes), since: time.Now().UnixNano()}
+		if !had {
+			t.held++
+		}
 	}
 }
 
@@ -596,10 +654,13 @@ func (r *RIB) Adopt(vrf string, routes []dataplane.Route) {
 	}
 	now := time.Now().UnixNano()
 	for _, route := range routes {
-		if _, ok := t.installed[route.Prefix]; ok {
+		s := t.routes[route.Prefix]
+		if s.in.held {
 			continue
 		}
-		t.installed[route.Prefix] = installed{kind: route.Kind, hostVRF: route.HostVRF, remotes: r.intern(route.Remotes), since: now}
+		s.in = installed{held: true, kind: route.Kind, hostVRF: route.HostVRF, remotes: r.intern(route.Remotes), since: now}
+		t.held++
+		t.routes[route.Prefix] = s
 		t.stale[route.Prefix] = true
 	}
 	for _, agg := range t.vrf.Aggregates {
@@ -645,16 +706,21 @@ func sameRoute(a, b dataplane.Route) bool {
 }
 
 func (r *RIB) selectRoute(t *table, p netip.Prefix) (Entry, bool) {
+	return r.selectFrom(t, p, t.paths(p))
+}
+
+// selectFrom is selectRoute with p's BGP candidates, bgp, in hand.
+func (r *RIB) selectFrom(t *table, p netip.Prefix, bgp []*Path) (Entry, bool) {
 	if t.local[p] {
 		return Entry{Prefix: p, Source: SourceLocal, HostVRF: t.vrf.Name}, true
 	}
 	if owner, ok := t.connected[p]; ok {
-		return Entry{Prefix: p, Source: SourceConnected, HostVRF: owner, All: sortedPaths(t.bgp[p])}, true
+		return Entry{Prefix: p, Source: SourceConnected, HostVRF: owner, All: sortedPaths(bgp)}, true
 	}
 	if t.aggActive[p] {
-		return Entry{Prefix: p, Source: SourceAggregate, All: sortedPaths(t.bgp[p])}, true
+		return Entry{Prefix: p, Source: SourceAggregate, All: sortedPaths(bgp)}, true
 	}
-	all := sortedPaths(t.bgp[p])
+	all := sortedPaths(bgp)
 	if len(all) == 0 {
 		return Entry{}, false
 	}
@@ -732,7 +798,7 @@ func (r *RIB) Table(vrf string) ([]Entry, error) {
 	var out []Entry
 	for p := range t.allPrefixes() {
 		if e, ok := r.selectRoute(t, p); ok {
-			inst, had := t.installed[p]
+			inst, had := t.installedAt(p)
 			e.Installed = had && sameRoute(inst.route(p), r.toDataplane(e))
 			if had {
 				e.Since = inst.sinceTime()
@@ -752,7 +818,7 @@ func (r *RIB) Counts() map[string]int {
 	defer r.mu.Unlock()
 	out := map[string]int{}
 	for name, t := range r.vrfs {
-		out[name] = len(t.installed)
+		out[name] = t.held
 	}
 	return out
 }

@@ -124,7 +124,8 @@ func (r *RIB) want(t *table, p netip.Prefix) (dataplane.Route, bool) {
 		return r.toDataplane(e), true
 	}
 	if t.stale[p] {
-		return t.installed[p].route(p), true
+		in, _ := t.installedAt(p)
+		return in.route(p), true
 	}
 	return dataplane.Route{}, false
 }
