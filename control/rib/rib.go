@@ -266,13 +266,15 @@ func (t *table) allPrefixes() iter.Seq[netip.Prefix] {
 
 // RIB is the per-VRF routing state. Safe for concurrent use.
 type RIB struct {
-	mu        sync.Mutex
-	dp        Dataplane
-	vrfs      map[string]*table
-	paths     map[Key]*Path
-	connected map[string][]netip.Prefix        // VRF -> its ports' addresses (192.168.2.1/24)
-	hosts     map[string]map[netip.Prefix]bool // VRF -> hosts attached to its ports (/32)
-	errs      []error                          // data path errors since the last Err
+	mu   sync.Mutex
+	dp   Dataplane
+	vrfs map[string]*table
+	// A received path is held by the candidates of the VRFs that import
+	// it, or, if none does, here (a map of a million paths less).
+	unimported map[Key]*Path
+	connected  map[string][]netip.Prefix        // VRF -> its ports' addresses (192.168.2.1/24)
+	hosts      map[string]map[netip.Prefix]bool // VRF -> hosts attached to its ports (/32)
+	errs       []error                          // data path errors since the last Err
 	// remotes interns installed routes' remote sets: a million routes
 	// over a few VTEP pairs share a few. Emptied when it grows past
 	// maxInterned (routes keep the sets they have).
@@ -309,7 +311,7 @@ func (r *RIB) intern(rs []dataplane.Remote) []dataplane.Remote {
 
 // New returns an empty RIB that programs dp.
 func New(dp Dataplane) *RIB {
-	return &RIB{dp: dp, vrfs: map[string]*table{}, paths: map[Key]*Path{}, connected: map[string][]netip.Prefix{},
+	return &RIB{dp: dp, vrfs: map[string]*table{}, unimported: map[Key]*Path{}, connected: map[string][]netip.Prefix{},
 		hosts: map[string]map[netip.Prefix]bool{}, remotes: map[string][]dataplane.Remote{}}
 }
 
@@ -318,6 +320,7 @@ func New(dp Dataplane) *RIB {
 func (r *RIB) SetVRFs(vrfs []VRF) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	all := slices.Collect(r.allPaths()) // as the VRFs imported them so far
 	keep := map[string]bool{}
 	for i := range vrfs {
 		v := vrfs[i]
@@ -342,12 +345,54 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 		}
 	}
 	for _, t := range r.vrfs {
-		r.rebuild(t)
+		r.rebuild(t, all)
+	}
+	clear(r.unimported)
+	for _, p := range all {
+		if !r.imported(p) {
+			r.unimported[p.Key()] = p
+		}
 	}
 }
 
-// rebuild recomputes a whole VRF from the global paths and ports.
-func (r *RIB) rebuild(t *table) {
+// allPaths is every received path, each once: a path is listed by the
+// first VRF (in one order for the walk) whose candidates hold it, or from
+// unimported.
+func (r *RIB) allPaths() iter.Seq[*Path] {
+	return func(yield func(*Path) bool) {
+		ts := slices.Collect(maps.Values(r.vrfs))
+		for i, t := range ts {
+			for _, s := range t.routes {
+				for _, p := range s.paths {
+					if slices.ContainsFunc(ts[:i], func(o *table) bool { return o.vrf.imports(p.RTs) }) {
+						continue // listed with an earlier VRF
+					}
+					if !yield(p) {
+						return
+					}
+				}
+			}
+		}
+		for _, p := range r.unimported {
+			if !yield(p) {
+				return
+			}
+		}
+	}
+}
+
+// imported says whether a VRF imports p.
+func (r *RIB) imported(p *Path) bool {
+	for _, t := range r.vrfs {
+		if t.vrf.imports(p.RTs) {
+			return true
+		}
+	}
+	return false
+}
+
+// rebuild recomputes a whole VRF from all received paths and the ports.
+func (r *RIB) rebuild(t *table, all []*Path) {
 	// The candidates are imported again; what is installed stays, to be
 	// compared with what is selected now.
 	for p, s := range t.routes {
@@ -357,7 +402,7 @@ func (r *RIB) rebuild(t *table) {
 	t.connected = map[netip.Prefix]string{}
 	t.local = map[netip.Prefix]bool{}
 	t.aggActive = map[netip.Prefix]bool{}
-	for _, p := range r.paths {
+	for _, p := range all {
 		if t.vrf.imports(p.RTs) {
 			addPath(t, p)
 		}
@@ -436,16 +481,18 @@ func (r *RIB) Update(p *Path) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := p.Key()
-	r.paths[k] = p
+	delete(r.unimported, k)
 	// Replace in place, then re-select once: a re-advertisement that
 	// changes nothing programs nothing. The prefix's state is read and
 	// written once per VRF.
+	imported := false
 	for _, t := range r.vrfs {
 		s := t.routes[p.Prefix]
 		had := s.removePath(k)
 		imports := t.vrf.imports(p.RTs)
 		if imports {
 			s.paths = append(s.paths, p)
+			imported = true
 		}
 		if had || imports {
 			r.refreshState(t, p.Prefix, &s)
@@ -453,36 +500,42 @@ func (r *RIB) Update(p *Path) {
 			r.aggregates(t, p.Prefix)
 		}
 	}
+	if !imported {
+		r.unimported[k] = p
+	}
 }
 
 // Withdraw removes a path.
 func (r *RIB) Withdraw(k Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old := r.paths[k]; old != nil {
-		r.remove(k, old)
-	}
+	r.remove(k)
 }
 
 // WithdrawPeer removes every path a peer sent (session down).
 func (r *RIB) WithdrawPeer(peer string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k, p := range r.paths {
+	var ks []Key
+	for p := range r.allPaths() {
 		if p.Peer == peer {
-			r.remove(k, p)
+			ks = append(ks, p.Key())
 		}
+	}
+	for _, k := range ks {
+		r.remove(k)
 	}
 }
 
-func (r *RIB) remove(k Key, p *Path) {
-	delete(r.paths, k)
+// remove drops the path with key k wherever it is held.
+func (r *RIB) remove(k Key) {
+	delete(r.unimported, k)
 	for _, t := range r.vrfs {
-		s := t.routes[p.Prefix]
+		s := t.routes[k.Prefix]
 		if s.removePath(k) {
-			r.refreshState(t, p.Prefix, &s)
-			t.put(p.Prefix, s)
-			r.aggregates(t, p.Prefix)
+			r.refreshState(t, k.Prefix, &s)
+			t.put(k.Prefix, s)
+			r.aggregates(t, k.Prefix)
 		}
 	}
 }

@@ -324,6 +324,34 @@ func TestReconfigure(t *testing.T) {
 	if len(dp.tables[3]) != 0 {
 		t.Errorf("removed VRF keeps %v", dp.tables[3])
 	}
+
+	// A path no VRF imports is kept: a VRF that starts importing it, or
+	// comes back importing it, gets it; withdrawn meanwhile, it is gone.
+	other := t5("dci", "192.168.77.0/24", "10.10.20.11", 7777, rmac9, RT{ASN: 65210, Value: 7777}, 65210)
+	r.Update(other)
+	vrfs[2].Imports = append(vrfs[2].Imports, RT{Any: true, Value: 7777})
+	has := func() bool { _, ok := dp.tables[3][other.Prefix]; return ok }
+	if r.SetVRFs(vrfs); !has() {
+		t.Error("BLUE did not import the path no VRF imported before")
+	}
+	r.SetVRFs(vrfs[:2])
+	if r.SetVRFs(vrfs); !has() {
+		t.Error("BLUE, back, did not import the path only it imported")
+	}
+	r.SetVRFs(vrfs[:2])
+	r.Withdraw(other.Key())
+	if r.SetVRFs(vrfs); has() {
+		t.Error("BLUE, back, imported a path withdrawn while no VRF imported it")
+	}
+	r.SetVRFs(vrfs[:2])
+	r.Update(other)
+	r.WithdrawPeer("dci")
+	if r.SetVRFs(vrfs); has() {
+		t.Error("BLUE, back, imported a path of a peer that went down while no VRF imported it")
+	}
+	if _, ok := dp.tables[3][pfx("192.168.1.10/32")]; !ok {
+		t.Error("BLUE lost RED's routes")
+	}
 }
 
 // TestAdoptAndSweep: after a restart, routes still wanted are not
