@@ -26,7 +26,7 @@ func (r *RIB) Lookup(vrf string, addr netip.Addr) (Entry, bool, error) {
 		}
 		if e, ok := r.selectRoute(t, p); ok {
 			inst, had := t.installedAt(p)
-			e.Installed = had && sameRoute(inst.route(p), r.toDataplane(e))
+			e.Installed = had && sameRoute(r.route(inst, p), r.toDataplane(e))
 			if had {
 				e.Since = inst.sinceTime()
 			}

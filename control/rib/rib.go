@@ -219,15 +219,16 @@ func (t *table) put(p netip.Prefix, s prefixState) {
 // map's key), its remotes shared with every route of the same set, and
 // when it last changed.
 type installed struct {
-	held    bool
-	kind    dataplane.RouteKind
+	since   int64  // unix ns
+	remotes uint32 // its remote set, in the RIB's sets
 	hostVRF dataplane.VRFID
-	remotes []dataplane.Remote // interned: never changed in place
-	since   int64              // unix ns
+	kind    dataplane.RouteKind
+	held    bool
 }
 
-func (in installed) route(p netip.Prefix) dataplane.Route {
-	return dataplane.Route{Prefix: p, Kind: in.kind, HostVRF: in.hostVRF, Remotes: in.remotes}
+// route is the data path's route that in records for p.
+func (r *RIB) route(in installed, p netip.Prefix) dataplane.Route {
+	return dataplane.Route{Prefix: p, Kind: in.kind, HostVRF: in.hostVRF, Remotes: r.sets[in.remotes].rs}
 }
 
 func (in installed) sinceTime() time.Time { return time.Unix(0, in.since) }
@@ -275,44 +276,78 @@ type RIB struct {
 	connected  map[string][]netip.Prefix        // VRF -> its ports' addresses (192.168.2.1/24)
 	hosts      map[string]map[netip.Prefix]bool // VRF -> hosts attached to its ports (/32)
 	errs       []error                          // data path errors since the last Err
-	// remotes interns installed routes' remote sets: a million routes
-	// over a few VTEP pairs share a few. Emptied when it grows past
-	// maxInterned (routes keep the sets they have).
-	remotes map[string][]dataplane.Remote
+	// sets interns installed routes' remote sets (a million routes over
+	// a few VTEP pairs share a few), an installed route naming its set by
+	// index: 0 is the empty set. A set goes when no route uses it.
+	sets     []remoteSet
+	setIndex map[string]uint32 // by remotesKey
+	freeSets []uint32
 }
 
-const maxInterned = 1 << 16
+// remoteSet is an interned set of remotes and how many installed routes
+// use it.
+type remoteSet struct {
+	rs   []dataplane.Remote
+	refs int
+}
 
-// intern returns rs, or an equal set already held.
-func (r *RIB) intern(rs []dataplane.Remote) []dataplane.Remote {
-	if len(rs) == 0 {
-		return nil
-	}
-	var b []byte
+// remotesKey names a set of remotes in buf.
+func remotesKey(buf []byte, rs []dataplane.Remote) []byte {
 	for _, x := range rs {
 		a := x.VTEP.As16()
-		b = append(b, a[:]...)
-		b = binary.LittleEndian.AppendUint32(b, x.VNI)
-		b = append(append(b, x.RouterMAC...), byte(len(x.RouterMAC)))
+		buf = append(buf, a[:]...)
+		buf = binary.LittleEndian.AppendUint32(buf, x.VNI)
+		buf = append(append(buf, x.RouterMAC...), byte(len(x.RouterMAC)))
 	}
-	if held, ok := r.remotes[string(b)]; ok {
-		return held
+	return buf
+}
+
+// acquire returns the index of rs's set, interning a copy of it if new,
+// and counts one more route using it.
+func (r *RIB) acquire(rs []dataplane.Remote) uint32 {
+	if len(rs) == 0 {
+		return 0
 	}
-	if len(r.remotes) >= maxInterned {
-		clear(r.remotes)
+	var buf [128]byte
+	key := remotesKey(buf[:0], rs)
+	if i, ok := r.setIndex[string(key)]; ok {
+		r.sets[i].refs++
+		return i
 	}
 	rs = slices.Clone(rs)
 	for i := range rs {
 		rs[i].RouterMAC = slices.Clone(rs[i].RouterMAC)
 	}
-	r.remotes[string(b)] = rs
-	return rs
+	var i uint32
+	if n := len(r.freeSets); n > 0 {
+		i, r.freeSets = r.freeSets[n-1], r.freeSets[:n-1]
+	} else {
+		i = uint32(len(r.sets))
+		r.sets = append(r.sets, remoteSet{})
+	}
+	r.sets[i] = remoteSet{rs: rs, refs: 1}
+	r.setIndex[string(key)] = i
+	return i
+}
+
+// release counts one route less using set i.
+func (r *RIB) release(i uint32) {
+	if i == 0 {
+		return
+	}
+	set := &r.sets[i]
+	if set.refs--; set.refs == 0 {
+		var buf [128]byte
+		delete(r.setIndex, string(remotesKey(buf[:0], set.rs)))
+		*set = remoteSet{}
+		r.freeSets = append(r.freeSets, i)
+	}
 }
 
 // New returns an empty RIB that programs dp.
 func New(dp Dataplane) *RIB {
 	return &RIB{dp: dp, vrfs: map[string]*table{}, unimported: map[Key]*Path{}, connected: map[string][]netip.Prefix{},
-		hosts: map[string]map[netip.Prefix]bool{}, remotes: map[string][]dataplane.Remote{}}
+		hosts: map[string]map[netip.Prefix]bool{}, sets: make([]remoteSet, 1), setIndex: map[string]uint32{}}
 }
 
 // SetVRFs replaces the set of VRFs (a configuration apply): routes are
@@ -339,6 +374,7 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 			for p, s := range t.routes {
 				if s.in.held {
 					r.dp.DeleteRoute(t.vrf.ID, p)
+					r.release(s.in.remotes)
 				}
 			}
 			delete(r.vrfs, name)
@@ -681,15 +717,18 @@ func (r *RIB) program(t *table, p netip.Prefix, s *prefixState, route *dataplane
 		if err := r.dp.DeleteRoute(t.vrf.ID, p); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("vrf %s: delete %v: %w", t.vrf.Name, p, err))
 		}
+		r.release(old.remotes)
 		s.in = installed{}
 		t.held--
-	case route != nil && (!had || !sameRoute(old.route(p), *route)):
+	case route != nil && (!had || !sameRoute(r.route(old, p), *route)):
 		if err := r.dp.SetRoute(t.vrf.ID, *route); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("vrf %s: install %v: %w", t.vrf.Name, p, err))
 			return
 		}
-		s.in = installed{held: true, kind: route.Kind, hostVRF: route.HostVRF, remotes: r.intern(route.Remotes), since: time.Now().UnixNano()}
-		if !had {
+		s.in = installed{held: true, kind: route.Kind, hostVRF: route.HostVRF, remotes: r.acquire(route.Remotes), since: time.Now().UnixNano()}
+		if had {
+			r.release(old.remotes)
+		} else {
 			t.held++
 		}
 	}
@@ -711,7 +750,7 @@ func (r *RIB) Adopt(vrf string, routes []dataplane.Route) {
 		if s.in.held {
 			continue
 		}
-		s.in = installed{held: true, kind: route.Kind, hostVRF: route.HostVRF, remotes: r.intern(route.Remotes), since: now}
+		s.in = installed{held: true, kind: route.Kind, hostVRF: route.HostVRF, remotes: r.acquire(route.Remotes), since: now}
 		t.held++
 		t.routes[route.Prefix] = s
 		t.stale[route.Prefix] = true
@@ -852,7 +891,7 @@ func (r *RIB) Table(vrf string) ([]Entry, error) {
 	for p := range t.allPrefixes() {
 		if e, ok := r.selectRoute(t, p); ok {
 			inst, had := t.installedAt(p)
-			e.Installed = had && sameRoute(inst.route(p), r.toDataplane(e))
+			e.Installed = had && sameRoute(r.route(inst, p), r.toDataplane(e))
 			if had {
 				e.Since = inst.sinceTime()
 			}

@@ -505,3 +505,29 @@ func TestType2MACMove(t *testing.T) {
 		t.Error("the host's route went with its old MAC's withdrawal")
 	}
 }
+
+// TestRemoteSets: installed routes with the same remotes share one
+// interned set, and a set goes with the last route using it.
+func TestRemoteSets(t *testing.T) {
+	_, r := guideRIB()
+	red := r.vrfs["RED"]
+	a, _ := red.installedAt(pfx("192.168.1.0/24"))
+	b, _ := red.installedAt(pfx("192.168.1.10/32"))
+	if a.remotes == 0 || a.remotes != b.remotes {
+		t.Errorf("two routes over the same ECMP pair: sets %d and %d, want one set", a.remotes, b.remotes)
+	}
+	if len(r.setIndex) == 0 {
+		t.Fatal("no remote sets interned")
+	}
+	r.WithdrawPeer("spine")
+	r.WithdrawPeer("dci")
+	if len(r.setIndex) != 0 || len(r.freeSets) != len(r.sets)-1 {
+		t.Errorf("no remote route left: %d sets interned, %d of %d free", len(r.setIndex), len(r.freeSets), len(r.sets)-1)
+	}
+	for _, p := range guidePaths() {
+		r.Update(p)
+	}
+	if len(r.sets)-1 != len(r.setIndex)+len(r.freeSets) {
+		t.Errorf("reloaded: %d sets, %d interned and %d free: free sets were not reused", len(r.sets)-1, len(r.setIndex), len(r.freeSets))
+	}
+}

@@ -125,7 +125,7 @@ func (r *RIB) want(t *table, p netip.Prefix) (dataplane.Route, bool) {
 	}
 	if t.stale[p] {
 		in, _ := t.installedAt(p)
-		return in.route(p), true
+		return r.route(in, p), true
 	}
 	return dataplane.Route{}, false
 }
