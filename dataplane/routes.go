@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // table returns vrf's LPM trie, creating an empty one on first use.
@@ -404,9 +405,10 @@ func (d *Dataplane) Routes(vrf VRFID) ([]Route, error) {
 
 // EachRoute calls fn with each route of vrf's table as the data path holds
 // it, IPv4 then IPv6, and stops at fn's first error. It keeps nothing but
-// the nexthop groups it read: a million-route table is read in the memory
-// of one route. A route's Remotes are shared with every route of its
-// group in this reading: fn must not change them.
+// one batch read (eachEntry) and the nexthop groups it read: a
+// million-route table is read in the memory of 4096 routes. A route's
+// Remotes are shared with every route of its group in this reading: fn
+// must not change them.
 func (d *Dataplane) EachRoute(vrf VRFID, fn func(Route) error) error {
 	if err := checkVRF(vrf); err != nil {
 		return err
@@ -491,10 +493,19 @@ func eachEntry[K any](t *ebpf.Map, fn func(K, xleafRoute) error) error {
 	vals := make([]xleafRoute, readBatch)
 	var cursor ebpf.MapBatchCursor
 	read := 0
-	for {
+	for retries := 0; ; {
 		n, err := t.BatchLookup(&cursor, keys, vals, nil)
 		if errors.Is(err, ebpf.ErrNotSupported) && read == 0 {
 			return eachEntryIterate(t, fn)
+		}
+		// The kernel gives up a batch (EINTR) when entries keep vanishing
+		// under it, having moved the cursor past what it read, which
+		// the library does not return: the walk starts over (entries
+		// read twice, as when the walk restarts by itself).
+		if errors.Is(err, unix.EINTR) && retries < 3 {
+			retries++
+			cursor = ebpf.MapBatchCursor{}
+			continue
 		}
 		for i := range n {
 			if err := fn(keys[i], vals[i]); err != nil {

@@ -524,10 +524,44 @@ func TestRemoteSets(t *testing.T) {
 	if len(r.setIndex) != 0 || len(r.freeSets) != len(r.sets)-1 {
 		t.Errorf("no remote route left: %d sets interned, %d of %d free", len(r.setIndex), len(r.freeSets), len(r.sets)-1)
 	}
+	slots := len(r.sets)
 	for _, p := range guidePaths() {
 		r.Update(p)
 	}
-	if len(r.sets)-1 != len(r.setIndex)+len(r.freeSets) {
-		t.Errorf("reloaded: %d sets, %d interned and %d free: free sets were not reused", len(r.sets)-1, len(r.setIndex), len(r.freeSets))
+	if len(r.sets) != slots || len(r.freeSets) != slots-1-len(r.setIndex) {
+		t.Errorf("reloaded: %d set slots (%d before), %d interned and %d free: free sets were not reused", len(r.sets), slots, len(r.setIndex), len(r.freeSets))
+	}
+	// The VRFs go: their routes' sets with them.
+	r.SetVRFs(nil)
+	if len(r.setIndex) != 0 {
+		t.Errorf("no VRF left: %d sets still interned", len(r.setIndex))
+	}
+}
+
+// TestAllPathsOnce: a path two VRFs import is listed once, so a
+// reconfiguration does not give a VRF two copies of it (which a
+// withdrawal would leave half in place).
+func TestAllPathsOnce(t *testing.T) {
+	dp, r := guideRIB()
+	seen := map[Key]int{}
+	for p := range r.allPaths() {
+		seen[p.Key()]++
+	}
+	if len(seen) != len(guidePaths()) {
+		t.Errorf("allPaths listed %d paths, want the %d received", len(seen), len(guidePaths()))
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%v listed %d times", k, n)
+		}
+	}
+	r.SetVRFs(guideVRFs())    // again, unchanged
+	leaked := guidePaths()[2] // RED's 192.168.1.10/32, which GREEN leaks
+	r.Withdraw(leaked.Key())
+	r.Withdraw(guidePaths()[3].Key()) // and its ECMP twin
+	for vrf, tbl := range dp.tables {
+		if _, ok := tbl[leaked.Prefix]; ok {
+			t.Errorf("vrf %d keeps %v after both its paths were withdrawn", vrf, leaked.Prefix)
+		}
 	}
 }

@@ -22,7 +22,7 @@ type Difference struct {
 	Got    string `json:"got,omitempty"`
 }
 
-// Verify compares every VRF's table in the data path (read, a route at a
+// Verify compares every VRF's table in the data path (read a batch at a
 // time) with what the RIB wants there: each selected route as it programs
 // it, and each route a previous run left that is not swept yet. It does
 // not hold the RIB while reading the data path (a big table takes a
