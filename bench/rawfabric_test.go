@@ -67,8 +67,7 @@ func newRawSpeaker(listen netip.AddrPort, asn uint32, id netip.Addr, n int) (*ra
 	for first := 0; first < n; first += rawPerUpdate {
 		var nlris []gobgp.PathNLRI
 		for i := first; i < min(n, first+rawPerUpdate); i++ {
-			a := netip.AddrFrom4([4]byte{10, byte(128 + i>>16), byte(i >> 8), byte(i)})
-			nlri, err := gobgp.NewEVPNIPPrefixRoute(rd, gobgp.EthernetSegmentIdentifier{}, 0, 32, a, netip.IPv4Unspecified(), 4001)
+			nlri, err := gobgp.NewEVPNIPPrefixRoute(rd, gobgp.EthernetSegmentIdentifier{}, 0, 32, scaleAddr(i), netip.IPv4Unspecified(), 4001)
 			if err != nil {
 				return nil, err
 			}

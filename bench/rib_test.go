@@ -24,8 +24,7 @@ func BenchmarkRIBLoad(b *testing.B) {
 	asPath := []uint32{65199}
 	paths := make([]*rib.Path, n)
 	for i := range paths {
-		a := netip.AddrFrom4([4]byte{10, byte(128 + i>>16), byte(i >> 8), byte(i)})
-		paths[i] = &rib.Path{Peer: "127.0.0.2", RD: "10.10.10.1:2", Prefix: netip.PrefixFrom(a, 32),
+		paths[i] = &rib.Path{Peer: "127.0.0.2", RD: "10.10.10.1:2", Prefix: netip.PrefixFrom(scaleAddr(i), 32),
 			VTEP: netip.MustParseAddr("10.10.10.1"), VNI: 4001, RouterMAC: mac, RTs: rts, ASPath: asPath}
 	}
 	vrfs := []rib.VRF{

@@ -315,26 +315,10 @@ func scale(b *testing.B, n int, relay bool) {
 		b.Fatalf("the fabric's withdrawal: %v", err)
 	}
 	if raw != nil {
-		silent, closed := raw.Silence()
-		if closed != nil {
-			b.Fatalf("xleafd's side of the session ended: %v", closed)
-		}
-		b.Logf("xleafd's longest silence on the session: %.1f s (the guide's hold time: 9 s)", silent.Seconds())
-		b.ReportMetric(silent.Seconds(), "s-longest-silence")
-		if silent > 9*time.Second {
-			b.Errorf("xleafd went silent for %.1f s: a fabric with the guide's hold time would have dropped it", silent.Seconds())
-		}
+		heldUp(b, raw, "fabric", "s-longest-silence")
 	}
 	if dci != nil {
-		silent, closed := dci.Silence()
-		if closed != nil {
-			b.Fatalf("xleafd's side of the DCI session ended: %v", closed)
-		}
-		b.Logf("xleafd's longest silence on the DCI session: %.1f s", silent.Seconds())
-		b.ReportMetric(silent.Seconds(), "s-dci-longest-silence")
-		if silent > 9*time.Second {
-			b.Errorf("xleafd went silent to the DCI peer for %.1f s: with the guide's hold time it would have dropped xleafd", silent.Seconds())
-		}
+		heldUp(b, dci, "DCI peer", "s-dci-longest-silence")
 		b.ReportMetric(relayedAll.Seconds(), "s-relayed")
 		b.ReportMetric(relayWithdrawn.Seconds(), "s-relay-withdrawn")
 	}
@@ -397,6 +381,27 @@ func waitCounts(b *testing.B, since time.Time, done func(map[string]int) bool) t
 	}
 	b.Fatalf("route counts %v after 10 minutes (%v)", c, err)
 	return time.Time{}
+}
+
+// heldUp checks xleafd's session to a raw speaker (peer names it): still
+// up, and never silent for the guide's hold time (9 s), past which a peer
+// with the guide's timers would have dropped it. The longest silence is
+// reported as metric.
+func heldUp(b *testing.B, f *rawFabric, peer, metric string) {
+	silent, closed := f.Silence()
+	if closed != nil {
+		b.Fatalf("xleafd's side of the session to the %s ended: %v", peer, closed)
+	}
+	b.Logf("xleafd's longest silence on the session to the %s: %.1f s (the guide's hold time: 9 s)", peer, silent.Seconds())
+	b.ReportMetric(silent.Seconds(), metric)
+	if silent > 9*time.Second {
+		b.Errorf("xleafd went silent to the %s for %.1f s: a peer with the guide's hold time would have dropped it", peer, silent.Seconds())
+	}
+}
+
+// scaleAddr is the benchmarks' i-th route's address: 10.128.0.0 and up.
+func scaleAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(128 + i>>16), byte(i >> 8), byte(i)})
 }
 
 // waitHeard waits until a DCI peer's count reaches want and returns the

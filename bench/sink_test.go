@@ -73,8 +73,7 @@ func originate(b *testing.B, n int) *bgp.Speaker {
 	mac, _ := net.ParseMAC("44:38:39:22:dd:01")
 	start := time.Now()
 	for i := range n {
-		a := netip.AddrFrom4([4]byte{10, byte(128 + i>>16), byte(i >> 8), byte(i)})
-		if err := fabric.Advertise(ctx, bgp.Type5{RD: "10.10.10.1:2", Prefix: netip.PrefixFrom(a, 32), VTEP: netip.MustParseAddr("10.10.10.1"),
+		if err := fabric.Advertise(ctx, bgp.Type5{RD: "10.10.10.1:2", Prefix: netip.PrefixFrom(scaleAddr(i), 32), VTEP: netip.MustParseAddr("10.10.10.1"),
 			VNI: 4001, RouterMAC: mac, RTs: []bgp.RT{{ASN: 65101, Value: 4001}}}); err != nil {
 			b.Fatal(err)
 		}

@@ -384,8 +384,9 @@ func (r *RIB) SetVRFs(vrfs []VRF) {
 		r.rebuild(t, all)
 	}
 	clear(r.unimported)
+	ts := slices.Collect(maps.Values(r.vrfs))
 	for _, p := range all {
-		if !r.imported(p) {
+		if !importedBy(ts, p) {
 			r.unimported[p.Key()] = p
 		}
 	}
@@ -400,7 +401,7 @@ func (r *RIB) allPaths() iter.Seq[*Path] {
 		for i, t := range ts {
 			for _, s := range t.routes {
 				for _, p := range s.paths {
-					if slices.ContainsFunc(ts[:i], func(o *table) bool { return o.vrf.imports(p.RTs) }) {
+					if importedBy(ts[:i], p) {
 						continue // listed with an earlier VRF
 					}
 					if !yield(p) {
@@ -417,14 +418,9 @@ func (r *RIB) allPaths() iter.Seq[*Path] {
 	}
 }
 
-// imported says whether a VRF imports p.
-func (r *RIB) imported(p *Path) bool {
-	for _, t := range r.vrfs {
-		if t.vrf.imports(p.RTs) {
-			return true
-		}
-	}
-	return false
+// importedBy says whether one of the VRFs of ts imports p.
+func importedBy(ts []*table, p *Path) bool {
+	return slices.ContainsFunc(ts, func(t *table) bool { return t.vrf.imports(p.RTs) })
 }
 
 // rebuild recomputes a whole VRF from all received paths and the ports.
@@ -516,36 +512,14 @@ func hasMoreSpecific(t *table, agg netip.Prefix) bool {
 func (r *RIB) Update(p *Path) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := p.Key()
-	delete(r.unimported, k)
-	// Replace in place, then re-select once: a re-advertisement that
-	// changes nothing programs nothing. The prefix's state is read and
-	// written once per VRF.
-	imported := false
-	for _, t := range r.vrfs {
-		s := t.routes[p.Prefix]
-		had := s.removePath(k)
-		imports := t.vrf.imports(p.RTs)
-		if imports {
-			s.paths = append(s.paths, p)
-			imported = true
-		}
-		if had || imports {
-			r.refreshState(t, p.Prefix, &s)
-			t.put(p.Prefix, s)
-			r.aggregates(t, p.Prefix)
-		}
-	}
-	if !imported {
-		r.unimported[k] = p
-	}
+	r.place(p.Key(), p)
 }
 
 // Withdraw removes a path.
 func (r *RIB) Withdraw(k Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.remove(k)
+	r.place(k, nil)
 }
 
 // WithdrawPeer removes every path a peer sent (session down).
@@ -559,20 +533,34 @@ func (r *RIB) WithdrawPeer(peer string) {
 		}
 	}
 	for _, k := range ks {
-		r.remove(k)
+		r.place(k, nil)
 	}
 }
 
-// remove drops the path with key k wherever it is held.
-func (r *RIB) remove(k Key) {
+// place puts p (nil: nothing) where the path with key k was: among the
+// candidates of each VRF that imports it, or, if none does, in
+// unimported. Replaced in place and re-selected once: a
+// re-advertisement that changes nothing programs nothing, and the
+// prefix's state is read and written once per VRF.
+func (r *RIB) place(k Key, p *Path) {
 	delete(r.unimported, k)
+	imported := false
 	for _, t := range r.vrfs {
 		s := t.routes[k.Prefix]
-		if s.removePath(k) {
+		had := s.removePath(k)
+		imports := p != nil && t.vrf.imports(p.RTs)
+		if imports {
+			s.paths = append(s.paths, p)
+			imported = true
+		}
+		if had || imports {
 			r.refreshState(t, k.Prefix, &s)
 			t.put(k.Prefix, s)
 			r.aggregates(t, k.Prefix)
 		}
+	}
+	if p != nil && !imported {
+		r.unimported[k] = p
 	}
 }
 
