@@ -686,6 +686,9 @@ func (r *RIB) refresh(t *table, p netip.Prefix) {
 func (r *RIB) refreshState(t *table, p netip.Prefix, s *prefixState) {
 	e, ok := r.selectFrom(t, p, s.paths)
 	if !ok {
+		if t.stale[p] {
+			return // a previous run's route: it waits for the sweep
+		}
 		r.program(t, p, s, nil)
 		return
 	}

@@ -372,6 +372,10 @@ func TestAdoptAndSweep(t *testing.T) {
 	if _, ok := dp.tables[1][stale.Prefix]; !ok {
 		t.Fatal("stale route removed before the sweep: traffic would stop while BGP converges")
 	}
+	r.SetVRFs(guideVRFs()) // a configuration apply while BGP converges
+	if _, ok := dp.tables[1][stale.Prefix]; !ok {
+		t.Fatal("a configuration apply removed a stale route before the sweep")
+	}
 	r.Update(guidePaths()[0]) // re-advertisements change nothing
 	if n := r.Sweep(); n != 1 {
 		t.Errorf("swept %d routes, want 1", n)

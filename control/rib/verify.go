@@ -58,6 +58,10 @@ const verifyChunk = 4096
 func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID, func(dataplane.Route) error) error) ([]Difference, int, error) {
 	r.mu.Lock()
 	t := r.vrfs[name]
+	var id dataplane.VRFID
+	if t != nil {
+		id = t.vrf.ID // SetVRFs may replace t.vrf while the table is read
+	}
 	r.mu.Unlock()
 	if t == nil {
 		return nil, 0, nil // gone meanwhile
@@ -86,7 +90,7 @@ func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID, func(dataplane.R
 		}
 		chunk = chunk[:0]
 	}
-	err := read(t.vrf.ID, func(g dataplane.Route) error {
+	err := read(id, func(g dataplane.Route) error {
 		if chunk = append(chunk, g); len(chunk) == cap(chunk) {
 			compare()
 		}

@@ -83,3 +83,29 @@ func TestVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyDuringApply: an audit reading the data path while a
+// configuration apply replaces the VRFs (run with -race: the audit read
+// the VRF's ID outside the RIB's lock).
+func TestVerifyDuringApply(t *testing.T) {
+	dp, r := guideRIB()
+	for _, p := range guidePaths() {
+		r.Update(p)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			r.SetVRFs(guideVRFs()) // the same: nothing to program
+		}
+	}()
+	for range 50 {
+		if _, _, err := r.Verify(dp.read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	if diffs, _, err := r.Verify(dp.read); err != nil || len(diffs) != 0 {
+		t.Errorf("after the applies: %v, %v", diffs, err)
+	}
+}
