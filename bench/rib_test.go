@@ -22,10 +22,11 @@ func BenchmarkRIBLoad(b *testing.B) {
 	mac, _ := net.ParseMAC("44:38:39:22:dd:01")
 	rts := []rib.RT{{ASN: 65101, Value: 4001}}
 	asPath := []uint32{65199}
+	attrs := &rib.Attrs{Peer: "127.0.0.2", RD: "10.10.10.1:2", VTEP: netip.MustParseAddr("10.10.10.1"), VNI: 4001,
+		RouterMAC: mac, RTs: rts, ASPath: asPath} // one set, as xleafd interns them
 	paths := make([]*rib.Path, n)
 	for i := range paths {
-		paths[i] = &rib.Path{Peer: "127.0.0.2", RD: "10.10.10.1:2", Prefix: netip.PrefixFrom(scaleAddr(i), 32),
-			VTEP: netip.MustParseAddr("10.10.10.1"), VNI: 4001, RouterMAC: mac, RTs: rts, ASPath: asPath}
+		paths[i] = &rib.Path{Prefix: netip.PrefixFrom(scaleAddr(i), 32), Attrs: attrs}
 	}
 	vrfs := []rib.VRF{
 		{Name: "RED", ID: 1, VNI: 4001, ASN: 65110},

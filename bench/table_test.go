@@ -114,8 +114,8 @@ func BenchmarkVerify(b *testing.B) {
 	r.SetVRFs([]rib.VRF{{Name: "RED", ID: 1, VNI: 4001, ASN: 65110}})
 	for _, route := range routes {
 		for _, m := range route.Remotes {
-			r.Update(&rib.Path{Peer: "spine", RD: m.VTEP.String() + ":3", Prefix: route.Prefix, VTEP: m.VTEP, VNI: m.VNI,
-				RouterMAC: m.RouterMAC, RTs: []rib.RT{{ASN: 65101, Value: 4001}}, ASPath: []uint32{65199, 65101}})
+			r.Update(&rib.Path{Prefix: route.Prefix, Attrs: &rib.Attrs{Peer: "spine", RD: m.VTEP.String() + ":3", VTEP: m.VTEP, VNI: m.VNI,
+				RouterMAC: m.RouterMAC, RTs: []rib.RT{{ASN: 65101, Value: 4001}}, ASPath: []uint32{65199, 65101}}})
 		}
 	}
 	if errs := r.Err(); len(errs) > 0 {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"maps"
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -58,9 +57,8 @@ type pipeline struct {
 	mu      sync.Mutex
 	exports map[exportKey]bgp.Type5 // what we originate
 
-	// attrs interns the received paths' attributes (route targets, AS
-	// paths, router MACs): a million routes share a handful. Touched by
-	// the run loop alone.
+	// attrs interns the received paths' attribute sets: a million routes
+	// share a handful. Touched by the run loop alone.
 	attrs interned
 }
 
@@ -121,7 +119,7 @@ func (p *pipeline) received(ctx context.Context, e bgp.Event) {
 	start := time.Now()
 	if e.Withdraw {
 		p.metrics.updates.WithLabelValues("withdraw").Inc()
-		p.rib.Withdraw(p.attrs.path(e.Route).Key())
+		p.rib.Withdraw(rib.KeyOf(e.Route.RD, e.Route.Prefix, e.Route.Type2, e.Route.HostMAC))
 	} else {
 		p.metrics.updates.WithLabelValues("update").Inc()
 		p.rib.Update(p.attrs.path(e.Route))
@@ -131,12 +129,12 @@ func (p *pipeline) received(ctx context.Context, e bgp.Event) {
 	p.syncExports(ctx)
 }
 
-// interned holds one copy of each attribute value the RIB's paths share.
-// Emptied when it grows past maxInternedAttrs: paths keep what they have.
+// interned holds one copy of each attribute set the RIB's paths share (a
+// million routes from a few leafs have a few). Emptied when it grows past
+// maxInternedAttrs: paths keep what they have.
 type interned struct {
-	rts    map[string][]rib.RT
-	asPath map[string][]uint32
-	macs   map[string]net.HardwareAddr
+	sets map[string]*rib.Attrs
+	key  []byte
 }
 
 const maxInternedAttrs = 1 << 14
@@ -144,51 +142,47 @@ const maxInternedAttrs = 1 << 14
 // path is a received route as the RIB keeps it, its attributes shared
 // with every path that has the same.
 func (in *interned) path(r *bgp.Route) *rib.Path {
-	if in.rts == nil || len(in.rts)+len(in.asPath)+len(in.macs) > maxInternedAttrs {
-		in.rts, in.asPath, in.macs = map[string][]rib.RT{}, map[string][]uint32{}, map[string]net.HardwareAddr{}
+	if in.sets == nil || len(in.sets) > maxInternedAttrs {
+		in.sets = map[string]*rib.Attrs{}
 	}
-	return &rib.Path{Peer: r.Peer, RD: r.RD, Prefix: r.Prefix, VTEP: r.VTEP, VNI: r.VNI, RouterMAC: in.mac(r.RouterMAC),
-		RTs: in.routeTargets(r.RTs), ASPath: in.path32(r.ASPath), Origin: rib.Origin(r.Origin), LocalPref: r.LocalPref,
-		Type2: r.Type2, HostMAC: r.HostMAC}
-}
-
-func (in *interned) routeTargets(rts []bgp.RT) []rib.RT {
-	var key []byte
-	for _, rt := range rts {
+	key := in.key[:0]
+	key = append(append(key, r.Peer...), 0)
+	key = append(append(key, r.RD...), 0)
+	a := r.VTEP.As16()
+	key = append(key, a[:]...)
+	key = binary.LittleEndian.AppendUint32(key, r.VNI)
+	key = append(append(key, byte(len(r.RouterMAC))), r.RouterMAC...)
+	key = binary.LittleEndian.AppendUint32(key, r.LocalPref)
+	key = append(key, byte(r.Origin), boolByte(r.Type2))
+	key = binary.LittleEndian.AppendUint32(key, uint32(len(r.RTs)))
+	for _, rt := range r.RTs {
 		a := rt.Addr.As16()
 		key = append(key, a[:]...)
 		key = binary.LittleEndian.AppendUint32(key, rt.ASN)
 		key = binary.LittleEndian.AppendUint32(key, rt.Value)
 	}
-	if held, ok := in.rts[string(key)]; ok {
-		return held
-	}
-	out := make([]rib.RT, len(rts))
-	for i, rt := range rts {
-		out[i] = rib.RT{Addr: rt.Addr, ASN: rt.ASN, Value: rt.Value}
-	}
-	in.rts[string(key)] = out
-	return out
-}
-
-func (in *interned) path32(p []uint32) []uint32 {
-	key := make([]byte, 0, 4*len(p))
-	for _, as := range p {
+	for _, as := range r.ASPath {
 		key = binary.LittleEndian.AppendUint32(key, as)
 	}
-	if held, ok := in.asPath[string(key)]; ok {
-		return held
+	in.key = key
+	attrs, ok := in.sets[string(key)]
+	if !ok {
+		rts := make([]rib.RT, len(r.RTs))
+		for i, rt := range r.RTs {
+			rts[i] = rib.RT{Addr: rt.Addr, ASN: rt.ASN, Value: rt.Value}
+		}
+		attrs = &rib.Attrs{Peer: r.Peer, RD: r.RD, VTEP: r.VTEP, VNI: r.VNI, RouterMAC: r.RouterMAC, RTs: rts,
+			ASPath: r.ASPath, Origin: rib.Origin(r.Origin), LocalPref: r.LocalPref, Type2: r.Type2}
+		in.sets[string(key)] = attrs
 	}
-	in.asPath[string(key)] = p
-	return p
+	return &rib.Path{Prefix: r.Prefix, HostMAC: r.HostMAC, Attrs: attrs}
 }
 
-func (in *interned) mac(m net.HardwareAddr) net.HardwareAddr {
-	if held, ok := in.macs[string(m)]; ok {
-		return held
+func boolByte(b bool) byte {
+	if b {
+		return 1
 	}
-	in.macs[string(m)] = m
-	return m
+	return 0
 }
 
 func (p *pipeline) logErrors() {

@@ -101,11 +101,22 @@ const (
 )
 
 // Path is one EVPN route from a peer (Type-5, or a Type-2 MAC/IP route
-// with an L3VNI, which is a /32 host route here).
+// with an L3VNI, which is a /32 host route here). Its attributes are
+// shared with every path that has the same (a million routes from a few
+// leafs have a few sets): a path is its prefix, a Type-2 route's MAC, and
+// its set.
 type Path struct {
+	Prefix  netip.Prefix
+	HostMAC net.HardwareAddr // Type-2: the host's MAC
+	*Attrs
+}
+
+// Attrs are what paths share: the peer, the route distinguisher (of the
+// NLRI, but one per VRF of a leaf) and the path attributes. Shared: never
+// changed once a path holds them.
+type Attrs struct {
 	Peer      string // who sent it
 	RD        string
-	Prefix    netip.Prefix
 	VTEP      netip.Addr
 	VNI       uint32 // the label: the L3VNI to encapsulate with
 	RouterMAC net.HardwareAddr
@@ -114,7 +125,6 @@ type Path struct {
 	Origin    Origin
 	LocalPref uint32 // 0 = default 100
 	Type2     bool
-	HostMAC   net.HardwareAddr // Type-2: the host's MAC
 }
 
 // Key identifies a route for replacement and withdrawal: its NLRI. The
@@ -128,8 +138,12 @@ type Key struct {
 	MAC    string // Type-2: the host's MAC is part of the NLRI
 }
 
-func (p *Path) Key() Key {
-	return Key{RD: p.RD, Prefix: p.Prefix, Type2: p.Type2, MAC: p.HostMAC.String()}
+func (p *Path) Key() Key { return KeyOf(p.RD, p.Prefix, p.Type2, p.HostMAC) }
+
+// KeyOf is the key of a route with these NLRI fields (a withdrawal names
+// a route by them alone).
+func KeyOf(rd string, prefix netip.Prefix, type2 bool, hostMAC net.HardwareAddr) Key {
+	return Key{RD: rd, Prefix: prefix, Type2: type2, MAC: hostMAC.String()}
 }
 
 func (p *Path) localPref() uint32 {

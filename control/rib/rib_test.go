@@ -68,8 +68,8 @@ func guideVRFs() []VRF {
 // t5 is a Type-5 route from a site-1 leaf (via the spine) or from
 // borderleaf04 (over the DCI).
 func t5(peer, prefix, vtep string, vni uint32, rmac net.HardwareAddr, rt RT, asPath ...uint32) *Path {
-	return &Path{Peer: peer, RD: vtep + ":" + itoa(vni), Prefix: pfx(prefix), VTEP: addr(vtep), VNI: vni,
-		RouterMAC: rmac, RTs: []RT{rt}, ASPath: asPath}
+	return &Path{Prefix: pfx(prefix), Attrs: &Attrs{Peer: peer, RD: vtep + ":" + itoa(vni), VTEP: addr(vtep), VNI: vni,
+		RouterMAC: rmac, RTs: []RT{rt}, ASPath: asPath}}
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
@@ -456,8 +456,8 @@ func TestLocalHostBeatsRemoteType2(t *testing.T) {
 	r.SetVRFs(guideVRFs())
 	r.SetConnected("RED", []netip.Prefix{pfx("192.168.1.1/24")})
 	host := pfx("192.168.1.10/32")
-	other := &Path{Peer: "spine", RD: "10.10.10.2:1", Prefix: host, VTEP: addr("10.10.10.2"), VNI: 4001, RouterMAC: rmac2,
-		RTs: []RT{{ASN: 65102, Value: 4001}}, ASPath: []uint32{65199, 65102}, Type2: true}
+	other := &Path{Prefix: host, Attrs: &Attrs{Peer: "spine", RD: "10.10.10.2:1", VTEP: addr("10.10.10.2"), VNI: 4001, RouterMAC: rmac2,
+		RTs: []RT{{ASN: 65102, Value: 4001}}, ASPath: []uint32{65199, 65102}, Type2: true}}
 	r.Update(other)
 	if got := dp.tables[1][host]; got.Kind != dataplane.RouteRemote {
 		t.Fatalf("before the host is known here: %v, want the other leaf's route", got)
