@@ -109,3 +109,32 @@ func TestVerifyDuringApply(t *testing.T) {
 		t.Errorf("after the applies: %v, %v", diffs, err)
 	}
 }
+
+// TestSameForwarding: remote sets compare as sets (any order), every
+// field counts, and a member repeated is not another member.
+func TestSameForwarding(t *testing.T) {
+	a, b := remote("10.10.10.1", 4001, rmac1), remote("10.10.10.2", 4001, rmac2)
+	route := func(rs ...dataplane.Remote) dataplane.Route {
+		return dataplane.Route{Prefix: pfx("192.168.1.0/24"), Kind: dataplane.RouteRemote, Remotes: rs}
+	}
+	otherMAC, otherVNI := a, a
+	otherMAC.RouterMAC, otherVNI.VNI = rmac2, 4002
+	for _, c := range []struct {
+		name string
+		x, y dataplane.Route
+		want bool
+	}{
+		{"same order", route(a, b), route(a, b), true},
+		{"other order", route(a, b), route(b, a), true},
+		{"one less", route(a, b), route(a), false},
+		{"repeated", route(a, a), route(a, b), false},
+		{"router mac", route(a), route(otherMAC), false},
+		{"vni", route(a), route(otherVNI), false},
+		{"kind", route(a), dataplane.Route{Kind: dataplane.RouteBlackhole}, false},
+		{"host vrf", dataplane.Route{Kind: dataplane.RouteLocal, HostVRF: 1}, dataplane.Route{Kind: dataplane.RouteLocal, HostVRF: 2}, false},
+	} {
+		if got := sameForwarding(c.x, c.y); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
