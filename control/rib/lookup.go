@@ -21,7 +21,7 @@ func (r *RIB) Lookup(vrf string, addr netip.Addr) (Entry, bool, error) {
 			return Entry{}, false, err
 		}
 		_, candidate := t.connected[p]
-		if !candidate && !t.local[p] && len(t.paths(p)) == 0 && !t.aggActive[p] {
+		if !candidate && !t.local[p] && t.paths(p).first == nil && !t.aggActive[p] {
 			continue
 		}
 		if e, ok := r.selectRoute(t, p); ok {

@@ -193,25 +193,93 @@ type table struct {
 
 // prefixState is what a VRF holds for one prefix.
 type prefixState struct {
-	paths []*Path   // BGP candidates, one per NLRI (Key)
-	in    installed // what the data path holds, if in.held
+	paths candidates // BGP candidates, one per NLRI (Key)
+	in    installed  // what the data path holds, if in.held
 }
 
-// removePath drops the candidate with key k; it reports whether there was
+// candidates are a prefix's BGP paths. Nearly always there is one (two
+// where a route is learned twice), so the first is held in place and the
+// rest, if any, beside: a slice was 8 bytes more in every entry of a
+// table and an allocation of its own.
+type candidates struct {
+	first *Path
+	rest  *[]*Path // beyond the first; nil if none
+}
+
+func (c candidates) len() int {
+	switch {
+	case c.first == nil:
+		return 0
+	case c.rest == nil:
+		return 1
+	}
+	return 1 + len(*c.rest)
+}
+
+// all lists the candidates, the first first.
+func (c candidates) all() iter.Seq[*Path] {
+	return func(yield func(*Path) bool) {
+		if c.first == nil || !yield(c.first) || c.rest == nil {
+			return
+		}
+		for _, p := range *c.rest {
+			if !yield(p) {
+				return
+			}
+		}
+	}
+}
+
+// add adds p, which has no key of the candidates (callers remove it
+// first).
+func (c *candidates) add(p *Path) {
+	switch {
+	case c.first == nil:
+		c.first = p
+	case c.rest == nil:
+		c.rest = &[]*Path{p}
+	default:
+		rest := append(slices.Clip(*c.rest), p) // a copy: states are values
+		c.rest = &rest
+	}
+}
+
+// remove drops the candidate with key k; it reports whether there was
 // one.
-func (s *prefixState) removePath(k Key) bool {
-	i := slices.IndexFunc(s.paths, func(p *Path) bool { return p.Key() == k })
+func (c *candidates) remove(k Key) bool {
+	if c.first == nil {
+		return false
+	}
+	if c.first.Key() == k {
+		c.first = nil
+		if c.rest != nil {
+			c.first = (*c.rest)[0]
+			c.dropRest(0)
+		}
+		return true
+	}
+	if c.rest == nil {
+		return false
+	}
+	i := slices.IndexFunc(*c.rest, func(p *Path) bool { return p.Key() == k })
 	if i < 0 {
 		return false
 	}
-	if s.paths = slices.Delete(s.paths, i, i+1); len(s.paths) == 0 {
-		s.paths = nil
-	}
+	c.dropRest(i)
 	return true
 }
 
+func (c *candidates) dropRest(i int) {
+	if len(*c.rest) == 1 {
+		c.rest = nil
+		return
+	}
+	rest := slices.Delete(slices.Clone(*c.rest), i, i+1) // a copy: states are values
+	c.rest = &rest
+}
+
 // paths are the BGP candidates for p.
-func (t *table) paths(p netip.Prefix) []*Path { return t.routes[p].paths }
+func (t *table) paths(p netip.Prefix) candidates { return t.routes[p].paths }
 
 // installedAt is what the data path holds for p.
 func (t *table) installedAt(p netip.Prefix) (installed, bool) {
@@ -221,7 +289,7 @@ func (t *table) installedAt(p netip.Prefix) (installed, bool) {
 
 // put stores s as p's state (none when it holds nothing).
 func (t *table) put(p netip.Prefix, s prefixState) {
-	if len(s.paths) == 0 && !s.in.held {
+	if s.paths.first == nil && !s.in.held {
 		delete(t.routes, p)
 	} else {
 		t.routes[p] = s
@@ -233,7 +301,7 @@ func (t *table) put(p netip.Prefix, s prefixState) {
 // map's key), its remotes shared with every route of the same set, and
 // when it last changed.
 type installed struct {
-	since   int64  // unix ns
+	since   uint32 // unix seconds
 	remotes uint32 // its remote set, in the RIB's sets
 	hostVRF dataplane.VRFID
 	kind    dataplane.RouteKind
@@ -245,14 +313,18 @@ func (r *RIB) route(in installed, p netip.Prefix) dataplane.Route {
 	return dataplane.Route{Prefix: p, Kind: in.kind, HostVRF: in.hostVRF, Remotes: r.sets[in.remotes].rs}
 }
 
-func (in installed) sinceTime() time.Time { return time.Unix(0, in.since) }
+func (in installed) sinceTime() time.Time { return time.Unix(int64(in.since), 0) }
+
+// unixSeconds is now as installed records it: to the second, as show
+// route's age is, in 4 bytes (until 2106), not 8.
+func unixSeconds() uint32 { return uint32(time.Now().Unix()) }
 
 // holds are the ways t can hold a route for a prefix, in the order
 // allPrefixes lists them: learned by BGP, connected, local, an active
 // aggregate, a previous run's not swept yet.
 func (t *table) holds() [5]func(netip.Prefix) bool {
 	return [5]func(netip.Prefix) bool{
-		func(p netip.Prefix) bool { return len(t.paths(p)) > 0 },
+		func(p netip.Prefix) bool { return t.paths(p).first != nil },
 		func(p netip.Prefix) bool { _, ok := t.connected[p]; return ok },
 		func(p netip.Prefix) bool { return t.local[p] },
 		func(p netip.Prefix) bool { return t.aggActive[p] },
@@ -414,7 +486,7 @@ func (r *RIB) allPaths() iter.Seq[*Path] {
 		ts := slices.Collect(maps.Values(r.vrfs))
 		for i, t := range ts {
 			for _, s := range t.routes {
-				for _, p := range s.paths {
+				for p := range s.paths.all() {
 					if importedBy(ts[:i], p) {
 						continue // listed with an earlier VRF
 					}
@@ -442,7 +514,7 @@ func (r *RIB) rebuild(t *table, all []*Path) {
 	// The candidates are imported again; what is installed stays, to be
 	// compared with what is selected now.
 	for p, s := range t.routes {
-		s.paths = nil
+		s.paths = candidates{}
 		t.put(p, s)
 	}
 	t.connected = map[netip.Prefix]string{}
@@ -492,18 +564,16 @@ func (r *RIB) rebuild(t *table, all []*Path) {
 }
 
 // addPath adds p to its prefix's candidates, which hold no path with its
-// key (callers remove it first). A prefix has one or two candidates,
-// nearly always, so they are a slice: a map per prefix was a quarter of
-// xleafd's heap at 100k routes.
+// key (callers remove it first).
 func addPath(t *table, p *Path) {
 	s := t.routes[p.Prefix]
-	s.paths = append(s.paths, p)
+	s.paths.add(p)
 	t.routes[p.Prefix] = s
 }
 
 func hasMoreSpecific(t *table, agg netip.Prefix) bool {
 	for p, s := range t.routes {
-		if len(s.paths) > 0 && p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
+		if s.paths.first != nil && p.Bits() > agg.Bits() && agg.Contains(p.Addr()) {
 			return true
 		}
 	}
@@ -561,10 +631,10 @@ func (r *RIB) place(k Key, p *Path) {
 	imported := false
 	for _, t := range r.vrfs {
 		s := t.routes[k.Prefix]
-		had := s.removePath(k)
+		had := s.paths.remove(k)
 		imports := p != nil && t.vrf.imports(p.RTs)
 		if imports {
-			s.paths = append(s.paths, p)
+			s.paths.add(p)
 			imported = true
 		}
 		if had || imports {
@@ -681,7 +751,7 @@ func (r *RIB) aggregates(t *table, p netip.Prefix) {
 			// p itself, when present, keeps the aggregate up without a
 			// walk of the table.
 			_, conn := t.connected[p]
-			if on := len(t.paths(p)) > 0 || conn || hasMoreSpecific(t, agg); on != t.aggActive[agg] {
+			if on := t.paths(p).first != nil || conn || hasMoreSpecific(t, agg); on != t.aggActive[agg] {
 				t.aggActive[agg] = on
 				r.refresh(t, agg)
 			}
@@ -730,7 +800,7 @@ func (r *RIB) program(t *table, p netip.Prefix, s *prefixState, route *dataplane
 			r.errs = append(r.errs, fmt.Errorf("vrf %s: install %v: %w", t.vrf.Name, p, err))
 			return
 		}
-		s.in = installed{held: true, kind: route.Kind, hostVRF: route.HostVRF, remotes: r.acquire(route.Remotes), since: time.Now().UnixNano()}
+		s.in = installed{held: true, kind: route.Kind, hostVRF: route.HostVRF, remotes: r.acquire(route.Remotes), since: unixSeconds()}
 		if had {
 			r.release(old.remotes)
 		} else {
@@ -749,7 +819,7 @@ func (r *RIB) Adopt(vrf string, routes []dataplane.Route) {
 	if t == nil {
 		return
 	}
-	now := time.Now().UnixNano()
+	now := unixSeconds()
 	for _, route := range routes {
 		s := t.routes[route.Prefix]
 		if s.in.held {
@@ -807,7 +877,7 @@ func (r *RIB) selectRoute(t *table, p netip.Prefix) (Entry, bool) {
 }
 
 // selectFrom is selectRoute with p's BGP candidates, bgp, in hand.
-func (r *RIB) selectFrom(t *table, p netip.Prefix, bgp []*Path) (Entry, bool) {
+func (r *RIB) selectFrom(t *table, p netip.Prefix, bgp candidates) (Entry, bool) {
 	if t.local[p] {
 		return Entry{Prefix: p, Source: SourceLocal, HostVRF: t.vrf.Name}, true
 	}
@@ -832,8 +902,8 @@ func (r *RIB) selectFrom(t *table, p netip.Prefix, bgp []*Path) (Entry, bool) {
 
 // sortedPaths orders candidates best first: local preference, AS path
 // length, origin, then a stable tie-break (VTEP, peer).
-func sortedPaths(ps []*Path) []*Path {
-	out := slices.Clone(ps)
+func sortedPaths(ps candidates) []*Path {
+	out := slices.AppendSeq(make([]*Path, 0, ps.len()), ps.all())
 	slices.SortFunc(out, func(a, b *Path) int {
 		return cmp.Or(
 			cmp.Compare(b.localPref(), a.localPref()),

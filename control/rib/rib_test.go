@@ -569,3 +569,61 @@ func TestAllPathsOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCandidates: a prefix's candidates, the first held in place and the
+// rest beside, through adds and removals in every position; a copy of the
+// state taken before a change keeps what it had (states are values).
+func TestCandidates(t *testing.T) {
+	ps := []*Path{
+		t5("s1", "192.168.1.0/24", "10.10.10.1", 4001, rmac1, RT{ASN: 65101, Value: 4001}),
+		t5("s2", "192.168.1.0/24", "10.10.10.2", 4001, rmac2, RT{ASN: 65102, Value: 4001}),
+		t5("s3", "192.168.1.0/24", "10.10.10.3", 4001, rmac9, RT{ASN: 65103, Value: 4001}),
+	}
+	list := func(c candidates) []string {
+		var out []string
+		for p := range c.all() {
+			out = append(out, p.Peer)
+		}
+		if len(out) != c.len() {
+			t.Errorf("len %d, listed %v", c.len(), out)
+		}
+		return out
+	}
+	for _, order := range [][]int{{0, 1, 2}, {1, 0, 2}, {2, 1, 0}, {0, 2, 1}} {
+		var c candidates
+		for _, p := range ps {
+			c.add(p)
+		}
+		want := []string{"s1", "s2", "s3"}
+		for _, i := range order {
+			before := c
+			held := list(before)
+			if !c.remove(ps[i].Key()) {
+				t.Fatalf("order %v: %s not found", order, ps[i].Peer)
+			}
+			if c.remove(ps[i].Key()) {
+				t.Errorf("order %v: %s removed twice", order, ps[i].Peer)
+			}
+			want = slices.DeleteFunc(want, func(s string) bool { return s == ps[i].Peer })
+			got := list(c)
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("order %v, %s removed: %v, want %v", order, ps[i].Peer, got, want)
+			}
+			if !slices.Equal(list(before), held) {
+				t.Errorf("order %v: removing %s changed an earlier copy: %v, was %v", order, ps[i].Peer, list(before), held)
+			}
+		}
+		if c != (candidates{}) {
+			t.Errorf("order %v: all removed, left %+v", order, c)
+		}
+	}
+	var c candidates
+	c.add(ps[0])
+	c.add(ps[1])
+	before := c
+	c.add(ps[2])
+	if got := list(before); !slices.Equal(got, []string{"s1", "s2"}) {
+		t.Errorf("an add changed an earlier copy: %v", got)
+	}
+}
