@@ -39,13 +39,16 @@ N ?= 20
 lab-stress: deps build
 	./bin/xleaflab stress -n $(N)
 
-# Every test, the root-only BPF and netns ones included, plus a bounded run
-# of the fuzzer that holds the XDP program to the reference model. The
-# control agent's own tests run first as nobody: they must not need root.
+# Every test, the root-only BPF and netns ones included, the RIB's again
+# under the race detector (an audit reads while a configuration applies),
+# plus a bounded run of the fuzzer that holds the XDP program to the
+# reference model. The control agent's own tests run first as nobody: they
+# must not need root.
 test: deps
 	$(GO) vet ./...
 	GO=$(GO) ./.ci/unprivileged
 	$(GO) test -count=1 ./...
+	CC=clang $(GO) test -race -count=1 ./control/rib/
 	$(GO) test -count=1 -run '^$$' -fuzz '^FuzzXDPMatchesModel$$' -fuzztime $(FUZZTIME) ./dataplane/
 
 fuzz:

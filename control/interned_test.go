@@ -5,7 +5,11 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/xleaf/xleaf/control/bgp"
+	"github.com/xleaf/xleaf/control/rib"
 )
 
 // TestInternedPaths: routes with the same attributes share one set, a
@@ -22,6 +26,7 @@ func TestInternedPaths(t *testing.T) {
 	var in interned
 	r0 := base()
 	first := in.path(&r0)
+	sets := map[*rib.Attrs]string{first.Attrs: "the first"}
 	r1 := base()
 	r1.Prefix = netip.MustParsePrefix("192.168.2.0/24")
 	same := in.path(&r1)
@@ -57,6 +62,15 @@ func TestInternedPaths(t *testing.T) {
 		if q := in.path(&r); q.Attrs != p.Attrs {
 			t.Errorf("%s: the same route twice got two sets", name)
 		}
+		if other, ok := sets[p.Attrs]; ok {
+			t.Errorf("%s and %s share a set", name, other)
+		}
+		sets[p.Attrs] = name
+	}
+	want := &rib.Attrs{Peer: "10.0.0.1", RD: "10.10.10.1:2", VTEP: netip.MustParseAddr("10.10.10.1"), VNI: 4001,
+		RouterMAC: mac("44:38:39:22:dd:01"), RTs: []rib.RT{{ASN: 65101, Value: 4001}}, ASPath: []uint32{65199, 65101}}
+	if diff := cmp.Diff(want, first.Attrs, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("the first route's set (-want +got):\n%s", diff)
 	}
 	r2 := base()
 	r2.Type2, r2.HostMAC = true, mac("02:00:00:00:00:01")

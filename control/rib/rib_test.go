@@ -605,9 +605,7 @@ func TestCandidates(t *testing.T) {
 				t.Errorf("order %v: %s removed twice", order, ps[i].Peer)
 			}
 			want = slices.DeleteFunc(want, func(s string) bool { return s == ps[i].Peer })
-			got := list(c)
-			slices.Sort(got)
-			if !slices.Equal(got, want) {
+			if got := list(c); !slices.Equal(got, want) { // in the order added
 				t.Errorf("order %v, %s removed: %v, want %v", order, ps[i].Peer, got, want)
 			}
 			if !slices.Equal(list(before), held) {
@@ -625,5 +623,20 @@ func TestCandidates(t *testing.T) {
 	c.add(ps[2])
 	if got := list(before); !slices.Equal(got, []string{"s1", "s2"}) {
 		t.Errorf("an add changed an earlier copy: %v", got)
+	}
+	// Two copies of a state after a removal, each adding its own path.
+	var d candidates
+	for _, p := range ps {
+		d.add(p)
+	}
+	d.remove(ps[2].Key())
+	x, y := d, d
+	x.add(ps[2])
+	y.add(t5("s4", "192.168.1.0/24", "10.10.10.4", 4001, rmac9, RT{ASN: 65104, Value: 4001}))
+	if got, want := list(x), []string{"s1", "s2", "s3"}; !slices.Equal(got, want) {
+		t.Errorf("one copy: %v, want %v", got, want)
+	}
+	if got, want := list(y), []string{"s1", "s2", "s4"}; !slices.Equal(got, want) {
+		t.Errorf("the other copy: %v, want %v (the copies share their rest)", got, want)
 	}
 }

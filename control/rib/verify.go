@@ -76,7 +76,7 @@ func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID, func(dataplane.R
 	compare := func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if replaced = replaced || r.vrfs[name] != t; replaced {
+		if replaced = replaced || r.vrfs[name] != t || t.vrf.ID != id; replaced {
 			return
 		}
 		for _, g := range chunk {
@@ -103,7 +103,7 @@ func (r *RIB) verifyVRF(name string, read func(dataplane.VRFID, func(dataplane.R
 	compare()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if replaced || r.vrfs[name] != t {
+	if replaced || r.vrfs[name] != t || t.vrf.ID != id {
 		return nil, 0, nil // replaced meanwhile
 	}
 	n := 0

@@ -117,8 +117,8 @@ func TestSameForwarding(t *testing.T) {
 	route := func(rs ...dataplane.Remote) dataplane.Route {
 		return dataplane.Route{Prefix: pfx("192.168.1.0/24"), Kind: dataplane.RouteRemote, Remotes: rs}
 	}
-	otherMAC, otherVNI := a, a
-	otherMAC.RouterMAC, otherVNI.VNI = rmac2, 4002
+	otherMAC, otherVNI, otherVTEP := a, a, a
+	otherMAC.RouterMAC, otherVNI.VNI, otherVTEP.VTEP = rmac2, 4002, addr("10.10.10.3")
 	for _, c := range []struct {
 		name string
 		x, y dataplane.Route
@@ -130,6 +130,7 @@ func TestSameForwarding(t *testing.T) {
 		{"repeated", route(a, a), route(a, b), false},
 		{"router mac", route(a), route(otherMAC), false},
 		{"vni", route(a), route(otherVNI), false},
+		{"vtep", route(a), route(otherVTEP), false},
 		{"kind", route(a), dataplane.Route{Kind: dataplane.RouteBlackhole}, false},
 		{"host vrf", dataplane.Route{Kind: dataplane.RouteLocal, HostVRF: 1}, dataplane.Route{Kind: dataplane.RouteLocal, HostVRF: 2}, false},
 	} {
