@@ -132,6 +132,46 @@ func TestGracefulRestart(t *testing.T) {
 	}
 }
 
+// TestRetryKeepsRestartingPeersRoutes: the agent retries a port's sessions
+// when its link comes back (Retry); one whose peer is restarting
+// gracefully must keep the routes kept for it (adding the peer afresh
+// dropped them, and traffic that the link already carried again with
+// them), and still come back with its peer.
+func TestRetryKeepsRestartingPeersRoutes(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	helper, port, heard := grHelper(t, log, 30)
+	before := restarter(t, log, port, 30, false, "192.168.20.0/24", "192.168.21.0/24")
+	if got, _ := heardUntil(t, heard, 30*time.Second, true); len(got) != 2 {
+		t.Fatalf("before the restart the helper heard %v, want both prefixes", got)
+	}
+	if err := before.Stop(true); err != nil {
+		t.Fatal(err)
+	}
+	// The helper's session leaves ESTABLISHED (graceful), then the link
+	// "comes back".
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		peers, err := helper.Peers(context.Background(), false)
+		if err == nil && len(peers) == 1 && peers[0].GR.PeerRestarting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the helper never saw its peer restarting: %v %v", peers, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	helper.Retry(context.Background(), addr("127.0.0.1"))
+	if _, gone := heardUntil(t, heard, 2*time.Second, false); len(gone) > 0 {
+		t.Fatalf("a retry of a restarting peer's session withdrew %v", gone)
+	}
+	after := restarter(t, log, port, 30, true, "192.168.20.0/24", "192.168.21.0/24")
+	t.Cleanup(func() { after.Stop(false) })
+	if _, gone := heardUntil(t, heard, 30*time.Second, true); len(gone) > 0 {
+		t.Errorf("the peer came back with every route and the helper withdrew %v", gone)
+	}
+}
+
 // TestGracefulRestartTimeout: a peer that does not come back within its
 // restart time has its routes withdrawn then, not before.
 func TestGracefulRestartTimeout(t *testing.T) {

@@ -44,6 +44,10 @@ type session struct {
 	failures    int       // consecutive failed attempts
 	established time.Time // when it last came up
 	gen         int       // bumped at every re-add: timers of an older one do nothing
+	// stale: the peer went down restarting gracefully and GoBGP keeps its
+	// routes (stale, forwarding) until it is back: configuring the peer
+	// afresh would drop them.
+	stale bool
 }
 
 // sessionKey names a peer by its address without zone, however it was
@@ -81,7 +85,7 @@ func (sp *Speaker) stateChanged(ctx context.Context, addr, state string, peerRes
 	s.state, s.since = state, time.Now()
 	switch state {
 	case "established":
-		s.established = s.since
+		s.established, s.stale = s.since, false
 		return
 	case "opensent", "openconfirm":
 		sp.limitSetup(ctx, addr, s)
@@ -101,7 +105,7 @@ func (sp *Speaker) stateChanged(ctx context.Context, addr, state string, peerRes
 		// would drop them at once; its IDLE (5 s) only delays the new
 		// session, while the routes keep forwarding.
 		sp.log.Info("bgp peer restarting gracefully: its routes are kept until it is back", "peer", s.peer.Address, "was", prev)
-		s.established = time.Time{}
+		s.established, s.stale = time.Time{}, true
 		return
 	}
 	sp.failed(ctx, s, prev, "bgp session failed: restarting it")
@@ -157,6 +161,7 @@ const defaultHoldTime = 90
 // held; GoBGP's calls run outside it.
 func (sp *Speaker) readd(ctx context.Context, s *session, backoff time.Duration) {
 	s.gen++
+	s.stale = false // the peer's routes go with it
 	gen := s.gen
 	s.state, s.since = "idle", time.Now()
 	p := s.peer
@@ -214,8 +219,12 @@ func (sp *Speaker) replace(ctx context.Context, s *session, gen int, p Peer) (cu
 // Retry takes a session that is not up out of IDLE or out of a long
 // connect-retry wait by adding its peer afresh, so it dials within GoBGP's
 // first 1.5-2 s: for when its link has just come up or its neighbour has
-// just appeared. A session being set up or up is
-// left alone.
+// just appeared. A session being set up or up is left alone, and so is one
+// whose peer is restarting gracefully: adding it afresh would drop the
+// routes kept for it, which forward again as soon as the link is back (a
+// DCI link down for longer than the hold time lost 0.7 s more traffic
+// after it came back, until the new session re-learned them); GoBGP dials
+// it on its own within its connect-retry time.
 func (sp *Speaker) Retry(ctx context.Context, addr netip.Addr) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
@@ -225,6 +234,10 @@ func (sp *Speaker) Retry(ctx context.Context, addr netip.Addr) {
 	}
 	switch s.state {
 	case "opensent", "openconfirm", "established":
+		return
+	}
+	if s.stale {
+		sp.log.Info("bgp session not restarted at once: its peer is restarting gracefully and its routes are kept", "peer", s.peer.Address)
 		return
 	}
 	s.failures = 0
