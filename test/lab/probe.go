@@ -198,6 +198,7 @@ type Loss struct {
 	Sent    int           // datagrams counted
 	Lost    int           // of which never arrived
 	Outage  time.Duration // the longest run of lost datagrams × the interval
+	Stray   int           // lost outside that run: a second, later or scattered loss
 	Back    time.Duration // from the event's end to the first arrival after the longest run that ended; 0 if none did, negative if it ended before the event did
 	Dead    bool          // it ends inside a run of DeadAfter or more: the path did not come back
 	OutFrom time.Time     // when the longest run began (its first datagram was due)
@@ -244,5 +245,6 @@ func (r Record) Loss(from int, up time.Time) Loss {
 			l.Back = 0
 		}
 	}
+	l.Stray = l.Lost - int(l.Outage/r.Interval)
 	return l
 }

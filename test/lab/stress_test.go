@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestLossOutageIsLongestRun(t *testing.T) {
 	r := record(".....xx...xxxxx....x..")
 	up := r.Due(12) // the run is 10..14: the first arrival after it is 15, at due(15)+1ms
 	got := r.Loss(0, up)
-	want := Loss{Sent: 22, Lost: 8, Outage: 5 * time.Millisecond, Back: 4 * time.Millisecond, OutFrom: r.Due(10)}
+	want := Loss{Sent: 22, Lost: 8, Outage: 5 * time.Millisecond, Stray: 3, Back: 4 * time.Millisecond, OutFrom: r.Due(10)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Loss (-want +got):\n%s", diff)
 	}
@@ -120,6 +121,7 @@ func report() StressReport {
 			{Name: "flap DCI 15s", Start: start, Up: start.Add(15 * time.Second), Flows: []FlowLoss{
 				{"red1->green2", Loss{Sent: 60000, Lost: 19000, Outage: 19 * time.Second, Back: 4 * time.Second, OutFrom: start}},
 				{"green2->red1", Loss{Sent: 60000, Lost: 45000, Outage: 45 * time.Second, Dead: true, OutFrom: start}},
+				{"red1->green2 (IPv6)", Loss{Sent: 60000, Lost: 15713, Outage: 15 * time.Second, Stray: 713, Back: 150 * time.Millisecond, OutFrom: start}},
 			}},
 		},
 	}
@@ -134,7 +136,8 @@ func TestFailuresStrict(t *testing.T) {
 		t.Errorf("Failures(false) (-want +got):\n%s", diff)
 	}
 	want = append(want, "slowest bring-up 21.00 s, over the target of 15s",
-		"flap DCI 15s: red1->green2 back after 4000 ms, over the target of 3s")
+		"flap DCI 15s: red1->green2 back after 4000 ms, over the target of 3s",
+		"flap DCI 15s: red1->green2 (IPv6) lost 713 outside its outage, over the target of 10")
 	if diff := cmp.Diff(want, r.Failures(true)); diff != "" {
 		t.Errorf("Failures(true) (-want +got):\n%s", diff)
 	}
@@ -154,9 +157,10 @@ func TestSummary(t *testing.T) {
 	for _, want := range []string{
 		"bring-ups: 3, converged 2/3; p50 9.00 s, p95 >1m0s, max >1m0s",
 		"target: every bring-up converges, the slowest within 15s: MISSED",
-		"flap DCI 1s   red1->green2  1003 ms   1003/15000   +2 ms",
-		"flap DCI 15s  green2->red1  45000 ms  45000/60000  stayed dead",
-		"target: every flow back within 3s of a flap's end or a restart: MISSED",
+		"flap DCI 1s   red1->green2         1003 ms   1003/15000   0           +2 ms",
+		"flap DCI 15s  green2->red1         45000 ms  45000/60000  0           stayed dead",
+		"flap DCI 15s  red1->green2 (IPv6)  15000 ms  15713/60000  713         +150 ms",
+		"target: every flow back within 3s of a flap's end or a restart, losing at most 10 outside its outage: MISSED",
 		"FAIL: 1 of 3 bring-ups did not converge within 1m0s; flap DCI 15s: green2->red1 stayed dead",
 	} {
 		if !strings.Contains(got, want) {
@@ -168,10 +172,23 @@ func TestSummary(t *testing.T) {
 	ok.BringUps[1].Took = 10 * time.Second
 	ok.Events = ok.Events[:1]
 	got = ok.Summary(true)
-	for _, want := range []string{"slowest within 15s: met", "flap's end or a restart: met", "PASS (strict"} {
+	for _, want := range []string{"slowest within 15s: met", "outside its outage: met", "PASS (strict"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("summary lacks %q:\n%s", want, got)
 		}
+	}
+
+	// Back in time, but lost again after: the target is missed.
+	stray := ok
+	stray.Events = []Event{ok.Events[0]}
+	stray.Events[0].Flows = slices.Clone(ok.Events[0].Flows)
+	stray.Events[0].Flows[0].Lost += 11
+	stray.Events[0].Flows[0].Stray = 11
+	if got = stray.Summary(true); !strings.Contains(got, "outside its outage: MISSED") || !strings.Contains(got, "FAIL: flap DCI 1s: red1->green2 lost 11 outside its outage") {
+		t.Errorf("a flow that lost 11 outside its outage:\n%s", got)
+	}
+	if line := stray.Events[0].Line(); !strings.Contains(line, "lost 1014 of 15000, back after +2 ms (11 of them outside the outage)") {
+		t.Errorf("its event line: %s", line)
 	}
 }
 
