@@ -85,6 +85,18 @@ func heardUntil(t *testing.T, heard <-chan Event, timeout time.Duration, untilEO
 	}
 }
 
+// grPair is a helper (restart time 30 s) and a restarter that advertised
+// two prefixes to it, both heard.
+func grPair(t *testing.T) (*slog.Logger, *Speaker, int32, <-chan Event, *Speaker) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	helper, port, heard := grHelper(t, log, 30)
+	before := restarter(t, log, port, 30, false, "192.168.20.0/24", "192.168.21.0/24")
+	if got, _ := heardUntil(t, heard, 30*time.Second, true); len(got) != 2 {
+		t.Fatalf("before the restart the helper heard %v, want both prefixes", got)
+	}
+	return log, helper, port, heard, before
+}
+
 // TestGracefulRestart: a speaker that stops gracefully keeps its routes at
 // its peer (no NOTIFICATION; the keeper leaves the restarting peer alone);
 // back within the restart time and claiming a restart, it re-advertises,
@@ -92,12 +104,7 @@ func heardUntil(t *testing.T, heard <-chan Event, timeout time.Duration, untilEO
 // A stop with a NOTIFICATION drops everything at once.
 func TestGracefulRestart(t *testing.T) {
 	t.Parallel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	helper, port, heard := grHelper(t, log, 30)
-	before := restarter(t, log, port, 30, false, "192.168.20.0/24", "192.168.21.0/24")
-	if got, _ := heardUntil(t, heard, 30*time.Second, true); len(got) != 2 {
-		t.Fatalf("before the restart the helper heard %v, want both prefixes", got)
-	}
+	log, helper, port, heard, before := grPair(t)
 
 	stopped := time.Now()
 	if err := before.Stop(true); err != nil {
@@ -139,12 +146,7 @@ func TestGracefulRestart(t *testing.T) {
 // them), and still come back with its peer.
 func TestRetryKeepsRestartingPeersRoutes(t *testing.T) {
 	t.Parallel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	helper, port, heard := grHelper(t, log, 30)
-	before := restarter(t, log, port, 30, false, "192.168.20.0/24", "192.168.21.0/24")
-	if got, _ := heardUntil(t, heard, 30*time.Second, true); len(got) != 2 {
-		t.Fatalf("before the restart the helper heard %v, want both prefixes", got)
-	}
+	log, helper, port, heard, before := grPair(t)
 	if err := before.Stop(true); err != nil {
 		t.Fatal(err)
 	}
