@@ -867,9 +867,12 @@ func (r *RIB) Err() []error {
 
 func sameRoute(a, b dataplane.Route) bool {
 	return a.Prefix == b.Prefix && a.Kind == b.Kind && a.HostVRF == b.HostVRF &&
-		slices.EqualFunc(a.Remotes, b.Remotes, func(x, y dataplane.Remote) bool {
-			return x.VTEP == y.VTEP && x.VNI == y.VNI && string(x.RouterMAC) == string(y.RouterMAC)
-		})
+		slices.EqualFunc(a.Remotes, b.Remotes, sameRemote)
+}
+
+// sameRemote: the same VTEP, VNI and router MAC.
+func sameRemote(x, y dataplane.Remote) bool {
+	return x.VTEP == y.VTEP && x.VNI == y.VNI && string(x.RouterMAC) == string(y.RouterMAC)
 }
 
 func (r *RIB) selectRoute(t *table, p netip.Prefix) (Entry, bool) {

@@ -1,7 +1,6 @@
 package rib
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"net/netip"
@@ -150,7 +149,7 @@ func sameForwarding(a, b dataplane.Route) bool {
 next:
 	for _, x := range a.Remotes {
 		for j, y := range b.Remotes {
-			if !used[j] && x.VTEP == y.VTEP && x.VNI == y.VNI && bytes.Equal(x.RouterMAC, y.RouterMAC) {
+			if !used[j] && sameRemote(x, y) {
 				used[j] = true
 				continue next
 			}
